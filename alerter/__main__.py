@@ -1,0 +1,3 @@
+from alerter.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,55 @@
+"""The alert as evaluation hands it to notification, and its fingerprint.
+
+This is the one type that crosses from ``alerter.evaluation`` to ``alerter.notify``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+_FNV_OFFSET = 14695981039346656037
+_FNV_PRIME = 1099511628211
+_SEP = 0xFF
+
+
+def fingerprint(labels: Mapping[str, str]) -> str:
+    """Alertmanager-compatible fingerprint (FNV-1a 64 over sorted name/value pairs), 16 hex digits.
+
+    Same label set, same fingerprint, in any process, across restarts.
+    """
+    h = _FNV_OFFSET
+    for name in sorted(labels):
+        for part in (name, labels[name]):
+            for byte in part.encode():
+                h ^= byte
+                h = (h * _FNV_PRIME) & 0xFFFFFFFFFFFFFFFF
+            h ^= _SEP
+            h = (h * _FNV_PRIME) & 0xFFFFFFFFFFFFFFFF
+    return f"{h:016x}"
+
+
+@dataclass
+class Alert:
+    """One alert instance. Times are Unix seconds; ``ends_at`` is set once resolved."""
+
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    state: str  # "pending" | "firing" | "resolved"
+    starts_at: float
+    ends_at: float | None = None
+    generator_url: str = ""
+    value: float = 0.0
+    fingerprint: str = field(default="")
+
+    def __post_init__(self) -> None:
+        if not self.fingerprint:
+            self.fingerprint = fingerprint(self.labels)
+
+    @property
+    def name(self) -> str:
+        return self.labels.get("alertname", "")
+
+    @property
+    def resolved(self) -> bool:
+        return self.state == "resolved"

@@ -1,0 +1,32 @@
+"""Suite-wide rules: tests that need a private network namespace run in CI or fail.
+
+On a laptop without root or user namespaces they skip with the reason; with CI=true
+every skip is turned into a failure, so a green CI means everything really ran.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+IN_NETNS = os.environ.get("WARDOPS_NETNS") == "1"
+
+
+@pytest.fixture
+def netns() -> None:
+    """Require the private network namespace set up by scripts/in-netns."""
+    if not IN_NETNS:
+        pytest.skip("needs a private network namespace: run via scripts/test or scripts/in-netns "
+                    "(root or unprivileged user namespaces)")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    outcome = yield
+    report = outcome.get_result()
+    if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.longrepr = f"skipped in CI, which must run everything: {reason}"

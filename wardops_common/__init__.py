@@ -1,0 +1,1 @@
+"""Small pieces shared by the exporter and the alerter (durations, logging, atomic files)."""

@@ -1,0 +1,52 @@
+"""Prometheus-style durations ("30s", "1m30s", "1h", "250ms") to seconds and back."""
+
+from __future__ import annotations
+
+import re
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, "y": 31536000.0}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
+
+
+def parse_duration(value: object) -> float:
+    """Return the number of seconds in ``value``.
+
+    Accepts Prometheus duration strings ("1h30m", "250ms") and plain non-negative
+    numbers (taken as seconds). Raises ``ValueError`` naming the bad value otherwise.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"invalid duration {value!r}")
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise ValueError(f"invalid duration {value!r}: negative")
+        return float(value)
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"invalid duration {value!r}")
+    text = value.strip()
+    if text == "0":
+        return 0.0
+    pos = 0
+    total = 0.0
+    for match in _PART.finditer(text):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _UNITS[match.group(2)]
+        pos = match.end()
+    if pos != len(text):
+        raise ValueError(f"invalid duration {value!r} (use e.g. 500ms, 30s, 5m, 1h30m)")
+    return total
+
+
+def format_duration(seconds: float) -> str:
+    """Format seconds the way people read an outage: "6m 12s", "2h 3m", "1d 4h"."""
+    seconds = max(0, int(seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    if minutes:
+        return f"{minutes}m {secs}s"
+    return f"{secs}s"
