@@ -1,0 +1,1 @@
+"""SNMP polling (uptime, interfaces, ISP uplinks). See ``settings`` and ``poller``."""
