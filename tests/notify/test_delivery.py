@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from alerter.notify import NotificationPipeline
 from tests.notify.conftest import PipelineFactory, firing, hook_config
 from tests.notify.receiver import Receiver
@@ -182,3 +184,21 @@ def test_kill_9_with_a_queued_notification_delivers_after_restart(tmp_path: Path
     finally:
         second.stop()
         receiver.down()
+
+
+def test_send_test_reports_each_integration(receivers: Any, tmp_path: Path) -> None:
+    from alerter.notify import DeliveryFailed
+    from alerter.notify.config import parse_notify_config
+    good, bad = receivers(), receivers()
+    bad.fail_next(1, 404)
+    cfg = parse_notify_config({"route": {"receiver": "r"}, "receivers": [
+        {"name": "r", "webhook_configs": [{"url": good.url, "format": "slack"}]},
+        {"name": "two", "webhook_configs": [{"url": good.url}, {"url": bad.url}]}]})
+    p = NotificationPipeline(cfg, tmp_path, external_url="http://x")  # not started: no workers
+    assert p.send_test("r") == "slack #0: ok"
+    assert "WardopsTestNotification" in good.requests[0].json()["text"]
+    with pytest.raises(DeliveryFailed) as err:
+        p.send_test("two")
+    assert str(err.value) == "alertmanager #0: ok; alertmanager #1: http_4xx"
+    with pytest.raises(KeyError):
+        p.send_test("nobody")
