@@ -261,7 +261,8 @@ class _Loader:
                     if not any(cell.strip() for cell in row):
                         continue
                     line = reader.line_num
-                    name = row[columns.index("name")].strip() if len(row) == len(columns) else ""
+                    name_at = columns.index("name")
+                    name = row[name_at].strip() if name_at < len(row) else ""
                     entry = f"{path}: line {line}" + (f" ({name})" if name else "")
                     if len(row) != len(columns):
                         raise ConfigError(f"{entry}: has {len(row)} fields, the header has "
