@@ -49,7 +49,7 @@ class _SafeCollector:
     def collect(self) -> list[Metric]:
         try:
             return list(self._inner.collect())  # type: ignore[attr-defined]
-        except Exception:  # noqa: BLE001 - counted and logged, the rest of /metrics is served
+        except Exception:
             self._failures[self._name] += 1
             log.exception("collector failed", extra={"collector": self._name})
             return []
@@ -81,11 +81,10 @@ class Exporter:
         self.state_file = state_file
         self.shard = shard
         self.prober = prober or IcmpProber()
-        self.icmp_mode = self.prober.mode
         self.store = StateStore()
         self.errors = ProbeErrors()
         self.status = ExporterStatus(reload_success_timestamp=time.time(),
-                                     icmp_mode=self.icmp_mode)
+                                     icmp_mode=self.prober.mode)
         self.state_errors = {"save": 0, "load": 0}
         self.device_metrics = DeviceMetrics()
         self.scheduler: Scheduler | None = None
@@ -99,6 +98,11 @@ class Exporter:
         self._crashed: BaseException | None = None
 
     # -- the web view ------------------------------------------------------------------
+
+    @property
+    def icmp_mode(self) -> str:
+        """The ICMP engine's socket mode, "raw" (root) or "datagram" (unprivileged)."""
+        return self.prober.mode
 
     def metrics(self) -> bytes:
         """The /metrics body from a snapshot of the states."""
@@ -141,7 +145,9 @@ class Exporter:
         self._apply(self.inventory)
         self._restore_state()
         await self.prober.start()
-        log.info("ICMP sockets open", extra={"mode": self.icmp_mode})
+        # The engine may settle its mode only when it opens its sockets.
+        self.status.icmp_mode = self.prober.mode
+        log.info("ICMP sockets open", extra={"mode": self.prober.mode})
         self.scheduler = Scheduler(self.inventory.devices, self.inventory.probe,
                                    self._probe_and_record, self.errors.count)
         self.poller = SnmpPoller(self.inventory.devices, icmp_up=self._icmp_up)
@@ -280,7 +286,7 @@ class Exporter:
         while True:
             try:
                 await asyncio.wait_for(self._save_now.wait(), self.inventory.probe.interval)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             self._save_now.clear()
             await asyncio.to_thread(self._save)

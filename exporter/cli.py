@@ -12,14 +12,14 @@ import logging
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from exporter import __version__
 from exporter.app import Exporter, load
-from exporter.config import ConfigError, Inventory, parse_shard
+from exporter.config import ConfigError, Device, Inventory, parse_shard
 from exporter.icmp import IcmpProber
 from exporter.probing import ProbeErrors, probe_device
-from exporter.state import DOWN, UNKNOWN, UP, DeviceState, record
+from exporter.state import DOWN, UNKNOWN, UP, DeviceState, ProbeResult, record
 from exporter.web import parse_listen_address
 from wardops_common.logsetup import setup_logging
 
@@ -106,8 +106,8 @@ def summary(inventory: Inventory, shard: tuple[int, int] | None = None) -> str:
         "types: " + ", ".join(f"{t or '(none)'} {n}" for t, n in sorted(types.items())),
         f"dns names: {sum(1 for d in devices if d.ip is None)}",
         f"with snmp: {sum(1 for d in devices if d.snmp is not None)}",
-        f"probe: interval {probe.interval:g}s, timeout {probe.timeout:g}s, count {probe.count}, "
-        f"down_after {probe.down_after}, up_after {probe.up_after}",
+        (f"probe: interval {probe.interval:g}s, timeout {probe.timeout:g}s, count {probe.count}, "
+         f"down_after {probe.down_after}, up_after {probe.up_after}"),
     ]
     return "\n".join(lines)
 
@@ -120,7 +120,7 @@ async def probe_once(inventory: Inventory) -> int:
     devices = inventory.devices
     done = 0
 
-    async def one(device):  # type: ignore[no-untyped-def]
+    async def one(device: Device) -> ProbeResult:
         nonlocal done
         result = await probe_device(device, prober, inventory.probe, errors)
         done += 1
@@ -128,6 +128,8 @@ async def probe_once(inventory: Inventory) -> int:
 
     progress = None
     if len(devices) >= PROGRESS_FROM:
+        print(f"probe-once: probing {len(devices)} devices (count {inventory.probe.count}, "
+              f"timeout {inventory.probe.timeout:g}s)", file=sys.stderr, flush=True)
         progress = asyncio.create_task(_progress(lambda: done, len(devices)))
     started = time.monotonic()
     try:
@@ -158,7 +160,7 @@ async def probe_once(inventory: Inventory) -> int:
     return 1 if bad else 0
 
 
-async def _progress(done, total: int) -> None:  # type: ignore[no-untyped-def]
+async def _progress(done: Callable[[], int], total: int) -> None:
     while True:
         await asyncio.sleep(1.0)
         print(f"probe-once: {done()}/{total} probed", file=sys.stderr, flush=True)

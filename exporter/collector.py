@@ -101,8 +101,8 @@ class DeviceMetrics:
         parts = []
         for name, kind, help_text, lines in (
             ("wardops_device_up", "gauge",
-             "1 if the device answers, 0 if it is down (after down_after/up_after); absent "
-             "before its first probe.", up),
+             ("1 if the device answers, 0 if it is down (after down_after/up_after); absent "
+              "before its first probe."), up),
             ("wardops_device_rtt_seconds", "gauge",
              "Mean round trip of the last probe's replies; absent while down.", rtt),
             ("wardops_device_packet_loss_ratio", "gauge",
@@ -170,10 +170,10 @@ class ExporterCollector:
         devices = GaugeMetricFamily("wardops_exporter_devices", "Devices by state.",
                                     labels=["state"])
         counts = dict.fromkeys((UP, DOWN, UNKNOWN), 0)
-        for status in self._states():
-            counts[status] += 1
-        for status, count in counts.items():
-            devices.add_metric([status], count)
+        for state_name in self._states():
+            counts[state_name] += 1
+        for state_name, count in counts.items():
+            devices.add_metric([state_name], count)
         yield devices
         status = self._status
         yield GaugeMetricFamily("wardops_exporter_config_last_reload_successful",

@@ -12,6 +12,7 @@ import csv
 import glob
 import hashlib
 import ipaddress
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -121,7 +122,7 @@ def parse_address(value: str) -> str | None:
         return str(ipaddress.ip_address(value))
     except ValueError:
         pass
-    name = value[:-1] if value.endswith(".") else value
+    name = value.removesuffix(".")
     labels = name.split(".")
     if (not name or len(name) > 253 or not all(_HOST_LABEL.match(p) for p in labels)
             or labels[-1].isdigit()):
@@ -255,7 +256,7 @@ class _Loader:
                         raise ConfigError(f"{path}: line 1: missing column {required!r}")
                 dupes = {c for c in columns if columns.count(c) > 1}
                 if dupes:
-                    raise ConfigError(f"{path}: line 1: column {sorted(dupes)[0]!r} appears "
+                    raise ConfigError(f"{path}: line 1: column {min(dupes)!r} appears "
                                       "twice (with its alias?)")
                 for row in reader:
                     if not any(cell.strip() for cell in row):
@@ -398,11 +399,11 @@ def _parse_coordinate(raw: Any, name: str, limit: float, where: str) -> float | 
     if raw is None:
         return None
     try:
-        if isinstance(raw, bool):
-            raise ValueError
-        value = float(raw)
+        value = float(raw) if not isinstance(raw, bool) else float("nan")
     except (TypeError, ValueError):
-        raise ConfigError(f"{where}: {name}: not a number: {raw!r}") from None
+        value = float("nan")
+    if math.isnan(value):  # not a number, or a YAML boolean
+        raise ConfigError(f"{where}: {name}: not a number: {raw!r}")
     if not -limit <= value <= limit:
         raise ConfigError(f"{where}: {name}: {value} is outside -{limit:g}..{limit:g}")
     return value

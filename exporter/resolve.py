@@ -33,7 +33,7 @@ async def resolve(address: str, ip: str | None, timeout: float) -> Resolved:
     try:
         infos = await asyncio.wait_for(
             loop.getaddrinfo(address, None, type=socket.SOCK_DGRAM), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return Resolved(None, "dns", f"lookup of {address} timed out after {timeout:g}s")
     except (socket.gaierror, UnicodeError, OSError) as exc:
         return Resolved(None, "dns", f"lookup of {address} failed: {exc}")

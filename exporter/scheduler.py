@@ -129,7 +129,7 @@ class Scheduler:
     async def _guarded(self, device: Device) -> None:
         try:
             await self._probe(device)
-        except Exception as exc:  # noqa: BLE001 - counted and logged; the schedule goes on
+        except Exception as exc:
             log.exception("probe crashed", extra={"device": device.name})
             self._on_error(device, "exception", f"{type(exc).__name__}: {exc}")
         finally:

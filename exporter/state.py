@@ -67,7 +67,7 @@ def record(state: DeviceState, result: ProbeResult, down_after: int, up_after: i
     if result.error is not None:
         return state
     loss = 1.0 - result.received / result.sent if result.sent else 1.0
-    common = {"last_probe": result.finished, "rtt": result.rtt if result.received else None,
+    common: dict[str, Any] = {"last_probe": result.finished, "rtt": result.rtt if result.received else None,
               "loss": loss}
     if result.received > 0:
         oks = state.oks + 1

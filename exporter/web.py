@@ -15,9 +15,8 @@ from typing import Any, Protocol
 from flask import Flask, Response, render_template_string
 from waitress.server import create_server
 
-from wardops_common.durations import format_duration
-
 from exporter.collector import CONTENT_TYPE
+from wardops_common.durations import format_duration
 
 log = logging.getLogger("exporter.web")
 
@@ -38,7 +37,8 @@ class DeviceRow:
 class WebView(Protocol):
     """What the web side needs from the running exporter."""
 
-    icmp_mode: str
+    @property
+    def icmp_mode(self) -> str: ...
 
     def metrics(self) -> bytes: ...
     def ready(self) -> bool: ...

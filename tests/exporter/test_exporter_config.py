@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-import exporter.config as config
+from exporter import config
 from exporter.config import ConfigError, load_inventory, normalize_type, select_shard, shard_index
 
 REPO = Path(__file__).resolve().parents[2]

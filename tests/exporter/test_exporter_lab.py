@@ -7,7 +7,6 @@ import time
 
 import requests
 
-
 INTERVAL, TIMEOUT = 1.0, 0.5
 # Slack for process start-up, scheduling on a busy 2-core box and one scrape.
 SLACK = 2.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import Counter
 
 from exporter.config import Device, ProbeSettings
@@ -17,7 +18,7 @@ def devices(n: int, prefix: str = "d") -> list[Device]:
 def test_start_offsets_spread_evenly_and_leave_room_for_the_timeout() -> None:
     offsets = start_offsets(10_000, interval=30.0, timeout=2.0)
     assert offsets[0] == 0.0
-    steps = {round(b - a, 9) for a, b in zip(offsets, offsets[1:])}
+    steps = {round(b - a, 9) for a, b in itertools.pairwise(offsets)}
     assert len(steps) == 1  # evenly spaced
     # the last probe starts early enough to finish (timeout) before the next cycle
     assert offsets[-1] + 2.0 < 30.0
