@@ -74,6 +74,7 @@ _BUFFER_BYTES = 4 * 1024 * 1024  # a 10,000-device burst must not overflow the s
 _DRAIN_EVERY = 64  # sends between opportunistic reads, so replies never pile up
 _MAX_SEQUENCE = 0xFFFF
 _TIMESPEC = struct.Struct("@qq")
+_V4_MAPPED_PREFIX = b"\0" * 10 + b"\xff\xff"
 
 #: Reasons a request could not be sent (``ProbeOutcome.error`` and ``stats().send_errors``).
 SEND_ERROR_REASONS = ("unreachable", "prohibited", "buffer", "send")
@@ -117,7 +118,7 @@ class IcmpStats:
 
     requests_sent: int
     replies_received: int
-    late_replies: int  # matched a request, but after its timeout or its probe's end
+    late_replies: int  # ours, but after the timeout, its probe's end, or a duplicate
     send_errors: dict[str, int] = field(default_factory=dict)
     receive_errors: dict[str, int] = field(default_factory=dict)
 
@@ -432,6 +433,8 @@ class IcmpProber:
         root and ``net.ipv4.ping_group_range`` excludes our group). If only one family
         fails, its probes end with error ``"socket"`` and the reason is logged.
         """
+        if self._opened:
+            return  # already started
         loop = asyncio.get_running_loop()
         privileged = self.mode == "raw"
         for family, name in ((socket.AF_INET, "IPv4"), (socket.AF_INET6, "IPv6")):
@@ -458,6 +461,9 @@ class IcmpProber:
     async def probe(self, address: str, count: int, timeout: float) -> ProbeOutcome:
         """Probe one IP literal (IPv4 or IPv6); never raises for network errors.
 
+        Anything else (a name, an IPv6 zone such as ``fe80::1%eth0``) ends at once with
+        error ``"address"``.
+
         ``count`` must be at least 1 and ``timeout`` positive (``ValueError`` otherwise: a
         caller's bug, not a network condition).
         """
@@ -465,10 +471,13 @@ class IcmpProber:
             raise ValueError(f"need count >= 1 and timeout > 0, got {count} and {timeout}")
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
         try:  # canonical text form: the kernel reports reply sources this way
-            canonical = socket.inet_ntop(family, socket.inet_pton(family, address))
+            packed = socket.inet_pton(family, address)
         except (OSError, ValueError) as exc:
             return ProbeOutcome(sent=0, received=0, error="address",
                                 detail=f"not an IP address: {address!r} ({exc})")
+        if family == socket.AF_INET6 and packed[:12] == _V4_MAPPED_PREFIX:
+            family, packed = socket.AF_INET, packed[12:]  # ::ffff:a.b.c.d is IPv4
+        canonical = socket.inet_ntop(family, packed)
         engine = self._families.get(family)
         if engine is None:
             return ProbeOutcome(sent=0, received=0, error="socket",

@@ -34,7 +34,7 @@ def assert_answered(outcome: ProbeOutcome, count: int) -> None:
     assert all(0 < rtt < TIMEOUT for rtt in outcome.rtts), outcome.rtts
 
 
-@pytest.mark.parametrize("address", ["127.0.0.1", "127.44.3.2", "::1"])
+@pytest.mark.parametrize("address", ["127.0.0.1", "127.44.3.2", "::1", "::ffff:127.0.0.9"])
 def test_replies_and_round_trips(mode: str, address: str) -> None:
     prober_mode, outcome = run(mode, lambda p: asyncio.gather(
         asyncio.sleep(0, p.mode), p.probe(address, 3, TIMEOUT)))
@@ -170,3 +170,22 @@ def test_probe_before_start_is_an_error() -> None:
     outcome = asyncio.run(IcmpProber().probe("127.0.0.1", 1, TIMEOUT))
     assert outcome.error == "socket"
     assert outcome.detail == "prober not started"
+
+
+def test_two_probers_side_by_side_ignore_each_others_replies(mode: str) -> None:
+    # Raw sockets see every echo reply on the host (fping's too): the identifier decides.
+    async def main() -> list[tuple[list[ProbeOutcome], Any]]:
+        probers = [IcmpProber(privileged=mode == "raw", spacing=0) for _ in range(2)]
+        for p in probers:
+            await p.start()
+        targets = [f"127.0.2.{i}" for i in range(1, 101)]
+        results = await asyncio.gather(*(asyncio.gather(*(p.probe(a, 2, TIMEOUT) for a in targets))
+                                         for p in probers))
+        stats = [p.stats() for p in probers]
+        for p in probers:
+            await p.close()
+        return list(zip(results, stats))
+    for outcomes, stats in asyncio.run(main()):
+        for outcome in outcomes:
+            assert_answered(outcome, 2)
+        assert (stats.replies_received, stats.late_replies) == (200, 0)
