@@ -129,7 +129,11 @@ class SnmpPoller:
             await asyncio.gather(*tasks, return_exceptions=True)
             for state in self._states.values():
                 state.task = None
-            self._client.close()
+            self.close()
+
+    def close(self) -> None:
+        """Close the SNMP sockets (done by :meth:`run` when it is cancelled)."""
+        self._client.close()
 
     async def _device_loop(self, state: DeviceState) -> None:
         loop = asyncio.get_running_loop()
