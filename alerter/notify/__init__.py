@@ -69,7 +69,7 @@ class NotificationPipeline:
         self.metrics = NotifyMetrics(self.registry)
         self.silences = SilenceStore(self._db, clock)
         self.acks = AckStore(self._db, clock)
-        self._nflog = NotificationLog(self._db)
+        self._nflog = NotificationLog(self._db, clock())
         self._queue = Queue(self._db)
         self._delivery = Deliverer(self._queue, self._hook, self.metrics, clock)
         self._dispatcher = Dispatcher(self.flush_groups, clock,
