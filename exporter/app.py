@@ -226,6 +226,7 @@ class Exporter:
         self.inventory = inventory
         self._by_key = {d.key: d for d in inventory.devices}
         self.store.set_keys(self._by_key)
+        self.errors.retain(set(self._by_key))
         self.device_metrics.set_devices(inventory.devices)
         if self.scheduler is not None:
             self.scheduler.set_devices(inventory.devices, inventory.probe)
