@@ -25,6 +25,7 @@ devices:
   - {name: Gldani-ATM, address: 127.0.10.2, site: Gldani, type: ATM}
   - {name: Gldani-NVR, address: nvr.gldani.invalid, site: Gldani, type: NVR}
   - {name: Gldani-AP, address: localhost, site: Gldani, type: Access Point}
+  - {name: Gldani-Switch, address: "::1", site: Gldani, type: switch}
 """)
     exporter = lab.start()
     within = INTERVAL + TIMEOUT + SLACK
@@ -63,12 +64,13 @@ devices:
     assert exporter.value("wardops_probe_errors_total", reason="dns") >= 1
     assert "probe failed to run" in exporter.proc.output()
     assert "nvr.gldani.invalid" in exporter.proc.output()
-    # a resolvable name is probed
+    # a resolvable name is probed, and so is an IPv6 address
     assert exporter.device("Gldani-AP")["wardops_device_up"] == 1
+    assert exporter.device("Gldani-Switch")["wardops_device_up"] == 1
 
     for reason in ("send", "socket", "skipped", "exception"):
         assert exporter.value("wardops_probe_errors_total", reason=reason) == 0
-    assert exporter.value("wardops_exporter_devices", state="up") == 2
+    assert exporter.value("wardops_exporter_devices", state="up") == 3
     assert exporter.value("wardops_exporter_devices", state="down") == 1
     assert exporter.value("wardops_exporter_devices", state="unknown") == 1
     assert exporter.value("wardops_exporter_config_last_reload_successful") == 1
