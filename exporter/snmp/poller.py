@@ -1,14 +1,63 @@
 """SNMP poller: its own schedule, beside the ICMP probes.
 
-PLACEHOLDER with the interface the exporter wires in; it polls nothing yet.
+Each device with SNMP settings gets one asyncio task that polls it every ``interval``,
+starting at a stable offset inside the interval (a splay derived from name and address,
+so a thousand routers do not all fire in the same second, and a reload does not move
+them). A semaphore bounds how many polls run at once. Results are immutable
+:class:`~exporter.snmp.poll.PollResult` objects swapped in whole, so the collector,
+which may run in the HTTP server's thread, always reads a consistent snapshot.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import asyncio
+import logging
+import time
+import zlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client.metrics_core import Metric
+
+from exporter.snmp.client import Session, SnmpClient, SnmpError, probe_unreachable
+from exporter.snmp.collector import collect_metrics
+from exporter.snmp.poll import POLL_ERROR_REASONS, NamesCache, PollResult, poll_device
+from exporter.snmp.settings import SnmpSettings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_CONCURRENCY = 100
+
+
+def device_key(device: Any) -> tuple[str, str]:
+    """Name and address together identify a device."""
+    return (device.name, device.address)
+
+
+def splay(key: tuple[str, str], interval: float) -> float:
+    """A stable start offset in [0, interval) for a device."""
+    return (zlib.crc32("\0".join(key).encode()) % 10_000) / 10_000 * interval
+
+
+def failure_reason(reason: str, icmp_up: bool | None) -> str:
+    """The reason a failed poll is counted under: ``device_down`` while ICMP says down,
+    so an outage shows up once as DeviceDown instead of piling up SNMP timeouts."""
+    return "device_down" if icmp_up is False else reason
+
+
+@dataclass
+class DeviceState:
+    """What the poller keeps per device between polls."""
+
+    device: Any
+    settings: SnmpSettings
+    session: Session | None = None
+    names: NamesCache | None = None
+    last_ticks: int | None = None
+    result: PollResult | None = None
+    errors: dict[str, int] = field(default_factory=lambda: dict.fromkeys(POLL_ERROR_REASONS, 0))
+    task: asyncio.Task[None] | None = None
 
 
 class SnmpPoller:
@@ -16,20 +65,135 @@ class SnmpPoller:
 
     ``devices`` are ``exporter.config.Device`` objects; those with ``snmp`` set are polled.
     ``icmp_up`` is a callable ``(device) -> bool | None`` so an ICMP-down device's SNMP
-    failures are not piled up as errors.
+    failures are not piled up as errors. ``max_concurrency`` bounds polls in flight.
     """
 
-    def __init__(self, devices: Sequence[Any], icmp_up: Any = None) -> None:
-        self.set_devices(devices)
+    def __init__(self, devices: Sequence[Any], icmp_up: Callable[[Any], bool | None] | None = None,
+                 *, max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+                 client: SnmpClient | None = None) -> None:
         self._icmp_up = icmp_up
+        self._client = client or SnmpClient()
+        self._max_concurrency = max_concurrency
+        self._semaphore: asyncio.Semaphore | None = None
+        self._states: dict[tuple[str, str], DeviceState] = {}
+        self._running = False
+        self.set_devices(devices)
 
     def set_devices(self, devices: Sequence[Any]) -> None:
-        """Replace the polled set on reload; kept devices keep their results."""
-        self._devices = [d for d in devices if getattr(d, "snmp", None) is not None]
+        """Replace the polled set on reload; kept devices keep their results.
+
+        A kept device whose SNMP settings changed keeps its last result but starts a
+        fresh session (new credentials or port) and re-reads its interface names.
+        Call from the event loop's thread once :meth:`run` is running.
+        """
+        wanted = {device_key(d): d for d in devices if getattr(d, "snmp", None) is not None}
+        for key in list(self._states):
+            if key not in wanted:
+                state = self._states.pop(key)
+                if state.task is not None:
+                    state.task.cancel()
+        for key, device in wanted.items():
+            state = self._states.get(key)
+            if state is None:
+                self._states[key] = state = DeviceState(device=device, settings=device.snmp)
+                self._start(state)
+                continue
+            state.device = device
+            if state.settings != device.snmp:
+                state.settings = device.snmp
+                state.session = None
+                state.names = None
+                if state.task is not None:
+                    state.task.cancel()  # the new interval and splay apply from now
+                    state.task = None
+                self._start(state)
+
+    def _start(self, state: DeviceState) -> None:
+        if self._running:
+            state.task = asyncio.get_running_loop().create_task(
+                self._device_loop(state), name=f"snmp {state.device.name}")
 
     async def run(self) -> None:
         """Poll forever on the configured intervals (cancel the task to stop)."""
+        self._semaphore = asyncio.Semaphore(self._max_concurrency)
+        self._running = True
+        try:
+            for state in self._states.values():
+                self._start(state)
+            await asyncio.Event().wait()
+        finally:
+            self._running = False
+            tasks = [s.task for s in self._states.values() if s.task is not None]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for state in self._states.values():
+                state.task = None
+            self.close()
+
+    def close(self) -> None:
+        """Close the SNMP sockets (done by :meth:`run` when it is cancelled)."""
+        self._client.close()
+
+    async def _device_loop(self, state: DeviceState) -> None:
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(splay(device_key(state.device), state.settings.interval))
+        while True:
+            started = loop.time()
+            await self.poll(state)
+            await asyncio.sleep(max(0.0, state.settings.interval - (loop.time() - started)))
+
+    async def poll_all(self) -> None:
+        """Poll every device once, concurrently within the bound (tests, benchmarks)."""
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self._max_concurrency)
+        await asyncio.gather(*(self.poll(state) for state in list(self._states.values())))
+
+    async def poll(self, state: DeviceState) -> None:
+        """Poll one device and store its result; every failure is counted and logged."""
+        assert self._semaphore is not None
+        async with self._semaphore:
+            start = time.monotonic()
+            settings = state.settings
+            try:
+                if state.session is None:
+                    state.session = await self._client.session(
+                        state.device.address, settings.port, settings.credentials,
+                        settings.timeout, settings.retries)
+                result = await poll_device(self._client, state.session, settings,
+                                           state.names, state.last_ticks)
+            except SnmpError as exc:
+                reason = exc.reason
+                if reason == "timeout" and await probe_unreachable(state.device.address,
+                                                                   settings.port):
+                    reason = "unreachable"
+                self._failed(state, reason, exc.detail, start)
+                if reason == "resolve":
+                    state.session = None
+                return
+            except Exception as exc:  # noqa: BLE001 - a bug must not stop the loop; counted
+                log.exception("snmp poll of %s (%s) crashed", state.device.name,
+                              state.device.address)
+                self._failed(state, "internal", repr(exc), start)
+                return
+        state.names = result.names
+        state.last_ticks = result.uptime_ticks
+        state.result = result
+
+    def _failed(self, state: DeviceState, reason: str, detail: str, start: float) -> None:
+        icmp_up = self._icmp_up(state.device) if self._icmp_up is not None else None
+        counted = failure_reason(reason, icmp_up)
+        state.errors[counted] += 1
+        log.log(logging.DEBUG if counted == "device_down" else logging.WARNING,
+                "snmp poll of %s (%s) failed: %s (%s)", state.device.name, state.device.address,
+                reason, detail)
+        state.result = PollResult(finished_at=time.time(), duration=time.monotonic() - start,
+                                  error=counted)
+
+    def snapshot(self) -> list[DeviceState]:
+        """The device states, for the collector and the status page."""
+        return list(self._states.values())
 
     def collect(self) -> Iterable[Metric]:
         """Metric families for /metrics, built from the latest results."""
-        return []
+        return collect_metrics(self.snapshot())
