@@ -467,7 +467,8 @@ class IcmpProber:
                 log.error("%s", self._socket_errors[family])
         if not self._families:
             raise OSError(errno.EPERM, "; ".join(self._socket_errors.values()))
-        log.info("ICMP engine: %s sockets for %s", self.mode,
+        # debug: the exporter logs the mode itself, once, at info level
+        log.debug("ICMP engine: %s sockets for %s", self.mode,
                  ", ".join("IPv4" if f == socket.AF_INET else "IPv6" for f in self._families))
 
     async def close(self) -> None:
