@@ -216,8 +216,8 @@ class SnmpClient:
         return {tuple(name): to_python(value) for name, value in result}
 
     async def walk(self, session: Session, columns: Sequence[OID], repetitions: int,
-                   next_of: Sequence[OID] = ()) -> tuple[dict[OID, Value],
-                                                         dict[OID, dict[OID, Value]]]:
+                   next_of: Sequence[OID] = (), rows: int | None = None
+                   ) -> tuple[dict[OID, Value], dict[OID, dict[OID, Value]]]:
         """Walk table ``columns`` side by side with GETBULK.
 
         Returns ``(successors, table)``: ``table`` is ``{column: {index: value}}``;
@@ -225,7 +225,9 @@ class SnmpClient:
         ``next_of`` rides along as non-repeaters in the first request, so scalars such as
         sysUpTime (``next_of`` 1.3.6.1.2.1.1.3 gives sysUpTime.0) cost no extra round trip.
         Each request asks for ``repetitions`` rows of every column not yet finished: with
-        ``repetitions`` = rows + 1 a whole ifTable comes back in one response.
+        ``repetitions`` = rows + 1 a whole ifTable comes back in one response. With
+        ``rows`` given, a column is complete once it has that many rows (the caller knows
+        the table's size and re-reads it in full when an unknown index shows up).
         """
         table: dict[OID, dict[OID, Value]] = {col: {} for col in columns}
         cursors: dict[OID, OID] = {col: col for col in columns}
@@ -242,11 +244,11 @@ class SnmpClient:
             pending_next = []
             for name, value in result[:non_repeaters]:
                 successors[tuple(name)] = to_python(value)
-            rows = result[non_repeaters:]
-            if not rows:
+            repeated = result[non_repeaters:]
+            if not repeated:
                 break
             finished: set[OID] = set()
-            for pos, (name, value) in enumerate(rows):
+            for pos, (name, value) in enumerate(repeated):
                 col = active[pos % len(active)]
                 if col in finished:
                     continue
@@ -257,6 +259,8 @@ class SnmpClient:
                     continue
                 table[col][oid[len(col):]] = to_python(value)
                 cursors[col] = oid
+                if rows is not None and len(table[col]) >= rows:
+                    finished.add(col)
             for col in finished:
                 cursors.pop(col, None)
         return successors, table

@@ -100,8 +100,8 @@ async def poll_device(client: SnmpClient, session: Session, settings: SnmpSettin
     """Poll one device once; raises :class:`SnmpError` when the agent fails.
 
     ``names`` and ``last_ticks`` come from the last successful poll (None at first).
-    A steady poll is ONE GETBULK: sysUpTime as a non-repeater plus one row-sized
-    repetition of the status and counter columns. Every ``names_interval`` (or after a
+    A steady poll is ONE GETBULK: sysUpTime as a non-repeater plus exactly the known
+    rows of the status and counter columns. Every ``names_interval`` (or after a
     reboot, or when an unknown ifIndex appears) the names columns and sysName/Descr/
     ObjectID ride along in the same request. The first poll GETs ifNumber first, to size
     the repetitions. Configured scalars cost one GET.
@@ -120,9 +120,12 @@ async def poll_device(client: SnmpClient, session: Session, settings: SnmpSettin
     columns = (ifmib.COUNTER_COLUMNS_HC if hc else ifmib.COUNTER_COLUMNS_32)
     if refresh:
         columns += ifmib.NAME_COLUMNS
-    repetitions = min(settings.max_repetitions, rows + 1)
+    # Steady polls ask for exactly the known number of rows (no row past the end);
+    # a names refresh asks for one more, so it sees where the table ends.
+    repetitions = min(settings.max_repetitions, rows if not refresh else rows + 1)
     successors, table = await client.walk(session, columns, repetitions,
-                                          next_of=[oid[:-1] for oid in sys_wanted])
+                                          next_of=[oid[:-1] for oid in sys_wanted],
+                                          rows=None if refresh else rows)
     sys_values.update(successors)
     ticks = sys_values.get(ifmib.SYS_UPTIME)
     if not isinstance(ticks, int):
@@ -130,7 +133,7 @@ async def poll_device(client: SnmpClient, session: Session, settings: SnmpSettin
     if not refresh and rebooted(last_ticks, ticks):
         # ifIndex numbering may have changed with the restart: re-read the names now.
         refresh = True
-        more, names_table = await client.walk(session, ifmib.NAME_COLUMNS, repetitions,
+        more, names_table = await client.walk(session, ifmib.NAME_COLUMNS, repetitions + 1,
                                               next_of=[oid[:-1] for oid in ifmib.SYS_ALL[1:]])
         sys_values.update(more)
         table = {**table, **names_table}
