@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.alerter.harness import TSDB, FakeExporter, write_config
-from tests.support import Proc, free_port, python_env, wait_for
+from tests.support import Proc, free_port, python_env, wait_for, wait_http
 
 RULES = """\
     groups:
@@ -40,9 +40,10 @@ class Alerter:
 
     def start(self) -> float:
         started = time.time()
+        self.url = f"http://127.0.0.1:{free_port()}"
         self.proc = Proc([sys.executable, str(RECORDER), "--config", str(self.config),
-                          "--web.listen-address", f"127.0.0.1:{free_port()}"], log=self.log,
-                         env=python_env(WARDOPS_RECORD=str(self.record)))
+                          "--web.listen-address", self.url.removeprefix("http://")],
+                         log=self.log, env=python_env(WARDOPS_RECORD=str(self.record)))
         return started
 
     def stop(self, kill: bool = False) -> None:
@@ -143,6 +144,7 @@ def test_sighup_reload_keeps_running_config_when_bad(prometheus: TSDB, exporter:
     prometheus.wait_value('count(wardops_device_up == 0)', 2)
     alerter.start()
     alerter.wait_state({"A-ATM": "firing"})
+    wait_http(alerter.url + "/-/healthy")   # the API is served (waitress) alongside
     rule_file = alerter.config.parent / "rules" / "test.yml"
     good = rule_file.read_text()
 
