@@ -300,7 +300,7 @@ class Forwarder:
             # changed) is no longer re-sent; Alertmanager ends it at its endsAt.
             self._firing = firing
             for fp, alert in list(self._resolved.items()):
-                if (alert.ends_at or now) + RESOLVED_RETENTION < now:
+                if _retention_over(alert, now):
                     del self._resolved[fp]
                     resolved_changed = True
             workers = list(self._workers.values())
@@ -342,7 +342,8 @@ class Forwarder:
             if target is None:
                 return None, []
             receiver = worker.key[0]
-            current = {**self._firing, **self._resolved}
+            current = {**self._firing, **{fp: a for fp, a in self._resolved.items()
+                                          if not _retention_over(a, now)}}
             # forget what is no longer tracked, so a new firing is sent at once
             for fp in [fp for fp in worker.sent if fp not in current]:
                 del worker.sent[fp]
@@ -423,6 +424,10 @@ class Forwarder:
             self.metrics.state_errors.labels("save").inc()
             log.error("cannot save forwarder state", extra={"file": str(self._state_file),
                                                             "error": repr(exc)})
+
+
+def _retention_over(resolved: Alert, now: float) -> bool:
+    return (resolved.ends_at or now) + RESOLVED_RETENTION < now
 
 
 def _alert_dict(a: Alert) -> dict[str, Any]:
