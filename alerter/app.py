@@ -17,6 +17,8 @@ from typing import Any
 import waitress
 from prometheus_client import CollectorRegistry
 
+from alerter.am_forward import Fanout, Forwarder, eval_interval_of
+from alerter.amapi import create_blueprint
 from alerter.api import create_app
 from alerter.config import AlerterConfig, ConfigError, load_config
 from alerter.evaluator import Evaluator
@@ -50,14 +52,19 @@ class AlerterApp:
         self.pipeline = NotificationPipeline(config.notify, config.state_dir,
                                              external_url=config.external_url,
                                              registry=self.registry)
+        self.forwarder = Forwarder(config.notify, config.state_dir,
+                                   eval_interval=eval_interval_of(config), registry=self.registry)
         self.metrics = EvalMetrics(self.registry, alerts=self._alerts)
-        self.evaluator = Evaluator(config, self.store, self.pipeline, self.metrics)
+        self.evaluator = Evaluator(config, self.store, Fanout(self.pipeline, self.forwarder),
+                                   self.metrics)
         self.metrics.reload_ok.set(1)
         self.metrics.reload_time.set(time.time())
         self.wsgi = create_app(alerts=self._alerts, rules=self.evaluator.rules_status,
                                pipeline=self.pipeline, notify_config=config.notify,
                                registry=self.registry, reload=self.reload,
                                ready=self.evaluator.ready)
+        self.wsgi.register_blueprint(create_blueprint(  # Alertmanager API v2 (alerter.amapi)
+            alerts=self._alerts, pipeline=self.pipeline, config=lambda: self.config))
         self.server: Any = None
 
     def _alerts(self) -> list[Alert]:
@@ -78,6 +85,7 @@ class AlerterApp:
                 raise ValueError(str(exc)) from None
             self.evaluator.reload(new)
             self.pipeline.reload(new.notify)
+            self.forwarder.reload(new.notify, eval_interval_of(new))
             self.config = new
             self.metrics.reload_ok.set(1)
             self.metrics.reload_time.set(time.time())
@@ -98,6 +106,7 @@ class AlerterApp:
         web = threading.Thread(target=self.server.run, name="web", daemon=True)
         web.start()
         self.pipeline.start()
+        self.forwarder.start()
         log.info("alerter started", extra={"listen": self.listen,
                                            "datasource": self.config.datasource.url,
                                            "groups": len(self.config.groups),
@@ -105,6 +114,7 @@ class AlerterApp:
         try:
             self._loop()
         finally:
+            self.forwarder.stop()
             self.pipeline.stop()
             self.server.close()
             self.evaluator.close()
