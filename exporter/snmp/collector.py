@@ -23,17 +23,22 @@ BASE_LABELS = ("device", "address", "site", "type")
 IF_LABELS = ("ifindex", "ifname", "ifalias", "isp")
 
 
+def _extra_labels(device: Any) -> dict[str, str]:
+    # exporter.config.Device keeps them as sorted (name, value) pairs; a dict works too.
+    return dict(getattr(device, "labels", None) or ())
+
+
 def device_label_names(devices: Iterable[Any]) -> tuple[str, ...]:
     """device, address, site, type, then every extra label any device has (sorted)."""
     extra: set[str] = set()
     for device in devices:
-        extra.update(getattr(device, "labels", None) or {})
+        extra.update(_extra_labels(device))
     return BASE_LABELS + tuple(sorted(extra - set(BASE_LABELS)))
 
 
 def device_label_values(device: Any, names: Sequence[str]) -> list[str]:
     """Values for :func:`device_label_names`; "" for labels this device lacks."""
-    labels = getattr(device, "labels", None) or {}
+    labels = _extra_labels(device)
     fixed = {"device": device.name, "address": device.address,
              "site": getattr(device, "site", None) or "", "type": getattr(device, "type", None) or ""}
     return [str(fixed[n]) if n in fixed else str(labels.get(n, "")) for n in names]
