@@ -1,33 +1,315 @@
 """The alerter's HTTP API (Flask; served by waitress from ``alerter.app``).
 
-PLACEHOLDER with the factory signature the app uses; the API work fills in the routes
-(/api/v1/alerts, /api/v1/rules, silences, acks, auth, /metrics, /-/ endpoints).
+Reads are open; writes (silences, acks, reload) need ``Authorization: Bearer <token>``
+with the token from ``api.bearer_token_env`` / ``api.bearer_token_file``; without a
+configured token every write is refused (403). Errors are JSON
+``{"status": "error", "error": "..."}``: bad JSON, bad matchers, bad times and oversized
+bodies are 400, never 500.
 """
 
 from __future__ import annotations
 
+import hmac
+import json
+import logging
+import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response, jsonify, request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from werkzeug.exceptions import HTTPException
 
 from alerter.model import Alert
+from alerter.notify.config import NotifyConfig
+from alerter.notify.formats.alertmanager import rfc3339
+from alerter.notify.matchers import Matcher, matches_all, parse_matchers
+from alerter.notify.silences import Silence, SilenceNotFound
+from wardops_common.durations import parse_duration
+
+log = logging.getLogger("alerter.api")
+
+
+class BadRequest(ValueError):
+    """A request the client must fix: 400 with this message."""
+
+
+def parse_time(value: object, field: str) -> float:
+    """RFC 3339 (``2026-01-02T03:04:05Z``) to Unix seconds."""
+    if not isinstance(value, str):
+        raise BadRequest(f"{field}: must be an RFC 3339 time string")
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        raise BadRequest(f"{field}: invalid RFC 3339 time {value!r}") from None
+    if dt.tzinfo is None:
+        raise BadRequest(f"{field}: time {value!r} needs a zone (Z or +hh:mm)")
+    return dt.timestamp()
+
+
+def parse_api_matchers(value: object) -> tuple[Matcher, ...]:
+    """Matchers as strings (``'a="b"'``, a list of them) or Alertmanager v2 objects
+    (``{"name", "value", "isRegex", "isEqual"}``)."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items:
+        raise BadRequest("matchers: a non-empty list of matchers is required")
+    result: list[Matcher] = []
+    for i, item in enumerate(items):
+        try:
+            if isinstance(item, str):
+                result.extend(parse_matchers(item))
+            elif isinstance(item, dict) and isinstance(item.get("name"), str) \
+                    and isinstance(item.get("value"), str):
+                regex, equal = bool(item.get("isRegex", False)), bool(item.get("isEqual", True))
+                op = {(False, True): "=", (False, False): "!=", (True, True): "=~",
+                      (True, False): "!~"}[(regex, equal)]
+                result.append(Matcher(item["name"], op, item["value"]))
+            else:
+                raise ValueError('expected a string like \'site="Tbilisi"\' or an object with '
+                                 "name, value, isRegex, isEqual")
+        except ValueError as exc:
+            raise BadRequest(f"matchers[{i}]: {exc}") from None
+    return tuple(result)
+
+
+def silence_json(s: Silence, now: float) -> dict[str, Any]:
+    """A silence in the Alertmanager API v2 shape (plus ``matchersText``)."""
+    return {
+        "id": s.id,
+        "matchers": [{"name": m.name, "value": m.value, "isRegex": m.is_regex,
+                      "isEqual": m.is_equal} for m in s.matchers],
+        "matchersText": [str(m) for m in s.matchers],
+        "startsAt": rfc3339(s.starts_at),
+        "endsAt": rfc3339(s.ends_at),
+        "updatedAt": rfc3339(s.updated_at),
+        "createdBy": s.created_by,
+        "comment": s.comment,
+        "status": {"state": s.state(now)},
+    }
 
 
 def create_app(*, alerts: Callable[[], list[Alert]], rules: Callable[[], list[dict[str, Any]]],
-               pipeline: Any, notify_config: Any, registry: Any,
-               reload: Callable[[], None], ready: Callable[[], bool]) -> Flask:
+               pipeline: Any, notify_config: NotifyConfig | Callable[[], NotifyConfig] | None,
+               registry: Any, reload: Callable[[], None], ready: Callable[[], bool]) -> Flask:
     """Build the API app.
 
     ``alerts`` returns the active alerts (pending and firing); ``rules`` the rule groups in
     the shape of Prometheus's ``/api/v1/rules`` ``data.groups``; ``reload`` re-reads config
     and raises ``ValueError`` on a bad file (keeping the running one); ``ready`` is true
-    after the first evaluation.
+    after the first evaluation. ``notify_config`` may also be a callable returning the
+    current config (extension); otherwise the pipeline's current config is used, so the
+    bearer token follows reloads.
     """
     app = Flask("wardops-alerter")
+
+    def current_config() -> NotifyConfig:
+        if callable(notify_config):
+            return notify_config()
+        if pipeline is not None:
+            return pipeline.config  # type: ignore[no-any-return]
+        return notify_config or NotifyConfig()
+
+    def now() -> float:
+        return pipeline._clock() if pipeline is not None else time.time()
+
+    def error(status: int, message: str) -> Response:
+        resp = jsonify({"status": "error", "error": message})
+        resp.status_code = status
+        return resp
+
+    def body_json(required: bool = True) -> dict[str, Any]:
+        limit = current_config().api.max_body_bytes
+        if request.content_length is not None and request.content_length > limit:
+            raise BadRequest(f"request body larger than {limit} bytes")
+        raw = request.get_data(cache=True)
+        if len(raw) > limit:
+            raise BadRequest(f"request body larger than {limit} bytes")
+        if not raw.strip():
+            if required:
+                raise BadRequest("request body must be a JSON object")
+            return {}
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:
+            raise BadRequest(f"invalid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise BadRequest("request body must be a JSON object")
+        return data
+
+    def authorize() -> Response | None:
+        token = current_config().api.bearer_token
+        if token is None:
+            return error(403, "writes are disabled: configure api.bearer_token_env or "
+                              "api.bearer_token_file")
+        given = request.headers.get("Authorization", "")
+        scheme, _, value = given.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(),
+                                                                 token.value.encode()):
+            resp = error(401, "missing or wrong bearer token")
+            resp.headers["WWW-Authenticate"] = 'Bearer realm="wardops-alerter"'
+            return resp
+        return None
+
+    @app.errorhandler(BadRequest)
+    def bad_request(exc: BadRequest) -> Response:
+        return error(400, str(exc))
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        if exc.code == 413:
+            return error(400, f"request body larger than {current_config().api.max_body_bytes} bytes")
+        return error(exc.code or 500, exc.description or exc.name)
+
+    @app.errorhandler(Exception)
+    def internal_error(exc: Exception) -> Response:
+        log.exception("API request failed", extra={"path": request.path})
+        return error(500, f"internal error: {type(exc).__name__}")
+
+    # --- health and metrics ---------------------------------------------------------------
 
     @app.get("/-/healthy")
     def healthy() -> str:
         return "OK\n"
+
+    @app.get("/-/ready")
+    def is_ready() -> Response:
+        if ready():
+            return Response("Ready\n", mimetype="text/plain")
+        return Response("Not ready: no evaluation finished yet\n", status=503,
+                        mimetype="text/plain")
+
+    @app.post("/-/reload")
+    def do_reload() -> Response:
+        if (denied := authorize()) is not None:
+            return denied
+        try:
+            reload()
+        except ValueError as exc:
+            return error(400, f"reload failed, running config kept: {exc}")
+        return jsonify({"status": "success"})
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        return Response(generate_latest(registry), mimetype=None,
+                        headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    # --- alerts and rules -------------------------------------------------------------------
+
+    @app.get("/api/v1/alerts")
+    def list_alerts() -> Response:
+        matchers: tuple[Matcher, ...] = ()
+        if flt := request.args.get("filter"):
+            try:
+                matchers = tuple(parse_matchers(flt))
+            except ValueError as exc:
+                raise BadRequest(f"filter: {exc}") from None
+        result = []
+        for alert in alerts():
+            if not matches_all(matchers, alert.labels):
+                continue
+            status = pipeline.mute_status(alert) if pipeline is not None else {}
+            acked = status.get("acked", [])
+            result.append({
+                "labels": alert.labels, "annotations": alert.annotations,
+                "state": alert.state, "activeAt": rfc3339(alert.starts_at),
+                "value": str(alert.value), "fingerprint": alert.fingerprint,
+                "generatorURL": alert.generator_url,
+                "status": {
+                    "silencedBy": status.get("silenced", []),
+                    "inhibitedBy": status.get("inhibited", []),
+                    "acked": bool(acked), "ackedBy": acked[0] if acked else None,
+                    "muted": any(status.values()),
+                },
+            })
+        return jsonify({"status": "success", "data": {"alerts": result}})
+
+    @app.get("/api/v1/rules")
+    def list_rules() -> Response:
+        return jsonify({"status": "success", "data": {"groups": rules()}})
+
+    @app.post("/api/v1/alerts/<fingerprint>/ack")
+    def ack(fingerprint: str) -> Response:
+        if (denied := authorize()) is not None:
+            return denied
+        data = body_json(required=False)
+        by = data.get("createdBy", "api")
+        comment = data.get("comment", "")
+        if not isinstance(by, str) or not isinstance(comment, str):
+            raise BadRequest("createdBy and comment must be strings")
+        alert = next((a for a in alerts() if a.fingerprint == fingerprint), None)
+        if alert is None or alert.state != "firing":
+            return error(404, f"no firing alert with fingerprint {fingerprint}")
+        entry = pipeline.acks.ack(alert, by, comment)
+        return jsonify({"status": "success", "data": {
+            "fingerprint": entry.fingerprint, "ackedBy": entry.acked_by,
+            "comment": entry.comment, "ackedAt": rfc3339(entry.acked_at),
+            "startsAt": rfc3339(entry.starts_at)}})
+
+    # --- silences ------------------------------------------------------------------------------
+
+    @app.get("/api/v1/silences")
+    def list_silences() -> Response:
+        t = now()
+        return jsonify({"status": "success",
+                        "data": [silence_json(s, t) for s in pipeline.silences.list()]})
+
+    @app.get("/api/v1/silences/<silence_id>")
+    def get_silence(silence_id: str) -> Response:
+        try:
+            return jsonify({"status": "success",
+                            "data": silence_json(pipeline.silences.get(silence_id), now())})
+        except SilenceNotFound:
+            return error(404, f"no silence {silence_id}")
+
+    @app.post("/api/v1/silences")
+    def create_silence() -> Response:
+        if (denied := authorize()) is not None:
+            return denied
+        data = body_json()
+        t = now()
+        matchers = parse_api_matchers(data.get("matchers"))
+        starts_at = parse_time(data["startsAt"], "startsAt") if "startsAt" in data else t
+        if "endsAt" in data:
+            ends_at = parse_time(data["endsAt"], "endsAt")
+        elif "duration" in data:
+            try:
+                ends_at = starts_at + parse_duration(data["duration"])
+            except ValueError as exc:
+                raise BadRequest(f"duration: {exc}") from None
+        else:
+            raise BadRequest("endsAt or duration is required")
+        created_by, comment = data.get("createdBy", ""), data.get("comment", "")
+        silence_id = data.get("id") or None
+        if not all(isinstance(v, str) for v in (created_by, comment)) or \
+                not isinstance(silence_id, (str, type(None))):
+            raise BadRequest("createdBy, comment and id must be strings")
+        try:
+            silence = pipeline.silences.create(matchers, starts_at, ends_at, created_by,
+                                               comment, silence_id)
+        except SilenceNotFound:
+            return error(404, f"no silence {silence_id}")
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+        log.info("silence saved", extra={"silence": silence.id, "created_by": created_by,
+                                         "matchers": ",".join(map(str, matchers))})
+        return jsonify({"status": "success", "silenceID": silence.id,
+                        "data": silence_json(silence, t)})
+
+    @app.delete("/api/v1/silences/<silence_id>")
+    def expire_silence(silence_id: str) -> Response:
+        if (denied := authorize()) is not None:
+            return denied
+        try:
+            silence = pipeline.silences.expire(silence_id)
+        except SilenceNotFound:
+            return error(404, f"no silence {silence_id}")
+        return jsonify({"status": "success", "data": silence_json(silence, now())})
+
+    # --- delivery inspection -------------------------------------------------------------------
+
+    @app.get("/api/v1/notifications/dead-letters")
+    def dead_letters() -> Response:
+        return jsonify({"status": "success", "data": pipeline.dead_letters()})
 
     return app

@@ -1,17 +1,99 @@
-"""ICMP echo probing.
+"""ICMP echo probing for thousands of targets over one socket per address family.
 
-PLACEHOLDER ENGINE: one icmplib ``async_ping`` (one socket) per probe. It is correct but
-costs far too much CPU for thousands of devices; it is being replaced by an engine with
-one shared socket per address family. The interface below is the contract the rest of
-the exporter uses and stays as it is.
+The design is fping's: an :class:`IcmpProber` opens ONE ICMP socket for IPv4 and one for
+IPv6 and shares them between all probes. Raw sockets are used where allowed (root or
+CAP_NET_RAW), unprivileged datagram ("ping") sockets otherwise (``net.ipv4.ping_group_range``
+must include the process's group). Each socket is drained by one ``loop.add_reader`` callback that reads
+until the socket is empty, so a reply costs a ``recvmsg`` and a dictionary look-up, not a
+future or a task. icmplib opens the sockets and builds the echo-request template; the hot
+path only patches the sequence number (and, for raw IPv4, the checksum, updated
+incrementally from the template's; the kernel computes it for IPv6 and datagram sockets).
+
+How a reply finds its probe
+---------------------------
+* Every request gets a sequence number from a per-family 16-bit counter shared by all
+  probes, and is filed in the family's ``pending`` table under the key
+  ``(destination address, sequence)``. The counter wraps at 65,536; a number still
+  pending for the same address is skipped, so even many concurrent probes of one
+  address never share a key.
+* A reply is looked up under ``(source address, sequence)``; the source address is the
+  one the kernel reports, so a reply from one device can never be credited to another.
+  Raw sockets see every echo reply on the host, so there the identifier must also be
+  ours (one per prober, from icmplib). Datagram sockets get only replies to their own
+  identifier, which the kernel chose and wrote into the requests, so the identifier is
+  not checked there.
+* The round trip is the kernel's receive timestamp (``SO_TIMESTAMPNS``) minus the send
+  time, so a busy event loop does not inflate it. A reply counts if it came within
+  ``timeout`` of its request; later ones are counted as late and ignored.
+* A probe ends when every request sent has its reply, or ``timeout`` after its last
+  request. Its keys leave ``pending`` then, so a late reply finds nothing.
+
+Raw IPv4 and IPv6 sockets carry an ``ICMP_FILTER`` / ``ICMP6_FILTER`` so they wake only
+for echo replies (on loopback a raw socket would otherwise also read our own requests).
+
+Errors
+------
+``probe()`` never raises for network errors. A request the kernel refuses to send
+(``sendto`` fails: a blackhole or unreachable route, a firewall, a full buffer) is counted
+by reason in :meth:`IcmpProber.stats`; a probe none of whose requests could be sent ends at
+once with ``ProbeOutcome.error`` set to that reason (nothing is known about the device).
+ICMP errors that routers send back about our requests (host unreachable, prohibited)
+are not reported on these sockets: Linux reports them on an unconnected raw or ping
+socket only with ``IP_RECVERR``, which is left off. Such a device simply does not answer
+(it is down), and an error about one address can never fail another address's ``sendto``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import errno
+import logging
 import os
-from dataclasses import dataclass
+import socket
+import struct
+import time
+from collections import deque
+from dataclasses import dataclass, field
 
 import icmplib
+
+log = logging.getLogger(__name__)
+
+# Linux socket options Python's socket module does not name.
+_SO_TIMESTAMPNS = 35
+_SO_SNDBUFFORCE = 32
+_SO_RCVBUFFORCE = 33
+_SOL_RAW = 255
+_ICMP_FILTER = 1
+_ICMP6_FILTER = 1
+
+_ECHO_REPLY_V4 = 0
+_ECHO_REPLY_V6 = 129
+_PAYLOAD = b"wardops-icmp-probe-" * 3  # 57 bytes, like ping's 56 plus one
+_BUFFER_BYTES = 4 * 1024 * 1024  # a 10,000-device burst must not overflow the socket
+_DRAIN_EVERY = 64  # sends between opportunistic reads, so replies never pile up
+_MAX_SEQUENCE = 0xFFFF
+_TIMESPEC = struct.Struct("@qq")
+_V4_MAPPED_PREFIX = b"\0" * 10 + b"\xff\xff"
+
+#: Reasons a request could not be sent (``ProbeOutcome.error`` and ``stats().send_errors``).
+SEND_ERROR_REASONS = ("unreachable", "prohibited", "buffer", "send")
+#: Reasons counted in ``stats().receive_errors``.
+RECEIVE_ERROR_REASONS = ("receive",)
+#: Reasons a whole probe could not run, besides the send reasons.
+PROBE_ERROR_REASONS = (*SEND_ERROR_REASONS, "address", "socket")
+
+_SEND_REASON_BY_ERRNO = {
+    errno.EINVAL: "unreachable",  # blackhole route
+    errno.ENETUNREACH: "unreachable",
+    errno.EHOSTUNREACH: "unreachable",
+    errno.EADDRNOTAVAIL: "unreachable",
+    errno.EACCES: "prohibited",  # prohibit route, broadcast address
+    errno.EPERM: "prohibited",  # local firewall drops the request on output
+    errno.ENOBUFS: "buffer",
+    errno.EAGAIN: "buffer",
+    errno.ENOMEM: "buffer",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,28 +112,413 @@ class ProbeOutcome:
     detail: str = ""  # human-readable error text for the log
 
 
-class IcmpProber:
-    """Sends ``count`` echo requests to an address and waits ``timeout`` for the replies."""
+@dataclass(frozen=True, slots=True)
+class IcmpStats:
+    """Packet counters since start, for the collector (all reasons present, from 0)."""
 
-    def __init__(self, *, privileged: bool | None = None) -> None:
+    requests_sent: int
+    replies_received: int
+    late_replies: int  # ours, but after the timeout, its probe's end, or a duplicate
+    send_errors: dict[str, int] = field(default_factory=dict)
+    receive_errors: dict[str, int] = field(default_factory=dict)
+
+
+def sequence_checksum(base_sum: int, sequence: int) -> int:
+    """The ICMP checksum of the echo template once ``sequence`` replaces its zero.
+
+    ``base_sum`` is the folded one's-complement sum of the template with sequence 0 (the
+    complement of its checksum); adding a 16-bit word and folding the carry back in is the
+    incremental update of RFC 1624.
+    """
+    total = base_sum + sequence
+    total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+class _Probe:
+    """One running probe: its requests, replies and the future its caller awaits."""
+
+    __slots__ = ("address", "count", "timeout", "future", "keys", "sent", "to_send",
+                 "rtts", "timer", "done", "failed", "last_error", "reason")
+
+    def __init__(self, address: str, count: int, timeout: float,
+                 future: asyncio.Future[ProbeOutcome]) -> None:
+        self.address = address
+        self.count = count
+        self.timeout = timeout
+        self.future = future
+        self.keys: list[tuple[str, int]] = []
+        self.sent = 0
+        self.to_send = count
+        self.rtts: list[float] = []
+        self.timer: asyncio.TimerHandle | None = None
+        self.done = False
+        self.failed = 0
+        self.last_error: OSError | None = None
+        self.reason = ""
+
+
+class _Family:
+    """The shared socket of one address family, its pending requests and its pacer."""
+
+    def __init__(self, family: int, privileged: bool, spacing: float,
+                 loop: asyncio.AbstractEventLoop) -> None:
+        self.family = family
+        self.loop = loop
+        self.spacing = spacing
+        self.raw = privileged
+        self.icmp_socket: icmplib.ICMPv4Socket | icmplib.ICMPv6Socket
+        if family == socket.AF_INET:
+            self.icmp_socket = icmplib.ICMPv4Socket(privileged=privileged)
+            self.reply_type = _ECHO_REPLY_V4
+        else:
+            self.icmp_socket = icmplib.ICMPv6Socket(privileged=privileged)
+            self.reply_type = _ECHO_REPLY_V6
+        self.sock: socket.socket = self.icmp_socket.sock
+        self.sock.setblocking(False)
+        self._tune_socket()
+        # Raw IPv4 reads include the IP header; everything else starts at the ICMP header.
+        self.ip_header = family == socket.AF_INET and privileged
+        self.checksummed = self.ip_header  # only raw IPv4 needs our checksum
+        self.ident = icmplib.utils.unique_identifier()
+        # The kernel writes the datagram socket's own identifier; raw replies must match ours.
+        self.check_ident = privileged
+        template = self.icmp_socket._create_packet(id=self.ident, sequence=0, payload=_PAYLOAD)
+        self.template = bytearray(template)
+        # One's-complement sum of the template with sequence 0, so a sequence's checksum is
+        # one addition and a fold (RFC 1624) instead of a pass over the packet.
+        self.base_sum = ~struct.unpack_from("!H", template, 2)[0] & 0xFFFF
+        self.pending: dict[tuple[str, int], tuple[_Probe, float, float]] = {}
+        self.next_seq = 0
+        self.sends_since_drain = 0
+        self.pacer: deque[tuple[float, _Probe]] = deque()
+        self.pacer_timer: asyncio.TimerHandle | None = None
+        self.requests_sent = 0
+        self.replies_received = 0
+        self.late_replies = 0
+        self.send_errors = dict.fromkeys(SEND_ERROR_REASONS, 0)
+        self.receive_errors = dict.fromkeys(RECEIVE_ERROR_REASONS, 0)
+        loop.add_reader(self.sock.fileno(), self.drain)
+
+    def _tune_socket(self) -> None:
+        sock = self.sock
+        for force, plain in ((_SO_RCVBUFFORCE, socket.SO_RCVBUF),
+                             (_SO_SNDBUFFORCE, socket.SO_SNDBUF)):
+            try:  # FORCE needs CAP_NET_ADMIN; otherwise the kernel caps at net.core.*mem_max
+                sock.setsockopt(socket.SOL_SOCKET, force, _BUFFER_BYTES)
+            except OSError:
+                sock.setsockopt(socket.SOL_SOCKET, plain, _BUFFER_BYTES)
+        sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+        if not self.raw:
+            return  # datagram sockets receive only echo replies to their own identifier
+        if self.family == socket.AF_INET:  # bit set = type blocked
+            sock.setsockopt(_SOL_RAW, _ICMP_FILTER,
+                            struct.pack("I", ~(1 << _ECHO_REPLY_V4) & 0xFFFFFFFF))
+        else:  # Linux: bit set = type blocked, 256 bits
+            words = [0xFFFFFFFF] * 8
+            words[_ECHO_REPLY_V6 >> 5] &= ~(1 << (_ECHO_REPLY_V6 & 31)) & 0xFFFFFFFF
+            sock.setsockopt(socket.IPPROTO_ICMPV6, _ICMP6_FILTER, struct.pack("8I", *words))
+
+    def close(self, detail: str) -> None:
+        self.loop.remove_reader(self.sock.fileno())
+        if self.pacer_timer is not None:
+            self.pacer_timer.cancel()
+        for probe, _, _ in list(self.pending.values()):
+            if not probe.done:
+                self.finish(probe, error=("socket", detail))
+        for _, probe in self.pacer:
+            if not probe.done:
+                self.finish(probe, error=("socket", detail))
+        self.pacer.clear()
+        self.icmp_socket.close()
+
+    # -- sending ---------------------------------------------------------------------
+
+    def start(self, probe: _Probe) -> None:
+        """Send the probe's first request now and pace the others ``spacing`` apart."""
+        self.send(probe)
+        if self.spacing <= 0:
+            while probe.to_send:
+                self.send(probe)
+            self.sent_all(probe)
+        elif probe.to_send:
+            self.pacer.append((self.loop.time() + self.spacing, probe))
+            if self.pacer_timer is None:
+                self.pacer_timer = self.loop.call_at(self.pacer[0][0], self.run_pacer)
+        else:
+            self.sent_all(probe)
+
+    def run_pacer(self) -> None:
+        """Send every paced request that is due (one timer for all probes)."""
+        self.pacer_timer = None
+        pacer = self.pacer
+        due_by = self.loop.time() + 0.001  # batch requests due within a millisecond
+        spacing = self.spacing
+        while pacer and pacer[0][0] <= due_by:
+            _, probe = pacer.popleft()
+            if probe.done:
+                continue
+            self.send(probe)
+            if probe.to_send:
+                pacer.append((self.loop.time() + spacing, probe))
+            else:
+                self.sent_all(probe)
+        if pacer:
+            self.pacer_timer = self.loop.call_at(pacer[0][0], self.run_pacer)
+
+    def send(self, probe: _Probe) -> None:
+        """Send one echo request of ``probe`` under a free sequence number."""
+        probe.to_send -= 1
+        pending = self.pending
+        address = probe.address
+        seq = self.next_seq
+        key = (address, seq)
+        if key in pending:  # wrapped onto a request to this address still in flight
+            for _ in range(_MAX_SEQUENCE):
+                seq = (seq + 1) & _MAX_SEQUENCE
+                key = (address, seq)
+                if key not in pending:
+                    break
+            else:
+                self._send_failed(probe, "buffer", OSError(errno.EBUSY, "no free sequence"))
+                return
+        self.next_seq = (seq + 1) & _MAX_SEQUENCE
+        packet = self.template
+        if self.checksummed:
+            struct.pack_into("!HHH", packet, 2, sequence_checksum(self.base_sum, seq),
+                             self.ident, seq)
+        else:
+            struct.pack_into("!H", packet, 6, seq)
+        sent_at = time.time()
+        sent_mono = time.monotonic()
+        try:
+            self.sock.sendto(packet, (address, 0))
+        except OSError as exc:
+            self._send_failed(probe, _SEND_REASON_BY_ERRNO.get(exc.errno or 0, "send"), exc)
+            return
+        pending[key] = (probe, sent_at, sent_mono)
+        probe.keys.append(key)
+        probe.sent += 1
+        self.requests_sent += 1
+        self.sends_since_drain += 1
+        if self.sends_since_drain >= _DRAIN_EVERY:
+            self.drain()
+
+    def _send_failed(self, probe: _Probe, reason: str, exc: OSError) -> None:
+        self.send_errors[reason] += 1
+        probe.failed += 1
+        probe.last_error = exc
+        probe.reason = reason
+
+    def sent_all(self, probe: _Probe) -> None:
+        """The last request is out: end now if nothing can still come, else at the timeout."""
+        if probe.done:
+            return
+        if probe.sent == 0 or len(probe.rtts) == probe.sent:
+            self.finish(probe)
+        else:
+            probe.timer = self.loop.call_at(self.loop.time() + probe.timeout, self.expire, probe)
+
+    def expire(self, probe: _Probe) -> None:
+        """The probe's time is up; read what already arrived (timestamps decide) and end it."""
+        probe.timer = None
+        self.drain()
+        if not probe.done:
+            self.finish(probe)
+
+    # -- receiving -------------------------------------------------------------------
+
+    def drain(self) -> None:
+        """Read every reply waiting on the socket and credit each to its request."""
+        self.sends_since_drain = 0
+        recvmsg = self.sock.recvmsg
+        pending = self.pending
+        unpack_ts = _TIMESPEC.unpack
+        ip_header = self.ip_header
+        reply_type = self.reply_type
+        check_ident = self.check_ident
+        ident = self.ident
+        errors_left = 100  # each read error is reported once; do not spin on a broken socket
+        while True:
+            try:
+                data, ancdata, _flags, source = recvmsg(2048, 64)
+            except BlockingIOError:
+                return
+            except InterruptedError:
+                continue
+            except OSError as exc:
+                # Not expected without IP_RECVERR; counted and logged, and the probes
+                # waiting for replies end at their timeout as usual.
+                self.receive_errors["receive"] += 1
+                log.warning("receive error on the ICMP socket: %s", exc)
+                errors_left -= 1
+                if errors_left <= 0:
+                    return
+                continue
+            offset = (data[0] & 0x0F) << 2 if ip_header else 0
+            if len(data) < offset + 8 or data[offset] != reply_type:
+                continue
+            if check_ident and (data[offset + 4] << 8 | data[offset + 5]) != ident:
+                continue  # another program's (or another prober's) echo reply
+            entry = pending.pop((source[0], data[offset + 6] << 8 | data[offset + 7]), None)
+            if entry is None:
+                self.late_replies += 1
+                continue
+            probe, sent_at, sent_mono = entry
+            rtt = time.monotonic() - sent_mono
+            if ancdata:
+                seconds, nanoseconds = unpack_ts(ancdata[0][2])
+                kernel_rtt = seconds + nanoseconds * 1e-9 - sent_at
+                if 0.0 <= kernel_rtt <= rtt:  # else the wall clock stepped: keep ours
+                    rtt = kernel_rtt
+            if rtt > probe.timeout:
+                self.late_replies += 1
+                continue
+            self.replies_received += 1
+            rtts = probe.rtts
+            rtts.append(rtt)
+            if len(rtts) == probe.sent and not probe.to_send:
+                self.finish(probe)
+
+    def finish(self, probe: _Probe, error: tuple[str, str] | None = None) -> None:
+        """End ``probe``: forget its requests and hand the outcome to its caller."""
+        probe.done = True
+        if probe.timer is not None:
+            probe.timer.cancel()
+            probe.timer = None
+        pending = self.pending
+        for key in probe.keys:
+            pending.pop(key, None)
+        if probe.future.done():
+            return  # the caller was cancelled
+        if error is None and probe.sent == 0 and probe.failed:
+            error = (probe.reason, f"sendto {probe.address}: {probe.last_error}")
+        if error is not None:
+            outcome = ProbeOutcome(sent=probe.sent, received=len(probe.rtts),
+                                   rtts=tuple(probe.rtts), error=error[0], detail=error[1])
+        else:
+            detail = ""
+            if probe.failed:
+                detail = (f"{probe.failed} of {probe.count} requests not sent "
+                          f"({probe.reason}): {probe.last_error}")
+            outcome = ProbeOutcome(sent=probe.sent, received=len(probe.rtts),
+                                   rtts=tuple(probe.rtts), detail=detail)
+        probe.future.set_result(outcome)
+
+
+def raw_sockets_allowed() -> bool:
+    """Whether this process may open raw ICMP sockets (root, or CAP_NET_RAW).
+
+    Tried rather than guessed from the user id: root in a container without CAP_NET_RAW
+    may not, and a non-root binary with the capability may.
+    """
+    try:
+        socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP).close()
+    except PermissionError:
+        return False
+    except OSError as exc:  # e.g. no IPv4 at all: start() will report it
+        log.debug("raw ICMP socket test failed: %s", exc)
+        return os.geteuid() == 0
+    return True
+
+
+class IcmpProber:
+    """Sends ``count`` echo requests to an address and waits ``timeout`` for the replies.
+
+    One prober serves any number of concurrent probes over one socket per address family.
+    ``spacing`` is the gap between the requests of one probe (they are spread so a short
+    burst of loss does not take them all); ``0`` sends them back to back. A probe takes
+    at most ``(count - 1) * spacing + timeout`` seconds, less when every reply is in.
+    ``privileged``: ``True`` raw sockets, ``False`` datagram sockets, ``None`` raw if this
+    process may open them.
+    """
+
+    def __init__(self, *, privileged: bool | None = None, spacing: float = 0.1) -> None:
         if privileged is None:
-            privileged = os.geteuid() == 0
+            privileged = raw_sockets_allowed()
+        if spacing < 0:
+            raise ValueError(f"spacing must not be negative, got {spacing}")
         self.mode = "raw" if privileged else "datagram"
+        self.spacing = spacing
+        self._families: dict[int, _Family] = {}
+        self._opened: list[_Family] = []  # closed ones too: their counters stay readable
+        self._socket_errors: dict[int, str] = {
+            socket.AF_INET: "prober not started", socket.AF_INET6: "prober not started"}
 
     async def start(self) -> None:
-        """Open sockets; call once from the running event loop."""
+        """Open one socket per address family; call once from the running event loop.
+
+        Raises ``OSError`` when neither an IPv4 nor an IPv6 socket can be opened (e.g. not
+        root and ``net.ipv4.ping_group_range`` excludes our group). If only one family
+        fails, its probes end with error ``"socket"`` and the reason is logged.
+        """
+        if self._opened:
+            return  # already started
+        loop = asyncio.get_running_loop()
+        privileged = self.mode == "raw"
+        for family, name in ((socket.AF_INET, "IPv4"), (socket.AF_INET6, "IPv6")):
+            try:
+                self._families[family] = _Family(family, privileged, self.spacing, loop)
+                self._opened.append(self._families[family])
+                del self._socket_errors[family]
+            except (icmplib.ICMPLibError, OSError) as exc:
+                hint = "" if privileged else " (is our group in net.ipv4.ping_group_range?)"
+                self._socket_errors[family] = f"cannot open {self.mode} {name} ICMP socket: {exc}{hint}"
+                log.error("%s", self._socket_errors[family])
+        if not self._families:
+            raise OSError(errno.EPERM, "; ".join(self._socket_errors.values()))
+        # debug: the exporter logs the mode itself, once, at info level
+        log.debug("ICMP engine: %s sockets for %s", self.mode,
+                 ", ".join("IPv4" if f == socket.AF_INET else "IPv6" for f in self._families))
 
     async def close(self) -> None:
-        """Close sockets."""
+        """Close the sockets; probes still running end with error ``"socket"``."""
+        families, self._families = self._families, {}
+        for family, engine in families.items():
+            self._socket_errors[family] = "prober closed"
+            engine.close("prober closed")
 
     async def probe(self, address: str, count: int, timeout: float) -> ProbeOutcome:
-        """Probe one IP literal (IPv4 or IPv6); never raises for network errors."""
+        """Probe one IP literal (IPv4 or IPv6); never raises for network errors.
+
+        Anything else (a name, an IPv6 zone such as ``fe80::1%eth0``) ends at once with
+        error ``"address"``.
+
+        ``count`` must be at least 1 and ``timeout`` positive (``ValueError`` otherwise: a
+        caller's bug, not a network condition).
+        """
+        if count < 1 or timeout <= 0:
+            raise ValueError(f"need count >= 1 and timeout > 0, got {count} and {timeout}")
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        try:  # canonical text form: the kernel reports reply sources this way
+            packed = socket.inet_pton(family, address)
+        except (OSError, ValueError) as exc:
+            return ProbeOutcome(sent=0, received=0, error="address",
+                                detail=f"not an IP address: {address!r} ({exc})")
+        if family == socket.AF_INET6 and packed[:12] == _V4_MAPPED_PREFIX:
+            family, packed = socket.AF_INET, packed[12:]  # ::ffff:a.b.c.d is IPv4
+        canonical = socket.inet_ntop(family, packed)
+        engine = self._families.get(family)
+        if engine is None:
+            return ProbeOutcome(sent=0, received=0, error="socket",
+                                detail=self._socket_errors.get(family, "no socket"))
+        probe = _Probe(canonical, count, timeout, engine.loop.create_future())
+        engine.start(probe)
         try:
-            host = await icmplib.async_ping(address, count=count, interval=0.01, timeout=timeout,
-                                            privileged=self.mode == "raw")
-        except icmplib.ICMPLibError as exc:
-            return ProbeOutcome(sent=0, received=0, error="send", detail=str(exc))
-        except OSError as exc:
-            return ProbeOutcome(sent=0, received=0, error="socket", detail=str(exc))
-        return ProbeOutcome(sent=host.packets_sent, received=host.packets_received,
-                            rtts=tuple(r / 1000.0 for r in host.rtts))
+            return await probe.future
+        except asyncio.CancelledError:
+            if not probe.done:
+                engine.finish(probe)  # forget its requests; the pacer skips it
+            raise
+
+    def stats(self) -> IcmpStats:
+        """Packet counters of both families since start (for ``*_errors_total{reason}``)."""
+        families = self._opened
+        return IcmpStats(
+            requests_sent=sum(f.requests_sent for f in families),
+            replies_received=sum(f.replies_received for f in families),
+            late_replies=sum(f.late_replies for f in families),
+            send_errors={r: sum(f.send_errors[r] for f in families) for r in SEND_ERROR_REASONS},
+            receive_errors={r: sum(f.receive_errors[r] for f in families)
+                            for r in RECEIVE_ERROR_REASONS},
+        )

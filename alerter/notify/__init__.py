@@ -1,17 +1,48 @@
 """Notification: from evaluated alerts to delivered webhooks.
 
-PLACEHOLDER with the interface evaluation and the app use; the real pipeline
-(inhibit → silence/ack → group/wait → dedup → durable delivery with retry) replaces it.
+The stages, each in its own module, in the order an alert meets them::
+
+    process(alerts) ── route.match_routes ──▶ dispatch (groups; group_wait/interval timers)
+        flush ──▶ mute (inhibit, silence, ack) ──▶ dedup (nflog) ──▶ formats (render)
+              ──▶ queue (SQLite, with the nflog entry, one transaction) ──▶ delivery lanes
+                  (retry with backoff, signing, dead letters)
+
+``flush_groups`` below is the whole pipeline in one function.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import jinja2
+import requests
+from prometheus_client import CollectorRegistry
+
 from alerter.model import Alert
-from alerter.notify.config import NotifyConfig
+from alerter.notify.acks import AckStore
+from alerter.notify.config import NotifyConfig, Route, WebhookConfig
+from alerter.notify.db import Database
+from alerter.notify.dedup import LogEntry, Reason, needs_update
+from alerter.notify.delivery import Deliverer, Notification, Queue, send
+from alerter.notify.dispatch import Dispatcher, GroupSnapshot
+from alerter.notify.formats import renderers
+from alerter.notify.formats.alertmanager import build_payload
+from alerter.notify.inhibit import Inhibitor
+from alerter.notify.metrics import NotifyCollector, NotifyMetrics
+from alerter.notify.mute import Muter, mute_stage, mute_status
+from alerter.notify.nflog import LogKey, NotificationLog
+from alerter.notify.retry import Outcome
+from alerter.notify.route import group_key, group_labels, match_routes, walk
+from alerter.notify.silences import SilenceStore
+
+log = logging.getLogger("alerter.notify")
+DB_FILE = "notify.sqlite"
+RENDERERS = renderers()
 
 
 class NotificationPipeline:
@@ -21,27 +52,227 @@ class NotificationPipeline:
     plus the alerts resolved in that cycle (``state == "resolved"``, ``ends_at`` set),
     including the alerter's own ``MonitoringDegraded``. It does no network I/O and is
     thread-safe.
+
+    Extensions of the original interface: ``clock`` (tests inject time), ``silences`` and
+    ``acks`` (the stores the API serves), ``mute_status``, ``dead_letters``,
+    ``send_test``.
     """
 
     def __init__(self, config: NotifyConfig, state_dir: Path, *, external_url: str,
-                 registry: Any = None) -> None:
+                 registry: Any = None, clock: Callable[[], float] = time.time) -> None:
         self.config = config
-        self.state_dir = state_dir
+        self.state_dir = Path(state_dir)
         self.external_url = external_url
-        self._lock = threading.Lock()
-        self.last_alerts: list[Alert] = []
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self._clock = clock
+        self._db = Database(self.state_dir / DB_FILE)
+        self.metrics = NotifyMetrics(self.registry)
+        self.silences = SilenceStore(self._db, clock)
+        self.acks = AckStore(self._db, clock)
+        self._nflog = NotificationLog(self._db)
+        self._queue = Queue(self._db)
+        self._delivery = Deliverer(self._queue, self._hook, self.metrics, clock)
+        self._dispatcher = Dispatcher(self.flush_groups, clock,
+                                      on_error=lambda r: self.metrics.errors.labels(r).inc())
+        self._firing: dict[str, Alert] = {}
+        self._route_cache: dict[str, list[tuple[Route, str, dict[str, str]]]] = {}
+        self._inhibitor = Inhibitor(config.inhibit_rules)
+        self._muters = self._make_muters()
+        self._render_lock = threading.Lock()
+        for name in config.receivers:
+            self.metrics.init_receiver(name)
+        self.registry.register(NotifyCollector(
+            self._delivery.lane_stats, self._queue.dead_count,
+            lambda: len(self._dispatcher.groups()), self._silence_counts,
+            lambda: list(self.config.receivers)))
+
+    # --- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> None:
         """Start delivery workers (resumes undelivered notifications from state_dir)."""
+        self._delivery.start()
+        self._dispatcher.start()
 
     def stop(self) -> None:
         """Stop workers; undelivered notifications stay queued on disk."""
-
-    def process(self, alerts: list[Alert]) -> None:
-        """Hand over one evaluation cycle's alerts."""
-        with self._lock:
-            self.last_alerts = list(alerts)
+        self._dispatcher.stop()
+        self._delivery.stop()
 
     def reload(self, config: NotifyConfig) -> None:
-        """Switch to a new, already validated config."""
-        self.config = config
+        """Switch to a new, already validated config; firing alerts are regrouped."""
+        with self._dispatcher.lock:
+            self.config = config
+            self._inhibitor = Inhibitor(config.inhibit_rules)
+            self._inhibitor.update(self._firing.values())
+            self._muters = self._make_muters()
+            self._route_cache.clear()
+            keys = {r.key for r in walk(config.route)} if config.route else set()
+            self._dispatcher.drop_routes_not_in(keys)
+            now = self._clock()
+            for alert in self._firing.values():
+                self._insert(alert, now)
+            self._dispatcher.wake()
+        for name in config.receivers:
+            self.metrics.init_receiver(name)
+
+    # --- input ---------------------------------------------------------------------------
+
+    def process(self, alerts: list[Alert]) -> None:
+        """Hand over one evaluation cycle's alerts (firing, and resolved this cycle)."""
+        now = self._clock()
+        resolved: list[str] = []
+        with self._dispatcher.lock:
+            for alert in alerts:
+                if alert.state == "pending":
+                    continue  # pending alerts are not notified
+                if alert.resolved:
+                    self._firing.pop(alert.fingerprint, None)
+                    resolved.append(alert.fingerprint)
+                else:
+                    self._firing[alert.fingerprint] = alert
+                self._insert(alert, now)
+            self._inhibitor.update(self._firing.values())
+            self._dispatcher.wake()
+        if resolved:
+            self.acks.forget(resolved)  # an ack lasts until its alert resolves
+
+    def _insert(self, alert: Alert, now: float) -> None:
+        route = self.config.route
+        if route is None:
+            return
+        targets = self._route_cache.get(alert.fingerprint)
+        if targets is None:
+            if len(self._route_cache) > 200_000:
+                self._route_cache.clear()
+            targets = []
+            for r in match_routes(route, alert.labels):
+                labels = group_labels(r, alert.labels)
+                targets.append((r, group_key(r, labels), labels))
+            self._route_cache[alert.fingerprint] = targets
+        for r, key, labels in targets:
+            self._dispatcher.insert(r, key, labels, alert, now)
+
+    # --- the pipeline ----------------------------------------------------------------------
+
+    def flush_groups(self, groups: list[GroupSnapshot], now: float) -> None:
+        """Mute → dedup → render → queue (with the nflog, in one commit) → deliver."""
+        config = self.config
+        queued: list[Notification] = []
+        failed: list[Notification] = []
+        log_updates: dict[LogKey, LogEntry] = {}
+        for group in groups:
+            receiver = config.receivers.get(group.route.receiver)
+            if receiver is None:
+                continue
+            alerts = mute_stage(group.alerts, self._muters,
+                                lambda reason, n: self.metrics.suppressed.labels(reason).inc(n))
+            firing = frozenset(a.fingerprint for a in alerts if not a.resolved)
+            resolved = frozenset(a.fingerprint for a in alerts if a.resolved)
+            acked = frozenset(a.fingerprint for a in alerts if self.acks.acked_by(a))
+            for index, hook in enumerate(receiver.webhook_configs):
+                log_key = (receiver.name, index, group.key)
+                reason = needs_update(self._nflog.get(log_key), firing, resolved,
+                                      hook.send_resolved, group.route.repeat_interval, now, acked)
+                if reason is Reason.SKIP_ACKED:
+                    self.metrics.suppressed.labels("acked").inc(len(acked))
+                if not reason.send:
+                    continue
+                log_updates[log_key] = LogEntry(firing, resolved, now)
+                to_send = [a for a in alerts if not a.resolved or hook.send_resolved]
+                if to_send:
+                    n, ok = self._render(receiver.name, index, hook, group, to_send, now)
+                    (queued if ok else failed).append(n)
+        with self._db.tx() as conn:
+            self._queue.insert(conn, queued)
+            self._queue.insert(conn, failed, status="dead")
+            self._nflog.write(conn, log_updates)
+        self._nflog.apply(log_updates)
+        for n in queued:
+            self.metrics.queued.labels(n.receiver).inc()
+        for n in failed:
+            self.metrics.notifications.labels(n.receiver, "failed").inc()
+        self._delivery.submit(queued)
+
+    def _render(self, receiver: str, index: int, hook: WebhookConfig, group: GroupSnapshot,
+                alerts: list[Alert], now: float) -> tuple[Notification, bool]:
+        """Render one notification; a failing template becomes a dead letter (with the
+        Alertmanager payload as its body, so nothing is lost) instead of stopping the flush."""
+        data = build_payload(receiver=receiver, group_key=group.key, group_labels=group.labels,
+                             alerts=alerts, external_url=self.external_url,
+                             max_alerts=hook.max_alerts)
+        try:
+            rendered = RENDERERS[hook.format](data, hook, self.config.templates)
+        except jinja2.TemplateError as exc:
+            self.metrics.errors.labels("render").inc()
+            log.error("template rendering failed; notification kept as dead letter",
+                      extra={"receiver": receiver, "integration": index, "error": str(exc)})
+            rendered = RENDERERS["alertmanager"](data, hook, {})
+            n = Notification(receiver, index, hook.format, group.key, rendered.body,
+                             rendered.headers, len(alerts), now, last_error=f"render: {exc}")
+            return n, False
+        return Notification(receiver, index, hook.format, group.key, rendered.body,
+                            rendered.headers, len(alerts), now, next_attempt_at=now), True
+
+    # --- helpers for delivery, the API and the CLI -----------------------------------------
+
+    def _hook(self, receiver: str, index: int) -> WebhookConfig | None:
+        found = self.config.receivers.get(receiver)
+        if found is None or index >= len(found.webhook_configs):
+            return None
+        return found.webhook_configs[index]
+
+    def _make_muters(self) -> tuple[Muter, ...]:
+        """The mute stage's muters (acks are not among them: see ``mute``)."""
+        return (Muter("inhibited", self._inhibitor.inhibited_by),
+                Muter("silenced", self.silences.silenced_by))
+
+    def _silence_counts(self) -> dict[str, int]:
+        now = self._clock()
+        counts: dict[str, int] = {}
+        for s in self.silences.list():
+            counts[s.state(now)] = counts.get(s.state(now), 0) + 1
+        return counts
+
+    def mute_status(self, alert: Alert) -> dict[str, list[str]]:
+        """``{"inhibited": [source fingerprints], "silenced": [silence ids], "acked": [who]}``."""
+        return mute_status(alert, (*self._muters, Muter("acked", self.acks.acked_by)))
+
+    def dead_letters(self, limit: int = 100) -> list[dict[str, object]]:
+        """Notifications given up on, newest first."""
+        return self._queue.dead_letters(limit)
+
+    def send_test(self, receiver_name: str) -> str:
+        """Send a sample firing notification to every integration of ``receiver_name`` now,
+        bypassing queue, timers and retries (``wardops-alerter test-receiver``).
+
+        Returns a one-line summary such as ``"slack #0: ok"``. Raises ``KeyError`` for an
+        unknown receiver and ``DeliveryFailed`` (naming each failing integration and the
+        reason, never the URL) if any integration did not accept it.
+        """
+        receiver = self.config.receivers[receiver_name]
+        now = self._clock()
+        alert = Alert(labels={"alertname": "WardopsTestNotification", "severity": "none",
+                              "receiver": receiver_name},
+                      annotations={"summary": f"Test notification from wardops-alerter to "
+                                              f"{receiver_name}; no action needed."},
+                      state="firing", starts_at=now, generator_url=self.external_url)
+        route = Route(key="{}", receiver=receiver_name)
+        group = GroupSnapshot(key=f'{{}}:{{receiver="{receiver_name}"}}', route=route,
+                              labels={"receiver": receiver_name}, alerts=(alert,))
+        results: list[str] = []
+        failed = False
+        with requests.Session() as session:
+            for index, hook in enumerate(receiver.webhook_configs):
+                n, ok = self._render(receiver_name, index, hook, group, [alert], now)
+                outcome = send(session, n, hook, now) if ok else Outcome(False, False, n.last_error)
+                failed |= not outcome.delivered
+                results.append(f"{hook.format} #{index}: {outcome.reason}")
+        if not results:
+            raise DeliveryFailed(f"receiver {receiver_name!r} has no webhook_configs")
+        if failed:
+            raise DeliveryFailed("; ".join(results))
+        return "; ".join(results)
+
+
+class DeliveryFailed(RuntimeError):
+    """``send_test`` could not deliver to at least one integration."""

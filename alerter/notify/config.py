@@ -1,26 +1,442 @@
 """Validation of the notification part of the alerter config.
 
-PLACEHOLDER: keeps the raw mappings. Owns the top-level keys ``route``, ``receivers``,
-``inhibit_rules``, ``api`` and ``templates``; the alerter's config loader hands them over
-and reports ``ValueError`` messages with the file name in front.
+Owns the top-level keys ``route``, ``receivers``, ``inhibit_rules``, ``api`` and
+``templates``. Everything is checked while it loads (unknown keys, durations, matchers,
+receiver references, URLs, secrets present, Jinja2 templates compile) and every error is
+a ``ValueError`` whose message starts with the field path, e.g.
+``route.routes[0].matchers[1]: expected one of =, !=, =~, !~ at position 8 in 'severity'``;
+the alerter's config loader puts the file name in front.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import glob
+import os
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from alerter.notify.matchers import Matcher, format_matchers, parse_matchers
+from wardops_common.durations import parse_duration
 
 NOTIFY_KEYS = ("route", "receivers", "inhibit_rules", "api", "templates")
+FORMATS = ("alertmanager", "slack", "teams", "telegram", "template")
+GROUP_BY_ALL = "..."
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+_HEADER_NAME = re.compile(r"[A-Za-z0-9-]+")
+T = TypeVar("T")
+
+
+class Secret:
+    """A URL, token or key read from config, the environment or a file; never printed."""
+
+    __slots__ = ("value", "source")
+
+    def __init__(self, value: str, source: str) -> None:
+        self.value = value
+        self.source = source  # "url_env CHAT_WEBHOOK_URL", safe to show
+
+    def __repr__(self) -> str:
+        return f"Secret(<from {self.source}>)"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other.value == self.value
+
+    def __hash__(self) -> int:
+        return hash(self.value)
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    """One integration of a receiver: where and in which format to deliver."""
+
+    format: str = "alertmanager"
+    url: Secret | None = None
+    send_resolved: bool = True
+    max_alerts: int = 0                     # 0 = all alerts in the payload
+    hmac_secret: Secret | None = None
+    timeout: float = 10.0                   # per attempt
+    max_attempts: int = 0                   # 0 = no limit, only max_age
+    max_age: float = 86400.0                # give up (dead-letter) this long after queueing
+    headers: Mapping[str, str] = field(default_factory=dict)  # Jinja2 for `template`, else static
+    body: str = ""                          # Jinja2 body for `template`
+    content_type: str = "application/json"
+    chat_id: str = ""                       # telegram
+    message_thread_id: int | None = None    # telegram forum topic
+    title: str = ""                         # slack/teams/telegram heading override
+
+
+@dataclass(frozen=True)
+class Receiver:
+    """A named set of integrations; no integration means notifications are dropped."""
+
+    name: str
+    webhook_configs: tuple[WebhookConfig, ...] = ()
+    alertmanager_configs: tuple[Any, ...] = ()  # alerter.am_forward.AlertmanagerConfig
+
+
+@dataclass(frozen=True)
+class Route:
+    """A node of the routing tree, with inherited settings already filled in."""
+
+    key: str
+    receiver: str
+    matchers: tuple[Matcher, ...] = ()
+    continue_: bool = False
+    group_by: tuple[str, ...] = ()
+    group_by_all: bool = False
+    group_wait: float = 30.0
+    group_interval: float = 300.0
+    repeat_interval: float = 14400.0
+    routes: tuple[Route, ...] = ()
+
+
+@dataclass(frozen=True)
+class InhibitRule:
+    """Mute ``target`` alerts while a ``source`` alert with the same ``equal`` labels fires."""
+
+    source_matchers: tuple[Matcher, ...]
+    target_matchers: tuple[Matcher, ...]
+    equal: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """API settings: the bearer token writes need (None: writes refused)."""
+
+    bearer_token: Secret | None = None
+    max_body_bytes: int = 65536
 
 
 @dataclass(frozen=True)
 class NotifyConfig:
-    """Validated routing, receivers, inhibition and API settings."""
+    """Validated routing, receivers, inhibition and API settings.
 
-    raw: Mapping[str, Any] = field(default_factory=dict)
+    ``route`` is None when the config has no ``route``: alerts are then kept and shown
+    in the API but not notified. ``raw`` keeps the mappings as read.
+    """
+
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False)  # may hold literal URLs
+    route: Route | None = None
+    receivers: Mapping[str, Receiver] = field(default_factory=dict)
+    inhibit_rules: tuple[InhibitRule, ...] = ()
+    api: ApiConfig = field(default_factory=ApiConfig)
+    templates: Mapping[str, str] = field(default_factory=dict)
 
 
-def parse_notify_config(raw: Mapping[str, Any]) -> NotifyConfig:
-    """Validate the notification keys; raise ``ValueError("route.routes[0].matchers: ...")``."""
-    return NotifyConfig(raw=dict(raw))
+# --- small typed readers; each raises ValueError("path: message") -----------------------
+
+def _mapping(value: object, path: str, allowed: tuple[str, ...]) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{path}: must be a mapping, got {type(value).__name__}")
+    for key in value:
+        if key not in allowed:
+            raise ValueError(f"{path}.{key}: unknown key (allowed: {', '.join(allowed)})")
+    return value
+
+
+def _str(value: object, path: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{path}: must be a non-empty string")
+    return value
+
+
+def _bool(value: object, path: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{path}: must be true or false")
+    return value
+
+
+def _int(value: object, path: str, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{path}: must be an integer >= {minimum}")
+    return value
+
+
+def _duration(value: object, path: str, positive: bool = False) -> float:
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    if positive and seconds <= 0:
+        raise ValueError(f"{path}: must be greater than 0")
+    return seconds
+
+
+def _list(value: object, path: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise ValueError(f"{path}: must be a list")
+    return value
+
+
+def _each(value: object, path: str, parse: Callable[[Any, str], T]) -> list[T]:
+    return [parse(item, f"{path}[{i}]") for i, item in enumerate(_list(value, path))]
+
+
+def _matchers(value: object, path: str) -> tuple[Matcher, ...]:
+    result: list[Matcher] = []
+    for i, item in enumerate(_list(value, path)):
+        try:
+            result.extend(parse_matchers(item))
+        except ValueError as exc:
+            raise ValueError(f"{path}[{i}]: {exc}") from None
+    return tuple(result)
+
+
+def _label_names(value: object, path: str) -> tuple[str, ...]:
+    names = _each(value, path, _str)
+    for i, name in enumerate(names):
+        if name != GROUP_BY_ALL and not _LABEL_NAME.fullmatch(name):
+            raise ValueError(f"{path}[{i}]: invalid label name {name!r}")
+    return tuple(names)
+
+
+def _secret(raw: Mapping[str, Any], path: str, base: str, base_dir: Path,
+            required: bool) -> Secret | None:
+    """Read ``base`` / ``base_env`` / ``base_file`` (exactly one when ``required``)."""
+    given = [k for k in (base, f"{base}_env", f"{base}_file") if k in raw]
+    if len(given) > 1:
+        raise ValueError(f"{path}: give only one of {', '.join(given)}")
+    if not given:
+        if required:
+            raise ValueError(f"{path}: one of {base}, {base}_env or {base}_file is required")
+        return None
+    key = given[0]
+    name = _str(raw[key], f"{path}.{key}")
+    if key == base:
+        return Secret(name, f"{path}.{key}")
+    if key.endswith("_env"):
+        value = os.environ.get(name)
+        if not value:
+            raise ValueError(f"{path}.{key}: environment variable {name} is not set or empty")
+        return Secret(value.strip(), f"${name}")
+    file = base_dir / name
+    try:
+        value = file.read_text().strip()
+    except OSError as exc:
+        raise ValueError(f"{path}.{key}: cannot read {file}: {exc.strerror}") from None
+    if not value:
+        raise ValueError(f"{path}.{key}: {file} is empty")
+    return Secret(value, str(file))
+
+
+def _check_url(secret: Secret, path: str) -> None:
+    parts = urlsplit(secret.value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        # The URL itself may be a secret (Slack/Teams embed tokens): name only the field.
+        raise ValueError(f"{path}: not an http(s) URL with a host (from {secret.source})")
+
+
+# --- receivers ---------------------------------------------------------------------------
+
+_WEBHOOK_KEYS = ("format", "url", "url_env", "url_file", "send_resolved", "max_alerts",
+                 "hmac_secret_env", "hmac_secret_file", "timeout", "max_attempts", "max_age",
+                 "headers", "body", "content_type", "chat_id", "message_thread_id", "title",
+                 "bot_token", "bot_token_env", "bot_token_file", "api_url")
+
+TELEGRAM_API = "https://api.telegram.org"
+
+
+def _webhook(raw: object, path: str, base_dir: Path,
+             compile_template: Callable[[str, str], None]) -> WebhookConfig:
+    m = _mapping(raw, path, _WEBHOOK_KEYS)
+    fmt = m.get("format", "alertmanager")
+    if fmt not in FORMATS:
+        raise ValueError(f"{path}.format: unknown format {fmt!r} (use {', '.join(FORMATS)})")
+    kw: dict[str, Any] = {"format": fmt}
+    if fmt == "telegram":
+        for key in ("url", "url_env", "url_file"):
+            if key in m:
+                raise ValueError(f"{path}.{key}: telegram takes bot_token/bot_token_env/"
+                                 "bot_token_file and chat_id, not a URL")
+        token = _secret(m, path, "bot_token", base_dir, required=True)
+        assert token is not None
+        api_url = _str(m.get("api_url", TELEGRAM_API), f"{path}.api_url").rstrip("/")
+        url = Secret(f"{api_url}/bot{token.value}/sendMessage", token.source)
+        if "chat_id" not in m:
+            raise ValueError(f"{path}.chat_id: required for telegram")
+        chat_id = m["chat_id"]
+        if isinstance(chat_id, bool) or not isinstance(chat_id, (int, str)) or not str(chat_id):
+            raise ValueError(f"{path}.chat_id: must be a number or an @channel name")
+        kw["chat_id"] = str(chat_id)
+        if "message_thread_id" in m:
+            kw["message_thread_id"] = _int(m["message_thread_id"], f"{path}.message_thread_id", 1)
+    else:
+        for key in ("bot_token", "bot_token_env", "bot_token_file", "api_url", "chat_id",
+                    "message_thread_id"):
+            if key in m:
+                raise ValueError(f"{path}.{key}: only for format telegram")
+        url = _secret(m, path, "url", base_dir, required=True)
+        assert url is not None
+    _check_url(url, f"{path}.url")
+    kw["url"] = url
+    kw["hmac_secret"] = _secret(m, path, "hmac_secret", base_dir, required=False)
+    if "send_resolved" in m:
+        kw["send_resolved"] = _bool(m["send_resolved"], f"{path}.send_resolved")
+    if "max_alerts" in m:
+        kw["max_alerts"] = _int(m["max_alerts"], f"{path}.max_alerts")
+    if "max_attempts" in m:
+        kw["max_attempts"] = _int(m["max_attempts"], f"{path}.max_attempts")
+    if "timeout" in m:
+        kw["timeout"] = _duration(m["timeout"], f"{path}.timeout", positive=True)
+    if "max_age" in m:
+        kw["max_age"] = _duration(m["max_age"], f"{path}.max_age", positive=True)
+    if "title" in m:
+        kw["title"] = _str(m["title"], f"{path}.title")
+    headers = m.get("headers", {})
+    if not isinstance(headers, Mapping):
+        raise ValueError(f"{path}.headers: must be a mapping of header name to value")
+    for name, value in headers.items():
+        if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+            raise ValueError(f"{path}.headers: invalid header name {name!r}")
+        _str(value, f"{path}.headers.{name}")
+    kw["headers"] = dict(headers)
+    if fmt == "template":
+        if "body" not in m:
+            raise ValueError(f"{path}.body: required for format template (a Jinja2 template)")
+        kw["body"] = _str(m["body"], f"{path}.body")
+        kw["content_type"] = _str(m.get("content_type", "application/json"),
+                                  f"{path}.content_type")
+        compile_template(kw["body"], f"{path}.body")
+        for name, value in headers.items():
+            compile_template(value, f"{path}.headers.{name}")
+    else:
+        for key in ("body", "content_type"):
+            if key in m:
+                raise ValueError(f"{path}.{key}: only for format template")
+    return WebhookConfig(**kw)
+
+
+def _receivers(raw: object, base_dir: Path,
+               compile_template: Callable[[str, str], None]) -> dict[str, Receiver]:
+    receivers: dict[str, Receiver] = {}
+    for i, item in enumerate(_list(raw, "receivers")):
+        path = f"receivers[{i}]"
+        m = _mapping(item, path, ("name", "webhook_configs", "alertmanager_configs"))
+        name = _str(m.get("name"), f"{path}.name")
+        if name in receivers:
+            raise ValueError(f"{path}.name: duplicate receiver {name!r}")
+        hooks = _each(m.get("webhook_configs", []), f"{path}.webhook_configs",
+                      lambda v, p: _webhook(v, p, base_dir, compile_template))
+        from alerter.am_forward import parse_alertmanager_configs  # forwarding, its own module
+        ams = parse_alertmanager_configs(m.get("alertmanager_configs", []),
+                                         f"{path}.alertmanager_configs", base_dir)
+        receivers[name] = Receiver(name, tuple(hooks), ams)
+    return receivers
+
+
+# --- route tree --------------------------------------------------------------------------
+
+_ROUTE_KEYS = ("receiver", "matchers", "continue", "group_by", "group_wait", "group_interval",
+               "repeat_interval", "routes")
+
+
+def _route(raw: object, path: str, parent: Route | None, parent_key: str, index: int,
+           receivers: Mapping[str, Receiver]) -> Route:
+    m = _mapping(raw, path, _ROUTE_KEYS)
+    if parent is None:
+        if "receiver" not in m:
+            raise ValueError(f"{path}.receiver: required at the top-level route")
+        for key in ("matchers", "continue"):
+            if key in m:
+                raise ValueError(f"{path}.{key}: not allowed at the top-level route")
+    receiver = _str(m["receiver"], f"{path}.receiver") if "receiver" in m else parent.receiver  # type: ignore[union-attr]
+    if receiver not in receivers:
+        raise ValueError(f"{path}.receiver: unknown receiver {receiver!r}")
+    matchers = _matchers(m.get("matchers", []), f"{path}.matchers")
+    if parent is None:
+        key = "{}"
+    else:
+        # Alertmanager's route key: the parent's, then this route's matchers; the index
+        # keeps siblings with the same matchers apart.
+        key = f"{parent_key}/{format_matchers(matchers)}/{index}"
+    if "group_by" in m:
+        group_by = _label_names(m["group_by"], f"{path}.group_by")
+        group_by_all = GROUP_BY_ALL in group_by
+        if group_by_all and len(group_by) > 1:
+            raise ValueError(f"{path}.group_by: '...' (group by all labels) must be the only entry")
+        if len(set(group_by)) != len(group_by):
+            raise ValueError(f"{path}.group_by: repeated label name")
+        group_by = () if group_by_all else group_by
+    else:
+        group_by = parent.group_by if parent else ()
+        group_by_all = parent.group_by_all if parent else False
+    defaults = parent or Route(key="", receiver="")
+    group_wait = (_duration(m["group_wait"], f"{path}.group_wait") if "group_wait" in m
+                  else defaults.group_wait)
+    group_interval = (_duration(m["group_interval"], f"{path}.group_interval", positive=True)
+                      if "group_interval" in m else defaults.group_interval)
+    repeat_interval = (_duration(m["repeat_interval"], f"{path}.repeat_interval", positive=True)
+                       if "repeat_interval" in m else defaults.repeat_interval)
+    node = Route(key=key, receiver=receiver, matchers=matchers,
+                 continue_=_bool(m.get("continue", False), f"{path}.continue"),
+                 group_by=group_by, group_by_all=group_by_all, group_wait=group_wait,
+                 group_interval=group_interval, repeat_interval=repeat_interval)
+    children = tuple(_route(child, f"{path}.routes[{i}]", node, key, i, receivers)
+                     for i, child in enumerate(_list(m.get("routes", []), f"{path}.routes")))
+    return Route(**{**node.__dict__, "routes": children})
+
+
+def _inhibit_rule(raw: object, path: str) -> InhibitRule:
+    m = _mapping(raw, path, ("source_matchers", "target_matchers", "equal"))
+    for key in ("source_matchers", "target_matchers"):
+        if not m.get(key):
+            raise ValueError(f"{path}.{key}: required (a non-empty list of matchers)")
+    return InhibitRule(source_matchers=_matchers(m["source_matchers"], f"{path}.source_matchers"),
+                       target_matchers=_matchers(m["target_matchers"], f"{path}.target_matchers"),
+                       equal=_label_names(m.get("equal", []), f"{path}.equal"))
+
+
+def _api(raw: object, base_dir: Path) -> ApiConfig:
+    m = _mapping(raw, "api", ("bearer_token_env", "bearer_token_file", "max_body_bytes"))
+    token = _secret(m, "api", "bearer_token", base_dir, required=False)
+    kw: dict[str, Any] = {"bearer_token": token}
+    if "max_body_bytes" in m:
+        kw["max_body_bytes"] = _int(m["max_body_bytes"], "api.max_body_bytes", 1024)
+    return ApiConfig(**kw)
+
+
+def _templates(raw: object, base_dir: Path) -> dict[str, str]:
+    """``templates: [glob, ...]``: Jinja2 files, each usable by its file name in
+    ``{% include %}`` / ``{% import %}`` of a ``template`` webhook."""
+    result: dict[str, str] = {}
+    for i, pattern in enumerate(_each(raw, "templates", _str)):
+        paths = sorted(glob.glob(str(base_dir / pattern)))
+        if not paths:
+            raise ValueError(f"templates[{i}]: no file matches {pattern!r}")
+        for file in paths:
+            try:
+                result[Path(file).name] = Path(file).read_text()
+            except OSError as exc:
+                raise ValueError(f"templates[{i}]: cannot read {file}: {exc.strerror}") from None
+    return result
+
+
+def parse_notify_config(raw: Mapping[str, Any], base_dir: Path | str | None = None) -> NotifyConfig:
+    """Validate the notification keys; raise ``ValueError("route.routes[0].matchers[1]: ...")``.
+
+    ``base_dir`` (an extension of the original signature; default the working directory)
+    is where ``*_file`` paths and ``templates`` globs are resolved: pass the config
+    file's directory.
+    """
+    from alerter.notify.formats.template import compile_check  # Jinja2 lives with the format
+
+    base = Path(base_dir) if base_dir is not None else Path.cwd()
+    raw = {k: v for k, v in raw.items() if k in NOTIFY_KEYS}
+    templates = _templates(raw.get("templates", []), base)
+    receivers = _receivers(raw.get("receivers", []), base,
+                           lambda source, path: compile_check(source, path, templates))
+    route = None
+    if "route" in raw:
+        route = _route(raw["route"], "route", None, "", 0, receivers)
+    elif receivers:
+        raise ValueError("route: required when receivers are configured")
+    inhibit = tuple(_each(raw.get("inhibit_rules", []), "inhibit_rules", _inhibit_rule))
+    api = _api(raw.get("api", {}), base)
+    return NotifyConfig(raw=raw, route=route, receivers=receivers, inhibit_rules=inhibit,
+                        api=api, templates=templates)

@@ -1,0 +1,140 @@
+"""The running alerter: evaluation loop, notification pipeline, HTTP API, reload.
+
+The main thread runs the evaluation loop (and receives SIGHUP/SIGTERM); waitress serves
+the Flask API from its own threads; the notification pipeline runs its own workers.
+Reload (SIGHUP or ``POST /-/reload``) validates the whole new config first and keeps the
+running one if anything is wrong.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from typing import Any
+
+import waitress
+from prometheus_client import CollectorRegistry
+
+from alerter.am_forward import Fanout, Forwarder, eval_interval_of
+from alerter.amapi import create_blueprint
+from alerter.api import create_app
+from alerter.config import AlerterConfig, ConfigError, load_config
+from alerter.evaluator import Evaluator
+from alerter.metrics import EvalMetrics
+from alerter.model import Alert
+from alerter.notify import NotificationPipeline
+from alerter.state import StateStore
+
+log = logging.getLogger("alerter")
+
+
+def listen_address(text: str) -> str:
+    """``:9470`` → ``0.0.0.0:9470`` (all interfaces, as Prometheus tools read it)."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"--web.listen-address: {text!r} is not HOST:PORT")
+    return f"{host or '0.0.0.0'}:{port}"
+
+
+class AlerterApp:
+    """Everything one alerter process runs, built from a validated config."""
+
+    def __init__(self, config: AlerterConfig, listen: str = ":9470") -> None:
+        self.config = config
+        self.listen = listen_address(listen)
+        self.registry = CollectorRegistry()
+        self._stop = threading.Event()
+        self._reload_lock = threading.Lock()
+        self._reload_requested = threading.Event()
+        self.store = StateStore(config.state_dir)
+        self.pipeline = NotificationPipeline(config.notify, config.state_dir,
+                                             external_url=config.external_url,
+                                             registry=self.registry)
+        self.forwarder = Forwarder(config.notify, config.state_dir,
+                                   eval_interval=eval_interval_of(config), registry=self.registry)
+        self.metrics = EvalMetrics(self.registry, alerts=self._alerts)
+        self.evaluator = Evaluator(config, self.store, Fanout(self.pipeline, self.forwarder),
+                                   self.metrics)
+        self.metrics.reload_ok.set(1)
+        self.metrics.reload_time.set(time.time())
+        self.wsgi = create_app(alerts=self._alerts, rules=self.evaluator.rules_status,
+                               pipeline=self.pipeline, notify_config=config.notify,
+                               registry=self.registry, reload=self.reload,
+                               ready=self.evaluator.ready)
+        self.wsgi.register_blueprint(create_blueprint(  # Alertmanager API v2 (alerter.amapi)
+            alerts=self._alerts, pipeline=self.pipeline, config=lambda: self.config))
+        self.server: Any = None
+
+    def _alerts(self) -> list[Alert]:
+        evaluator = getattr(self, "evaluator", None)
+        return evaluator.alerts() if evaluator is not None else []
+
+    def reload(self) -> None:
+        """Re-read the config file; raise ``ValueError`` (keeping the running config) if bad."""
+        with self._reload_lock:
+            try:
+                new = load_config(self.config.path)
+                if new.state_dir.resolve() != self.config.state_dir.resolve():
+                    raise ConfigError(f"{new.path}: state_dir: cannot change on reload "
+                                      f"(running with {self.config.state_dir}); restart instead")
+            except ConfigError as exc:
+                self.metrics.reload_ok.set(0)
+                log.error("reload failed; keeping the running config", extra={"error": str(exc)})
+                raise ValueError(str(exc)) from None
+            self.evaluator.reload(new)
+            self.pipeline.reload(new.notify)
+            self.forwarder.reload(new.notify, eval_interval_of(new))
+            self.config = new
+            self.metrics.reload_ok.set(1)
+            self.metrics.reload_time.set(time.time())
+            log.info("config reloaded", extra={"groups": len(new.groups),
+                                               "rules": sum(len(g.rules) for g in new.groups)})
+
+    def stop(self) -> None:
+        """Ask the loop to finish (signal-safe)."""
+        self._stop.set()
+
+    def run(self) -> int:
+        """Serve and evaluate until SIGTERM/SIGINT; return the exit status."""
+        signal.signal(signal.SIGTERM, lambda *_: self.stop())
+        signal.signal(signal.SIGINT, lambda *_: self.stop())
+        signal.signal(signal.SIGHUP, lambda *_: self._reload_requested.set())
+        self.server = waitress.create_server(self.wsgi, listen=self.listen, threads=6,
+                                             ident="wardops-alerter")
+        web = threading.Thread(target=self.server.run, name="web", daemon=True)
+        web.start()
+        self.pipeline.start()
+        self.forwarder.start()
+        log.info("alerter started", extra={"listen": self.listen,
+                                           "datasource": self.config.datasource.url,
+                                           "groups": len(self.config.groups),
+                                           "state_dir": str(self.config.state_dir)})
+        try:
+            self._loop()
+        finally:
+            self.forwarder.stop()
+            self.pipeline.stop()
+            self.server.close()
+            self.evaluator.close()
+            self.store.close()
+            log.info("alerter stopped")
+        return 0
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            if self._reload_requested.is_set():
+                self._reload_requested.clear()
+                try:
+                    self.reload()
+                except ValueError:
+                    pass  # logged and counted by reload(); the running config stays
+            now = time.time()
+            due = self.evaluator.due_groups(now)
+            if due or not self.config.groups:
+                self.evaluator.run_cycle(now, due)
+            wait = self.evaluator.seconds_until_due(time.time())
+            # wake at least every second for signals and reloads
+            self._stop.wait(min(max(wait, 0.01), 1.0))
+

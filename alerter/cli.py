@@ -1,0 +1,111 @@
+"""``wardops-alerter``: run, ``check-config FILE``, ``test-receiver FILE NAME``.
+
+Exit status: 0 fine, 1 runtime failure (e.g. a test notification not delivered),
+2 bad config or arguments (one line on stderr naming file and field).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+from pathlib import Path
+
+from alerter import __version__
+from alerter.config import ConfigError, load_config
+from wardops_common.logsetup import setup_logging
+
+log = logging.getLogger("alerter")
+
+
+def _run_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wardops-alerter",
+        description="Evaluate Prometheus alerting rules and deliver notifications. "
+                    "Subcommands: check-config FILE, test-receiver FILE NAME, "
+                    "import-alertmanager-config FILE.")
+    parser.add_argument("--config", "--config.file", dest="config", required=True,
+                        help="alerter YAML config")
+    parser.add_argument("--web.listen-address", dest="listen", default=":9470",
+                        help="HOST:PORT for the API and /metrics (default :9470)")
+    parser.add_argument("--log.level", dest="log_level", default="info",
+                        choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log.format", dest="log_format", default="logfmt",
+                        choices=["logfmt", "json"])
+    parser.add_argument("--version", action="version", version=f"wardops-alerter {__version__}")
+    return parser
+
+
+def check_config(path: str) -> int:
+    """Validate config, rule files and templates; print a summary."""
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        print(f"check-config: {exc}", file=sys.stderr)
+        return 2
+    rules = sum(len(g.rules) for g in config.groups)
+    print(f"{path}: OK: {len(config.rule_paths)} rule files, {len(config.groups)} groups, "
+          f"{rules} alerting rules; data source {config.datasource.url}")
+    return 0
+
+
+def test_receiver(path: str, receiver: str) -> int:
+    """Send a sample notification to one receiver through the real delivery code."""
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        print(f"test-receiver: {exc}", file=sys.stderr)
+        return 2
+    from alerter.notify import NotificationPipeline
+
+    # A private state dir: the test must not join a running alerter's delivery queue.
+    with tempfile.TemporaryDirectory(prefix="wardops-test-receiver-") as tmp:
+        pipeline = NotificationPipeline(config.notify, Path(tmp),
+                                        external_url=config.external_url)
+        send_test = getattr(pipeline, "send_test", None)
+        if send_test is None:
+            print("test-receiver: this build's notification pipeline has no send_test(receiver)",
+                  file=sys.stderr)
+            return 1
+        try:
+            result = send_test(receiver)
+        except KeyError:
+            print(f"test-receiver: {path}: receivers: no receiver named {receiver!r}",
+                  file=sys.stderr)
+            return 2
+        except Exception as exc:  # delivery failures are reported, with the reason
+            print(f"test-receiver: {receiver}: delivery failed: {exc}", file=sys.stderr)
+            return 1
+    print(f"test-receiver: {receiver}: delivered" + (f" ({result})" if result else ""))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``wardops-alerter`` and ``python -m alerter``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] == "check-config":
+        if len(args) != 2:
+            print("usage: wardops-alerter check-config FILE", file=sys.stderr)
+            return 2
+        return check_config(args[1])
+    if args and args[0] == "test-receiver":
+        if len(args) != 3:
+            print("usage: wardops-alerter test-receiver FILE RECEIVER", file=sys.stderr)
+            return 2
+        setup_logging("warning", "logfmt")
+        return test_receiver(args[1], args[2])
+    if args and args[0] == "import-alertmanager-config":
+        from alerter.am_import import main as import_main  # converter: alerter.am_import
+        return import_main(args[1:])
+    opts = _run_parser().parse_args(args)
+    setup_logging(opts.log_level, opts.log_format)
+    from alerter.app import AlerterApp
+
+    try:
+        config = load_config(opts.config)
+        app = AlerterApp(config, opts.listen)
+    except (ConfigError, ValueError) as exc:
+        print(f"wardops-alerter: {exc}", file=sys.stderr)
+        return 2
+    return app.run()

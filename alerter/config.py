@@ -1,0 +1,248 @@
+"""The alerter's YAML config: data source, evaluation, rules, state and data-health checks.
+
+The notification keys (``route``, ``receivers``, ``inhibit_rules``, ``api``, ``templates``)
+are validated by ``alerter.notify.config``; everything else is here. Unknown keys are
+errors. Every error is one line naming the file and the field, e.g.
+``alerter.yml: prometheus.timeout: invalid duration 'ten'``; the CLI exits 2 on it.
+Relative paths (``rule_files`` globs, ``state_dir``, ``*_file``) are relative to the
+config file's directory.
+"""
+
+from __future__ import annotations
+
+import glob
+import inspect
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from alerter.notify.config import NOTIFY_KEYS, NotifyConfig, parse_notify_config
+from alerter.rules import RuleError, RuleGroup, load_rule_files
+from wardops_common.durations import parse_duration
+
+
+class ConfigError(ValueError):
+    """A config (or rule file) that cannot be used; the message is one line."""
+
+
+_TOP_KEYS = {"prometheus", "evaluation_interval", "rule_files", "state_dir", "external_url",
+             "external_labels", "data_health"}
+_SOURCE_KEYS = {"url", "timeout", "headers", "basic_auth"}
+_AUTH_KEYS = {"username", "password", "password_file", "password_env"}
+_HEALTH_KEYS = {"targets", "probe_timestamp", "stale_after", "degraded_for"}
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Where PromQL goes: Prometheus, VictoriaMetrics, Thanos, Mimir ..."""
+
+    url: str = "http://127.0.0.1:9090"
+    timeout: float = 10.0
+    headers: Mapping[str, str] = field(default_factory=dict)
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class DataHealth:
+    """What tells the alerter its data can be trusted (see ``alerter.health``)."""
+
+    #: selector of the exporters' scrape health; a 0, or no series at all, freezes all alerts
+    targets: str = 'up{job="wardops-exporter"}'
+    #: freshness gauge; an exporter whose newest probe is older than stale_after freezes all
+    probe_timestamp: str = "wardops_device_last_probe_timestamp_seconds"
+    stale_after: float = 180.0
+    #: how long a cause must last before MonitoringDegraded fires (0 = at once)
+    degraded_for: float = 0.0
+
+
+@dataclass(frozen=True)
+class AlerterConfig:
+    """A validated alerter config with its rule groups loaded."""
+
+    path: Path
+    datasource: DataSource
+    evaluation_interval: float
+    rule_files: tuple[str, ...]
+    rule_paths: tuple[Path, ...]
+    groups: tuple[RuleGroup, ...]
+    state_dir: Path
+    external_url: str
+    external_labels: Mapping[str, str]
+    data_health: DataHealth
+    notify: NotifyConfig
+
+
+def _fail(path: Path, where: str, message: str) -> ConfigError:
+    return ConfigError(f"{path}: {where}: {message}")
+
+
+def _duration(path: Path, where: str, value: Any, positive: bool = False) -> float:
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise _fail(path, where, str(exc)) from None
+    if positive and seconds <= 0:
+        raise _fail(path, where, "must be greater than 0")
+    return seconds
+
+
+def _string_map(path: Path, where: str, value: Any) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise _fail(path, where, "must be a mapping of text to text")
+    return dict(value)
+
+
+def _unknown(path: Path, where: str, raw: Mapping[str, Any], known: set[str]) -> None:
+    extra = sorted(str(k) for k in set(raw) - known)
+    if extra:
+        prefix = f"{where}." if where else ""
+        raise _fail(path, f"{prefix}{extra[0]}", f"unknown field (known: {', '.join(sorted(known))})")
+
+
+def _url(path: Path, where: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise _fail(path, where, "must be an http(s) URL")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise _fail(path, where, f"{value!r} is not an http(s) URL")
+    return value.rstrip("/")
+
+
+def _secret(path: Path, where: str, raw: Mapping[str, Any]) -> str | None:
+    given = [k for k in ("password", "password_file", "password_env") if raw.get(k) is not None]
+    if len(given) > 1:
+        raise _fail(path, f"{where}.{given[1]}", f"give only one of {', '.join(given)}")
+    if not given:
+        return None
+    key = given[0]
+    value = raw[key]
+    if not isinstance(value, str):
+        raise _fail(path, f"{where}.{key}", "must be text")
+    if key == "password":
+        return value
+    if key == "password_env":
+        if value not in os.environ:
+            raise _fail(path, f"{where}.password_env", f"environment variable {value} is not set")
+        return os.environ[value]
+    file = path.parent / value
+    try:
+        return file.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise _fail(path, f"{where}.password_file", f"cannot read {file}: {exc.strerror}") from None
+
+
+def _datasource(path: Path, raw: Any) -> DataSource:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise _fail(path, "prometheus", "must be a mapping with url")
+    _unknown(path, "prometheus", raw, _SOURCE_KEYS)
+    auth = raw.get("basic_auth")
+    username = password = None
+    if auth is not None:
+        if not isinstance(auth, Mapping):
+            raise _fail(path, "prometheus.basic_auth", "must be a mapping with username")
+        _unknown(path, "prometheus.basic_auth", auth, _AUTH_KEYS)
+        username = auth.get("username")
+        if not isinstance(username, str) or not username:
+            raise _fail(path, "prometheus.basic_auth.username", "missing")
+        password = _secret(path, "prometheus.basic_auth", auth) or ""
+    return DataSource(
+        url=_url(path, "prometheus.url", raw.get("url", DataSource.url)),
+        timeout=_duration(path, "prometheus.timeout", raw.get("timeout", "10s"), positive=True),
+        headers=_string_map(path, "prometheus.headers", raw.get("headers")),
+        username=username, password=password)
+
+
+def _data_health(path: Path, raw: Any) -> DataHealth:
+    if raw is None:
+        return DataHealth()
+    if not isinstance(raw, Mapping):
+        raise _fail(path, "data_health", "must be a mapping")
+    _unknown(path, "data_health", raw, _HEALTH_KEYS)
+    for key in ("targets", "probe_timestamp"):
+        if key in raw and not isinstance(raw[key], str):
+            raise _fail(path, f"data_health.{key}", 'must be text ("" turns the check off)')
+    defaults = DataHealth()
+    return DataHealth(
+        targets=raw.get("targets", defaults.targets).strip(),
+        probe_timestamp=raw.get("probe_timestamp", defaults.probe_timestamp).strip(),
+        stale_after=_duration(path, "data_health.stale_after",
+                              raw.get("stale_after", defaults.stale_after), positive=True),
+        degraded_for=_duration(path, "data_health.degraded_for",
+                               raw.get("degraded_for", defaults.degraded_for)))
+
+
+def _rule_paths(path: Path, raw: Any) -> tuple[tuple[str, ...], tuple[Path, ...]]:
+    if raw is None:
+        raw = []
+    if not isinstance(raw, list) or not all(isinstance(p, str) and p for p in raw):
+        raise _fail(path, "rule_files", "must be a list of file globs")
+    found: list[Path] = []
+    for index, pattern in enumerate(raw):
+        full = pattern if os.path.isabs(pattern) else str(path.parent / pattern)
+        matches = sorted(glob.glob(full))
+        if not matches:
+            # A typo here would mean no alerts at all: a silent false green.
+            raise _fail(path, f"rule_files[{index}]", f"{pattern!r} matches no file")
+        found.extend(Path(m) for m in matches if Path(m) not in found)
+    return tuple(raw), tuple(found)
+
+
+def _notify(path: Path, raw: Mapping[str, Any]) -> NotifyConfig:
+    section = {k: raw[k] for k in NOTIFY_KEYS if k in raw}
+    kwargs: dict[str, Any] = {}
+    if "base_dir" in inspect.signature(parse_notify_config).parameters:
+        kwargs["base_dir"] = path.parent
+    try:
+        return parse_notify_config(section, **kwargs)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def load_config(path: str | os.PathLike[str]) -> AlerterConfig:
+    """Read, validate and return the config and its rules; raises ``ConfigError``."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read: {exc.strerror or exc}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f"line {mark.line + 1}: " if mark is not None else ""
+        raise ConfigError(f"{file}: {at}invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{file}: the config must be a mapping of keys")
+    _unknown(file, "", raw, _TOP_KEYS | set(NOTIFY_KEYS))
+    interval = _duration(file, "evaluation_interval", raw.get("evaluation_interval", "15s"),
+                         positive=True)
+    external_url = raw.get("external_url", "http://localhost:9470")
+    external_url = _url(file, "external_url", external_url)
+    state_dir = raw.get("state_dir", "data/alerter")
+    if not isinstance(state_dir, str) or not state_dir:
+        raise _fail(file, "state_dir", "must be a directory path")
+    external_labels = _string_map(file, "external_labels", raw.get("external_labels"))
+    patterns, paths = _rule_paths(file, raw.get("rule_files"))
+    try:
+        groups = load_rule_files(list(paths), interval)
+    except RuleError as exc:
+        raise ConfigError(str(exc)) from None
+    return AlerterConfig(
+        path=file, datasource=_datasource(file, raw.get("prometheus")),
+        evaluation_interval=interval, rule_files=patterns, rule_paths=paths,
+        groups=tuple(groups), state_dir=(file.parent / state_dir),
+        external_url=external_url, external_labels=external_labels,
+        data_health=_data_health(file, raw.get("data_health")), notify=_notify(file, raw))

@@ -1,0 +1,352 @@
+"""One evaluation cycle, top to bottom: health → queries → decisions → state → pipeline.
+
+``Evaluator.run_cycle`` is called by the loop in ``alerter.app`` (or directly by tests
+and the benchmark). The decisions are ``alerter.evaluation.step``; this module only
+gathers their inputs (queries, templates, data health) and carries their outputs to the
+state store, the notification pipeline, the metrics and the API snapshot.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import quote
+
+from alerter import health
+from alerter.config import AlerterConfig
+from alerter.evaluation import AlertState, Candidate, StepResult, orphaned, step
+from alerter.health import DEGRADED_ALERTNAME, Cause
+from alerter.metrics import EvalMetrics
+from alerter.model import Alert, fingerprint
+from alerter.promapi import PromAPI, QueryError, Sample
+from alerter.rules import Rule, RuleGroup
+from alerter.state import StateStore
+from alerter.templating import Template
+
+log = logging.getLogger("alerter.evaluator")
+
+DEGRADED_KEY = "wardops:MonitoringDegraded"
+
+
+class RuleFailure(Exception):
+    """A rule whose result cannot be used (its alerts stay frozen)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def _iso(ts: float | None) -> str:
+    if ts is None:
+        return "0001-01-01T00:00:00Z"
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+class Evaluator:
+    """Owns the alert state of all rules and runs evaluation cycles (one thread at a time)."""
+
+    def __init__(self, config: AlerterConfig, store: StateStore, pipeline: Any,
+                 metrics: EvalMetrics, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.store = store
+        self.pipeline = pipeline
+        self.metrics = metrics
+        self.clock = clock
+        self.api = PromAPI(config.datasource)
+        self._cycle_lock = threading.Lock()
+        self._active, outbox = store.load()
+        self._outbox: list[tuple[int | None, AlertState]] = list(outbox)
+        self._rule_failures: dict[str, tuple[Rule, str]] = {}
+        self._state_failure: str | None = None
+        self._group_status: dict[tuple[str, str], dict[str, Any]] = {}
+        self._rule_status: dict[str, dict[str, Any]] = {}
+        self._snapshot: list[Alert] = self._alerts_of(self._active)
+        self._ready = False
+        self.next_due: dict[tuple[str, str], float] = {}
+        self._schedule(config.groups)
+
+    # ------------------------------------------------------------------ public surface
+
+    def ready(self) -> bool:
+        """True once a cycle has completed."""
+        return self._ready
+
+    def alerts(self) -> list[Alert]:
+        """Active (pending and firing) alerts from the last cycle, for the API and /metrics."""
+        return self._snapshot
+
+    def reload(self, config: AlerterConfig) -> None:
+        """Switch to a validated config; alerts of removed rules resolve in the next cycle."""
+        with self._cycle_lock:
+            if config.datasource != self.config.datasource:
+                self.api.close()
+                self.api = PromAPI(config.datasource)
+            self.config = config
+            self._schedule(config.groups)
+
+    def close(self) -> None:
+        """Release the HTTP session."""
+        self.api.close()
+
+    def due_groups(self, now: float) -> list[RuleGroup]:
+        """Groups whose next evaluation time has come."""
+        return [g for g in self.config.groups if self.next_due.get(self._gkey(g), 0) <= now]
+
+    def seconds_until_due(self, now: float) -> float:
+        """How long the loop may sleep."""
+        if not self.next_due:
+            return self.config.evaluation_interval
+        return max(0.0, min(self.next_due.values()) - now)
+
+    def run_cycle(self, now: float | None = None,
+                  groups: list[RuleGroup] | None = None) -> list[Alert]:
+        """Evaluate ``groups`` (default: all) at ``now``; return what went to the pipeline."""
+        with self._cycle_lock:
+            started = time.monotonic()
+            now = self.clock() if now is None else now
+            groups = list(self.config.groups) if groups is None else groups
+            handed = self._cycle(now, groups)
+            for group in groups:
+                key = self._gkey(group)
+                # keep the cadence; after a long stall start again from now, not in a burst
+                due = self.next_due.get(key, now) + group.interval
+                self.next_due[key] = due if due > now else now + group.interval
+            self.metrics.cycle_duration.observe(time.monotonic() - started)
+            self.metrics.last_evaluation.set(self.clock())
+            self._ready = True
+            return handed
+
+    def rules_status(self) -> list[dict[str, Any]]:
+        """Rule groups in the shape of Prometheus's ``/api/v1/rules`` ``data.groups``."""
+        snapshot = self._snapshot
+        groups = []
+        for group in self.config.groups:
+            status = self._group_status.get(self._gkey(group), {})
+            rules = []
+            for rule in group.rules:
+                rs = self._rule_status.get(rule.key, {})
+                alerts = [a for a in snapshot if a.labels.get("alertname") == rule.name
+                          and a.generator_url.endswith(quote(rule.key))]
+                state = ("firing" if any(a.state == "firing" for a in alerts)
+                         else "pending" if alerts else "inactive")
+                rules.append({
+                    "type": "alerting", "name": rule.name, "query": rule.expr,
+                    "duration": rule.hold, "keepFiringFor": rule.keep_firing_for,
+                    "labels": dict(rule.labels), "annotations": dict(rule.annotations),
+                    "state": state, "health": rs.get("health", "unknown"),
+                    "lastError": rs.get("lastError", ""),
+                    "lastEvaluation": _iso(rs.get("lastEvaluation")),
+                    "evaluationTime": rs.get("evaluationTime", 0.0),
+                    "alerts": [{"labels": a.labels, "annotations": a.annotations,
+                                "state": a.state, "activeAt": _iso(a.starts_at),
+                                "value": repr(a.value)} for a in alerts],
+                })
+            groups.append({"name": group.name, "file": group.file, "interval": group.interval,
+                           "rules": rules,
+                           "lastEvaluation": _iso(status.get("lastEvaluation")),
+                           "evaluationTime": status.get("evaluationTime", 0.0)})
+        return groups
+
+    # ------------------------------------------------------------------ the cycle
+
+    def _cycle(self, now: float, groups: list[RuleGroup]) -> list[Alert]:
+        causes = health.check(self.api, self.config.data_health, now)
+        frozen = any(c.freezes_all for c in causes)
+        skip_queries = any(c.cause == "datasource_unreachable" for c in causes)
+        self.metrics.data_healthy.set(0 if frozen else 1)
+
+        upserts: list[AlertState] = []
+        deletes: list[tuple[str, str]] = []
+        resolved: list[AlertState] = []
+        for group in groups:
+            started = time.monotonic()
+            for rule in group.rules:
+                rule_started = time.monotonic()
+                candidates = None if skip_queries else self._query_rule(group, rule, now)
+                if skip_queries:
+                    self.metrics.rule_failures.labels(group.name, "skipped_datasource_down").inc()
+                result = step(self._active.get(rule.key, {}), candidates, rule_key=rule.key,
+                              hold=rule.hold, keep_firing_for=rule.keep_firing_for, now=now,
+                              frozen=frozen)
+                self._apply(rule.key, result, upserts, deletes, resolved)
+                self._rule_status[rule.key]["lastEvaluation"] = now
+                self._rule_status[rule.key]["evaluationTime"] = time.monotonic() - rule_started
+            took = time.monotonic() - started
+            self.metrics.evaluations.labels(group.name).inc()
+            self.metrics.group_duration.labels(group.name).set(took)
+            self.metrics.group_last.labels(group.name).set(now)
+            self._group_status[self._gkey(group)] = {"lastEvaluation": now,
+                                                     "evaluationTime": took}
+
+        # Alerts of rules that were removed (reload, new rule files) must not vanish silently.
+        known = {r.key for g in self.config.groups for r in g.rules} | {DEGRADED_KEY}
+        for key in [k for k in self._active if k not in known]:
+            previous = self._active.pop(key)
+            gone = orphaned(previous, now)
+            resolved.extend(gone)
+            deletes.extend((key, fp) for fp, a in previous.items() if a.state == "pending")
+            log.info("rule removed; resolving its alerts", extra={"rule": key,
+                                                                   "alerts": len(gone)})
+        self._rule_failures = {k: v for k, v in self._rule_failures.items() if k in known}
+
+        causes += [Cause("rule_failed", f"Rule {rule.name} in group {rule.group} cannot be "
+                         f"evaluated ({message}); its alerts are frozen (nothing resolves)",
+                         {"rule": rule.name, "rulegroup": rule.group})
+                   for rule, message in self._rule_failures.values()]
+        if self._state_failure:
+            causes.append(Cause("state_write_failed", "Alert state cannot be saved in "
+                                f"{self.config.state_dir} ({self._state_failure}); a restart "
+                                "would lose it"))
+        result = step(self._active.get(DEGRADED_KEY, {}), self._degraded_candidates(causes),
+                      rule_key=DEGRADED_KEY, hold=self.config.data_health.degraded_for,
+                      keep_firing_for=0, now=now)
+        self._apply(DEGRADED_KEY, result, upserts, deletes, resolved)
+
+        new_ids = self._save(upserts, deletes, resolved)
+        self._outbox.extend(zip(new_ids, resolved))
+        self._snapshot = self._alerts_of(self._active)
+        return self._hand_over()
+
+    def _apply(self, key: str, result: StepResult, upserts: list[AlertState],
+               deletes: list[tuple[str, str]], resolved: list[AlertState]) -> None:
+        upserts.extend(result.active[fp] for fp in result.dirty)
+        deletes.extend((key, fp) for fp in result.cleared)
+        resolved.extend(result.resolved)
+        if result.active:
+            self._active[key] = result.active
+        else:
+            self._active.pop(key, None)
+
+    def _query_rule(self, group: RuleGroup, rule: Rule, now: float) -> dict[str, Candidate] | None:
+        status = self._rule_status.setdefault(rule.key, {})
+        try:
+            samples = self.api.query(rule.expr, now)
+            candidates = self._candidates(rule, samples)
+            if group.limit and len(candidates) > group.limit:
+                raise RuleFailure("limit_exceeded", f"{len(candidates)} alerts exceed the "
+                                  f"group limit {group.limit}")
+        except (QueryError, RuleFailure) as exc:
+            self.metrics.rule_failures.labels(group.name, exc.reason).inc()
+            if rule.key not in self._rule_failures:
+                log.warning("rule evaluation failed; its alerts are frozen",
+                            extra={"rule": rule.name, "group": group.name,
+                                   "reason": exc.reason, "error": str(exc)})
+            self._rule_failures[rule.key] = (rule, f"{exc.reason}: {exc}")
+            status.update(health="err", lastError=str(exc))
+            return None
+        if self._rule_failures.pop(rule.key, None):
+            log.info("rule evaluates again", extra={"rule": rule.name, "group": group.name})
+        status.update(health="ok", lastError="")
+        return candidates
+
+    def _candidates(self, rule: Rule, samples: list[Sample]) -> dict[str, Candidate]:
+        errors: list[str] = []
+        out: dict[str, Candidate] = {}
+        for sample in samples:
+            labels = dict(sample.labels)
+            labels.update(self._expand(rule.label_templates, sample, "labels", errors))
+            labels["alertname"] = rule.name
+            for name, value in self.config.external_labels.items():
+                labels.setdefault(name, value)
+            annotations = self._expand(rule.annotation_templates, sample, "annotations", errors)
+            fp = fingerprint(labels)
+            if fp in out:
+                raise RuleFailure("duplicate_labelset", "vector contains metrics with the same "
+                                  "labelset after applying alert labels")
+            out[fp] = Candidate(fp, labels, annotations, sample.value)
+        failed, first_error = len(errors), (errors[0] if errors else "")
+        if failed:
+            self.metrics.template_errors.labels(rule.name).inc(failed)
+            log.warning("template expansion failed; error marker sent",
+                        extra={"rule": rule.name, "count": failed, "error": first_error})
+        return out
+
+    def _expand(self, templates: Mapping[str, Template], sample: Sample, kind: str,
+                errors: list[str]) -> dict[str, str]:
+        out = {}
+        for name, tmpl in templates.items():
+            text, error = tmpl.expand(sample.labels, sample.value, self.config.external_labels,
+                                      self.config.external_url)
+            if error:
+                errors.append(f"{kind}.{name}: {error}")
+            out[name] = text
+        return out
+
+    def _degraded_candidates(self, causes: list[Cause]) -> dict[str, Candidate]:
+        out: dict[str, Candidate] = {}
+        for cause in causes:
+            labels = {"alertname": DEGRADED_ALERTNAME, "severity": "critical",
+                      "cause": cause.cause, **cause.labels}
+            for name, value in self.config.external_labels.items():
+                labels.setdefault(name, value)
+            fp = fingerprint(labels)
+            out[fp] = Candidate(fp, labels, {
+                "summary": cause.summary,
+                "description": "wardops cannot trust its monitoring data. Alerts keep their "
+                               "last state and do not resolve until data is healthy again; "
+                               "devices may be down without an alert.",
+            }, 1.0)
+        return out
+
+    def _save(self, upserts: list[AlertState], deletes: list[tuple[str, str]],
+              resolved: list[AlertState]) -> list[int | None]:
+        try:
+            ids: list[int | None] = list(self.store.save_cycle(upserts, deletes, resolved))
+        except Exception as exc:  # sqlite3.Error, OSError: counted, logged, alerted on
+            self.metrics.state_errors.labels("save").inc()
+            log.error("cannot save alert state", extra={"error": repr(exc)})
+            self._state_failure = repr(exc)
+            return [None] * len(resolved)
+        self._state_failure = None
+        return ids
+
+    def _hand_over(self) -> list[Alert]:
+        firing = [a for a in self._snapshot if a.state == "firing"]
+        resolved = [self._alert(a) for _, a in self._outbox]
+        batch = firing + resolved
+        try:
+            self.pipeline.process(batch)
+        except Exception as exc:  # the pipeline's bug must not stop evaluation; retried
+            self.metrics.handover_errors.inc()
+            log.error("notification pipeline refused the alerts; retrying next cycle",
+                      extra={"error": repr(exc)})
+            return batch
+        ids = [i for i, _ in self._outbox if i is not None]
+        self._outbox = []
+        try:
+            self.store.handed_over(ids)
+        except Exception as exc:  # sqlite3.Error, OSError: the resolve may be sent twice
+            self.metrics.state_errors.labels("handover").inc()
+            log.error("cannot clear handed-over resolves", extra={"error": repr(exc)})
+        return batch
+
+    # ------------------------------------------------------------------ helpers
+
+    def _alert(self, a: AlertState) -> Alert:
+        return Alert(labels=a.labels, annotations=a.annotations, state=a.state,
+                     starts_at=a.fired_at if a.fired_at is not None else a.active_at,
+                     ends_at=a.resolved_at, generator_url=self._generator_url(a.rule_key),
+                     value=a.value, fingerprint=a.fingerprint)
+
+    def _alerts_of(self, active: dict[str, dict[str, AlertState]]) -> list[Alert]:
+        return [self._alert(a) for alerts in active.values() for a in alerts.values()]
+
+    def _generator_url(self, rule_key: str) -> str:
+        return f"{self.config.external_url}/api/v1/rules#{quote(rule_key)}"
+
+    @staticmethod
+    def _gkey(group: RuleGroup) -> tuple[str, str]:
+        return (group.file, group.name)
+
+    def _schedule(self, groups: tuple[RuleGroup, ...]) -> None:
+        keys = {self._gkey(g) for g in groups}
+        self.next_due = {k: v for k, v in self.next_due.items() if k in keys}
+        for group in groups:
+            self.next_due.setdefault(self._gkey(group), 0.0)
+            self.metrics.init_group(group.name)
+            for rule in group.rules:
+                self._rule_status.setdefault(rule.key, {})

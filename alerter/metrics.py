@@ -1,0 +1,95 @@
+"""The evaluation side's series on the alerter's /metrics (notify adds its own).
+
+``wardops_alerts{alertname, alertstate, <alert labels>}`` mirrors Prometheus's ``ALERTS``:
+one series per pending or firing alert, value 1, built fresh at each scrape by a custom
+collector from the evaluator's last snapshot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from alerter import __version__
+from alerter.model import Alert
+
+FAILURE_REASONS = ("unreachable", "timeout", "server_error", "bad_query", "bad_response",
+                   "duplicate_labelset", "limit_exceeded", "skipped_datasource_down")
+
+
+class AlertsCollector(Collector):
+    """``wardops_alerts`` from a callable returning the active alerts."""
+
+    def __init__(self, alerts: Callable[[], list[Alert]]) -> None:
+        self._alerts = alerts
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily("wardops_alerts",
+                                   "Active alerts (pending or firing), like Prometheus's ALERTS.")
+        for alert in self._alerts():
+            labels = {k: v for k, v in alert.labels.items() if k != "alertstate"}
+            labels["alertstate"] = alert.state
+            family.add_sample("wardops_alerts", labels, 1.0)
+        yield family
+
+
+class EvalMetrics:
+    """Counters and gauges the evaluation loop updates."""
+
+    def __init__(self, registry: CollectorRegistry, alerts: Callable[[], list[Alert]]) -> None:
+        self.evaluations = Counter(
+            "wardops_alerter_rule_group_evaluations", "Rule group evaluations.",
+            ["group"], registry=registry)
+        self.rule_failures = Counter(
+            "wardops_alerter_rule_evaluation_failures",
+            "Rule queries that gave no usable result (their alerts stay frozen), by reason.",
+            ["group", "reason"], registry=registry)
+        self.cycle_duration = Histogram(
+            "wardops_alerter_evaluation_duration_seconds",
+            "Wall time of one evaluation cycle (health checks, queries, state, hand-over).",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=registry)
+        self.group_duration = Gauge(
+            "wardops_alerter_rule_group_last_duration_seconds",
+            "Wall time of the group's last evaluation.", ["group"], registry=registry)
+        self.group_last = Gauge(
+            "wardops_alerter_rule_group_last_evaluation_timestamp_seconds",
+            "When the group was last evaluated.", ["group"], registry=registry)
+        self.template_errors = Counter(
+            "wardops_alerter_template_errors",
+            "Label or annotation templates that failed to expand (an error marker was sent).",
+            ["alertname"], registry=registry)
+        self.state_errors = Counter(
+            "wardops_alerter_state_errors", "Failures reading or writing state_dir, by operation.",
+            ["op"], registry=registry)
+        self.handover_errors = Counter(
+            "wardops_alerter_pipeline_handover_errors",
+            "Evaluation cycles whose alerts the notification pipeline refused (retried).",
+            registry=registry)
+        self.data_healthy = Gauge(
+            "wardops_alerter_data_healthy",
+            "1 when the data source and exporters are trusted; 0 while alerts are frozen.",
+            registry=registry)
+        self.last_evaluation = Gauge(
+            "wardops_alerter_last_evaluation_timestamp_seconds",
+            "When the last evaluation cycle finished.", registry=registry)
+        self.reload_ok = Gauge(
+            "wardops_alerter_config_last_reload_successful",
+            "1 if the last config (re)load worked.", registry=registry)
+        self.reload_time = Gauge(
+            "wardops_alerter_config_last_reload_success_timestamp_seconds",
+            "When the config was last loaded successfully.", registry=registry)
+        build = Gauge("wardops_alerter_build_info", "Build information.", ["version"],
+                      registry=registry)
+        build.labels(__version__).set(1)
+        for op in ("save", "handover"):
+            self.state_errors.labels(op)
+        registry.register(AlertsCollector(alerts))
+
+    def init_group(self, group: str) -> None:
+        """Create the group's series at 0, so a failure is a change, not a new series."""
+        self.evaluations.labels(group)
+        for reason in FAILURE_REASONS:
+            self.rule_failures.labels(group, reason)

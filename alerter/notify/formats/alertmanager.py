@@ -1,0 +1,76 @@
+"""The ``alertmanager`` format: Alertmanager's webhook payload, version "4", unchanged.
+
+Also builds the payload every other format renders from.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from alerter.model import Alert
+from alerter.notify.config import WebhookConfig
+from alerter.notify.formats import Rendered
+
+ZERO_TIME = "0001-01-01T00:00:00Z"  # Go's zero time.Time, what Alertmanager sends for "unset"
+
+
+def rfc3339(ts: float | None) -> str:
+    """Unix seconds as RFC 3339 UTC like Go's RFC3339Nano (trailing zeros trimmed)."""
+    if not ts:
+        return ZERO_TIME
+    dt = datetime.fromtimestamp(ts, timezone.utc)
+    text = dt.strftime("%Y-%m-%dT%H:%M:%S")
+    if dt.microsecond:
+        text += f".{dt.microsecond:06d}".rstrip("0")
+    return text + "Z"
+
+
+def _common(maps: Sequence[Mapping[str, str]]) -> dict[str, str]:
+    if not maps:
+        return {}
+    common = dict(maps[0])
+    for m in maps[1:]:
+        common = {k: v for k, v in common.items() if m.get(k) == v}
+    return common
+
+
+def sort_alerts(alerts: Sequence[Alert]) -> list[Alert]:
+    """Firing before resolved, then by label set, so ``max_alerts`` keeps what fires."""
+    return sorted(alerts, key=lambda a: (a.resolved, sorted(a.labels.items())))
+
+
+def build_payload(*, receiver: str, group_key: str, group_labels: Mapping[str, str],
+                  alerts: Sequence[Alert], external_url: str, max_alerts: int = 0
+                  ) -> dict[str, Any]:
+    """The version-4 payload; ``max_alerts`` > 0 truncates ``alerts`` (``truncatedAlerts``)."""
+    ordered = sort_alerts(alerts)
+    shown = ordered[:max_alerts] if max_alerts else ordered
+    return {
+        "version": "4",
+        "receiver": receiver,
+        "status": "firing" if any(not a.resolved for a in alerts) else "resolved",
+        "alerts": [{
+            "status": "resolved" if a.resolved else "firing",
+            "labels": dict(a.labels),
+            "annotations": dict(a.annotations),
+            "startsAt": rfc3339(a.starts_at),
+            "endsAt": rfc3339(a.ends_at if a.resolved else None),
+            "generatorURL": a.generator_url,
+            "fingerprint": a.fingerprint,
+        } for a in shown],
+        "groupLabels": dict(group_labels),
+        "commonLabels": _common([a.labels for a in alerts]),
+        "commonAnnotations": _common([a.annotations for a in alerts]),
+        "externalURL": external_url,
+        "groupKey": group_key,
+        "truncatedAlerts": len(ordered) - len(shown),
+    }
+
+
+def render(data: Mapping[str, Any], hook: WebhookConfig, templates: Mapping[str, str]) -> Rendered:
+    """The payload as JSON."""
+    return Rendered(json.dumps(data, ensure_ascii=False).encode(),
+                    {"Content-Type": "application/json"})

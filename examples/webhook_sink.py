@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""A demo webhook receiver: prints each wardops notification readably.
+
+It accepts the Alertmanager webhook payload (version 4, the alerter's default format),
+prints one line per alert, and checks the ``X-Wardops-Signature`` HMAC when given the
+secret. With ``--jsonl FILE`` it also appends every request (receive time, headers,
+body) to FILE, one JSON object per line, which the end-to-end test and the latency
+benchmark read. Standard library only, so it runs anywhere Python 3.11 does.
+
+    python3 examples/webhook_sink.py --listen 127.0.0.1:9099
+    python3 examples/webhook_sink.py --listen 127.0.0.1:9099 --hmac-secret-env CHAT_HMAC
+
+Endpoints: ``POST /<anything>`` (a notification), ``GET /-/healthy``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import json
+import os
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+MAX_BODY = 10 * 1024 * 1024
+COLOURS = {"firing": "\033[1;31m", "resolved": "\033[1;32m"}
+RESET = "\033[0m"
+
+
+def _clock(iso: str) -> str:
+    """``2026-11-28T15:41:02.123Z`` → ``15:41:02 UTC``; anything else as it is."""
+    try:
+        when = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except (ValueError, AttributeError):
+        return str(iso)
+    if when.year < 1971:  # Alertmanager's zero time for "not ended"
+        return ""
+    return when.astimezone(timezone.utc).strftime("%H:%M:%S UTC")
+
+
+def format_notification(payload: dict[str, Any], *, colour: bool = False) -> str:
+    """A notification as a short block of text: a header and one line per alert."""
+    alerts = payload.get("alerts") or []
+    group = ", ".join(f"{k}={v}" for k, v in sorted((payload.get("groupLabels") or {}).items()))
+    status = str(payload.get("status", "?"))
+    head = (f"── {status.upper()} · receiver {payload.get('receiver', '?')} · "
+            f"{len(alerts)} alert(s)" + (f" · {group}" if group else ""))
+    lines = [head]
+    for alert in alerts:
+        labels = alert.get("labels") or {}
+        notes = alert.get("annotations") or {}
+        state = str(alert.get("status", status))
+        tag = state.upper()
+        if colour and state in COLOURS:
+            tag = f"{COLOURS[state]}{tag}{RESET}"
+        where = " ".join(f"{k}={labels[k]}" for k in ("device", "address", "site") if k in labels)
+        summary = notes.get("summary") or notes.get("description") or ""
+        times = f"since {_clock(alert.get('startsAt', ''))}"
+        ended = _clock(alert.get("endsAt", ""))
+        if state == "resolved" and ended:
+            times += f", ended {ended}"
+        sev = labels.get("severity", "")
+        lines.append(f"   {tag:<8} {labels.get('alertname', '?')}"
+                     + (f" [{sev}]" if sev else "") + (f" {where}" if where else "")
+                     + f" ({times})")
+        if summary:
+            lines.append(f"            {summary}")
+    return "\n".join(lines)
+
+
+def signature_status(body: bytes, header: str | None, secret: str | None) -> str:
+    """"ok", "BAD", "missing" or "" (no secret to check against)."""
+    if not secret:
+        return ""
+    if not header:
+        return "missing"
+    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return "ok" if hmac.compare_digest(expected, header) else "BAD"
+
+
+class Sink(ThreadingHTTPServer):
+    """The HTTP server, with what its handler needs."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], *, jsonl: str | None, secret: str | None,
+                 colour: bool, quiet: bool) -> None:
+        super().__init__(address, Handler)
+        self.jsonl = jsonl
+        self.secret = secret
+        self.colour = colour
+        self.quiet = quiet
+        self.lock = threading.Lock()
+
+
+class Handler(BaseHTTPRequestHandler):
+    """One request: a notification (POST) or a health check (GET)."""
+
+    server: Sink
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        if self.path in ("/-/healthy", "/-/ready"):
+            self._reply(200, "OK\n")
+        else:
+            self._reply(404, "POST notifications to any path; GET /-/healthy\n")
+
+    def do_POST(self) -> None:  # noqa: N802
+        received_at = time.time()
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            self._reply(413, "body too large\n")
+            return
+        body = self.rfile.read(length)
+        try:
+            payload = json.loads(body)
+        except ValueError as exc:
+            print(f"sink: {self.path}: not JSON ({exc}); answered 400", file=sys.stderr,
+                  flush=True)
+            self._reply(400, f"not JSON: {exc}\n")
+            return
+        sig = signature_status(body, self.headers.get("X-Wardops-Signature"), self.server.secret)
+        record = {"received_at": received_at, "path": self.path,
+                  "headers": {k: v for k, v in self.headers.items()}, "payload": payload,
+                  "signature": sig}
+        with self.server.lock:
+            if self.server.jsonl:
+                with open(self.server.jsonl, "a", encoding="utf-8") as out:
+                    out.write(json.dumps(record) + "\n")
+            if not self.server.quiet:
+                stamp = datetime.fromtimestamp(received_at, timezone.utc).strftime("%H:%M:%S")
+                extra = f" · signature {sig}" if sig else ""
+                key = self.headers.get("Idempotency-Key")
+                extra += f" · id {key[:12]}" if key else ""
+                text = (format_notification(payload, colour=self.server.colour)
+                        if isinstance(payload, dict) else json.dumps(payload))
+                print(f"[{stamp}] {self.path}{extra}\n{text}", flush=True)
+        self._reply(200, "OK\n")
+
+    def _reply(self, status: int, text: str) -> None:
+        data = text.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        """Requests are printed as notifications above, not as access-log lines."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments and serve until interrupted."""
+    parser = argparse.ArgumentParser(description="Print wardops webhook notifications.")
+    parser.add_argument("--listen", default="127.0.0.1:9099", metavar="HOST:PORT")
+    parser.add_argument("--jsonl", metavar="FILE", help="also append every request to FILE")
+    parser.add_argument("--hmac-secret-env", metavar="VAR",
+                        help="check X-Wardops-Signature with the secret in this variable")
+    parser.add_argument("--quiet", action="store_true", help="print nothing per request")
+    args = parser.parse_args(argv)
+    host, _, port = args.listen.rpartition(":")
+    if not host or not port.isdigit():
+        print(f"sink: --listen: expected HOST:PORT, got {args.listen!r}", file=sys.stderr)
+        return 2
+    secret = os.environ.get(args.hmac_secret_env) if args.hmac_secret_env else None
+    if args.hmac_secret_env and not secret:
+        print(f"sink: --hmac-secret-env: ${args.hmac_secret_env} is not set", file=sys.stderr)
+        return 2
+    server = Sink((host.strip("[]"), int(port)), jsonl=args.jsonl, secret=secret,
+                  colour=sys.stdout.isatty(), quiet=args.quiet)
+    print(f"sink: listening on http://{args.listen}/", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,275 @@
+"""The running exporter: wires inventory, scheduler, probes, state, collector and web.
+
+A probe result flows one way: the scheduler decides when -> ``probe_device`` resolves
+and asks the ICMP engine -> ``StateStore.record`` -> the collector renders a snapshot.
+The probes run on one asyncio loop in the main thread; HTTP is served by waitress
+threads that only read snapshots (a reload request is handed to the loop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.process_collector import ProcessCollector
+
+from exporter.collector import (
+    DeviceMetrics,
+    ExporterCollector,
+    ExporterStatus,
+    GuardedCollectors,
+    render_metrics,
+)
+from exporter.config import ConfigError, Device, Inventory, load_inventory, select_shard
+from exporter.icmp import IcmpProber
+from exporter.probing import ProbeErrors, probe_device
+from exporter.scheduler import Scheduler
+from exporter.snmp.poller import SnmpPoller
+from exporter.state import DOWN, UP, StateStore
+from exporter.web import DeviceRow, WebServer, create_app, down_for
+
+log = logging.getLogger("exporter")
+
+RELOAD_TIMEOUT = 30.0
+
+
+def load(path: str, shard: tuple[int, int] | None) -> Inventory:
+    """Load the inventory and keep this exporter's shard of it."""
+    return select_shard(load_inventory(path), shard)
+
+
+class Exporter:
+    """One exporter process: owns the loop-side objects and serves the web view."""
+
+    def __init__(self, config_path: str, inventory: Inventory, *, listen: tuple[str, int],
+                 state_file: str | None, shard: tuple[int, int] | None,
+                 prober: IcmpProber | None = None) -> None:
+        self.config_path = config_path
+        self.inventory = inventory
+        self.listen = listen
+        self.state_file = state_file
+        self.shard = shard
+        self.prober = prober or IcmpProber()
+        self.store = StateStore()
+        self.errors = ProbeErrors()
+        self.status = ExporterStatus(reload_success_timestamp=time.time(),
+                                     icmp_mode=self.prober.mode)
+        self.state_errors = {"save": 0, "load": 0}
+        self.device_metrics = DeviceMetrics()
+        self.scheduler: Scheduler | None = None
+        self.poller: SnmpPoller | None = None
+        self.registry = CollectorRegistry()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._save_now: asyncio.Event | None = None
+        self._by_key: dict[tuple[str, str], Device] = {}
+        self._reload_task: asyncio.Future[tuple[bool, str]] | None = None
+        self._crashed: BaseException | None = None
+
+    # -- the web view ------------------------------------------------------------------
+
+    @property
+    def icmp_mode(self) -> str:
+        """The ICMP engine's socket mode, "raw" (root) or "datagram" (unprivileged)."""
+        return self.prober.mode
+
+    def metrics(self) -> bytes:
+        """The /metrics body from a snapshot of the states."""
+        return render_metrics(self.device_metrics, self.store.snapshot(), self.registry)
+
+    def ready(self) -> bool:
+        """True once the first full probe cycle is done."""
+        return self.scheduler is not None and self.scheduler.first_cycle_done.is_set()
+
+    def reload(self) -> tuple[bool, str]:
+        """Reload from a web thread: runs on the loop and waits for the outcome."""
+        if self._loop is None:
+            return False, "not running"
+        future = asyncio.run_coroutine_threadsafe(self.reload_async(), self._loop)
+        return future.result(RELOAD_TIMEOUT)
+
+    def page(self) -> dict[str, list[DeviceRow]]:
+        """Devices by site for the landing page."""
+        states = self.store.snapshot()
+        now = time.time()
+        sites: dict[str, list[DeviceRow]] = {}
+        for device in sorted(self.inventory.devices, key=lambda d: (d.site, d.name, d.address)):
+            state = states.get(device.key)
+            if state is None:
+                continue
+            rtt = f"{state.rtt * 1000:.2f} ms" if state.rtt is not None and state.status == UP else ""
+            loss = f"{state.loss:.0%}" if state.loss is not None else ""
+            sites.setdefault(device.site, []).append(DeviceRow(
+                device.name, device.address, device.type, state.status, rtt, loss,
+                down_for(state.down_since, now) if state.status == DOWN else ""))
+        return sites
+
+    # -- the loop side -----------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run until SIGTERM/SIGINT (or :meth:`stop`)."""
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        self._save_now = asyncio.Event()
+        self._apply(self.inventory)
+        self._restore_state()
+        await self.prober.start()
+        # The engine may settle its mode only when it opens its sockets.
+        self.status.icmp_mode = self.prober.mode
+        log.info("ICMP sockets open", extra={"mode": self.prober.mode})
+        self.scheduler = Scheduler(self.inventory.devices, self.inventory.probe,
+                                   self._probe_and_record, self.errors.count)
+        self.poller = SnmpPoller(self.inventory.devices, icmp_up=self._icmp_up)
+        self.registry.register(ExporterCollector(
+            scheduler=self.scheduler, errors=self.errors, status=self.status,
+            state_errors=self.state_errors,
+            states=lambda: [s.status for s in self.store.snapshot().values()]))
+        self.registry.register(GuardedCollectors({"snmp": self.poller}))
+        ProcessCollector(registry=self.registry)
+        server = WebServer(create_app(self), *self.listen)
+        server.start()
+        log.info("listening", extra={"address": f"{self.listen[0]}:{self.listen[1]}",
+                                     "devices": len(self.inventory.devices)})
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._loop.add_signal_handler(sig, self._stop.set)
+        self._loop.add_signal_handler(signal.SIGHUP, self._reload_from_signal)
+        tasks = [asyncio.create_task(self.scheduler.run(), name="scheduler"),
+                 asyncio.create_task(self.poller.run(), name="snmp"),
+                 asyncio.create_task(self._save_loop(), name="state-saver")]
+        for task in tasks:
+            task.add_done_callback(self._task_ended)
+        try:
+            await self._stop.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            server.close()
+            await self.prober.close()
+            self._save()
+            log.info("stopped")
+        if self._crashed is not None:
+            raise self._crashed
+
+    def _task_ended(self, task: asyncio.Task[None]) -> None:
+        """A background task must not die quietly: a crash stops the exporter loudly."""
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is None:
+            log.debug("task finished", extra={"task": task.get_name()})
+            return
+        log.error("task crashed, stopping", exc_info=exc, extra={"task": task.get_name()})
+        self._crashed = exc
+        self.stop()
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to finish (from the loop thread)."""
+        if self._stop is not None:
+            self._stop.set()
+
+    async def _probe_and_record(self, device: Device) -> None:
+        settings = self.inventory.probe
+        result = await probe_device(device, self.prober, settings, self.errors)
+        change = self.store.record(device.key, result, settings.down_after, settings.up_after)
+        if change is None:
+            return
+        before, after = change
+        if before.status != after.status:
+            log.info(f"device {after.status}", extra={
+                "device": device.name, "address": device.address, "site": device.site,
+                "was": before.status, "down_since": after.down_since or None})
+            assert self._save_now is not None
+            self._save_now.set()
+
+    def _icmp_up(self, device: Device) -> bool | None:
+        state = self.store.get(device.key)
+        if state is None or state.status not in (UP, DOWN):
+            return None
+        return state.status == UP
+
+    def _apply(self, inventory: Inventory) -> None:
+        """Make ``inventory`` the running one: kept devices keep their state."""
+        self.inventory = inventory
+        self._by_key = {d.key: d for d in inventory.devices}
+        self.store.set_keys(self._by_key)
+        self.errors.retain(set(self._by_key))
+        self.device_metrics.set_devices(inventory.devices)
+        if self.scheduler is not None:
+            self.scheduler.set_devices(inventory.devices, inventory.probe)
+        if self.poller is not None:
+            self.poller.set_devices(inventory.devices)
+
+    async def reload_async(self) -> tuple[bool, str]:
+        """Load the inventory file again; on error keep the running one."""
+        try:
+            inventory = await asyncio.to_thread(load, self.config_path, self.shard)
+        except ConfigError as exc:
+            self.status.reload_successful = False
+            log.error("reload failed, keeping the running inventory", extra={"error": str(exc)})
+            return False, f"reload failed: {exc}"
+        old = set(self._by_key)
+        self._apply(inventory)
+        new = set(self._by_key)
+        self.status.reload_successful = True
+        self.status.reload_success_timestamp = time.time()
+        message = (f"reloaded: {len(new)} devices ({len(new - old)} added, "
+                   f"{len(old - new)} removed)")
+        log.info(message)
+        return True, message
+
+    def _reload_from_signal(self) -> None:
+        task = asyncio.ensure_future(self.reload_async())
+        # Keep a reference until done; the outcome is logged and shown in the metrics.
+        self._reload_task = task
+
+    # -- state file --------------------------------------------------------------------
+
+    def _restore_state(self) -> None:
+        if not self.state_file:
+            return
+        path = Path(self.state_file)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            log.info("no state file yet", extra={"path": str(path)})
+            return
+        except OSError as exc:
+            self.state_errors["load"] += 1
+            log.error("cannot read state file; starting with every device unknown",
+                      extra={"path": str(path), "error": str(exc)})
+            return
+        try:
+            taken = self.store.load(data)
+        except (ValueError, TypeError) as exc:
+            self.state_errors["load"] += 1
+            log.error("state file is not usable; starting with every device unknown",
+                      extra={"path": str(path), "error": str(exc)})
+            return
+        log.info("state restored", extra={"path": str(path), "devices": taken})
+
+    async def _save_loop(self) -> None:
+        """Save after state changes (promptly) and after every interval (if anything moved)."""
+        assert self._save_now is not None
+        while True:
+            try:
+                await asyncio.wait_for(self._save_now.wait(), self.inventory.probe.interval)
+            except TimeoutError:
+                pass
+            self._save_now.clear()
+            await asyncio.to_thread(self._save)
+
+    def _save(self) -> None:
+        if not self.state_file:
+            return
+        try:
+            if self.store.save(self.state_file):
+                self.status.state_save_timestamp = time.time()
+        except OSError as exc:
+            self.state_errors["save"] += 1
+            log.error("cannot save state file", extra={"path": self.state_file,
+                                                       "error": str(exc)})

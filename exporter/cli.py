@@ -1,0 +1,166 @@
+"""``wardops-exporter``: run the exporter, or check-config / probe-once an inventory.
+
+Exit status: 0 fine; 1 probe-once found a device down (or unprobeable), or a runtime
+failure; 2 bad command line or bad inventory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+
+from exporter import __version__
+from exporter.app import Exporter, load
+from exporter.config import ConfigError, Device, Inventory, parse_shard
+from exporter.icmp import IcmpProber
+from exporter.probing import ProbeErrors, probe_device
+from exporter.state import DOWN, UNKNOWN, UP, DeviceState, ProbeResult, record
+from exporter.web import parse_listen_address
+from wardops_common.logsetup import setup_logging
+
+log = logging.getLogger("exporter")
+
+DEFAULT_LISTEN = ":9469"
+DEFAULT_STATE_FILE = "data/exporter-state.json"
+# probe-once shows progress on stderr from this many devices on.
+PROGRESS_FROM = 200
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wardops-exporter",
+        description="Probe network devices over ICMP (and SNMP) and serve /metrics.")
+    parser.add_argument("--version", action="version", version=f"wardops-exporter {__version__}")
+    parser.add_argument("--config", metavar="FILE", help="inventory file (YAML)")
+    parser.add_argument("--web.listen-address", dest="listen", default=DEFAULT_LISTEN,
+                        metavar="HOST:PORT", help=f"where to serve HTTP (default {DEFAULT_LISTEN})")
+    parser.add_argument("--state-file", default=DEFAULT_STATE_FILE, metavar="PATH",
+                        help="device states survive restarts here; '' to keep none "
+                             f"(default {DEFAULT_STATE_FILE})")
+    parser.add_argument("--log.level", dest="log_level", default="info",
+                        choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log.format", dest="log_format", default="logfmt",
+                        choices=["logfmt", "json"])
+    parser.add_argument("--shard", metavar="K/N",
+                        help="probe only share K of N of the inventory (stable hash of name "
+                             "and address), e.g. 1/3")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    check = sub.add_parser("check-config", help="validate an inventory and print a summary")
+    check.add_argument("file")
+    once = sub.add_parser("probe-once", help="probe every device once and print a table; "
+                                             "exit 1 if any is down")
+    once.add_argument("file")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``wardops-exporter`` and ``python -m exporter``."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.log_level, args.log_format)
+    try:
+        shard = parse_shard(args.shard) if args.shard else None
+        listen = parse_listen_address(args.listen)
+    except ValueError as exc:
+        parser.error(str(exc))
+    path = args.file if args.command else args.config
+    if not path:
+        parser.error("--config FILE is required")
+    try:
+        inventory = load(path, shard)
+    except ConfigError as exc:
+        print(f"wardops-exporter: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "check-config":
+        print(summary(inventory, shard))
+        return 0
+    if args.command == "probe-once":
+        return asyncio.run(probe_once(inventory))
+    exporter = Exporter(path, inventory, listen=listen, state_file=args.state_file or None,
+                        shard=shard)
+    try:
+        asyncio.run(exporter.run())
+    except OSError as exc:
+        log.error("exporter failed", extra={"error": str(exc)})
+        return 1
+    return 0
+
+
+def summary(inventory: Inventory, shard: tuple[int, int] | None = None) -> str:
+    """check-config's report: devices, sites and types, with counts."""
+    devices = inventory.devices
+    sites = Counter(d.site for d in devices)
+    types = Counter(d.type for d in devices)
+    probe = inventory.probe
+    lines = [
+        f"{inventory.path}: OK",
+        f"files: {len(inventory.files)}",
+        f"devices: {len(devices)}" + (f" (shard {shard[0]}/{shard[1]})" if shard else "")
+        + (f", {inventory.disabled} disabled" if inventory.disabled else ""),
+        f"sites: {len(sites)}",
+        "types: " + ", ".join(f"{t or '(none)'} {n}" for t, n in sorted(types.items())),
+        f"dns names: {sum(1 for d in devices if d.ip is None)}",
+        f"with snmp: {sum(1 for d in devices if d.snmp is not None)}",
+        (f"probe: interval {probe.interval:g}s, timeout {probe.timeout:g}s, count {probe.count}, "
+         f"down_after {probe.down_after}, up_after {probe.up_after}"),
+    ]
+    return "\n".join(lines)
+
+
+async def probe_once(inventory: Inventory) -> int:
+    """One sweep of every device at once; print a table; 1 if any is down or unprobed."""
+    prober = IcmpProber()
+    await prober.start()
+    errors = ProbeErrors()
+    devices = inventory.devices
+    done = 0
+
+    async def one(device: Device) -> ProbeResult:
+        nonlocal done
+        result = await probe_device(device, prober, inventory.probe, errors)
+        done += 1
+        return result
+
+    progress = None
+    if len(devices) >= PROGRESS_FROM:
+        print(f"probe-once: probing {len(devices)} devices (count {inventory.probe.count}, "
+              f"timeout {inventory.probe.timeout:g}s)", file=sys.stderr, flush=True)
+        progress = asyncio.create_task(_progress(lambda: done, len(devices)))
+    started = time.monotonic()
+    try:
+        results = await asyncio.gather(*(one(d) for d in devices))
+    finally:
+        if progress is not None:
+            progress.cancel()
+        await prober.close()
+    elapsed = time.monotonic() - started
+    rows = []
+    bad = 0
+    for device, result in zip(devices, results):
+        state = record(DeviceState(), result, down_after=1, up_after=1)
+        status = state.status if result.error is None else f"error:{result.error}"
+        if state.status != UP:
+            bad += 1
+        rtt = f"{state.rtt * 1000:.2f}ms" if state.rtt is not None else "-"
+        loss = f"{state.loss:.0%}" if state.loss is not None else "-"
+        rows.append((device.name, device.address, device.site or "-", status, rtt, loss))
+    header = ("DEVICE", "ADDRESS", "SITE", "STATE", "RTT", "LOSS")
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    out = [("  ".join(str(c).ljust(w) for c, w in zip(r, widths))).rstrip()
+           for r in [header, *rows]]
+    print("\n".join(out))
+    counts = Counter(DOWN if r[3] == DOWN else (UP if r[3] == UP else UNKNOWN) for r in rows)
+    print(f"probe-once: {len(rows)} devices in {elapsed:.2f}s: {counts[UP]} up, "
+          f"{counts[DOWN]} down, {counts[UNKNOWN]} not probed (errors)", file=sys.stderr)
+    return 1 if bad else 0
+
+
+async def _progress(done: Callable[[], int], total: int) -> None:
+    while True:
+        await asyncio.sleep(1.0)
+        print(f"probe-once: {done()}/{total} probed", file=sys.stderr, flush=True)

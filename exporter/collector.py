@@ -1,0 +1,235 @@
+"""/metrics: renders a snapshot of the device states; never waits for a probe.
+
+Two parts:
+
+- the per-device families (7 series per device, 70,000 at 10,000 devices) are rendered
+  by :class:`DeviceMetrics` straight to exposition text from a snapshot of plain tuples,
+  with each device's label set escaped once per inventory load. prometheus-client's
+  ``generate_latest`` builds a ``Sample`` and re-escapes every label per series: 0.43 s for
+  60,000 series on this machine, over the 0.25 s budget; this path takes a small
+  fraction of that (see README, "Exporter" figures).
+- everything else (exporter health, probe errors, SNMP, process) comes from
+  prometheus-client collectors in a :class:`~prometheus_client.CollectorRegistry`,
+  :class:`ExporterCollector` among them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+
+from exporter import __version__
+from exporter.config import Device
+from exporter.state import DOWN, UNKNOWN, UP, DeviceState
+
+log = logging.getLogger("exporter.collector")
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def escape_label_value(value: str) -> str:
+    """Escape a label value for the text exposition format."""
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def label_text(pairs: Iterable[tuple[str, str]]) -> str:
+    """``a="x",b="y"`` for the given label pairs."""
+    return ",".join(f'{name}="{escape_label_value(value)}"' for name, value in pairs)
+
+
+def _num(value: float) -> str:
+    return repr(float(value))
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    key: tuple[str, str]
+    labels: str  # escaped label text of the per-device series
+    info_labels: str  # the same plus latitude/longitude when known
+
+
+class DeviceMetrics:
+    """Renders the per-device families for the current inventory and a state snapshot."""
+
+    def __init__(self, devices: Sequence[Device] = ()) -> None:
+        self._rows: tuple[_Row, ...] = ()
+        self.set_devices(devices)
+
+    def set_devices(self, devices: Sequence[Device]) -> None:
+        """Escape each device's labels once; swapped in as a whole for the next render."""
+        rows = []
+        for device in devices:
+            labels = label_text(device.label_pairs())
+            coords = []
+            if device.latitude is not None:
+                coords.append(("latitude", repr(device.latitude)))
+            if device.longitude is not None:
+                coords.append(("longitude", repr(device.longitude)))
+            info = labels + ("," + label_text(coords) if coords else "")
+            rows.append(_Row(device.key, labels, info))
+        self._rows = tuple(rows)
+
+    def render(self, states: dict[tuple[str, str], DeviceState]) -> str:
+        """Exposition text of every per-device family for ``states``."""
+        up: list[str] = []
+        rtt: list[str] = []
+        loss: list[str] = []
+        down_since: list[str] = []
+        last_probe: list[str] = []
+        changes: list[str] = []
+        info: list[str] = []
+        fresh = DeviceState()
+        for row in self._rows:
+            state = states.get(row.key, fresh)
+            labels = row.labels
+            status = state.status
+            if status != UNKNOWN:
+                up.append(f"wardops_device_up{{{labels}}} {1 if status == UP else 0}\n")
+                down_since.append(f"wardops_device_down_since_timestamp_seconds{{{labels}}} "
+                                  f"{_num(state.down_since if status == DOWN else 0.0)}\n")
+                if status == UP and state.rtt is not None:
+                    rtt.append(f"wardops_device_rtt_seconds{{{labels}}} {_num(state.rtt)}\n")
+            if state.loss is not None:
+                loss.append(f"wardops_device_packet_loss_ratio{{{labels}}} {_num(state.loss)}\n")
+            last_probe.append(f"wardops_device_last_probe_timestamp_seconds{{{labels}}} "
+                              f"{_num(state.last_probe)}\n")
+            changes.append(f"wardops_device_state_changes_total{{{labels}}} {state.changes}\n")
+            info.append(f"wardops_device_info{{{row.info_labels}}} 1\n")
+        parts = []
+        for name, kind, help_text, lines in (
+            ("wardops_device_up", "gauge",
+             ("1 if the device answers, 0 if it is down (after down_after/up_after); absent "
+              "before its first probe."), up),
+            ("wardops_device_rtt_seconds", "gauge",
+             "Mean round trip of the last probe's replies; absent while down.", rtt),
+            ("wardops_device_packet_loss_ratio", "gauge",
+             "Share of the last probe's echo requests that got no reply.", loss),
+            ("wardops_device_down_since_timestamp_seconds", "gauge",
+             "Unix time the current outage began (its first failed probe); 0 while up.",
+             down_since),
+            ("wardops_device_last_probe_timestamp_seconds", "gauge",
+             "Unix time the device's last probe finished; 0 before the first.", last_probe),
+            ("wardops_device_state_changes_total", "counter",
+             "Transitions between up and down.", changes),
+            ("wardops_device_info", "gauge",
+             "The device's labels, with latitude and longitude when known.", info),
+        ):
+            parts.append(f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n")
+            parts.extend(lines)
+        return "".join(parts)
+
+
+@dataclass(slots=True)
+class ExporterStatus:
+    """Exporter-wide numbers the collector reports, updated by the app."""
+
+    reload_successful: bool = True
+    reload_success_timestamp: float = 0.0
+    icmp_mode: str = ""
+    state_save_timestamp: float = 0.0
+
+
+class ExporterCollector:
+    """prometheus-client collector for the exporter's own health metrics.
+
+    Reads plain attributes of the objects it is given (``scheduler``, ``errors``,
+    ``store``, ``status``, ``state_errors``) at scrape time; nothing here waits.
+    """
+
+    def __init__(self, *, scheduler: Any, errors: Any, states: Callable[[], Iterable[str]],
+                 status: ExporterStatus, state_errors: dict[str, int]) -> None:
+        self._scheduler = scheduler
+        self._errors = errors
+        self._states = states
+        self._status = status
+        self._state_errors = state_errors
+
+    def collect(self) -> Iterable[Metric]:
+        """Fresh metric families built from the current numbers."""
+        errors = CounterMetricFamily("wardops_probe_errors", "Probes that could not run, by "
+                                     "reason (the device was neither judged up nor down).",
+                                     labels=["reason"])
+        for reason, count in sorted(dict(self._errors.counts).items()):
+            errors.add_metric([reason], count)
+        yield errors
+        scheduler = self._scheduler
+        if scheduler is not None:
+            if scheduler.last_cycle_seconds is not None:
+                yield GaugeMetricFamily("wardops_exporter_cycle_duration_seconds",
+                                        "Duration of the last complete probe cycle, from its "
+                                        "start to its last probe's end.",
+                                        value=scheduler.last_cycle_seconds)
+            yield CounterMetricFamily("wardops_exporter_cycle_overruns",
+                                      "Probe cycles that did not finish within the interval.",
+                                      value=scheduler.overruns)
+            yield CounterMetricFamily("wardops_exporter_cycles",
+                                      "Probe cycles completed.", value=scheduler.cycles)
+        devices = GaugeMetricFamily("wardops_exporter_devices", "Devices by state.",
+                                    labels=["state"])
+        counts = dict.fromkeys((UP, DOWN, UNKNOWN), 0)
+        for state_name in self._states():
+            counts[state_name] += 1
+        for state_name, count in counts.items():
+            devices.add_metric([state_name], count)
+        yield devices
+        status = self._status
+        yield GaugeMetricFamily("wardops_exporter_config_last_reload_successful",
+                                "1 if the last inventory (re)load succeeded.",
+                                value=1 if status.reload_successful else 0)
+        yield GaugeMetricFamily("wardops_exporter_config_last_reload_success_timestamp_seconds",
+                                "Unix time of the last successful inventory (re)load.",
+                                value=status.reload_success_timestamp)
+        build = GaugeMetricFamily("wardops_exporter_build_info", "Always 1; the exporter's "
+                                  "version and ICMP socket mode as labels.",
+                                  labels=["version", "icmp_mode"])
+        build.add_metric([__version__, status.icmp_mode], 1)
+        yield build
+        state_errors = CounterMetricFamily("wardops_exporter_state_file_errors",
+                                           "Failures to save or load the state file.",
+                                           labels=["operation"])
+        for operation, count in sorted(self._state_errors.items()):
+            state_errors.add_metric([operation], count)
+        yield state_errors
+        yield GaugeMetricFamily("wardops_exporter_state_last_save_timestamp_seconds",
+                                "Unix time the state file was last written.",
+                                value=status.state_save_timestamp)
+
+
+class GuardedCollectors:
+    """Other parts' collectors (e.g. SNMP), each isolated: one that raises loses its own
+    metrics for that scrape, counted in ``wardops_exporter_collect_errors_total`` and
+    logged, instead of failing the whole /metrics."""
+
+    def __init__(self, collectors: dict[str, Any]) -> None:
+        self._collectors = collectors
+        self._failures = dict.fromkeys(collectors, 0)
+
+    def collect(self) -> Iterable[Metric]:
+        """The wrapped collectors' families, then the failure counter."""
+        for name, collector in self._collectors.items():
+            try:
+                families = list(collector.collect())
+            except Exception:
+                # Counted and logged; the rest of the scrape is still served.
+                self._failures[name] += 1
+                log.exception("collector failed", extra={"collector": name})
+                continue
+            yield from families
+        failures = CounterMetricFamily("wardops_exporter_collect_errors",
+                                       "Scrapes where a collector failed (its metrics were "
+                                       "left out).", labels=["collector"])
+        for name, count in self._failures.items():
+            failures.add_metric([name], count)
+        yield failures
+
+
+def render_metrics(device_metrics: DeviceMetrics, states: dict[tuple[str, str], DeviceState],
+                   registry: CollectorRegistry) -> bytes:
+    """The whole /metrics body: the per-device families, then the registry's."""
+    return device_metrics.render(states).encode() + generate_latest(registry)

@@ -1,0 +1,536 @@
+"""Inventory loading and validation: one YAML file, plus included YAML and CSV files.
+
+Everything that can be wrong with an inventory is found here, while it loads, and
+reported as one :class:`ConfigError` line naming the file, the entry (``devices[3]
+(name)`` or ``line 12 (name)``) and the field. The rest of the exporter only ever sees
+a valid :class:`Inventory`.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import hashlib
+import ipaddress
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from exporter.snmp.settings import SnmpSettings, parse_snmp_settings
+from wardops_common.durations import parse_duration
+
+# Labels every per-device series carries; extra labels may not reuse them, nor names
+# Prometheus itself attaches at scrape time or the exporter's own label names.
+CORE_LABELS = ("device", "address", "site", "type")
+RESERVED_LABELS = frozenset(CORE_LABELS) | {"latitude", "longitude", "reason", "state", "job",
+                                           "instance"}
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+_TOP_KEYS = {"probe", "sites", "devices", "inventory_files", "snmp_defaults"}
+_INCLUDE_KEYS = {"sites", "devices"}
+_PROBE_KEYS = {"interval", "timeout", "count", "down_after", "up_after"}
+_SITE_KEYS = {"labels", "latitude", "longitude", "snmp"}
+_DEVICE_KEYS = {"name", "address", "site", "type", "labels", "latitude", "longitude", "enabled",
+                "snmp"}
+# CSV columns of wardops and the old system's export names for the same thing.
+_CSV_ALIASES = {"ip": "address", "branch": "site", "device_type": "type"}
+_CSV_COLUMNS = {"name", "address", "site", "type", "region", "vendor", "latitude", "longitude",
+                "enabled"}
+_TRUE = {"true", "yes", "1", "on", ""}
+_FALSE = {"false", "no", "0", "off"}
+MAX_COUNT = 100
+
+
+class ConfigError(ValueError):
+    """An invalid inventory; ``str()`` is the one-line message for the user."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeSettings:
+    """How every device is probed (``probe:`` section)."""
+
+    interval: float = 30.0
+    timeout: float = 2.0
+    count: int = 3
+    down_after: int = 1
+    up_after: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """A branch or location; its labels and coordinates are inherited by its devices."""
+
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    latitude: float | None = None
+    longitude: float | None = None
+    snmp: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """One probed device. ``name`` and ``address`` together identify it."""
+
+    name: str
+    address: str  # as configured: an IP literal or a DNS name
+    site: str
+    type: str  # lower_snake_case
+    labels: tuple[tuple[str, str], ...] = ()  # extra labels, sorted by name
+    latitude: float | None = None
+    longitude: float | None = None
+    snmp: SnmpSettings | None = None
+    ip: str | None = None  # the address when it is an IP literal; None for DNS names
+    source: str = ""  # "file: entry", for messages
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """The identity of the device across reloads and restarts."""
+        return (self.name, self.address)
+
+    def label_pairs(self) -> tuple[tuple[str, str], ...]:
+        """All labels of the device's per-device series, core labels first."""
+        return (("device", self.name), ("address", self.address), ("site", self.site),
+                ("type", self.type)) + self.labels
+
+
+@dataclass(frozen=True, slots=True)
+class Inventory:
+    """A validated inventory."""
+
+    path: str
+    probe: ProbeSettings
+    sites: Mapping[str, Site]
+    devices: tuple[Device, ...]
+    disabled: int = 0  # devices skipped with enabled: false
+    files: tuple[str, ...] = ()  # every file read, main file first
+
+
+def normalize_type(value: str) -> str:
+    """``"Access Point"`` -> ``access_point``: a stable label value and snmp_defaults key."""
+    return re.sub(r"[^a-z0-9]+", "_", value.strip().lower()).strip("_")
+
+
+def parse_address(value: str) -> str | None:
+    """Return the IP literal for ``value`` or None for a host name; ValueError if neither."""
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        pass
+    name = value.removesuffix(".")
+    labels = name.split(".")
+    if (not name or len(name) > 253 or not all(_HOST_LABEL.match(p) for p in labels)
+            or labels[-1].isdigit()):
+        raise ValueError(f"not an IP address or host name: {value!r}")
+    return None
+
+
+def load_inventory(path: str | Path) -> Inventory:
+    """Read and validate the inventory at ``path`` and everything it includes.
+
+    Raises :class:`ConfigError` with a one-line message on the first problem.
+    """
+    return _Loader(Path(path)).load()
+
+
+class _Loader:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sites: dict[str, Site] = {}
+        self.site_origin: dict[str, str] = {}
+        # Devices with their own raw snmp mapping, merged with the defaults at the end.
+        self.devices: list[tuple[Device, Mapping[str, Any] | None]] = []
+        self.seen: dict[tuple[str, str], str] = {}
+        self.disabled = 0
+        self.files: list[str] = [str(path)]
+        self.snmp_defaults: dict[str, Mapping[str, Any]] = {}
+
+    # -- top level ---------------------------------------------------------------------
+
+    def load(self) -> Inventory:
+        where = str(self.path)
+        doc = _read_yaml(self.path)
+        if doc is None:
+            doc = {}
+        if not isinstance(doc, Mapping):
+            raise ConfigError(f"{where}: the file must be a mapping with probe, sites, devices")
+        _check_keys(doc, _TOP_KEYS, f"{where}")
+        probe = _parse_probe(doc.get("probe"), where)
+        self.snmp_defaults = _parse_snmp_defaults(doc.get("snmp_defaults"), where)
+        self._add_yaml_doc(doc, where)
+        for include in _expand_includes(doc.get("inventory_files"), self.path, where):
+            self.files.append(str(include))
+            if include.suffix.lower() == ".csv":
+                self._add_csv(include)
+            else:
+                inc_doc = _read_yaml(include)
+                if inc_doc is None:
+                    continue
+                if not isinstance(inc_doc, Mapping):
+                    raise ConfigError(f"{include}: an included file must be a mapping with "
+                                      "sites and/or devices")
+                _check_keys(inc_doc, _INCLUDE_KEYS, str(include))
+                self._add_yaml_doc(inc_doc, str(include))
+        # SNMP settings need the sites of every file, so they are resolved last.
+        devices = tuple(self._with_snmp(d, own) for d, own in self.devices)
+        return Inventory(path=str(self.path), probe=probe, sites=dict(self.sites),
+                         devices=devices, disabled=self.disabled, files=tuple(self.files))
+
+    def _add_yaml_doc(self, doc: Mapping[str, Any], where: str) -> None:
+        sites = doc.get("sites")
+        if sites is not None:
+            if not isinstance(sites, Mapping):
+                raise ConfigError(f"{where}: sites: must be a mapping of site name to settings")
+            for name, body in sites.items():
+                self._add_site(_parse_site(name, body, where), f"{where}: sites.{name}")
+        devices = doc.get("devices")
+        if devices is None:
+            return
+        if not isinstance(devices, list):
+            raise ConfigError(f"{where}: devices: must be a list")
+        for index, entry in enumerate(devices):
+            label = f"devices[{index}]"
+            if isinstance(entry, Mapping) and isinstance(entry.get("name"), str):
+                label += f" ({entry['name']})"
+            self._add_device(_device_from_yaml(entry, f"{where}: {label}"))
+
+    def _add_site(self, site: Site, origin: str) -> None:
+        if site.name in self.site_origin:
+            raise ConfigError(f"{origin}: duplicate site, also defined at "
+                              f"{self.site_origin[site.name]}")
+        self.sites[site.name] = site
+        self.site_origin[site.name] = origin
+
+    def _add_device(self, raw: _RawDevice | None) -> None:
+        if raw is None:
+            self.disabled += 1
+            return
+        site = self.sites.get(raw.site) if raw.site else None
+        labels: dict[str, str] = dict(site.labels) if site else {}
+        labels.update(raw.labels)
+        latitude = raw.latitude if raw.latitude is not None else (site.latitude if site else None)
+        longitude = raw.longitude if raw.longitude is not None else (
+            site.longitude if site else None)
+        device = Device(name=raw.name, address=raw.address, site=raw.site, type=raw.type,
+                        labels=tuple(sorted(labels.items())), latitude=latitude,
+                        longitude=longitude, ip=raw.ip, source=raw.source)
+        if device.key in self.seen:
+            raise ConfigError(f"{raw.source}: duplicate device: same name and address as "
+                              f"{self.seen[device.key]}")
+        self.seen[device.key] = raw.source
+        self.devices.append((device, raw.snmp))
+
+    def _with_snmp(self, device: Device, own: Mapping[str, Any] | None) -> Device:
+        """Merge ``snmp_defaults[type]`` < site ``snmp`` < device ``snmp`` and validate."""
+        merged: dict[str, Any] = {}
+        defaults = self.snmp_defaults.get(device.type)
+        site = self.sites.get(device.site)
+        for layer in (defaults, site.snmp if site else None, own):
+            if layer:
+                merged.update(layer)
+        if not merged:
+            return device
+        try:
+            settings = parse_snmp_settings(merged)
+        except ValueError as exc:
+            raise ConfigError(f"{device.source}: snmp.{exc}") from None
+        return replace(device, snmp=settings)
+
+    # -- CSV ---------------------------------------------------------------------------
+
+    def _add_csv(self, path: Path) -> None:
+        try:
+            with open(path, newline="", encoding="utf-8-sig") as handle:
+                reader = csv.reader(handle)
+                header = next(reader, None)
+                if header is None:
+                    return
+                columns = [_csv_column(name, path) for name in header]
+                for required in ("name", "address"):
+                    if required not in columns:
+                        raise ConfigError(f"{path}: line 1: missing column {required!r}")
+                dupes = {c for c in columns if columns.count(c) > 1}
+                if dupes:
+                    raise ConfigError(f"{path}: line 1: column {min(dupes)!r} appears "
+                                      "twice (with its alias?)")
+                for row in reader:
+                    if not any(cell.strip() for cell in row):
+                        continue
+                    line = reader.line_num
+                    name_at = columns.index("name")
+                    name = row[name_at].strip() if name_at < len(row) else ""
+                    entry = f"{path}: line {line}" + (f" ({name})" if name else "")
+                    if len(row) != len(columns):
+                        raise ConfigError(f"{entry}: has {len(row)} fields, the header has "
+                                          f"{len(columns)}")
+                    self._add_csv_row(dict(zip(columns, (c.strip() for c in row))), entry)
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise ConfigError(f"{path}: not a readable CSV file: {exc}") from None
+
+    def _add_csv_row(self, row: dict[str, str], entry: str) -> None:
+        enabled = row.pop("enabled", "").lower()
+        if enabled not in _TRUE | _FALSE:
+            raise ConfigError(f"{entry}: enabled: must be true or false, not {enabled!r}")
+        body: dict[str, Any] = {"enabled": enabled in _TRUE}
+        labels = {}
+        for column, value in row.items():
+            if column.startswith("label_"):
+                labels[column[len("label_"):]] = value
+            elif column in ("region", "vendor"):
+                labels[column] = value
+            elif column in ("latitude", "longitude"):
+                if value:
+                    body[column] = value
+            else:
+                body[column] = value
+        # Empty cells mean "no such label", as an absent key would in YAML.
+        body["labels"] = {k: v for k, v in labels.items() if v}
+        self._add_device(_device_from_mapping(body, entry))
+
+
+@dataclass(slots=True)
+class _RawDevice:
+    name: str
+    address: str
+    ip: str | None
+    site: str
+    type: str
+    labels: dict[str, str]
+    latitude: float | None
+    longitude: float | None
+    snmp: Mapping[str, Any] | None
+    source: str
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text: {exc.reason}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        raise ConfigError(f"{path}: {where}invalid YAML: {problem}") from None
+
+
+def _check_keys(body: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    for key in body:
+        if key not in allowed:
+            raise ConfigError(f"{where}: {key}: unknown key (expected one of "
+                              f"{', '.join(sorted(allowed))})")
+
+
+def _parse_probe(raw: Any, where: str) -> ProbeSettings:
+    if raw is None:
+        return ProbeSettings()
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: probe: must be a mapping")
+    _check_keys(raw, _PROBE_KEYS, f"{where}: probe")
+    values: dict[str, Any] = {}
+    for key in ("interval", "timeout"):
+        if key in raw:
+            try:
+                values[key] = parse_duration(raw[key])
+            except ValueError as exc:
+                raise ConfigError(f"{where}: probe.{key}: {exc}") from None
+            if values[key] <= 0:
+                raise ConfigError(f"{where}: probe.{key}: must be greater than 0")
+    for key, low, high in (("count", 1, MAX_COUNT), ("down_after", 1, 1000),
+                           ("up_after", 1, 1000)):
+        if key in raw:
+            value = raw[key]
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ConfigError(f"{where}: probe.{key}: must be a whole number from {low} "
+                                  f"to {high}, not {value!r}")
+            values[key] = value
+    probe = ProbeSettings(**values)
+    if probe.timeout >= probe.interval:
+        raise ConfigError(f"{where}: probe.timeout: {raw.get('timeout', probe.timeout)} must be "
+                          f"shorter than probe.interval {raw.get('interval', probe.interval)}, "
+                          "or probes would overlap")
+    return probe
+
+
+def _parse_snmp_defaults(raw: Any, where: str) -> dict[str, Mapping[str, Any]]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: snmp_defaults: must be a mapping of device type to settings")
+    result: dict[str, Mapping[str, Any]] = {}
+    for type_name, body in raw.items():
+        if not isinstance(body, Mapping):
+            raise ConfigError(f"{where}: snmp_defaults.{type_name}: must be a mapping")
+        result[normalize_type(str(type_name))] = body
+    return result
+
+
+def _parse_labels(raw: Any, where: str) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: labels: must be a mapping of label name to value")
+    labels = {}
+    for key, value in raw.items():
+        key = str(key)
+        if not _LABEL_NAME.match(key) or key.startswith("__"):
+            raise ConfigError(f"{where}: labels.{key}: not a valid Prometheus label name")
+        if key in RESERVED_LABELS:
+            raise ConfigError(f"{where}: labels.{key}: reserved label name (used by the exporter "
+                              "or Prometheus)")
+        if isinstance(value, (Mapping, list)) or value is None:
+            raise ConfigError(f"{where}: labels.{key}: must be a string")
+        labels[key] = str(value)
+    return labels
+
+
+def _parse_coordinate(raw: Any, name: str, limit: float, where: str) -> float | None:
+    if raw is None:
+        return None
+    try:
+        value = float(raw) if not isinstance(raw, bool) else float("nan")
+    except (TypeError, ValueError):
+        value = float("nan")
+    if math.isnan(value):  # not a number, or a YAML boolean
+        raise ConfigError(f"{where}: {name}: not a number: {raw!r}")
+    if not -limit <= value <= limit:
+        raise ConfigError(f"{where}: {name}: {value} is outside -{limit:g}..{limit:g}")
+    return value
+
+
+def _parse_site(name: Any, body: Any, where: str) -> Site:
+    entry = f"{where}: sites.{name}"
+    if body is None:
+        body = {}
+    if not isinstance(body, Mapping):
+        raise ConfigError(f"{entry}: must be a mapping")
+    _check_keys(body, _SITE_KEYS, entry)
+    snmp = body.get("snmp")
+    if snmp is not None and not isinstance(snmp, Mapping):
+        raise ConfigError(f"{entry}: snmp: must be a mapping")
+    return Site(name=str(name), labels=_parse_labels(body.get("labels"), entry),
+                latitude=_parse_coordinate(body.get("latitude"), "latitude", 90, entry),
+                longitude=_parse_coordinate(body.get("longitude"), "longitude", 180, entry),
+                snmp=snmp)
+
+
+def _device_from_yaml(entry: Any, where: str) -> _RawDevice | None:
+    if not isinstance(entry, Mapping):
+        raise ConfigError(f"{where}: must be a mapping with name and address")
+    _check_keys(entry, _DEVICE_KEYS, where)
+    return _device_from_mapping(entry, where)
+
+
+def _device_from_mapping(body: Mapping[str, Any], where: str) -> _RawDevice | None:
+    for key in ("name", "address"):
+        value = body.get(key)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            raise ConfigError(f"{where}: {key}: missing")
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: {key}: must be a string, not {value!r}")
+    enabled = body.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ConfigError(f"{where}: enabled: must be true or false, not {enabled!r}")
+    name = body["name"].strip()
+    address = body["address"].strip()
+    try:
+        ip = parse_address(address)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: address: {exc}") from None
+    site = body.get("site") or ""
+    type_raw = body.get("type") or ""
+    for key, value in (("site", site), ("type", type_raw)):
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: {key}: must be a string, not {value!r}")
+    type_name = normalize_type(type_raw)
+    if type_raw.strip() and not type_name:
+        raise ConfigError(f"{where}: type: {type_raw!r} has no letters or digits")
+    snmp = body.get("snmp")
+    if snmp is not None and not isinstance(snmp, Mapping):
+        raise ConfigError(f"{where}: snmp: must be a mapping")
+    labels = _parse_labels(body.get("labels"), where)
+    latitude = _parse_coordinate(body.get("latitude"), "latitude", 90, where)
+    longitude = _parse_coordinate(body.get("longitude"), "longitude", 180, where)
+    if not enabled:
+        return None
+    return _RawDevice(name=name, address=address, ip=ip, site=site.strip(), type=type_name,
+                      labels=labels, latitude=latitude, longitude=longitude, snmp=snmp,
+                      source=where)
+
+
+def _csv_column(name: str, path: Path) -> str:
+    column = _CSV_ALIASES.get(name.strip().lower(), name.strip().lower())
+    if column in _CSV_COLUMNS or column.startswith("label_"):
+        if column.startswith("label_"):
+            label = column[len("label_"):]
+            if not _LABEL_NAME.match(label) or label in RESERVED_LABELS:
+                raise ConfigError(f"{path}: line 1: column {name!r}: {label!r} is not a usable "
+                                  "label name")
+        return column
+    raise ConfigError(f"{path}: line 1: unknown column {name!r} (expected name, address/ip, "
+                      "site/branch, type/device_type, region, vendor, latitude, longitude, "
+                      "enabled or label_<name>)")
+
+
+def _expand_includes(raw: Any, main: Path, where: str) -> Iterable[Path]:
+    if raw is None:
+        return []
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list) or not all(isinstance(p, str) for p in raw):
+        raise ConfigError(f"{where}: inventory_files: must be a list of paths or glob patterns")
+    paths: list[Path] = []
+    for pattern in raw:
+        full = pattern if Path(pattern).is_absolute() else str(main.parent / pattern)
+        if glob.has_magic(pattern):
+            matches = sorted(Path(p) for p in glob.glob(full))
+        else:
+            matches = [Path(full)]
+            if not matches[0].exists():
+                raise ConfigError(f"{where}: inventory_files: {pattern}: no such file")
+        for match in matches:
+            if match.suffix.lower() not in (".yml", ".yaml", ".csv"):
+                raise ConfigError(f"{where}: inventory_files: {match}: not a .yml, .yaml or "
+                                  ".csv file")
+            if match.resolve() == main.resolve() or match in paths:
+                continue
+            paths.append(match)
+    return paths
+
+
+def parse_shard(value: str) -> tuple[int, int]:
+    """``"2/3"`` -> (2, 3): this exporter's share K of N (1 <= K <= N)."""
+    k, sep, n = value.partition("/")
+    if not sep or not k.isdigit() or not n.isdigit() or not 1 <= int(k) <= int(n):
+        raise ValueError(f"invalid shard {value!r} (use K/N with 1 <= K <= N, e.g. 1/3)")
+    return int(k), int(n)
+
+
+def shard_index(device: Device, shards: int) -> int:
+    """The shard (1..shards) that owns ``device``: a stable SHA-1 of name and address.
+
+    Stable across processes, machines and Python versions (unlike ``hash()``), so
+    several exporters given the same inventory split it without overlap or gaps.
+    """
+    digest = hashlib.sha1(f"{device.name}\0{device.address}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % shards + 1
+
+
+def select_shard(inventory: Inventory, shard: tuple[int, int] | None) -> Inventory:
+    """The part of ``inventory`` that shard ``(K, N)`` probes; all of it for None."""
+    if shard is None:
+        return inventory
+    k, n = shard
+    return replace(inventory, devices=tuple(d for d in inventory.devices
+                                            if shard_index(d, n) == k))

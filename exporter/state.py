@@ -1,0 +1,201 @@
+"""Per-device state: up/down with hysteresis, ``down_since``, transitions, persistence.
+
+:func:`record` is the whole decision logic, a pure function of the previous state, one
+probe result and the time (injected), table-tested in ``tests/exporter/test_state.py``.
+:class:`StateStore` holds the states of the running inventory (the scheduler writes,
+the collector reads a snapshot from another thread) and saves them atomically so that
+a restart, even ``kill -9``, during an outage keeps the original ``down_since``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from wardops_common.atomicfile import write_atomic
+
+log = logging.getLogger("exporter.state")
+
+UNKNOWN, UP, DOWN = "unknown", "up", "down"
+STATE_FILE_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    """One finished probe of one device, as the state machine needs it."""
+
+    started: float  # Unix time the probe started
+    finished: float  # Unix time the probe finished
+    sent: int
+    received: int
+    rtt: float | None  # mean of the replies' round trips, seconds
+    error: str | None = None  # the probe could not run (reason label); says nothing
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceState:
+    """What is known about one device. Immutable: :func:`record` returns a new one."""
+
+    status: str = UNKNOWN  # unknown | up | down
+    last_known: str = ""  # last definite status ("" never known); survives restarts
+    fails: int = 0  # failed probes in a row
+    oks: int = 0  # good probes in a row
+    first_fail: float = 0.0  # start of the first failed probe of the current run of failures
+    down_since: float = 0.0  # start of the current outage's first failed probe; 0 unless down
+    changes: int = 0  # up<->down transitions
+    last_probe: float = 0.0  # Unix time the last probe finished (freshness); 0 never
+    rtt: float | None = None  # last probe's mean RTT, None without replies
+    loss: float | None = None  # last probe's lost share, None before the first probe
+
+
+def record(state: DeviceState, result: ProbeResult, down_after: int, up_after: int
+           ) -> DeviceState:
+    """Fold one probe result into a device's state.
+
+    - A probe that could not run (``result.error``) changes nothing, not even freshness:
+      it is neither evidence of up nor of down.
+    - Any reply makes a probe good. An UP (or never probed) device goes DOWN after
+      ``down_after`` failed probes in a row, and its ``down_since`` is the start of the
+      first of them. A DOWN device comes UP after ``up_after`` good probes in a row; a
+      device never probed comes up with its first good probe.
+    - Each change between up and down counts, including one across a restart.
+    """
+    if result.error is not None:
+        return state
+    loss = 1.0 - result.received / result.sent if result.sent else 1.0
+    common: dict[str, Any] = {"last_probe": result.finished, "rtt": result.rtt if result.received else None,
+              "loss": loss}
+    if result.received > 0:
+        oks = state.oks + 1
+        if state.status == DOWN and oks < up_after:
+            return replace(state, oks=oks, fails=0, first_fail=0.0, **common)
+        return _settle(state, UP, oks=oks, fails=0, first_fail=0.0, down_since=0.0, **common)
+    fails = state.fails + 1
+    first_fail = state.first_fail if state.fails else result.started
+    if state.status != DOWN and fails < down_after:
+        return replace(state, fails=fails, oks=0, first_fail=first_fail, **common)
+    down_since = state.down_since if state.status == DOWN else first_fail
+    return _settle(state, DOWN, fails=fails, oks=0, first_fail=first_fail,
+                   down_since=down_since, **common)
+
+
+def _settle(state: DeviceState, status: str, **changes: Any) -> DeviceState:
+    changed = state.last_known not in ("", status)
+    return replace(state, status=status, last_known=status,
+                   changes=state.changes + (1 if changed else 0), **changes)
+
+
+def restored(state: DeviceState) -> DeviceState:
+    """A saved state as it is taken up again after a restart.
+
+    An outage goes on (DOWN, same ``down_since``): the device was down when we last
+    looked, and showing it down until a probe says otherwise is never a false green.
+    A device that was up is UNKNOWN until its first probe in this process.
+    """
+    status = DOWN if state.last_known == DOWN else UNKNOWN
+    return replace(state, status=status, rtt=None, loss=None, oks=0)
+
+
+_SAVED_FIELDS = ("last_known", "fails", "oks", "first_fail", "down_since", "changes",
+                 "last_probe")
+
+
+class StateStore:
+    """States of the running inventory's devices, keyed by (name, address).
+
+    Written from the probe loop, read by scrapes in the web thread: every access holds
+    a lock for no longer than a dict operation or a list copy.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._states: dict[tuple[str, str], DeviceState] = {}
+        self._dirty = False
+
+    def set_keys(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Keep the states of ``keys`` (new ones start unknown); forget everything else."""
+        with self._lock:
+            old = self._states
+            self._states = {key: old.get(key) or DeviceState() for key in keys}
+            self._dirty = True
+
+    def get(self, key: tuple[str, str]) -> DeviceState | None:
+        """The device's state, or None if it is not in the inventory."""
+        return self._states.get(key)
+
+    def record(self, key: tuple[str, str], result: ProbeResult, down_after: int,
+               up_after: int) -> tuple[DeviceState, DeviceState] | None:
+        """Apply a probe result; return (before, after), or None for a removed device."""
+        with self._lock:
+            before = self._states.get(key)
+            if before is None:
+                return None  # removed by a reload while its probe was running
+            after = record(before, result, down_after, up_after)
+            self._states[key] = after
+            self._dirty = True
+        return before, after
+
+    def snapshot(self) -> dict[tuple[str, str], DeviceState]:
+        """A copy of all states, consistent at one instant."""
+        with self._lock:
+            return dict(self._states)
+
+    # -- persistence -------------------------------------------------------------------
+
+    def dump(self) -> bytes | None:
+        """The state file's content if anything changed since the last dump, else None."""
+        with self._lock:
+            if not self._dirty:
+                return None
+            states = list(self._states.items())
+            self._dirty = False
+        saved = []
+        for (name, address), state in states:
+            item = {"name": name, "address": address}
+            item.update({k: v for k, v in asdict(state).items() if k in _SAVED_FIELDS})
+            saved.append(item)
+        return json.dumps({"version": STATE_FILE_VERSION, "devices": saved},
+                          separators=(",", ":")).encode()
+
+    def mark_dirty(self) -> None:
+        """Make the next :meth:`dump` write even if nothing changed (after a failed save)."""
+        with self._lock:
+            self._dirty = True
+
+    def save(self, path: str) -> bool:
+        """Write the state file atomically if anything changed; True if it wrote.
+
+        Raises OSError on failure (after marking the store dirty again).
+        """
+        data = self.dump()
+        if data is None:
+            return False
+        try:
+            write_atomic(path, data)
+        except OSError:
+            self.mark_dirty()
+            raise
+        return True
+
+    def load(self, data: bytes) -> int:
+        """Take up saved states for the devices already in the store; return how many.
+
+        Raises ValueError on a file that is not a wardops state file.
+        """
+        doc = json.loads(data)
+        if not isinstance(doc, dict) or doc.get("version") != STATE_FILE_VERSION:
+            raise ValueError(f"not a version {STATE_FILE_VERSION} wardops state file")
+        taken = 0
+        with self._lock:
+            for item in doc.get("devices", []):
+                key = (item.get("name"), item.get("address"))
+                if key not in self._states:
+                    continue  # the device left the inventory while we were stopped
+                fields = {k: item[k] for k in _SAVED_FIELDS if k in item}
+                self._states[key] = restored(DeviceState(**fields))
+                taken += 1
+        return taken

@@ -1,0 +1,664 @@
+#!/usr/bin/env python3
+"""Generate the wardops Grafana dashboards (grafana/dashboards/*.json).
+
+The dashboards are written as Python so that every panel shares one datasource
+reference, one set of value mappings (up/down/unknown) and one layout rule; the JSON is
+generated and committed, so Grafana's file provisioning reads it as it is.
+
+    python3 grafana/build_dashboards.py          # rewrite grafana/dashboards/*.json
+    python3 grafana/build_dashboards.py --check  # exit 1 if the committed JSON is stale
+
+Every query names the datasource by its fixed uid (``wardops-prometheus``, set in
+grafana/provisioning/datasources/wardops.yml): no ``${DS_...}`` inputs, which file
+provisioning cannot fill in. Standard library only: it runs without the virtualenv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+DATASOURCE_UID = "wardops-prometheus"
+DS = {"type": "prometheus", "uid": DATASOURCE_UID}
+OUT_DIR = Path(__file__).resolve().parent / "dashboards"
+TAGS = ["wardops"]
+GRID_WIDTH = 24
+
+Panel = dict[str, Any]
+
+def up_down_mappings(no_data: str) -> list[dict[str, Any]]:
+    """Value mappings for 1/0 series: UP green, DOWN red, no sample grey ``no_data``."""
+    return [
+        {"type": "value", "options": {
+            "1": {"text": "UP", "color": "green", "index": 0},
+            "0": {"text": "DOWN", "color": "red", "index": 1},
+        }},
+        {"type": "special", "options": {
+            "match": "null", "result": {"text": no_data, "color": "#8e8e8e", "index": 2},
+        }},
+    ]
+
+
+# Device state: 1 up, 0 down; no sample means unknown, never green.
+STATE_MAPPINGS = up_down_mappings("UNKNOWN")
+UPLINK_MAPPINGS = up_down_mappings("NO DATA")
+# Share of a site's devices that are up: anything below 1 is not green.
+SHARE_UP_THRESHOLDS = {"mode": "absolute", "steps": [
+    {"color": "red", "value": None},
+    {"color": "orange", "value": 0.01},
+    {"color": "green", "value": 1},
+]}
+AVAILABILITY_THRESHOLDS = {"mode": "absolute", "steps": [
+    {"color": "red", "value": None},
+    {"color": "orange", "value": 0.99},
+    {"color": "green", "value": 0.999},
+]}
+
+
+def zero_is_good(bad_color: str = "red") -> dict[str, Any]:
+    """Thresholds for counts of bad things: green at 0, ``bad_color`` from 1."""
+    return {"mode": "absolute", "steps": [{"color": "green", "value": None},
+                                          {"color": bad_color, "value": 1}]}
+
+
+# ---------------------------------------------------------------- queries and panels
+
+def target(expr: str, legend: str = "", *, instant: bool = False, table: bool = False,
+           ref: str = "A") -> dict[str, Any]:
+    """One Prometheus query of a panel."""
+    t: dict[str, Any] = {"datasource": DS, "expr": expr, "refId": ref,
+                         "legendFormat": legend or "__auto"}
+    if instant or table:
+        t.update(instant=True, range=False)
+    else:
+        t.update(instant=False, range=True)
+    if table:
+        t["format"] = "table"
+    return t
+
+
+def _targets(queries: list[tuple[str, str]] | str, **kw: Any) -> list[dict[str, Any]]:
+    if isinstance(queries, str):
+        queries = [(queries, "")]
+    return [target(expr, legend, ref=chr(ord("A") + i), **kw)
+            for i, (expr, legend) in enumerate(queries)]
+
+
+def _panel(kind: str, title: str, targets: list[dict[str, Any]], *, w: int, h: int,
+           description: str = "", unit: str | None = None, decimals: int | None = None,
+           thresholds: dict[str, Any] | None = None, mappings: list[Any] | None = None,
+           min_value: float | None = None, max_value: float | None = None,
+           options: dict[str, Any] | None = None, custom: dict[str, Any] | None = None,
+           overrides: list[Any] | None = None,
+           transformations: list[Any] | None = None) -> Panel:
+    defaults: dict[str, Any] = {"custom": custom or {}}
+    if unit:
+        defaults["unit"] = unit
+    if decimals is not None:
+        defaults["decimals"] = decimals
+    if thresholds:
+        defaults["thresholds"] = thresholds
+        defaults["color"] = {"mode": "thresholds"}
+    if mappings:
+        defaults["mappings"] = mappings
+    if min_value is not None:
+        defaults["min"] = min_value
+    if max_value is not None:
+        defaults["max"] = max_value
+    panel: Panel = {
+        "type": kind, "title": title, "description": description, "datasource": DS,
+        "targets": targets, "gridPos": {"w": w, "h": h, "x": 0, "y": 0},
+        "fieldConfig": {"defaults": defaults, "overrides": overrides or []},
+        "options": options or {},
+    }
+    if transformations:
+        panel["transformations"] = transformations
+    return panel
+
+
+def stat(title: str, expr: str, *, w: int = 4, h: int = 4, unit: str = "none",
+         thresholds: dict[str, Any] | None = None, description: str = "",
+         mappings: list[Any] | None = None, legend: str = "",
+         text_mode: str = "value") -> Panel:
+    """A single big number (instant query)."""
+    return _panel("stat", title, [target(expr, legend, instant=True)], w=w, h=h, unit=unit,
+                  description=description, thresholds=thresholds, mappings=mappings,
+                  options={"reduceOptions": {"calcs": ["lastNotNull"], "fields": "",
+                                             "values": False},
+                           "colorMode": "background", "graphMode": "none",
+                           "textMode": text_mode, "justifyMode": "auto",
+                           "orientation": "auto"})
+
+
+def status_grid(title: str, expr: str, legend: str, *, w: int = 24, h: int = 8,
+                description: str = "") -> Panel:
+    """One coloured tile per series (a site, say), value = share of devices up."""
+    return _panel("stat", title, [target(expr, legend, instant=True)], w=w, h=h,
+                  unit="percentunit", decimals=0, thresholds=SHARE_UP_THRESHOLDS,
+                  min_value=0, max_value=1, description=description,
+                  options={"reduceOptions": {"calcs": ["lastNotNull"], "fields": "",
+                                             "values": False},
+                           "colorMode": "background", "graphMode": "none",
+                           "textMode": "value_and_name", "justifyMode": "center",
+                           "orientation": "vertical", "text": {"titleSize": 12,
+                                                               "valueSize": 16}})
+
+
+def timeseries(title: str, queries: list[tuple[str, str]] | str, *, w: int = 12, h: int = 8,
+               unit: str = "none", description: str = "", min_value: float | None = None,
+               max_value: float | None = None, bars: bool = False,
+               overrides: list[Any] | None = None) -> Panel:
+    """A graph over the dashboard's time range."""
+    custom = {"drawStyle": "bars" if bars else "line", "lineWidth": 1,
+              "fillOpacity": 60 if bars else 10, "showPoints": "never",
+              "spanNulls": False}
+    return _panel("timeseries", title, _targets(queries), w=w, h=h, unit=unit,
+                  description=description, min_value=min_value, max_value=max_value,
+                  custom=custom, overrides=overrides,
+                  options={"legend": {"displayMode": "table", "placement": "right",
+                                      "calcs": ["lastNotNull", "max"]},
+                           "tooltip": {"mode": "multi", "sort": "desc"}})
+
+
+def state_timeline(title: str, expr: str, legend: str, *, w: int = 24, h: int = 8,
+                   mappings: list[Any] | None = None, description: str = "") -> Panel:
+    """Up/down bands per series over time; gaps (no data) stay grey, never green."""
+    return _panel("state-timeline", title, [target(expr, legend)], w=w, h=h,
+                  description=description, mappings=mappings or STATE_MAPPINGS,
+                  thresholds={"mode": "absolute", "steps": [{"color": "#8e8e8e",
+                                                             "value": None}]},
+                  custom={"fillOpacity": 80, "lineWidth": 0},
+                  options={"showValue": "never", "mergeValues": True, "rowHeight": 0.9,
+                           "alignValue": "left",
+                           "legend": {"displayMode": "list", "placement": "bottom",
+                                      "showLegend": False}})
+
+
+HIDDEN_COLUMNS = {"Time": True, "__name__": True, "job": True, "instance": True}
+
+
+def table(title: str, queries: list[tuple[str, str]], *, w: int = 24, h: int = 10,
+          description: str = "", rename: dict[str, str] | None = None,
+          hide: list[str] | None = None, sort_by: str | None = None, desc: bool = False,
+          overrides: list[Any] | None = None, unit: str | None = None,
+          decimals: int | None = None, thresholds: dict[str, Any] | None = None,
+          mappings: list[Any] | None = None) -> Panel:
+    """An instant table; several queries are merged on their labels into one row each.
+
+    ``rename`` maps the columns ("Value #A" ...) to headers; tables sort by any column
+    with a click, ``sort_by`` is the initial order.
+    """
+    excluded = dict(HIDDEN_COLUMNS)
+    excluded.update({name: True for name in hide or []})
+    transformations: list[Any] = []
+    if len(queries) > 1:
+        transformations.append({"id": "merge", "options": {}})
+    transformations.append({"id": "organize", "options": {
+        "excludeByName": excluded, "indexByName": {}, "renameByName": rename or {}}})
+    options: dict[str, Any] = {"showHeader": True, "cellHeight": "sm",
+                               "footer": {"show": False, "reducer": ["sum"], "fields": ""}}
+    if sort_by:
+        options["sortBy"] = [{"displayName": sort_by, "desc": desc}]
+    return _panel("table", title, _targets(queries, table=True), w=w, h=h,
+                  description=description, options=options, overrides=overrides,
+                  unit=unit, decimals=decimals, thresholds=thresholds, mappings=mappings,
+                  custom={"align": "auto", "filterable": True},
+                  transformations=transformations)
+
+
+def column(name: str, **props: Any) -> dict[str, Any]:
+    """A table-column override: unit, decimals, colour ... for the column ``name``."""
+    properties = []
+    for key, value in props.items():
+        if key == "cell":
+            properties.append({"id": "custom.cellOptions", "value": {"type": value}})
+        else:
+            properties.append({"id": key, "value": value})
+    return {"matcher": {"id": "byName", "options": name}, "properties": properties}
+
+
+def geomap(title: str, expr: str, *, w: int = 24, h: int = 14, description: str = "") -> Panel:
+    """Sites as markers at their coordinates (labels ``latitude``/``longitude``)."""
+    layer = {
+        "type": "markers", "name": "Sites", "tooltip": True,
+        "location": {"mode": "coords", "latitude": "latitude", "longitude": "longitude"},
+        "config": {
+            "showLegend": True,
+            "style": {"size": {"fixed": 8, "min": 6, "max": 14},
+                      "color": {"field": "Value", "fixed": "#8e8e8e"},
+                      "opacity": 0.8,
+                      "text": {"mode": "field", "field": "site", "fixed": ""},
+                      "textConfig": {"fontSize": 10, "offsetY": -12,
+                                     "textAlign": "center", "textBaseline": "bottom"}},
+        },
+    }
+    return _panel("geomap", title, [target(expr, "{{site}}", table=True)], w=w, h=h,
+                  description=description, unit="percentunit", decimals=0,
+                  thresholds=SHARE_UP_THRESHOLDS, min_value=0, max_value=1,
+                  transformations=[{"id": "convertFieldType", "options": {
+                      "fields": {}, "conversions": [
+                          {"targetField": "latitude", "destinationType": "number"},
+                          {"targetField": "longitude", "destinationType": "number"}]}}],
+                  options={"view": {"id": "fit", "lat": 0, "lon": 0, "zoom": 1,
+                                    "allLayers": True},
+                           "controls": {"showZoom": True, "mouseWheelZoom": True,
+                                        "showAttribution": True},
+                           "basemap": {"type": "default", "name": "Basemap"},
+                           "layers": [layer], "tooltip": {"mode": "details"}})
+
+
+def row(title: str) -> Panel:
+    """A section header."""
+    return {"type": "row", "title": title, "collapsed": False, "panels": [],
+            "gridPos": {"w": GRID_WIDTH, "h": 1, "x": 0, "y": 0}}
+
+
+def layout(panels: list[Panel]) -> list[Panel]:
+    """Place panels left to right, wrapping at the grid width; rows start a new line."""
+    x = y = line_height = 0
+    for pid, panel in enumerate(panels, start=1):
+        panel["id"] = pid
+        pos = panel["gridPos"]
+        if panel["type"] == "row" or x + pos["w"] > GRID_WIDTH:
+            x, y, line_height = 0, y + line_height, 0
+        pos["x"], pos["y"] = x, y
+        x += pos["w"]
+        line_height = max(line_height, pos["h"])
+        if panel["type"] == "row":
+            x, y, line_height = 0, y + pos["h"], 0
+    return panels
+
+
+def query_variable(name: str, label: str, query: str, *, multi: bool = False,
+                   include_all: bool = False, hide: int = 0) -> dict[str, Any]:
+    """A template variable filled from Prometheus label values."""
+    return {"type": "query", "name": name, "label": label, "datasource": DS,
+            "query": {"query": query, "refId": f"{name}-values"}, "definition": query,
+            "refresh": 2, "sort": 1, "multi": multi, "includeAll": include_all,
+            "allValue": ".*" if include_all else None, "hide": hide,
+            "current": {}, "options": [], "regex": ""}
+
+
+def custom_variable(name: str, label: str, values: list[str], description: str) -> dict[str, Any]:
+    """A fixed list of choices; the first is the default."""
+    return {"type": "custom", "name": name, "label": label, "description": description,
+            "query": ",".join(values), "multi": False, "includeAll": False, "hide": 0,
+            "current": {"text": values[0], "value": values[0], "selected": True},
+            "options": [{"text": v, "value": v, "selected": i == 0}
+                        for i, v in enumerate(values)]}
+
+
+STALE_AFTER = custom_variable(
+    "stale_after", "Stale after (s)", ["90", "180", "300"],
+    "A device whose last probe finished longer ago than this is stale (3 probe "
+    "intervals at the default 30 s).")
+
+
+def dashboard(uid: str, title: str, description: str, panels: list[Panel], *,
+              variables: list[dict[str, Any]] | None = None, time_from: str = "now-6h",
+              links: bool = True) -> dict[str, Any]:
+    """The dashboard document Grafana stores."""
+    return {
+        "uid": uid, "title": title, "description": description, "tags": TAGS,
+        "editable": True, "graphTooltip": 1, "schemaVersion": 39, "version": 1,
+        "refresh": "30s", "timezone": "", "fiscalYearStartMonth": 0, "liveNow": False,
+        "time": {"from": time_from, "to": "now"}, "timepicker": {},
+        "annotations": {"list": [{"builtIn": 1, "datasource": {"type": "grafana",
+                                                                "uid": "-- Grafana --"},
+                                  "enable": True, "hide": True, "iconColor": "rgba(0, 211, 255, 1)",
+                                  "name": "Annotations & Alerts", "type": "dashboard"}]},
+        "templating": {"list": variables or []},
+        "links": [{"type": "dashboards", "tags": TAGS, "asDropdown": True, "title": "wardops",
+                   "includeVars": False, "keepTime": True}] if links else [],
+        "panels": layout(panels),
+    }
+
+
+# ---------------------------------------------------------------- the dashboards
+
+DEVICE_LINK = "/d/wardops-device/wardops-device?var-device=${__data.fields.device}"
+SITE_LINK = "/d/wardops-site/wardops-site?var-site=${__data.fields.site}"
+
+
+def fleet_overview() -> dict[str, Any]:
+    """What is down right now, where, and since when."""
+    share_up = (
+        "(sum by (region, site) (wardops_device_up)"
+        " or 0 * count by (region, site) (wardops_device_info))"
+        " / count by (region, site) (wardops_device_info)")
+    site_map = (
+        "(sum by (site, latitude, longitude) (wardops_device_up"
+        " * on(job, instance, device, address) group_left(latitude, longitude)"
+        " wardops_device_info{latitude!=\"\"})"
+        " or 0 * count by (site, latitude, longitude) (wardops_device_info{latitude!=\"\"}))"
+        " / count by (site, latitude, longitude) (wardops_device_info{latitude!=\"\"})")
+    panels = [
+        stat("Devices up", 'sum(wardops_exporter_devices{state="up"})',
+             thresholds={"mode": "absolute", "steps": [{"color": "green", "value": None}]},
+             description="Devices whose last probe(s) got a reply."),
+        stat("Devices down", 'sum(wardops_exporter_devices{state="down"})',
+             thresholds=zero_is_good(), description="Devices that stopped answering."),
+        stat("Devices unknown", 'sum(wardops_exporter_devices{state="unknown"})',
+             thresholds=zero_is_good("orange"),
+             description="Not yet probed, or their probes cannot run (see probe errors). "
+                         "Never counted as up."),
+        stat("Sites fully down",
+             "count(max by (site) (wardops_device_up) == 0) or vector(0)",
+             thresholds=zero_is_good(), description="Sites where every probed device is down."),
+        stat("Exporters unreachable", 'count(up{job="wardops-exporter"} == 0) or vector(0)',
+             thresholds=zero_is_good(),
+             description="Exporter scrape targets Prometheus cannot reach: their devices' "
+                         "state is unknown, not green."),
+        stat("Stale devices",
+             "count(time() - wardops_device_last_probe_timestamp_seconds > $stale_after)"
+             " or vector(0)",
+             thresholds=zero_is_good("orange"),
+             description="Devices with no finished probe for longer than $stale_after s."),
+        table("Down devices (longest outage first)", [
+            ("wardops_device_down_since_timestamp_seconds > 0", ""),
+            ("time() - (wardops_device_down_since_timestamp_seconds > 0)", ""),
+        ], h=9, rename={"Value #A": "Down since", "Value #B": "Down for"},
+            sort_by="Down since", desc=False,
+            overrides=[column("Down since", unit="dateTimeAsIso"),
+                       column("Down for", unit="dtdurations", decimals=0),
+                       column("device", links=[{"title": "Device dashboard",
+                                                "url": DEVICE_LINK}])],
+            description="Every device that is down now, with the start of its outage "
+                        "(kept across exporter restarts)."),
+        row("Sites"),
+        status_grid("Sites by region: share of devices up", share_up, "{{region}} · {{site}}",
+                    description="One tile per site; green only when every device of the site "
+                                "is up. Devices that are unknown count as not up."),
+        geomap("Sites on the map", site_map,
+               description="Site coordinates come from wardops_device_info; colour is the "
+                           "share of the site's devices that are up."),
+        row("Latency and loss"),
+        table("Worst round-trip time", [("topk(10, wardops_device_rtt_seconds)", "")],
+              w=12, h=9, rename={"Value": "RTT"}, sort_by="RTT", desc=True,
+              overrides=[column("RTT", unit="s", decimals=3)]),
+        table("Worst packet loss", [("topk(10, wardops_device_packet_loss_ratio)", "")],
+              w=12, h=9, rename={"Value": "Loss"}, sort_by="Loss", desc=True,
+              overrides=[column("Loss", unit="percentunit", decimals=0)]),
+        timeseries("Fleet round-trip time", [
+            ("max(wardops_device_rtt_seconds)", "max"),
+            ("quantile(0.95, wardops_device_rtt_seconds)", "p95"),
+            ("quantile(0.5, wardops_device_rtt_seconds)", "median")], unit="s"),
+        timeseries("Devices by state", [
+            ('sum by (state) (wardops_exporter_devices)', "{{state}}")], min_value=0),
+    ]
+    return dashboard("wardops-fleet", "wardops / Fleet overview",
+                     "Devices up, down and unknown, what is down since when, sites by region "
+                     "and on the map, worst latency and loss.", panels,
+                     variables=[STALE_AFTER], time_from="now-1h")
+
+
+def site_dashboard() -> dict[str, Any]:
+    """One site's devices and its uplinks."""
+    sel = 'site="$site"'
+    panels = [
+        stat("Devices", f"count(wardops_device_info{{{sel}}})",
+             thresholds={"mode": "absolute", "steps": [{"color": "blue", "value": None}]}),
+        stat("Up", f"count(wardops_device_up{{{sel}}} == 1) or vector(0)",
+             thresholds={"mode": "absolute", "steps": [{"color": "green", "value": None}]}),
+        stat("Down", f"count(wardops_device_up{{{sel}}} == 0) or vector(0)",
+             thresholds=zero_is_good()),
+        stat("Unknown",
+             f"count(wardops_device_info{{{sel}}} unless on(job, instance, device, address)"
+             f" wardops_device_up) or vector(0)",
+             thresholds=zero_is_good("orange"),
+             description="In the inventory but without a probe result: never green."),
+        stat("Availability 1d", f"wardops:site_availability:ratio_1d{{{sel}}}", unit="percentunit",
+             thresholds=AVAILABILITY_THRESHOLDS, w=8),
+        state_timeline("Device state", f"wardops_device_up{{{sel}}}", "{{device}} ({{address}})",
+                       h=10, description="Grey is no data: the device was not probed, its "
+                                         "probes failed to run, or the exporter was unreachable."),
+        state_timeline("ISP uplinks", f'wardops_interface_oper_up{{{sel}, isp!=""}}',
+                       "{{device}} {{isp}} ({{ifname}})", h=5, mappings=UPLINK_MAPPINGS,
+                       description="Operational state of the interfaces marked as ISP uplinks "
+                                   "(SNMP)."),
+        timeseries("Round-trip time", [(f"wardops_device_rtt_seconds{{{sel}}}", "{{device}}")],
+                   unit="s"),
+        timeseries("Packet loss", [(f"wardops_device_packet_loss_ratio{{{sel}}}", "{{device}}")],
+                   unit="percentunit", min_value=0, max_value=1),
+        table("Devices", [
+            (f"wardops_device_up{{{sel}}}", ""),
+            (f"wardops_device_rtt_seconds{{{sel}}}", ""),
+            (f"wardops_device_packet_loss_ratio{{{sel}}}", ""),
+            (f"time() - wardops_device_last_probe_timestamp_seconds{{{sel}}}", ""),
+        ], rename={"Value #A": "State", "Value #B": "RTT", "Value #C": "Loss",
+                   "Value #D": "Last probe"}, sort_by="State",
+            overrides=[column("State", mappings=STATE_MAPPINGS, cell="color-background"),
+                       column("RTT", unit="s", decimals=3),
+                       column("Loss", unit="percentunit", decimals=0),
+                       column("Last probe", unit="s", decimals=0),
+                       column("device", links=[{"title": "Device dashboard",
+                                                "url": DEVICE_LINK}])]),
+    ]
+    return dashboard("wardops-site", "wardops / Site", "One site: its devices' state over "
+                     "time, ISP uplinks, round-trip time and loss.", panels,
+                     variables=[query_variable("site", "Site",
+                                               "label_values(wardops_device_info, site)")])
+
+
+def device_dashboard() -> dict[str, Any]:
+    """One device: state, latency, loss, outages and its SNMP interfaces."""
+    sel = 'device="$device", address=~"$address"'
+    panels = [
+        stat("State", f"wardops_device_up{{{sel}}}", mappings=STATE_MAPPINGS,
+             thresholds={"mode": "absolute", "steps": [{"color": "#8e8e8e", "value": None}]},
+             legend="{{address}}", text_mode="value_and_name"),
+        stat("Down for",
+             f"time() - (wardops_device_down_since_timestamp_seconds{{{sel}}} > 0)",
+             unit="dtdurations", thresholds=zero_is_good(), legend="{{address}}",
+             description="Empty while the device is up."),
+        stat("Last probe", f"time() - wardops_device_last_probe_timestamp_seconds{{{sel}}}",
+             unit="s", legend="{{address}}",
+             thresholds={"mode": "absolute", "steps": [{"color": "green", "value": None},
+                                                       {"color": "orange", "value": 90}]},
+             description="Seconds since the last probe finished (freshness)."),
+        stat("Availability 1d", f"wardops:device_availability:ratio_1d{{{sel}}}",
+             unit="percentunit", thresholds=AVAILABILITY_THRESHOLDS, legend="{{address}}"),
+        stat("Availability 30d", f"wardops:device_availability:ratio_30d{{{sel}}}",
+             unit="percentunit", thresholds=AVAILABILITY_THRESHOLDS, legend="{{address}}"),
+        stat("Outages 30d", f"wardops:device_outages:count_30d{{{sel}}}",
+             thresholds=zero_is_good("orange"), legend="{{address}}"),
+        state_timeline("State", f"wardops_device_up{{{sel}}}", "{{device}} ({{address}})",
+                       h=4),
+        timeseries("Round-trip time", [(f"wardops_device_rtt_seconds{{{sel}}}", "{{address}}")],
+                   unit="s"),
+        timeseries("Packet loss", [(f"wardops_device_packet_loss_ratio{{{sel}}}",
+                                    "{{address}}")],
+                   unit="percentunit", min_value=0, max_value=1),
+        timeseries("Outages: up/down transitions",
+                   [(f"increase(wardops_device_state_changes_total{{{sel}}}[$__rate_interval])",
+                     "{{address}}")], bars=True, min_value=0,
+                   description="Each outage is two transitions (down, then up again)."),
+        timeseries("Outage duration", [
+            (f"(time() - (wardops_device_down_since_timestamp_seconds{{{sel}}} > 0))",
+             "{{address}}")], unit="s", min_value=0,
+                   description="How long the current outage had lasted at each moment."),
+        row("SNMP"),
+        stat("SNMP", f"wardops_snmp_up{{{sel}}}", mappings=UPLINK_MAPPINGS,
+             thresholds={"mode": "absolute", "steps": [{"color": "#8e8e8e", "value": None}]},
+             legend="{{address}}"),
+        stat("Uptime", f"wardops_snmp_uptime_seconds{{{sel}}}", unit="dtdurations",
+             legend="{{address}}"),
+        state_timeline("Uplinks at this site",
+                       'wardops_interface_oper_up{site="$site", isp!=""}',
+                       "{{device}} {{isp}} ({{ifname}})", w=16, h=4, mappings=UPLINK_MAPPINGS),
+        state_timeline("Interface state", f"wardops_interface_oper_up{{{sel}}}",
+                       "{{ifname}} {{ifalias}}", h=8, mappings=UPLINK_MAPPINGS),
+        timeseries("Interface traffic (in +, out −)", [
+            (f"rate(wardops_interface_in_octets_total{{{sel}}}[$__rate_interval]) * 8",
+             "{{ifname}} in"),
+            (f"-rate(wardops_interface_out_octets_total{{{sel}}}[$__rate_interval]) * 8",
+             "{{ifname}} out")], unit="bps"),
+        timeseries("Interface errors", [
+            (f"rate(wardops_interface_in_errors_total{{{sel}}}[$__rate_interval])",
+             "{{ifname}} in")], unit="pps", min_value=0),
+    ]
+    variables = [
+        query_variable("device", "Device", "label_values(wardops_device_info, device)"),
+        query_variable("address", "Address",
+                       'label_values(wardops_device_info{device="$device"}, address)',
+                       multi=True, include_all=True),
+        query_variable("site", "Site", 'label_values(wardops_device_info{device="$device"}, site)',
+                       hide=2),
+    ]
+    return dashboard("wardops-device", "wardops / Device", "One device: state, round-trip "
+                     "time, loss, outages, SNMP interfaces and its site's uplinks.", panels,
+                     variables=variables)
+
+
+def availability_dashboard() -> dict[str, Any]:
+    """Availability per device and per site for the monthly report."""
+    def windows(kind: str, what: str) -> list[tuple[str, str]]:
+        return [(f"wardops:{kind}_{what}:ratio_{w}", "") for w in ("1d", "7d", "30d")]
+
+    pct = {"unit": "percentunit", "decimals": 3}
+    device_cols = ["1d", "7d", "30d", "Outages 1d", "Outages 7d", "Outages 30d", "Watched 30d"]
+    site_cols = ["1d", "7d", "30d", "Outages 1d", "Outages 7d", "Outages 30d"]
+    refs = [f"Value #{chr(ord('A') + i)}" for i in range(len(device_cols))]
+    panels = [
+        stat("Fleet availability 1d", "avg(wardops:device_availability:ratio_1d)", w=6,
+             unit="percentunit", thresholds=AVAILABILITY_THRESHOLDS),
+        stat("Fleet availability 30d", "avg(wardops:device_availability:ratio_30d)", w=6,
+             unit="percentunit", thresholds=AVAILABILITY_THRESHOLDS),
+        stat("Outages 1d", "sum(wardops:device_outages:count_1d)", w=6,
+             thresholds=zero_is_good("orange")),
+        stat("Outages 30d", "sum(wardops:device_outages:count_30d)", w=6,
+             thresholds=zero_is_good("orange")),
+        table("Sites", [*windows("site", "availability"),
+                        *[(f"wardops:site_outages:count_{w}", "") for w in ("1d", "7d", "30d")]],
+              h=10, rename=dict(zip(refs, site_cols)), sort_by="30d",
+              overrides=[*[column(c, **pct, thresholds=AVAILABILITY_THRESHOLDS,
+                                  cell="color-text") for c in ("1d", "7d", "30d")],
+                         column("site", links=[{"title": "Site dashboard",
+                                                "url": SITE_LINK}])]),
+        table("Devices", [*windows("device", "availability"),
+                          *[(f"wardops:device_outages:count_{w}", "")
+                            for w in ("1d", "7d", "30d")],
+                          ("wardops:device_known:ratio_30d", "")],
+              h=16, rename=dict(zip(refs, device_cols)), sort_by="30d",
+              overrides=[*[column(c, **pct, thresholds=AVAILABILITY_THRESHOLDS,
+                                  cell="color-text") for c in ("1d", "7d", "30d")],
+                         column("Watched 30d", **pct),
+                         column("device", links=[{"title": "Device dashboard",
+                                                  "url": DEVICE_LINK}])]),
+    ]
+    return dashboard(
+        "wardops-availability", "wardops / Availability",
+        "Availability = share of the exporter's scrapes in which the device was up: time "
+        "it was down, unknown or unmonitored counts against it. 'Watched' is the share of "
+        "the window with any probe result. Sort any column by clicking its header.", panels,
+        time_from="now-30d")
+
+
+def health_dashboard() -> dict[str, Any]:
+    """Is the monitoring itself working? Alerts, exporter, alerter, deliveries."""
+    panels = [
+        stat("Firing alerts", 'count(wardops_alerts{alertstate="firing",'
+             ' alertname!="Watchdog"}) or vector(0)', thresholds=zero_is_good()),
+        stat("Pending alerts", 'count(wardops_alerts{alertstate="pending"}) or vector(0)',
+             thresholds=zero_is_good("orange")),
+        stat("Watchdog", 'count(wardops_alerts{alertname="Watchdog", alertstate="firing"})'
+             ' or vector(0)',
+             thresholds={"mode": "absolute", "steps": [{"color": "red", "value": None},
+                                                       {"color": "green", "value": 1}]},
+             description="Always firing while the alerter evaluates: 0 means the alerter is "
+                         "not working."),
+        stat("Targets down", 'count(up{job=~"wardops-.*"} == 0) or vector(0)',
+             thresholds=zero_is_good()),
+        stat("Stale devices",
+             "count(time() - wardops_device_last_probe_timestamp_seconds > $stale_after)"
+             " or vector(0)", thresholds=zero_is_good("orange")),
+        stat("Config reload", "min(wardops_exporter_config_last_reload_successful)",
+             mappings=[{"type": "value", "options": {
+                 "1": {"text": "OK", "color": "green", "index": 0},
+                 "0": {"text": "FAILED", "color": "red", "index": 1}}}],
+             thresholds={"mode": "absolute", "steps": [{"color": "#8e8e8e", "value": None}]}),
+        table("Active alerts", [('wardops_alerts', "")], h=9,
+              rename={"Value": "Value"}, hide=["Value"], sort_by="alertstate"),
+        state_timeline("Scrape targets", 'up{job=~"wardops-.*"}', "{{job}} {{instance}}", h=5,
+                       mappings=UPLINK_MAPPINGS),
+        row("Exporter"),
+        timeseries("Probe cycle duration", [
+            ("wardops_exporter_cycle_duration_seconds"
+             " or rate(wardops_exporter_cycle_duration_seconds_sum[$__rate_interval])"
+             " / rate(wardops_exporter_cycle_duration_seconds_count[$__rate_interval])",
+             "{{instance}}")], unit="s", min_value=0),
+        timeseries("Cycle overruns", [
+            ("increase(wardops_exporter_cycle_overruns_total[$__rate_interval])",
+             "{{instance}}")], bars=True, min_value=0),
+        timeseries("Probe errors by reason", [
+            ("sum by (reason) (increase(wardops_probe_errors_total[$__rate_interval]))",
+             "{{reason}}")], bars=True, min_value=0),
+        table("Stale devices", [("time() - wardops_device_last_probe_timestamp_seconds"
+                                 " > $stale_after", "")], w=12, h=8,
+              rename={"Value": "Since last probe"}, sort_by="Since last probe", desc=True,
+              overrides=[column("Since last probe", unit="s", decimals=0)]),
+        row("Alerter"),
+        timeseries("Evaluation failures", [
+            ("increase(wardops_alerter_evaluation_failures_total[$__rate_interval])",
+             "{{instance}}")], bars=True, min_value=0),
+        timeseries("Evaluation duration", [
+            ("wardops_alerter_evaluation_duration_seconds"
+             " or rate(wardops_alerter_evaluation_duration_seconds_sum[$__rate_interval])"
+             " / rate(wardops_alerter_evaluation_duration_seconds_count[$__rate_interval])",
+             "{{instance}}")], unit="s", min_value=0),
+        timeseries("Notifications by receiver and result", [
+            ("sum by (receiver, result) (increase(wardops_alerter_notifications_total"
+             "[$__rate_interval]))", "{{receiver}} {{result}}")], bars=True, min_value=0),
+        timeseries("Delivery queue", [
+            ("wardops_alerter_notification_queue_depth", "{{receiver}} queued"),
+            ("wardops_alerter_notification_oldest_undelivered_age_seconds",
+             "{{receiver}} oldest (s)")], min_value=0),
+    ]
+    return dashboard("wardops-health", "wardops / Alerts and monitoring health",
+                     "Active alerts, and whether the monitoring itself works: targets, "
+                     "probe cycles, probe errors, stale devices, rule evaluation and "
+                     "notification delivery.", panels, variables=[STALE_AFTER],
+                     time_from="now-6h")
+
+
+DASHBOARDS = {
+    "fleet-overview.json": fleet_overview,
+    "site.json": site_dashboard,
+    "device.json": device_dashboard,
+    "availability.json": availability_dashboard,
+    "alerts-and-health.json": health_dashboard,
+}
+
+
+def render() -> dict[str, str]:
+    """File name → JSON text of every dashboard."""
+    return {name: json.dumps(build(), indent=2, ensure_ascii=False) + "\n"
+            for name, build in DASHBOARDS.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true",
+                        help="compare with the committed JSON instead of writing it")
+    args = parser.parse_args(argv)
+    stale = []
+    OUT_DIR.mkdir(exist_ok=True)
+    for name, text in render().items():
+        path = OUT_DIR / name
+        if args.check:
+            if not path.exists() or path.read_text() != text:
+                stale.append(name)
+        else:
+            path.write_text(text)
+    if stale:
+        print(f"stale dashboards (run grafana/build_dashboards.py): {', '.join(stale)}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,282 @@
+"""The whole wardops stack on one machine, for a first look (run by ``scripts/demo``).
+
+Starts, in order, each waiting until the previous one answers:
+
+1. the demo webhook sink (examples/webhook_sink.py), which prints every notification
+   to this terminal;
+2. the exporter on the example inventory (examples/devices.yml);
+3. Prometheus (the Debian package) with the repository's prometheus.yml and recording
+   rules;
+4. the alerter with the default rules (rules/*.yml), notifying the sink.
+
+Everything it writes (Prometheus's data, the exporter's state file, the alerter's
+state, logs, the alerter config it generates) is under one folder, ``run/`` by default.
+Everything listens on 127.0.0.1 and the example devices are 127.x addresses: nothing
+leaves the machine. Ctrl-C (or SIGTERM) stops everything, the alerter first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+STOP_TIMEOUT = 10.0
+
+
+@dataclass
+class Service:
+    """One program of the stack: how to start it and how to tell it is ready."""
+
+    name: str
+    args: list[str]
+    port: int
+    ready_path: str
+    url: str  # what to show the user
+    log: Path | None  # None: output goes to this terminal
+    ready_timeout: float = 60.0
+    popen: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    _log_fh: IO[bytes] | None = field(default=None, repr=False)
+
+    def start(self, env: dict[str, str]) -> None:
+        """Start the program in its own session, so Ctrl-C reaches only the demo."""
+        out: IO[bytes] | None = None
+        if self.log is not None:
+            self._log_fh = out = open(self.log, "ab")
+        self.popen = subprocess.Popen(self.args, stdout=out, stderr=subprocess.STDOUT if out
+                                      else None, env=env, cwd=REPO, start_new_session=True)
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def stop(self) -> int | None:
+        """SIGTERM, then SIGKILL after STOP_TIMEOUT; returns the exit status."""
+        if self.popen is None:
+            return None
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                print(f"demo: {self.name} did not stop within {STOP_TIMEOUT:.0f}s; killing it",
+                      file=sys.stderr)
+                self.popen.kill()
+                self.popen.wait()
+        if self._log_fh:
+            self._log_fh.close()
+        return self.popen.returncode
+
+    def log_tail(self, lines: int = 15) -> str:
+        if self.log is None or not self.log.exists():
+            return ""
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM while starting or running."""
+
+
+def _on_signal(signum: int, _frame: object) -> None:
+    raise Interrupted(signal.Signals(signum).name)
+
+
+def port_free(port: int) -> bool:
+    """Whether nothing listens on 127.0.0.1:``port``."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def http_ok(url: str) -> bool:
+    """Whether ``url`` answers 200 right now."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return resp.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def wait_ready(service: Service) -> None:
+    """Show progress until the service answers; fail with its log if it exits."""
+    url = f"http://127.0.0.1:{service.port}{service.ready_path}"
+    start = time.monotonic()
+    print(f"  {service.name:<11}", end=" ", flush=True)
+    dots = 0
+    while True:
+        if http_ok(url):
+            print(f"ready in {time.monotonic() - start:.1f}s", flush=True)
+            return
+        if not service.alive():
+            print("FAILED", flush=True)
+            raise RuntimeError(f"{service.name} exited with status {service.popen.returncode}"
+                               f" before it was ready; its log ({service.log}):\n"
+                               f"{service.log_tail()}")
+        if time.monotonic() - start > service.ready_timeout:
+            print("FAILED", flush=True)
+            raise RuntimeError(f"{service.name} was not ready at {url} within "
+                               f"{service.ready_timeout:.0f}s; its log ({service.log}):\n"
+                               f"{service.log_tail()}")
+        if dots < 40:
+            print(".", end="", flush=True)
+            dots += 1
+        time.sleep(0.5)
+
+
+def alerter_config(run_dir: Path, prometheus_port: int, sink_port: int,
+                   evaluation_interval: str) -> dict[str, object]:
+    """The demo's alerter config: the default rules, state under ``run_dir``, the sink."""
+    return {
+        "prometheus": {"url": f"http://127.0.0.1:{prometheus_port}", "timeout": "10s"},
+        "evaluation_interval": evaluation_interval,
+        "rule_files": [str(REPO / "rules" / "*.yml")],
+        "state_dir": str(run_dir / "alerter"),
+        "external_url": "http://127.0.0.1:9470",
+        "route": {"receiver": "demo-sink", "group_by": ["alertname", "site"],
+                  "group_wait": "0s", "group_interval": "1m", "repeat_interval": "4h"},
+        "inhibit_rules": [{"source_matchers": ['alertname="SiteDown"'],
+                           "target_matchers": ['alertname="DeviceDown"'], "equal": ["site"]}],
+        "receivers": [{"name": "demo-sink", "webhook_configs": [
+            {"url": f"http://127.0.0.1:{sink_port}/demo", "send_resolved": True}]}],
+    }
+
+
+def build_services(args: argparse.Namespace, run_dir: Path) -> list[Service]:
+    """The four programs, in start order."""
+    logs = run_dir / "logs"
+    config = run_dir / "alerter.yml"
+    config.write_text("# Generated by scripts/demo; edited copies are overwritten.\n"
+                      + yaml.safe_dump(alerter_config(run_dir, args.prometheus_port,
+                                                      args.sink_port, args.evaluation_interval),
+                                       sort_keys=False))
+    py = sys.executable
+    return [
+        Service("sink", [py, str(REPO / "examples" / "webhook_sink.py"),
+                         "--listen", f"127.0.0.1:{args.sink_port}",
+                         "--jsonl", str(run_dir / "sink" / "notifications.jsonl")],
+                args.sink_port, "/-/healthy", f"http://127.0.0.1:{args.sink_port}/", None),
+        Service("exporter", [py, "-m", "exporter", "--config", str(args.inventory),
+                             "--web.listen-address", f"127.0.0.1:{args.exporter_port}",
+                             "--state-file", str(run_dir / "exporter" / "state.json")],
+                args.exporter_port, "/-/ready", f"http://127.0.0.1:{args.exporter_port}/",
+                logs / "exporter.log"),
+        Service("prometheus", [args.prometheus, f"--config.file={REPO / 'prometheus.yml'}",
+                               f"--storage.tsdb.path={run_dir / 'prometheus'}",
+                               f"--web.listen-address=127.0.0.1:{args.prometheus_port}",
+                               "--storage.tsdb.retention.time=35d"],
+                args.prometheus_port, "/-/ready", f"http://127.0.0.1:{args.prometheus_port}/",
+                logs / "prometheus.log"),
+        Service("alerter", [py, "-m", "alerter", "--config", str(config),
+                            "--web.listen-address", f"127.0.0.1:{args.alerter_port}"],
+                args.alerter_port, "/-/ready", f"http://127.0.0.1:{args.alerter_port}/",
+                logs / "alerter.log"),
+    ]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="scripts/demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--inventory", type=Path, default=REPO / "examples" / "devices.yml",
+                        help="exporter config (default: examples/devices.yml)")
+    parser.add_argument("--run-dir", type=Path, default=REPO / "run",
+                        help="where all data and logs go (default: run/)")
+    parser.add_argument("--sink-port", type=int, default=9099)
+    parser.add_argument("--evaluation-interval", default="15s",
+                        help="alerter evaluation interval (default: 15s, the scrape interval)")
+    parser.add_argument("--prometheus", default=shutil.which("prometheus") or "prometheus",
+                        help="Prometheus binary (default: the one on PATH)")
+    args = parser.parse_args(argv)
+    # prometheus.yml is used as it is, so these are its targets' ports.
+    args.exporter_port, args.alerter_port, args.prometheus_port = 9469, 9470, 9090
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start the stack, wait for Ctrl-C, stop it."""
+    args = parse_args(argv)
+    run_dir = args.run_dir.resolve()
+    for sub in ("logs", "sink", "exporter", "alerter", "prometheus"):
+        (run_dir / sub).mkdir(parents=True, exist_ok=True)
+    if not args.inventory.exists():
+        print(f"demo: {args.inventory}: no such inventory file", file=sys.stderr)
+        return 2
+    if shutil.which(args.prometheus) is None and not Path(args.prometheus).exists():
+        print("demo: prometheus not found (scripts/bootstrap run installs the Debian "
+              "package)", file=sys.stderr)
+        return 2
+    busy = [p for p in (args.sink_port, args.exporter_port, args.prometheus_port,
+                        args.alerter_port) if not port_free(p)]
+    if busy:
+        print(f"demo: port(s) {', '.join(map(str, busy))} on 127.0.0.1 already in use "
+              "(a system Prometheus on 9090? `systemctl stop prometheus`, or an earlier "
+              "demo still running)", file=sys.stderr)
+        return 2
+
+    services = build_services(args, run_dir)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    status = 0
+    print(f"wardops demo: starting the stack (data and logs in {run_dir})")
+    try:
+        for service in services:
+            service.start(env)
+            wait_ready(service)
+        print_urls(services, run_dir)
+        while True:
+            for service in services:
+                if not service.alive():
+                    raise RuntimeError(f"{service.name} exited with status "
+                                       f"{service.popen.returncode}; its log "
+                                       f"({service.log}):\n{service.log_tail()}")
+            time.sleep(1)
+    except Interrupted as why:
+        print(f"\nwardops demo: {why}: stopping")
+    except RuntimeError as exc:
+        print(f"\ndemo: {exc}", file=sys.stderr)
+        status = 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for service in reversed(services):
+            if service.popen is not None:
+                code = service.stop()
+                print(f"  stopped {service.name} (exit status {code})", flush=True)
+    return status
+
+
+def print_urls(services: list[Service], run_dir: Path) -> None:
+    """What to open, and what happens next."""
+    by_name = {s.name: s for s in services}
+    prom = by_name["prometheus"].url
+    print(f"""
+wardops demo is running. Open:
+  exporter     {by_name['exporter'].url}            devices and their state
+  Prometheus   {prom}graph?g0.expr=wardops_device_up&g0.tab=1
+               {prom}targets                      both targets should be UP
+  alerter      {by_name['alerter'].url}api/v1/alerts   active alerts (Watchdog is always there)
+  sink         {by_name['sink'].url}               notifications are printed below
+
+Every example device is a 127.x address and answers, so expect the Watchdog
+notification and no outage. Logs: {run_dir / 'logs'}. Ctrl-C stops everything.
+""", flush=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,273 @@
+"""Evaluation against a real Prometheus scraping a real /metrics target every second.
+
+Each test drives device state on the target, waits until Prometheus has scraped it, runs
+evaluation cycles and checks what reached the notification pipeline. ``now`` is passed
+explicitly where a test needs time to pass (``for``, ``keep_firing_for``): Prometheus
+answers an instant query at a later time from the last sample within its lookback.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from tests.alerter.harness import (FakeExporter, RecordingPipeline, TSDB, make_evaluator,
+                                    write_config)
+
+DOWN_RULE = """\
+    groups:
+      - name: devices
+        rules:
+          - alert: DeviceDown
+            expr: wardops_device_up == 0
+            for: {hold}
+            keep_firing_for: {keep}
+            labels: {{severity: critical}}
+            annotations:
+              summary: '{{{{ $labels.device }}}} at {{{{ $labels.site }}}} is DOWN'
+    """
+
+
+def down_rule(hold: str = "0s", keep: str = "0s") -> str:
+    return DOWN_RULE.format(hold=hold, keep=keep)
+
+
+def states(pipeline: RecordingPipeline) -> dict[str, object]:
+    return pipeline.last
+
+
+def test_fire_and_resolve(prometheus: TSDB, exporter: FakeExporter, tmp_path: Path) -> None:
+    atm = exporter.add("Kharagauli-ATM", site="Kharagauli")
+    exporter.add("Kharagauli-Router", site="Kharagauli")
+    pipeline = RecordingPipeline()
+    ev = make_evaluator(write_config(tmp_path, prometheus.url, down_rule()), pipeline)
+    prometheus.wait_value('count(wardops_device_up == 1)', 2)
+
+    ev.run_cycle()
+    assert states(pipeline) == {}
+
+    exporter.set_up(atm, False)
+    prometheus.wait_value('count(wardops_device_up == 0)', 1)
+    ev.run_cycle()
+    [alert] = pipeline.batches[-1]
+    assert (alert.state, alert.labels["device"], alert.labels["severity"]) == \
+        ("firing", "Kharagauli-ATM", "critical")
+    assert alert.annotations["summary"] == "Kharagauli-ATM at Kharagauli is DOWN"
+    assert alert.labels["alertname"] == "DeviceDown" and "__name__" not in alert.labels
+    started = alert.starts_at
+
+    ev.run_cycle()
+    assert [(a.state, a.starts_at) for a in pipeline.batches[-1]] == [("firing", started)]
+
+    exporter.set_up(atm, True)
+    prometheus.wait_value('count(wardops_device_up == 1)', 2)
+    ev.run_cycle()
+    [resolved] = pipeline.batches[-1]
+    assert resolved.state == "resolved" and resolved.ends_at and resolved.starts_at == started
+    assert resolved.fingerprint == alert.fingerprint
+    ev.run_cycle()
+    assert pipeline.batches[-1] == []  # a resolve is handed over once
+    assert ev.registry.get_sample_value("wardops_alerter_data_healthy") == 1
+
+
+def test_for_and_keep_firing_for(prometheus: TSDB, exporter: FakeExporter,
+                                 tmp_path: Path) -> None:
+    atm = exporter.add("Gori-ATM", site="Gori", up=False)
+    pipeline = RecordingPipeline()
+    ev = make_evaluator(write_config(tmp_path, prometheus.url, down_rule("30s", "20s")),
+                        pipeline)
+    prometheus.wait_value('wardops_device_up{device="Gori-ATM"}', 0)
+    t0 = time.time()
+    ev.run_cycle(t0)
+    assert [a.state for a in ev.alerts()] == ["pending"]
+    assert pipeline.batches[-1] == []              # pending is not notified
+    ev.run_cycle(t0 + 29)
+    assert [a.state for a in ev.alerts()] == ["pending"]
+    ev.run_cycle(t0 + 30)
+    assert states(pipeline) == {"Gori-ATM": "firing"}
+    assert pipeline.batches[-1][0].starts_at == t0 + 30
+    assert ev.registry.get_sample_value(
+        "wardops_alerts", {"alertname": "DeviceDown", "alertstate": "firing", "device": "Gori-ATM",
+                           "address": "127.20.0.1", "site": "Gori", "type": "router",
+                           "severity": "critical", "job": "wardops-exporter",
+                           "instance": f"127.0.0.1:{exporter.port}"}) == 1
+
+    exporter.set_up(atm, True)
+    prometheus.wait_value('wardops_device_up{device="Gori-ATM"}', 1)
+    t1 = time.time() + 31
+    ev.run_cycle(t1)                               # condition gone: kept firing for 20s
+    assert states(pipeline) == {"Gori-ATM": "firing"}
+    ev.run_cycle(t1 + 19)
+    assert states(pipeline) == {"Gori-ATM": "firing"}
+    ev.run_cycle(t1 + 35)
+    assert states(pipeline) == {"Gori-ATM": "resolved"}
+
+
+def test_prometheus_stopped_freezes_and_raises_monitoring_degraded(
+        prometheus: TSDB, exporter: FakeExporter, tmp_path: Path) -> None:
+    atm = exporter.add("Rustavi-ATM", site="Rustavi", up=False)
+    pipeline = RecordingPipeline()
+    ev = make_evaluator(write_config(tmp_path, prometheus.url, down_rule()), pipeline)
+    prometheus.wait_value('wardops_device_up{device="Rustavi-ATM"}', 0)
+    ev.run_cycle()
+    assert states(pipeline) == {"Rustavi-ATM": "firing"}
+
+    prometheus.stop()
+    exporter.set_up(atm, True)     # the device recovers while nobody can see it
+    for _ in range(3):
+        ev.run_cycle()
+        assert states(pipeline) == {"Rustavi-ATM": "firing",
+                                    "datasource_unreachable": "firing"}
+    degraded = next(a for a in pipeline.batches[-1] if a.name == "MonitoringDegraded")
+    assert degraded.labels["severity"] == "critical"
+    assert prometheus.url in degraded.annotations["summary"]
+    assert "frozen" in degraded.annotations["summary"]
+    assert ev.registry.get_sample_value("wardops_alerter_data_healthy") == 0
+
+    prometheus.start()
+    prometheus.wait_value('wardops_device_up{device="Rustavi-ATM"}', 1)
+    ev.run_cycle()
+    assert states(pipeline) == {"Rustavi-ATM": "resolved", "datasource_unreachable": "resolved"}
+
+
+def test_exporter_target_down_freezes(prometheus: TSDB, exporter: FakeExporter,
+                                      tmp_path: Path) -> None:
+    exporter.add("Batumi-ATM", site="Batumi", up=False)
+    exporter.add("Batumi-Router", site="Batumi")
+    pipeline = RecordingPipeline()
+    ev = make_evaluator(write_config(tmp_path, prometheus.url, down_rule()), pipeline)
+    prometheus.wait_value('wardops_device_up{device="Batumi-ATM"}', 0)
+    ev.run_cycle()
+    assert states(pipeline) == {"Batumi-ATM": "firing"}
+
+    exporter.close()
+    prometheus.wait_value('up{job="wardops-exporter"}', 0)
+    # The target's series are now stale in Prometheus: DeviceDown returns nothing.
+    assert prometheus.query("wardops_device_up") == []
+    ev.run_cycle()
+    ev.run_cycle()
+    assert states(pipeline) == {"Batumi-ATM": "firing", "exporter_down": "firing"}
+    degraded = next(a for a in pipeline.batches[-1] if a.name == "MonitoringDegraded")
+    assert degraded.labels["instance"] == f"127.0.0.1:{exporter.port}"
+    assert degraded.labels["job"] == "wardops-exporter"
+
+
+def test_stale_probes_freeze(prometheus: TSDB, exporter: FakeExporter, tmp_path: Path) -> None:
+    atm = exporter.add("Zugdidi-ATM", site="Zugdidi", up=False)
+    pipeline = RecordingPipeline()
+    ev = make_evaluator(write_config(tmp_path, prometheus.url, down_rule(),
+                                     "data_health: {stale_after: 60s}\n"), pipeline)
+    prometheus.wait_value('wardops_device_up{device="Zugdidi-ATM"}', 0)
+    ev.run_cycle()
+    assert states(pipeline) == {"Zugdidi-ATM": "firing"}
+
+    # The exporter answers scrapes but its probe loop is stuck: it still reports the
+    # device as up from some stale result. That must not resolve anything.
+    exporter.freeze_probes()
+    exporter.set_up(atm, True)
+    prometheus.wait_value('wardops_device_up{device="Zugdidi-ATM"}', 1)
+    ev.run_cycle()
+    assert states(pipeline) == {"Zugdidi-ATM": "firing", "probes_stale": "firing"}
+    degraded = next(a for a in pipeline.batches[-1] if a.name == "MonitoringDegraded")
+    assert "has not finished a probe for 1h" in degraded.annotations["summary"]
+
+    exporter.stale_probes = False
+    prometheus.wait_value('time() - max(wardops_device_last_probe_timestamp_seconds) < bool 30', 1)
+    ev.run_cycle()
+    assert states(pipeline) == {"Zugdidi-ATM": "resolved", "probes_stale": "resolved"}
+
+
+def test_failed_rule_freezes_only_that_rule(prometheus: TSDB, exporter: FakeExporter,
+                                            tmp_path: Path) -> None:
+    atm = exporter.add("Telavi-ATM", site="Telavi", up=False)
+    rules = down_rule().rstrip() + """
+          - alert: Broken
+            expr: wardops_device_up{device="Telavi-ATM"} == 0
+    """
+    pipeline = RecordingPipeline()
+    config = write_config(tmp_path, prometheus.url, rules)
+    ev = make_evaluator(config, pipeline)
+    prometheus.wait_value('wardops_device_up{device="Telavi-ATM"}', 0)
+    ev.run_cycle()
+    assert sorted(a.name for a in pipeline.batches[-1]) == ["Broken", "DeviceDown"]
+
+    # The Broken rule's query starts failing (a function Prometheus does not know).
+    (tmp_path / "rules" / "test.yml").write_text(
+        (tmp_path / "rules" / "test.yml").read_text().replace(
+            'wardops_device_up{device="Telavi-ATM"} == 0', 'no_such_function(wardops_device_up)'))
+    from alerter.config import load_config
+    ev.reload(load_config(config))
+    exporter.set_up(atm, True)
+    prometheus.wait_value('wardops_device_up{device="Telavi-ATM"}', 1)
+    ev.run_cycle()
+    by_name = {a.name: a for a in pipeline.batches[-1]}
+    assert by_name["DeviceDown"].state == "resolved"          # healthy rule resolves
+    assert by_name["Broken"].state == "firing"                # failed rule stays frozen
+    degraded = by_name["MonitoringDegraded"]
+    assert (degraded.labels["cause"], degraded.labels["rule"]) == ("rule_failed", "Broken")
+    assert "bad_query" in degraded.annotations["summary"]
+    assert ev.registry.get_sample_value("wardops_alerter_rule_evaluation_failures_total",
+                                        {"group": "devices", "reason": "bad_query"}) == 1
+
+
+def test_template_error_is_marked_and_counted(prometheus: TSDB, exporter: FakeExporter,
+                                              tmp_path: Path) -> None:
+    exporter.add("Poti-ATM", site="Poti", up=False)
+    rules = """\
+        groups:
+          - name: devices
+            rules:
+              - alert: DeviceDown
+                expr: wardops_device_up == 0
+                annotations:
+                  summary: '{{ $labels.device }} down'
+                  broken: '{{ humanize $labels.device }}'
+        """
+    pipeline = RecordingPipeline()
+    ev = make_evaluator(write_config(tmp_path, prometheus.url, rules), pipeline)
+    prometheus.wait_value('wardops_device_up{device="Poti-ATM"}', 0)
+    ev.run_cycle()
+    [alert] = pipeline.batches[-1]
+    assert alert.annotations["summary"] == "Poti-ATM down"
+    assert alert.annotations["broken"] == ('<error expanding template: error calling humanize: '
+                                           'strconv.ParseFloat: parsing "Poti-ATM": invalid syntax>')
+    assert ev.registry.get_sample_value("wardops_alerter_template_errors_total",
+                                        {"alertname": "DeviceDown"}) == 1
+
+
+def test_victoriametrics_as_data_source(victoriametrics: TSDB, exporter: FakeExporter,
+                                        tmp_path: Path) -> None:
+    atm = exporter.add("Mtskheta-ATM", site="Mtskheta")
+    pipeline = RecordingPipeline()
+    ev = make_evaluator(write_config(tmp_path, victoriametrics.url, down_rule()), pipeline)
+    victoriametrics.wait_value('wardops_device_up{device="Mtskheta-ATM"}', 1)
+    ev.run_cycle()
+    assert states(pipeline) == {}
+    exporter.set_up(atm, False)
+    victoriametrics.wait_value('wardops_device_up{device="Mtskheta-ATM"}', 0)
+    ev.run_cycle()
+    assert states(pipeline) == {"Mtskheta-ATM": "firing"}
+    exporter.set_up(atm, True)
+    victoriametrics.wait_value('wardops_device_up{device="Mtskheta-ATM"}', 1)
+    ev.run_cycle()
+    assert states(pipeline) == {"Mtskheta-ATM": "resolved"}
+
+    exporter.set_up(atm, False)
+    victoriametrics.wait_value('wardops_device_up{device="Mtskheta-ATM"}', 0)
+    ev.run_cycle()
+    victoriametrics.stop()
+    ev.run_cycle()
+    assert states(pipeline) == {"Mtskheta-ATM": "firing", "datasource_unreachable": "firing"}
+
+
+def test_group_interval_is_honoured(prometheus: TSDB, exporter: FakeExporter,
+                                    tmp_path: Path) -> None:
+    exporter.add("Kutaisi-ATM", site="Kutaisi", up=False)
+    rules = down_rule().replace("- name: devices", "- name: devices\n        interval: 10s")
+    pipeline = RecordingPipeline()
+    ev = make_evaluator(write_config(tmp_path, prometheus.url, rules), pipeline)
+    t0 = time.time()
+    assert [g.name for g in ev.due_groups(t0)] == ["devices"]
+    ev.run_cycle(t0)
+    assert ev.due_groups(t0 + 9.9) == []
+    assert [g.name for g in ev.due_groups(t0 + 10)] == ["devices"]

@@ -1,0 +1,208 @@
+"""Inventory loading: the example, the bank's CSV export, merging rules, and bad inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from exporter import config
+from exporter.config import ConfigError, load_inventory, normalize_type, select_shard, shard_index
+
+REPO = Path(__file__).resolve().parents[2]
+TESTDATA = REPO / "tests" / "testdata" / "exporter"
+CREDOBANK = REPO / "tests" / "data" / "credobank-devices.csv"
+
+# Every invalid-*.yml with its exact message; {dir} is the testdata directory.
+INVALID = {
+    "unknown-top-key": "{dir}/invalid-unknown-top-key.yml: devicez: unknown key (expected one "
+                       "of devices, inventory_files, probe, sites, snmp_defaults)",
+    "unknown-device-key": "{dir}/invalid-unknown-device-key.yml: devices[0] (r1): adress: "
+                          "unknown key (expected one of address, enabled, labels, latitude, "
+                          "longitude, name, site, snmp, type)",
+    "unknown-probe-key": "{dir}/invalid-unknown-probe-key.yml: probe: intervall: unknown key "
+                         "(expected one of count, down_after, interval, timeout, up_after)",
+    "missing-name": "{dir}/invalid-missing-name.yml: devices[0]: name: missing",
+    "missing-address": "{dir}/invalid-missing-address.yml: devices[0] (r1): address: missing",
+    "bad-address": "{dir}/invalid-bad-address.yml: devices[0] (r1): address: not an IP "
+                   "address or host name: '10.1.2.300'",
+    "bad-interval": "{dir}/invalid-bad-interval.yml: probe.interval: invalid duration "
+                    "'30 seconds' (use e.g. 500ms, 30s, 5m, 1h30m)",
+    "timeout-over-interval": "{dir}/invalid-timeout-over-interval.yml: probe.timeout: 2s must "
+                             "be shorter than probe.interval 1s, or probes would overlap",
+    "count-zero": "{dir}/invalid-count-zero.yml: probe.count: must be a whole number from 1 "
+                  "to 100, not 0",
+    "down-after-negative": "{dir}/invalid-down-after-negative.yml: probe.down_after: must be a "
+                           "whole number from 1 to 1000, not -1",
+    "duplicate-device": "{dir}/invalid-duplicate-device.yml: devices[1] (r1): duplicate "
+                        "device: same name and address as {dir}/invalid-duplicate-device.yml: "
+                        "devices[0] (r1)",
+    "missing-include": "{dir}/invalid-missing-include.yml: inventory_files: nope.csv: no such "
+                       "file",
+    "csv-bad-row": "{dir}/bad-latitude.csv: line 3 (x): latitude: not a number: 'north'",
+    "csv-missing-column": "{dir}/no-address.csv: line 1: missing column 'address'",
+    "csv-unknown-column": "{dir}/unknown-column.csv: line 1: unknown column 'colour' (expected "
+                          "name, address/ip, site/branch, type/device_type, region, vendor, "
+                          "latitude, longitude, enabled or label_<name>)",
+    "csv-field-count": "{dir}/field-count.csv: line 3 (y): has 2 fields, the header has 3",
+    "csv-bad-enabled": "{dir}/bad-enabled.csv: line 2 (x): enabled: must be true or false, "
+                       "not 'sometimes'",
+    "csv-duplicate-of-yaml": "{dir}/duplicate.csv: line 3 (Marjanishvili): duplicate device: "
+                             "same name and address as {dir}/invalid-csv-duplicate-of-yaml.yml: "
+                             "devices[0] (Marjanishvili)",
+    "reserved-label": "{dir}/invalid-reserved-label.yml: devices[0] (r1): labels.instance: "
+                      "reserved label name (used by the exporter or Prometheus)",
+    "bad-label-name": "{dir}/invalid-bad-label-name.yml: devices[0] (r1): labels.bad-name: not "
+                      "a valid Prometheus label name",
+    "latitude-range": "{dir}/invalid-latitude-range.yml: sites.Kharagauli: latitude: 95.0 is "
+                      "outside -90..90",
+    "yaml-syntax": "{dir}/invalid-yaml-syntax.yml: line 3: invalid YAML: expected ',' or '}}', "
+                   "but got '<stream end>'",
+    "enabled-not-bool": "{dir}/invalid-enabled-not-bool.yml: devices[0] (r1): enabled: must be "
+                        "true or false, not 'maybe'",
+    "duplicate-site": "{dir}/include-site-a.yml: sites.A: duplicate site, also defined at "
+                      "{dir}/invalid-duplicate-site.yml: sites.A",
+    "devices-not-list": "{dir}/invalid-devices-not-list.yml: devices: must be a list",
+    "include-unknown-key": "{dir}/include-with-probe.yml: probe: unknown key (expected one of "
+                           "devices, sites)",
+    "empty-type": "{dir}/invalid-empty-type.yml: devices[0] (r1): type: '--' has no letters "
+                  "or digits",
+}
+
+
+def test_every_invalid_fixture_has_its_message() -> None:
+    on_disk = {p.name[len("invalid-"):-len(".yml")] for p in TESTDATA.glob("invalid-*.yml")}
+    assert on_disk == set(INVALID)
+    assert len(on_disk) >= 15
+
+
+@pytest.mark.parametrize("name", sorted(INVALID))
+def test_invalid_inventory(name: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_inventory(TESTDATA / f"invalid-{name}.yml")
+    assert str(err.value) == INVALID[name].format(dir=TESTDATA)
+    assert "\n" not in str(err.value)
+
+
+def test_example_inventory() -> None:
+    inv = load_inventory(REPO / "examples" / "devices.yml")
+    assert len(inv.devices) == 18
+    assert {d.type for d in inv.devices} == {"router", "switch", "access_point", "atm", "paybox",
+                                             "nvr"}
+    atm = next(d for d in inv.devices if d.name == "Kharagauli-ATM")
+    # site labels and coordinates are inherited
+    assert dict(atm.labels) == {"region": "Imereti"}
+    assert (atm.latitude, atm.longitude) == (42.02, 43.2)
+    assert inv.probe.interval == 10.0 and inv.probe.down_after == 2
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_credobank_export_loads_as_it_is(tmp_path: Path) -> None:
+    main = write(tmp_path, "devices.yml", f"inventory_files: [{CREDOBANK}]\n")
+    inv = load_inventory(main)
+    # 875 rows, two of them enabled=false
+    assert (len(inv.devices), inv.disabled) == (873, 2)
+    marj = [d for d in inv.devices if d.name == "Marjanishvili"]
+    # the same name at three addresses (one disabled): separate devices
+    assert sorted(d.address for d in marj) == ["127.20.0.2", "127.20.1.132"]
+    assert marj[0].type == "switch" and marj[0].site == "Marjanishvili"
+    assert dict(marj[0].labels) == {"region": "Tbilisi"}  # empty vendor column: no label
+    # one address behind two names: both kept
+    shared = [d for d in inv.devices if d.address == "127.20.0.6"]
+    assert len({d.name for d in shared}) == 2
+    assert {d.type for d in inv.devices} == {
+        "router", "paybox", "switch", "access_point", "nvr", "atm", "biostar", "core_router",
+        "disaster_recovery"}
+    # 140 branches in the file; one has only a disabled device
+    assert len({d.site for d in inv.devices}) == 139
+
+
+def test_device_labels_override_site_labels_and_coordinates(tmp_path: Path) -> None:
+    main = write(tmp_path, "devices.yml", """
+sites:
+  A: {labels: {region: Imereti, tier: gold}, latitude: 42.0, longitude: 43.0}
+devices:
+  - {name: r1, address: 127.0.0.1, site: A, type: Core Router,
+     labels: {tier: silver, vendor: cisco}, latitude: 41.5}
+  - {name: r2, address: 127.0.0.2, site: B, enabled: false}
+  - {name: r3, address: "::1"}
+  - {name: r4, address: localhost}
+""")
+    inv = load_inventory(main)
+    r1, r3, r4 = inv.devices
+    assert r1.type == "core_router"
+    assert dict(r1.labels) == {"region": "Imereti", "tier": "silver", "vendor": "cisco"}
+    assert (r1.latitude, r1.longitude) == (41.5, 43.0)
+    assert (r3.ip, r3.site, r3.type) == ("::1", "", "")
+    assert (r4.address, r4.ip) == ("localhost", None)
+    assert inv.disabled == 1
+
+
+def test_csv_columns_and_label_columns(tmp_path: Path) -> None:
+    write(tmp_path, "more.csv", "name,address,site,type,vendor,label_rack,enabled\n"
+                                "sw1,127.0.5.1,B,Access Point,ubnt,r7,yes\n"
+                                "\n"
+                                "sw2,127.0.5.2,B,switch,,,no\n")
+    main = write(tmp_path, "devices.yml", "sites:\n  B: {labels: {region: Kakheti}}\n"
+                                          "inventory_files: ['*.csv']\n")
+    (sw1,) = load_inventory(main).devices
+    assert sw1.type == "access_point"
+    assert dict(sw1.labels) == {"rack": "r7", "region": "Kakheti", "vendor": "ubnt"}
+
+
+@pytest.mark.parametrize("raw,expected", [("Access Point", "access_point"), ("NVR", "nvr"),
+                                          ("PayBox", "paybox"), (" Core  Router ", "core_router"),
+                                          ("Disaster-Recovery", "disaster_recovery")])
+def test_normalize_type(raw: str, expected: str) -> None:
+    assert normalize_type(raw) == expected
+
+
+def test_snmp_settings_merge_type_defaults_then_site_then_device(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = []
+
+    def parse(raw):  # type: ignore[no-untyped-def]
+        seen.append(dict(raw))
+        if raw.get("version") == "1":
+            raise ValueError("version: must be 2c or 3")
+        return ("parsed", dict(raw))
+
+    monkeypatch.setattr(config, "parse_snmp_settings", parse)
+    main = write(tmp_path, "devices.yml", """
+snmp_defaults:
+  Router: {version: 2c, port: 161, community_env: C}
+sites:
+  A: {snmp: {port: 1161}}
+devices:
+  - {name: r1, address: 127.0.0.1, site: A, type: router, snmp: {community_env: D}}
+  - {name: r2, address: 127.0.0.2, site: B, type: router}
+  - {name: s1, address: 127.0.0.3, site: B, type: switch}
+""")
+    r1, r2, s1 = load_inventory(main).devices
+    assert r1.snmp == ("parsed", {"version": "2c", "port": 1161, "community_env": "D"})
+    assert r2.snmp == ("parsed", {"version": "2c", "port": 161, "community_env": "C"})
+    assert s1.snmp is None and len(seen) == 2
+    bad = write(tmp_path, "bad.yml", "devices:\n  - {name: r9, address: 127.0.0.9, "
+                                     "snmp: {version: '1'}}\n")
+    with pytest.raises(ConfigError) as err:
+        load_inventory(bad)
+    assert str(err.value) == f"{bad}: devices[0] (r9): snmp.version: must be 2c or 3"
+
+
+def test_shards_split_the_fleet_exactly_once(tmp_path: Path) -> None:
+    main = write(tmp_path, "devices.yml", f"inventory_files: [{CREDOBANK}]\n")
+    inv = load_inventory(main)
+    everyone = sorted(d.key for d in inv.devices)
+    for n in (1, 2, 3, 5):
+        parts = [select_shard(inv, (k, n)).devices for k in range(1, n + 1)]
+        assert sorted(d.key for part in parts for d in part) == everyone
+        # a fair split: no shard more than 25% off its share
+        assert all(abs(len(p) - len(everyone) / n) <= 0.25 * len(everyone) / n for p in parts)
+    # stable: a device with the same name and address lands in the same shard elsewhere
+    first = inv.devices[0]
+    assert shard_index(first, 3) == shard_index(config.replace(first, site="elsewhere"), 3)

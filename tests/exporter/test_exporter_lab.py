@@ -1,0 +1,269 @@
+"""The exporter as a user runs it: a real process, real ICMP in the private netns,
+nftables taking loopback devices down and up, /metrics and the other endpoints."""
+
+from __future__ import annotations
+
+import time
+
+import requests
+
+from tests.support import wait_http
+
+INTERVAL, TIMEOUT = 1.0, 0.5
+# Slack for process start-up, scheduling on a busy 2-core box and one scrape.
+SLACK = 2.0
+PROBE = f"probe: {{interval: {INTERVAL:g}s, timeout: {TIMEOUT * 1000:g}ms, count: 1"
+
+
+def test_metrics_for_up_down_and_unresolvable_devices(lab) -> None:  # type: ignore[no-untyped-def]
+    lab.firewall.drop("127.0.10.2")
+    lab.write_config(PROBE + """}
+sites:
+  Gldani: {labels: {region: Tbilisi}, latitude: 41.79, longitude: 44.82}
+devices:
+  - {name: Gldani-Router, address: 127.0.10.1, site: Gldani, type: Router, labels: {vendor: cisco}}
+  - {name: Gldani-ATM, address: 127.0.10.2, site: Gldani, type: ATM}
+  - {name: Gldani-NVR, address: nvr.gldani.invalid, site: Gldani, type: NVR}
+  - {name: Gldani-AP, address: localhost, site: Gldani, type: Access Point}
+  - {name: Gldani-Switch, address: "::1", site: Gldani, type: switch}
+""")
+    exporter = lab.start()
+    within = INTERVAL + TIMEOUT + SLACK
+    router = exporter.wait_device("Gldani-Router", "up", within, wardops_device_up=1)
+    atm = exporter.wait_device("Gldani-ATM", "down", within, wardops_device_up=0)
+    assert requests.get(exporter.url + "/-/ready", timeout=5).status_code == 200
+    now = time.time()
+
+    assert 0 < router["wardops_device_rtt_seconds"] < TIMEOUT
+    assert router["wardops_device_packet_loss_ratio"] == 0
+    assert router["wardops_device_down_since_timestamp_seconds"] == 0
+    assert now - within <= router["wardops_device_last_probe_timestamp_seconds"] <= now
+    assert router["wardops_device_state_changes_total"] == 0
+    assert router["wardops_device_info"] == 1
+
+    assert "wardops_device_rtt_seconds" not in atm
+    assert atm["wardops_device_packet_loss_ratio"] == 1
+    assert exporter.started - 1 <= atm["wardops_device_down_since_timestamp_seconds"] <= now
+
+    # every per-device series has the core labels, the site's and the device's extra labels
+    for name, labels, _ in exporter.samples():
+        if labels.get("device") == "Gldani-Router":
+            assert {k: labels[k] for k in ("device", "address", "site", "type", "region",
+                                            "vendor")} == {
+                "device": "Gldani-Router", "address": "127.0.10.1", "site": "Gldani",
+                "type": "router", "region": "Tbilisi", "vendor": "cisco"}, name
+    info = exporter.value("wardops_device_info", device="Gldani-ATM")
+    assert info == 1
+    assert exporter.value("wardops_device_info", device="Gldani-ATM", latitude="41.79",
+                          longitude="44.82", type="atm") == 1
+
+    # a name that does not resolve: a counted error, neither up nor down, no freshness
+    nvr = exporter.device("Gldani-NVR")
+    assert "wardops_device_up" not in nvr
+    assert nvr["wardops_device_last_probe_timestamp_seconds"] == 0
+    assert exporter.value("wardops_probe_errors_total", reason="dns") >= 1
+    assert "probe failed to run" in exporter.proc.output()
+    assert "nvr.gldani.invalid" in exporter.proc.output()
+    # a resolvable name is probed, and so is an IPv6 address
+    assert exporter.device("Gldani-AP")["wardops_device_up"] == 1
+    assert exporter.device("Gldani-Switch")["wardops_device_up"] == 1
+
+    for reason in ("send", "socket", "skipped", "exception"):
+        assert exporter.value("wardops_probe_errors_total", reason=reason) == 0
+    assert exporter.value("wardops_exporter_devices", state="up") == 3
+    assert exporter.value("wardops_exporter_devices", state="down") == 1
+    assert exporter.value("wardops_exporter_devices", state="unknown") == 1
+    assert exporter.value("wardops_exporter_config_last_reload_successful") == 1
+    assert exporter.value("wardops_exporter_cycle_overruns_total") == 0
+    assert 0 < exporter.value("wardops_exporter_cycle_duration_seconds") < INTERVAL + TIMEOUT
+    assert exporter.value("wardops_exporter_build_info", version="0.1.0") == 1
+
+    # the landing page: devices by site with state, RTT, loss and how long down
+    page = requests.get(exporter.url + "/", timeout=5).text
+    assert "<h2>Gldani</h2>" in page
+    assert "Gldani-ATM" in page and 'class="down">down<' in page
+    assert 'class="unknown">unknown<' in page
+    assert " ms</td>" in page and "100%" in page
+    (mode,) = [lbl["icmp_mode"] for n, lbl, _ in exporter.samples()
+               if n == "wardops_exporter_build_info"]
+    assert mode in ("raw", "datagram") and f"ICMP socket mode: <b>{mode}</b>" in page
+
+
+def test_down_since_survives_restart_and_kill_9(lab) -> None:  # type: ignore[no-untyped-def]
+    lab.write_config(PROBE + """}
+devices:
+  - {name: Kutaisi-Router, address: 127.0.11.1, site: Kutaisi, type: router}
+""")
+    exporter = lab.start()
+    exporter.wait_device("Kutaisi-Router", "up", INTERVAL + TIMEOUT + SLACK, wardops_device_up=1)
+    dropped_at = time.time()
+    lab.firewall.drop("127.0.11.1")
+    down = exporter.wait_device("Kutaisi-Router", "down", INTERVAL + TIMEOUT + SLACK,
+                                wardops_device_up=0)
+    down_since = down["wardops_device_down_since_timestamp_seconds"]
+    # the outage began at the first failed probe: after the drop, within one interval
+    assert dropped_at - TIMEOUT <= down_since <= dropped_at + INTERVAL
+    assert down["wardops_device_state_changes_total"] == 1
+
+    assert exporter.stop() == 0  # SIGTERM
+    exporter = lab.start()
+    # down at once, with the original outage start (not the restart time)
+    again = exporter.device("Kutaisi-Router")
+    assert again["wardops_device_up"] == 0
+    assert again["wardops_device_down_since_timestamp_seconds"] == down_since
+    time.sleep(INTERVAL + TIMEOUT)  # probed again while still down
+    assert exporter.device("Kutaisi-Router")[
+        "wardops_device_down_since_timestamp_seconds"] == down_since
+
+    exporter.stop(kill=True)  # kill -9: only what was saved on the way survives
+    exporter = lab.start()
+    again = exporter.device("Kutaisi-Router")
+    assert (again["wardops_device_up"], again["wardops_device_down_since_timestamp_seconds"]) \
+        == (0, down_since)
+
+    lab.firewall.restore("127.0.11.1")
+    back = exporter.wait_device("Kutaisi-Router", "up", INTERVAL + TIMEOUT + SLACK,
+                                wardops_device_up=1)
+    assert back["wardops_device_down_since_timestamp_seconds"] == 0
+    assert back["wardops_device_state_changes_total"] == 2
+
+
+def _watch(exporter, device: str, seconds: float) -> list[tuple[float, float, float]]:  # type: ignore[no-untyped-def]
+    """(last probe, loss, up) for each new probe result seen in ``seconds``."""
+    seen: list[tuple[float, float, float]] = []
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        series = exporter.device(device)
+        point = (series.get("wardops_device_last_probe_timestamp_seconds", 0.0),
+                 series.get("wardops_device_packet_loss_ratio", -1.0),
+                 series.get("wardops_device_up", -1.0))
+        if point[0] and (not seen or seen[-1][0] != point[0]):
+            seen.append(point)
+        time.sleep(0.05)
+    return seen
+
+
+def test_hysteresis_down_after_and_up_after(lab) -> None:  # type: ignore[no-untyped-def]
+    lab.write_config(PROBE + """, down_after: 3, up_after: 2}
+devices:
+  - {name: Telavi-Switch, address: 127.0.12.1, site: Telavi, type: switch}
+""")
+    exporter = lab.start()
+    exporter.wait_device("Telavi-Switch", "up", INTERVAL + TIMEOUT + SLACK, wardops_device_up=1)
+    lab.firewall.drop("127.0.12.1")
+    seen = _watch(exporter, "Telavi-Switch", 4 * INTERVAL + TIMEOUT)
+    failed = [p for p in seen if p[1] == 1.0]
+    assert len(failed) >= 3, seen
+    # two failed probes keep it up; the third makes it down
+    assert [p[2] for p in failed[:3]] == [1, 1, 0], seen
+    down_since = exporter.device("Telavi-Switch")["wardops_device_down_since_timestamp_seconds"]
+    # ... and the outage began with the first failed probe (started <= finished)
+    assert failed[0][0] - TIMEOUT - 0.2 <= down_since <= failed[0][0]
+
+    lab.firewall.restore("127.0.12.1")
+    seen = _watch(exporter, "Telavi-Switch", 3 * INTERVAL + TIMEOUT)
+    good = [p for p in seen if p[1] == 0.0]
+    assert len(good) >= 2, seen
+    # the first good probe leaves it down, the second brings it up
+    assert [p[2] for p in good[:2]] == [0, 1], seen
+    assert exporter.device("Telavi-Switch")["wardops_device_state_changes_total"] == 2
+
+
+def test_flapping_device_counts_every_change(lab) -> None:  # type: ignore[no-untyped-def]
+    lab.write_config(PROBE + """}
+devices:
+  - {name: Zugdidi-PayBox, address: 127.0.13.1, site: Zugdidi, type: PayBox}
+""")
+    exporter = lab.start()
+    within = INTERVAL + TIMEOUT + SLACK
+    exporter.wait_device("Zugdidi-PayBox", "up", within, wardops_device_up=1)
+    for flap in range(1, 4):
+        lab.firewall.drop("127.0.13.1")
+        exporter.wait_device("Zugdidi-PayBox", f"down #{flap}", within, wardops_device_up=0)
+        lab.firewall.restore("127.0.13.1")
+        exporter.wait_device("Zugdidi-PayBox", f"up #{flap}", within, wardops_device_up=1)
+    assert exporter.device("Zugdidi-PayBox")["wardops_device_state_changes_total"] == 6
+
+
+def test_reload_adds_removes_keeps_and_survives_a_bad_file(lab) -> None:  # type: ignore[no-untyped-def]
+    lab.firewall.drop("127.0.14.2")
+    lab.write_config(PROBE + """}
+devices:
+  - {name: Rustavi-Router, address: 127.0.14.1, site: Rustavi, type: router}
+  - {name: Rustavi-ATM, address: 127.0.14.2, site: Rustavi, type: atm}
+""")
+    exporter = lab.start()
+    within = INTERVAL + TIMEOUT + SLACK
+    atm = exporter.wait_device("Rustavi-ATM", "down", within, wardops_device_up=0)
+    down_since = atm["wardops_device_down_since_timestamp_seconds"]
+
+    # SIGHUP: the router leaves, an NVR arrives, the ATM stays with its state
+    lab.write_config(PROBE + """}
+devices:
+  - {name: Rustavi-ATM, address: 127.0.14.2, site: Rustavi, type: atm}
+  - {name: Rustavi-NVR, address: 127.0.14.3, site: Rustavi, type: nvr}
+""")
+    exporter.sighup()
+    exporter.wait_device("Rustavi-NVR", "probed after reload", within, wardops_device_up=1)
+    assert exporter.device("Rustavi-Router") == {}
+    atm = exporter.device("Rustavi-ATM")
+    assert atm["wardops_device_down_since_timestamp_seconds"] == down_since
+    assert atm["wardops_device_up"] == 0
+
+    # a bad file: the running inventory stays and the failure shows
+    lab.write_config("devices:\n  - {name: Rustavi-ATM}\n")
+    response = exporter.reload()
+    assert response.status_code == 500
+    assert response.text.strip() == (f"reload failed: {lab.config}: devices[0] (Rustavi-ATM): "
+                                     "address: missing")
+    assert exporter.value("wardops_exporter_config_last_reload_successful") == 0
+    assert exporter.device("Rustavi-NVR")["wardops_device_up"] == 1
+    lab.firewall.drop("127.0.14.3")  # still probed on the old inventory
+    exporter.wait_device("Rustavi-NVR", "down", within, wardops_device_up=0)
+
+    # POST a good file again: back to 1, the router returns as a new device
+    lab.write_config(PROBE + """}
+devices:
+  - {name: Rustavi-Router, address: 127.0.14.1, site: Rustavi, type: router}
+  - {name: Rustavi-ATM, address: 127.0.14.2, site: Rustavi, type: atm}
+""")
+    response = exporter.reload()
+    assert response.status_code == 200, response.text
+    assert response.text.strip() == "reloaded: 2 devices (1 added, 1 removed)"
+    assert exporter.value("wardops_exporter_config_last_reload_successful") == 1
+    exporter.wait_device("Rustavi-Router", "up after reload", within, wardops_device_up=1)
+    assert exporter.device("Rustavi-NVR") == {}
+    assert exporter.device("Rustavi-ATM")["wardops_device_down_since_timestamp_seconds"] \
+        == down_since
+
+
+def test_state_file_failures_are_counted_and_probing_goes_on(lab) -> None:  # type: ignore[no-untyped-def]
+    blocker = lab.dir / "not-a-dir"
+    blocker.write_text("")
+    lab.state_file = blocker / "state.json"  # cannot be created: its parent is a file
+    lab.write_config(PROBE + """}
+devices:
+  - {name: Batumi-AP, address: 127.0.15.1, site: Batumi, type: access_point}
+""")
+    exporter = lab.start()
+    exporter.wait_device("Batumi-AP", "up", INTERVAL + TIMEOUT + SLACK, wardops_device_up=1)
+    assert exporter.value("wardops_exporter_state_file_errors_total", operation="save") >= 1
+    assert "cannot save state file" in exporter.proc.output()
+
+
+def test_ready_only_after_the_first_full_cycle(lab) -> None:  # type: ignore[no-untyped-def]
+    # a dropped device makes the first cycle last the whole (long) timeout
+    lab.firewall.drop("127.0.16.2")
+    lab.write_config("""probe: {interval: 10s, timeout: 4s, count: 1}
+devices:
+  - {name: Gori-Router, address: 127.0.16.1, site: Gori, type: router}
+  - {name: Gori-NVR, address: 127.0.16.2, site: Gori, type: nvr}
+""")
+    exporter = lab.start()
+    assert requests.get(exporter.url + "/-/healthy", timeout=5).status_code == 200
+    not_yet = requests.get(exporter.url + "/-/ready", timeout=5)
+    assert not_yet.status_code == 503, not_yet.text
+    # meanwhile the scrape is served from the snapshot: no waiting for the probe
+    assert exporter.value("wardops_exporter_devices", state="unknown") is not None
+    exporter.wait_device("Gori-NVR", "down", 10.0, wardops_device_up=0)
+    wait_http(exporter.url + "/-/ready", timeout=2)

@@ -1,0 +1,101 @@
+"""The scheduler: spread, once per cycle per device, overruns and skips, reload."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import Counter
+
+from exporter.config import Device, ProbeSettings
+from exporter.scheduler import Scheduler, start_offsets
+
+
+def devices(n: int, prefix: str = "d") -> list[Device]:
+    return [Device(name=f"{prefix}{i}", address=f"127.0.0.{i + 1}", site="", type="")
+            for i in range(n)]
+
+
+def test_start_offsets_spread_evenly_and_leave_room_for_the_timeout() -> None:
+    offsets = start_offsets(10_000, interval=30.0, timeout=2.0)
+    assert offsets[0] == 0.0
+    steps = {round(b - a, 9) for a, b in itertools.pairwise(offsets)}
+    assert len(steps) == 1  # evenly spaced
+    # the last probe starts early enough to finish (timeout) before the next cycle
+    assert offsets[-1] + 2.0 < 30.0
+    assert start_offsets(0, 30.0, 2.0) == []
+
+
+async def _run_for(scheduler: Scheduler, seconds: float) -> None:
+    task = asyncio.create_task(scheduler.run())
+    await asyncio.sleep(seconds)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+def test_each_device_once_per_cycle_and_reload_applies() -> None:
+    probed: Counter[str] = Counter()
+    errors: list[tuple[str, str]] = []
+
+    async def probe(device: Device) -> None:
+        probed[device.name] += 1
+        await asyncio.sleep(0.01)
+
+    async def main() -> Scheduler:
+        settings = ProbeSettings(interval=0.5, timeout=0.1, count=1)
+        scheduler = Scheduler(devices(20), settings, probe,
+                              lambda d, reason, detail: errors.append((d.name, reason)))
+        task = asyncio.create_task(scheduler.run())
+        # cycles start at t=0 and t=0.5 and spread their probes over 0.36 s
+        await asyncio.sleep(0.95)
+        assert scheduler.first_cycle_done.is_set()
+        counts = dict(probed)
+        assert set(counts) == {f"d{i}" for i in range(20)}
+        assert set(counts.values()) == {2}
+        # reload: d0..d9 removed, e0..e4 added
+        scheduler.set_devices(devices(20)[10:] + devices(5, "e"), settings)
+        probed.clear()
+        await asyncio.sleep(0.9)  # the cycles of t=1.0 and t=1.5
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return scheduler
+
+    scheduler = asyncio.run(main())
+    assert not any(name in probed for name in (f"d{i}" for i in range(10)))
+    assert {f"d{i}" for i in range(10, 20)} | {f"e{i}" for i in range(5)} == set(probed)
+    assert scheduler.overruns == 0 and errors == []
+    assert scheduler.last_cycle_seconds is not None and scheduler.last_cycle_seconds > 0
+
+
+def test_overrun_counted_and_busy_device_skipped() -> None:
+    errors: list[tuple[str, str]] = []
+
+    async def slow_probe(device: Device) -> None:
+        await asyncio.sleep(0.5)  # longer than the interval: a hung engine
+
+    async def main() -> Scheduler:
+        scheduler = Scheduler(devices(3), ProbeSettings(interval=0.2, timeout=0.1, count=1),
+                              slow_probe, lambda d, reason, detail: errors.append((d.name, reason)))
+        await _run_for(scheduler, 0.5)
+        return scheduler
+
+    scheduler = asyncio.run(main())
+    assert scheduler.overruns >= 1
+    assert ("d0", "skipped") in errors
+
+
+def test_a_crashing_probe_is_counted_and_the_schedule_goes_on() -> None:
+    errors: list[tuple[str, str]] = []
+    calls = Counter[str]()
+
+    async def broken(device: Device) -> None:
+        calls[device.name] += 1
+        raise RuntimeError("engine bug")
+
+    async def main() -> None:
+        scheduler = Scheduler(devices(2), ProbeSettings(interval=0.1, timeout=0.05, count=1),
+                              broken, lambda d, reason, detail: errors.append((d.name, reason)))
+        await _run_for(scheduler, 0.35)
+
+    asyncio.run(main())
+    assert calls["d0"] >= 3
+    assert errors.count(("d0", "exception")) == calls["d0"]

@@ -1,0 +1,116 @@
+"""The device state machine (exporter.state.record), table-tested with an injected clock."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from exporter.state import DOWN, UNKNOWN, UP, DeviceState, ProbeResult, StateStore, record, restored
+
+OK, FAIL, ERR = "ok", "fail", "err"
+
+
+def result(kind: str, t: float) -> ProbeResult:
+    """A probe started at ``t`` and finished 0.5 s later."""
+    if kind == OK:
+        return ProbeResult(t, t + 0.5, sent=3, received=3, rtt=0.002)
+    if kind == FAIL:
+        return ProbeResult(t, t + 0.5, sent=3, received=0, rtt=None)
+    return ProbeResult(t, t + 0.5, sent=0, received=0, rtt=None, error="dns")
+
+
+def run(kinds: str, down_after: int = 1, up_after: int = 1,
+        start: DeviceState | None = None) -> list[DeviceState]:
+    """Feed probes one per 10 s (t = 100, 110, ...); return the state after each."""
+    state = start or DeviceState()
+    states = []
+    for i, kind in enumerate(kinds.split()):
+        state = record(state, result(kind, 100.0 + 10 * i), down_after, up_after)
+        states.append(state)
+    return states
+
+
+# (probes, down_after, up_after, statuses after each probe, final down_since, final changes)
+CASES = [
+    # never probed -> unknown; first good probe -> up, no transition counted
+    ("ok", 1, 1, [UP], 0.0, 0),
+    # first probe fails with down_after 1: down at once, outage began at that probe
+    ("fail", 1, 1, [DOWN], 100.0, 0),
+    # down_after 3: two failures keep a never-probed device unknown, the third makes it down,
+    # and down_since is the FIRST failure's start
+    ("fail fail fail", 3, 1, [UNKNOWN, UNKNOWN, DOWN], 100.0, 0),
+    # up device: down_after 2 keeps it up through one failure
+    ("ok fail ok fail fail", 2, 1, [UP, UP, UP, UP, DOWN], 130.0, 1),
+    # recovery with up_after 2: one good probe is not enough, down_since kept meanwhile
+    ("ok fail ok", 1, 2, [UP, DOWN, DOWN], 110.0, 1),
+    ("ok fail ok ok", 1, 2, [UP, DOWN, DOWN, UP], 0.0, 2),
+    # an interrupted recovery restarts the count; the outage keeps its original start
+    ("ok fail ok fail ok ok", 1, 2, [UP, DOWN, DOWN, DOWN, DOWN, UP], 0.0, 2),
+    # flapping: every change counted
+    ("ok fail ok fail ok fail", 1, 1, [UP, DOWN, UP, DOWN, UP, DOWN], 150.0, 5),
+    # errors (e.g. DNS) are neither up nor down and do not break a run of failures
+    ("err", 1, 1, [UNKNOWN], 0.0, 0),
+    ("ok err err", 1, 1, [UP, UP, UP], 0.0, 0),
+    ("ok fail err fail", 3, 1, [UP, UP, UP, UP], 0.0, 0),
+    ("ok fail err fail fail", 3, 1, [UP, UP, UP, UP, DOWN], 110.0, 1),
+]
+
+
+@pytest.mark.parametrize("probes,down_after,up_after,statuses,down_since,changes", CASES)
+def test_transitions(probes: str, down_after: int, up_after: int, statuses: list[str],
+                     down_since: float, changes: int) -> None:
+    states = run(probes, down_after, up_after)
+    assert [s.status for s in states] == statuses
+    assert states[-1].down_since == down_since
+    assert states[-1].changes == changes
+
+
+def test_error_does_not_refresh_freshness() -> None:
+    ok, err = run("ok err")
+    assert err.last_probe == ok.last_probe == 100.5
+
+
+def test_rtt_and_loss_of_last_probe() -> None:
+    state = record(DeviceState(), ProbeResult(1.0, 2.0, sent=4, received=3, rtt=0.01), 1, 1)
+    assert (state.rtt, state.loss) == (0.01, 0.25)
+    state = record(state, ProbeResult(3.0, 4.0, sent=4, received=0, rtt=None), 1, 1)
+    assert (state.status, state.rtt, state.loss, state.last_probe) == (DOWN, None, 1.0, 4.0)
+
+
+def test_restored_outage_continues_and_up_is_unknown_until_probed() -> None:
+    down = run("ok fail")[-1]
+    again = restored(down)
+    assert (again.status, again.down_since, again.changes) == (DOWN, 110.0, 1)
+    # the outage ends with the first good probe after the restart, counted once
+    after = record(again, result(OK, 200.0), 1, 1)
+    assert (after.status, after.down_since, after.changes) == (UP, 0.0, 2)
+    up = restored(run("ok")[-1])
+    assert up.status == UNKNOWN
+    # a device that was up and is found down after the restart counts a transition
+    assert record(up, result(FAIL, 200.0), 1, 1).changes == 1
+
+
+def test_store_keeps_states_of_kept_devices_and_round_trips() -> None:
+    store = StateStore()
+    store.set_keys([("a", "1"), ("b", "2")])
+    store.record(("b", "2"), result(OK, 100.0), 1, 1)
+    store.record(("b", "2"), result(FAIL, 110.0), 1, 1)
+    store.set_keys([("b", "2"), ("c", "3")])  # a removed, c added, b kept
+    snap = store.snapshot()
+    assert set(snap) == {("b", "2"), ("c", "3")}
+    assert snap[("b", "2")].down_since == 110.0 and snap[("c", "3")].status == UNKNOWN
+    assert store.record(("a", "1"), result(OK, 120.0), 1, 1) is None  # removed meanwhile
+    data = store.dump()
+    assert data is not None and store.dump() is None  # nothing new since
+    assert json.loads(data)["version"] == 1
+    fresh = StateStore()
+    fresh.set_keys([("b", "2")])
+    assert fresh.load(data) == 1
+    assert fresh.get(("b", "2")) == restored(snap[("b", "2")])
+
+
+def test_store_rejects_foreign_file() -> None:
+    store = StateStore()
+    with pytest.raises(ValueError, match="not a version 1 wardops state file"):
+        store.load(b'{"devices": []}')

@@ -1,0 +1,76 @@
+"""Fixtures: real loopback webhook receivers and started notification pipelines."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from alerter.model import Alert
+from alerter.notify import NotificationPipeline
+from alerter.notify.config import parse_notify_config
+from tests.notify.receiver import Receiver
+
+
+@pytest.fixture
+def receivers() -> Iterator[Callable[[], Receiver]]:
+    made: list[Receiver] = []
+
+    def make() -> Receiver:
+        made.append(Receiver())
+        return made[-1]
+
+    yield make
+    for r in made:
+        r.down()
+
+
+@pytest.fixture
+def receiver(receivers: Callable[[], Receiver]) -> Receiver:
+    return receivers()
+
+
+PipelineFactory = Callable[..., NotificationPipeline]
+
+
+@pytest.fixture
+def pipeline_factory(tmp_path: Path) -> Iterator[PipelineFactory]:
+    """``make(config_dict, state_dir=None, **kw)`` -> a started pipeline, stopped afterwards."""
+    started: list[NotificationPipeline] = []
+
+    def make(config: dict[str, Any], state_dir: Path | None = None,
+             **kw: Any) -> NotificationPipeline:
+        p = NotificationPipeline(parse_notify_config(config, base_dir=tmp_path),
+                                 state_dir or tmp_path / "state",
+                                 external_url="http://alerter.test:9470", **kw)
+        p.start()
+        started.append(p)
+        return p
+
+    yield make
+    for p in started:
+        p.stop()
+
+
+def firing(name: str = "DeviceDown", starts_at: float | None = None, **labels: str) -> Alert:
+    return Alert(labels={"alertname": name, **labels},
+                 annotations={"summary": f"{labels.get('device', name)} is DOWN"},
+                 state="firing", starts_at=starts_at or time.time(),
+                 generator_url="http://prometheus.test/graph")
+
+
+def resolved(alert: Alert) -> Alert:
+    return Alert(labels=alert.labels, annotations=alert.annotations, state="resolved",
+                 starts_at=alert.starts_at, ends_at=time.time(),
+                 generator_url=alert.generator_url)
+
+
+def hook_config(url: str, group_wait: str = "0.3s", group_interval: str = "1s",
+                repeat_interval: str = "1h", **hook: Any) -> dict[str, Any]:
+    """One receiver ``r`` with one webhook, grouped by site."""
+    return {"route": {"receiver": "r", "group_by": ["site"], "group_wait": group_wait,
+                      "group_interval": group_interval, "repeat_interval": repeat_interval},
+            "receivers": [{"name": "r", "webhook_configs": [{"url": url, **hook}]}]}

@@ -1,0 +1,227 @@
+"""The stack's configuration files are valid and agree with each other.
+
+prometheus.yml and the recording rules pass promtool (including a unit test of what
+counts as available), docker-compose.yml passes `docker-compose config`, the Grafana
+provisioning and dashboards reference one datasource uid, and every dashboard query is
+accepted by a real Prometheus.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stackparts import (DASHBOARD_DIR, Prometheus, dashboards,
+                        label_values_query, panel_queries, panels, substitute,
+                        variable_queries)
+from tests.support import REPO
+
+DATASOURCE_UID = "wardops-prometheus"
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run a tool in the repository and return its result (never raises)."""
+    return subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=120)
+
+
+# ---------------------------------------------------------------- Prometheus
+
+@pytest.mark.parametrize("config", ["prometheus.yml", "docker/prometheus.yml"])
+def test_promtool_accepts_prometheus_config(config: str) -> None:
+    result = run("promtool", "check", "config", config)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_promtool_accepts_recording_rules() -> None:
+    files = sorted(str(p.relative_to(REPO)) for p in (REPO / "rules/recording").glob("*.yml"))
+    assert files, "no recording rules"
+    result = run("promtool", "check", "rules", *files)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_prometheus_config_loads_the_recording_rules() -> None:
+    result = run("promtool", "check", "config", "prometheus.yml")
+    assert "1 rule files found" in result.stdout + result.stderr, result.stdout
+
+
+def test_availability_counts_unknown_and_monitoring_gaps_as_not_up() -> None:
+    """promtool unit test: down, never probed and exporter unreachable all count against."""
+    result = run("promtool", "test", "rules", "tests/stack/testdata/availability_test.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_recording_rules_stay_out_of_the_alerters_glob() -> None:
+    """The alerter loads rules/*.yml; recording rules in there would be evaluated twice."""
+    for path in (REPO / "rules").glob("*.yml"):
+        doc = yaml.safe_load(path.read_text()) or {}
+        for group in doc.get("groups", []):
+            records = [r["record"] for r in group.get("rules", []) if "record" in r]
+            assert not records, f"{path.name}: recording rules {records} belong in rules/recording/"
+
+
+def test_docker_prometheus_config_matches_the_repositorys_except_targets() -> None:
+    def without_targets(path: Path) -> dict:
+        doc = yaml.safe_load(path.read_text())
+        for job in doc["scrape_configs"]:
+            job.pop("static_configs")
+        return doc
+
+    assert without_targets(REPO / "docker/prometheus.yml") == without_targets(
+        REPO / "prometheus.yml")
+
+
+def test_prometheus_scrapes_exporter_and_alerter_every_15s() -> None:
+    doc = yaml.safe_load((REPO / "prometheus.yml").read_text())
+    jobs = {j["job_name"]: j for j in doc["scrape_configs"]}
+    assert jobs["wardops-exporter"]["static_configs"][0]["targets"] == ["127.0.0.1:9469"]
+    assert jobs["wardops-alerter"]["static_configs"][0]["targets"] == ["127.0.0.1:9470"]
+    for name in ("wardops-exporter", "wardops-alerter"):
+        assert jobs[name].get("scrape_interval", doc["global"]["scrape_interval"]) == "15s"
+
+
+# ---------------------------------------------------------------- docker-compose
+
+def compose_config() -> dict:
+    result = run("docker-compose", "-f", "docker-compose.yml", "config")
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)
+
+
+def test_docker_compose_config_is_valid() -> None:
+    services = compose_config()["services"]
+    assert set(services) == {"exporter", "prometheus", "alerter", "grafana", "sink"}
+
+
+def test_docker_compose_gives_the_exporter_net_raw_only() -> None:
+    exporter = compose_config()["services"]["exporter"]
+    assert exporter["cap_add"] == ["NET_RAW"]
+    assert exporter["cap_drop"] == ["ALL"]
+
+
+def test_docker_compose_every_service_has_a_health_check() -> None:
+    for name, service in compose_config()["services"].items():
+        assert service.get("healthcheck", {}).get("test"), f"{name}: no health check"
+
+
+def test_docker_compose_keeps_state_in_named_volumes() -> None:
+    config = compose_config()
+    named = set(config["volumes"])
+    assert {"exporter-state", "alerter-state", "prometheus-data", "grafana-data"} <= named
+    for name, service in config["services"].items():
+        for volume in service.get("volumes", []):
+            source = volume["source"] if isinstance(volume, dict) else volume.split(":")[0]
+            kind = volume.get("type") if isinstance(volume, dict) else None
+            if kind == "volume" or source in named:
+                continue
+            # Bind mounts must name files that exist in the repository.
+            assert Path(source).exists(), f"{name}: mounts missing {source}"
+
+
+def test_docker_compose_inventory_can_be_pointed_elsewhere(tmp_path: Path) -> None:
+    """WARDOPS_INVENTORY replaces the example inventory folder (the README says so)."""
+    result = subprocess.run(["docker-compose", "-f", "docker-compose.yml", "config"], cwd=REPO,
+                            capture_output=True, text=True, timeout=120,
+                            env={"PATH": "/usr/bin:/bin", "WARDOPS_INVENTORY": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    exporter = yaml.safe_load(result.stdout)["services"]["exporter"]
+    sources = [v["source"] if isinstance(v, dict) else v.split(":")[0]
+               for v in exporter["volumes"]]
+    assert str(tmp_path) in sources
+
+
+# ---------------------------------------------------------------- Grafana
+
+def test_dashboards_are_generated_from_the_builder() -> None:
+    result = run("python3", "grafana/build_dashboards.py", "--check")
+    assert result.returncode == 0, result.stderr
+
+
+def test_dashboards_are_well_formed_json_with_unique_uids() -> None:
+    files = sorted(DASHBOARD_DIR.glob("*.json"))
+    assert len(files) == 5
+    uids = [json.loads(p.read_text())["uid"] for p in files]
+    assert len(set(uids)) == len(uids)
+
+
+def test_provisioned_datasource_has_the_uid_the_dashboards_use() -> None:
+    doc = yaml.safe_load((REPO / "grafana/provisioning/datasources/wardops.yml").read_text())
+    assert [d["uid"] for d in doc["datasources"]] == [DATASOURCE_UID]
+
+
+def _datasource_refs(node: object) -> list[object]:
+    """Every ``datasource`` value anywhere in a JSON document."""
+    found: list[object] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "datasource":
+                found.append(value)
+            found.extend(_datasource_refs(value))
+    elif isinstance(node, list):
+        for item in node:
+            found.extend(_datasource_refs(item))
+    return found
+
+
+@pytest.mark.parametrize("path", sorted(DASHBOARD_DIR.glob("*.json")), ids=lambda p: p.name)
+def test_dashboard_references_only_the_provisioned_datasource(path: Path) -> None:
+    text = path.read_text()
+    assert "${DS_" not in text and "__inputs" not in text
+    refs = _datasource_refs(json.loads(text))
+    assert refs
+    for ref in refs:
+        assert isinstance(ref, dict), f"datasource given by name: {ref!r}"
+        if ref.get("type") == "grafana":  # the built-in annotation source
+            continue
+        assert ref == {"type": "prometheus", "uid": DATASOURCE_UID}
+
+
+@pytest.mark.parametrize("uid,doc", sorted(dashboards().items()))
+def test_dashboard_panels_fit_the_grid_without_overlap(uid: str, doc: dict) -> None:
+    taken: set[tuple[int, int]] = set()
+    ids = []
+    for panel in panels(doc):
+        ids.append(panel["id"])
+        pos = panel["gridPos"]
+        assert 0 <= pos["x"] and pos["x"] + pos["w"] <= 24, panel["title"]
+        cells = {(x, y) for x in range(pos["x"], pos["x"] + pos["w"])
+                 for y in range(pos["y"], pos["y"] + pos["h"])}
+        assert not cells & taken, f"{uid}: {panel['title']} overlaps another panel"
+        taken |= cells
+        if panel["type"] != "row":
+            assert panel.get("targets"), f"{uid}: {panel['title']} has no query"
+    assert len(set(ids)) == len(ids)
+
+
+def test_dashboard_provider_path_is_where_compose_mounts_the_dashboards() -> None:
+    provider = yaml.safe_load((REPO / "grafana/provisioning/dashboards/wardops.yml").read_text())
+    path = provider["providers"][0]["options"]["path"]
+    grafana = compose_config()["services"]["grafana"]
+    targets = {v["target"] if isinstance(v, dict) else v.split(":")[1]: v
+               for v in grafana["volumes"]}
+    assert path in targets
+
+
+def test_every_dashboard_query_is_accepted_by_prometheus(tmp_path: Path) -> None:
+    """A real Prometheus (no data) parses every panel and variable query."""
+    prom = Prometheus(tmp_path / "prom", {"global": {"scrape_interval": "15s"}})
+    values = {"site": "S", "device": "D", "address": ".*", "stale_after": "90"}
+    problems = []
+    try:
+        for q in panel_queries():
+            try:
+                prom.query(substitute(q.expr, values))
+            except AssertionError as exc:
+                problems.append(f"{q.dashboard} / {q.panel} / {q.ref}: {exc}")
+        for uid, name, query in variable_queries():
+            selector, _label = label_values_query(query)
+            try:
+                prom.query(substitute(selector, values))
+            except AssertionError as exc:
+                problems.append(f"{uid} variable {name}: {exc}")
+    finally:
+        prom.stop()
+    assert not problems, "\n".join(problems)
