@@ -87,17 +87,19 @@ class SnmpPoller:
         Call from the event loop's thread once :meth:`run` is running.
         """
         wanted = {device_key(d): d for d in devices if getattr(d, "snmp", None) is not None}
-        for key in list(self._states):
-            if key not in wanted:
-                state = self._states.pop(key)
-                if state.task is not None:
-                    state.task.cancel()
+        for key, state in self._states.items():
+            if key not in wanted and state.task is not None:
+                state.task.cancel()
+        # A new dict swapped in whole: the collector may be iterating the old one from
+        # the web server's thread.
+        states: dict[tuple[str, str], DeviceState] = {}
         for key, device in wanted.items():
             state = self._states.get(key)
             if state is None:
-                self._states[key] = state = DeviceState(device=device, settings=device.snmp)
+                states[key] = state = DeviceState(device=device, settings=device.snmp)
                 self._start(state)
                 continue
+            states[key] = state
             state.device = device
             if state.settings != device.snmp:
                 state.settings = device.snmp
@@ -107,6 +109,7 @@ class SnmpPoller:
                     state.task.cancel()  # the new interval and splay apply from now
                     state.task = None
                 self._start(state)
+        self._states = states
 
     def _start(self, state: DeviceState) -> None:
         if self._running:
