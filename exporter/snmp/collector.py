@@ -21,6 +21,10 @@ if TYPE_CHECKING:
 
 BASE_LABELS = ("device", "address", "site", "type")
 IF_LABELS = ("ifindex", "ifname", "ifalias", "isp")
+INFO_LABELS = ("sysname", "sysdescr", "sysobjectid")
+# Labels the SNMP families set themselves; a device label of the same name is left out
+# of them (it would make the family invalid and lose every SNMP series of the scrape).
+_OWN_LABELS = set(BASE_LABELS) | set(IF_LABELS) | set(INFO_LABELS) | {"reason"}
 
 
 def _extra_labels(device: Any) -> dict[str, str]:
@@ -33,7 +37,7 @@ def device_label_names(devices: Iterable[Any]) -> tuple[str, ...]:
     extra: set[str] = set()
     for device in devices:
         extra.update(_extra_labels(device))
-    return BASE_LABELS + tuple(sorted(extra - set(BASE_LABELS)))
+    return BASE_LABELS + tuple(sorted(extra - _OWN_LABELS))
 
 
 def device_label_values(device: Any, names: Sequence[str]) -> list[str]:
@@ -73,7 +77,7 @@ def collect_metrics(states: Sequence[DeviceState]) -> Iterable[Metric]:
     uptime = GaugeMetricFamily("wardops_snmp_uptime_seconds",
                                "sysUpTime: time since the agent (re)started.", labels=names)
     info = GaugeMetricFamily("wardops_snmp_info", "SNMPv2-MIB system values of the device.",
-                             labels=names + ("sysname", "sysdescr", "sysobjectid"))
+                             labels=names + INFO_LABELS)
     oper = GaugeMetricFamily("wardops_interface_oper_up", "1 if ifOperStatus is up.",
                              labels=if_names)
     admin = GaugeMetricFamily("wardops_interface_admin_up", "1 if ifAdminStatus is up.",
