@@ -10,6 +10,7 @@ down, delivered once.
 from __future__ import annotations
 
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -134,3 +135,27 @@ def test_end_to_end(prometheus: TSDB, exporter: FakeExporter, receiver: Receiver
         ("resolved", "DeviceDown", "Kharagauli-ATM"),
         ("resolved", "MonitoringDegraded", "datasource_unreachable")]
     assert len(sent(receiver)) == 5
+
+
+def test_test_receiver_cli(receiver: Receiver, tmp_path: Path) -> None:
+    config = write_config(tmp_path, "http://127.0.0.1:9", RULES, notify_config(receiver.url))
+
+    def run(name: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "alerter", "test-receiver", str(config),
+                               name], capture_output=True, text=True, env=python_env(),
+                              timeout=60)
+
+    ok = run("hook")
+    assert (ok.returncode, ok.stdout) == (0, "test-receiver: hook: delivered (alertmanager #0: ok)\n")
+    [body] = receiver.bodies()
+    assert body["alerts"][0]["labels"]["alertname"] == "WardopsTestNotification"
+
+    unknown = run("nobody")
+    assert (unknown.returncode, unknown.stderr) == \
+        (2, f"test-receiver: {config}: receivers: no receiver named 'nobody'\n")
+
+    receiver.down()
+    failed = run("hook")
+    assert failed.returncode == 1
+    assert failed.stderr.startswith("test-receiver: hook: delivery failed: alertmanager #0: ")
+    assert receiver.url not in failed.stderr
