@@ -41,7 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests" / "stack")]
 
 from stackparts import Prometheus, WebhookSink  # noqa: E402
-from tests.support import Proc, free_port, wait_http  # noqa: E402
+from tests.support import Proc, free_port, wait_for, wait_http  # noqa: E402
 from tests.support.nft import Firewall  # noqa: E402
 
 OURS, THEIRS = "wardops", "blackbox+alertmanager"
@@ -70,6 +70,8 @@ class Bench:
     """Both stacks on loopback, one webhook sink, one Prometheus."""
 
     def __init__(self, workdir: Path, devices: int, interval: float) -> None:
+        # One device per outage: a device with two outages within 5 minutes would be
+        # DeviceFlapping (3+ transitions), which replaces its DeviceDown by design.
         self.workdir = workdir
         self.interval = interval
         self.devices = {f"bench-{i:02d}": f"127.50.0.{i + 1}" for i in range(devices)}
@@ -82,6 +84,9 @@ class Bench:
         self._start_blackbox()
         self._start_alertmanager()
         self._start_prometheus()
+        # Before the first scrape the alerter would rightly raise MonitoringDegraded.
+        wait_for(lambda: self.prom.query('up{job="wardops-exporter"} == 1'), timeout=30,
+                 what="Prometheus scraping the exporter")
         self._start_alerter()
 
     def _keep(self, proc: Any) -> Any:
@@ -282,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"bench: {args.outages} outages, {args.parallel} at a time, interval "
           f"{args.interval:g}s; work dir {workdir}", flush=True)
-    bench = Bench(workdir, args.parallel, args.interval)
+    bench = Bench(workdir, args.outages, args.interval)
     outages: list[Outage] = []
     lock = threading.Lock()
     timeout = 6 * args.interval + 30
@@ -290,9 +295,9 @@ def main(argv: list[str] | None = None) -> int:
         bench.wait_all_up()
         time.sleep(2 * args.interval)  # Watchdog and friends out of the way
 
-        def worker(device: str, count: int, seed: int) -> None:
+        def worker(devices: list[str], seed: int) -> None:
             rng = random.Random(seed)
-            for _ in range(count):
+            for device in devices:
                 time.sleep(rng.uniform(1.0, 2 * args.interval))  # a random phase
                 outage = bench.run_outage(device, rng, timeout)
                 with lock:
@@ -306,10 +311,10 @@ def main(argv: list[str] | None = None) -> int:
                                                                         outage.restored)),
                       flush=True)
 
-        per = [args.outages // args.parallel + (i < args.outages % args.parallel)
-               for i in range(args.parallel)]
-        threads = [threading.Thread(target=worker, args=(d, n, args.seed * 100 + i))
-                   for i, (d, n) in enumerate(zip(bench.devices, per))]
+        names = list(bench.devices)
+        threads = [threading.Thread(target=worker, args=(names[i::args.parallel],
+                                                         args.seed * 100 + i))
+                   for i in range(args.parallel)]
         for t in threads:
             t.start()
         for t in threads:
