@@ -35,7 +35,7 @@ from alerter.model import Alert
 from alerter.notify.config import NotifyConfig, Route
 from alerter.notify.formats.alertmanager import rfc3339
 from alerter.notify.matchers import Matcher, matches_all, parse_matchers
-from alerter.notify.route import group_labels, match_routes, walk
+from alerter.notify.route import group_labels, match_routes
 from alerter.notify.silences import Silence, SilenceNotFound
 
 log = logging.getLogger("alerter.amapi")
@@ -310,8 +310,9 @@ def create_blueprint(*, alerts: Callable[[], list[Alert]], pipeline: Any,
                                                     "receiver": {"name": r.receiver},
                                                     "alerts": []})
                     group["alerts"].append(gettable_alert(a, names, st, now, end))
-        order = {r.key: i for i, r in enumerate(walk(route))} if route is not None else {}
-        return jsonify([groups[k] for k in sorted(groups, key=lambda k: (order[k[0]], k[1]))])
+        # Alertmanager's order: by group labels, then receiver name
+        return jsonify(sorted(groups.values(), key=lambda g: (sorted(g["labels"].items()),
+                                                               g["receiver"]["name"])))
 
     # --- silences ---------------------------------------------------------------------------
 
