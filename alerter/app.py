@@ -12,7 +12,6 @@ import logging
 import signal
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import waitress
@@ -139,8 +138,3 @@ class AlerterApp:
             # wake at least every second for signals and reloads
             self._stop.wait(min(max(wait, 0.01), 1.0))
 
-
-def serve(config_path: Path, listen: str) -> int:
-    """Load the config and run; config errors are the caller's (exit 2)."""
-    config = load_config(config_path)
-    return AlerterApp(config, listen).run()

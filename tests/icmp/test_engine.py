@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import subprocess
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -189,3 +190,16 @@ def test_two_probers_side_by_side_ignore_each_others_replies(mode: str) -> None:
         for outcome in outcomes:
             assert_answered(outcome, 2)
         assert (stats.replies_received, stats.late_replies) == (200, 0)
+
+
+def test_stalled_event_loop_does_not_turn_replies_into_loss(mode: str) -> None:
+    # The reply arrives at once but is read only after the loop was blocked for longer than
+    # the timeout: the kernel's receive timestamp, not the reading time, decides.
+    async def body(p: IcmpProber) -> ProbeOutcome:
+        task = asyncio.create_task(p.probe("127.0.0.1", 1, 0.3))
+        await asyncio.sleep(0)  # the request goes out
+        time.sleep(0.6)  # noqa: ASYNC251 - blocking the loop on purpose
+        return await task
+    outcome = run(mode, body)
+    assert (outcome.sent, outcome.received) == (1, 1), outcome
+    assert outcome.rtts[0] < 0.3

@@ -135,7 +135,7 @@ def test_parse_counters_status_and_32bit() -> None:
              ifmib.IF_IN_OCTETS: {(1,): 10}, ifmib.IF_OUT_OCTETS: {(1,): 20},
              ifmib.IF_IN_ERRORS: {(1,): 3}}
     counters = ifmib.parse_counters(table, hc=False)
-    assert not ifmib.has_hc_counters(table)
+    assert ifmib.lacks_hc_counters(table)
     assert counters[1].oper_up and counters[1].admin_up and counters[1].in_octets == 10
     assert counters[1].in_errors == 3 and counters[1].out_errors is None
     assert counters[2].oper_up is False and counters[2].admin_up is True
