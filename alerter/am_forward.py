@@ -51,7 +51,7 @@ from alerter.notify.config import (NotifyConfig, Secret, _check_url, _duration, 
                                    _secret, _str)
 from alerter.notify.delivery import USER_AGENT, _transport_error
 from alerter.notify.formats.alertmanager import rfc3339
-from alerter.notify.retry import classify
+from alerter.notify.retry import Outcome, classify
 from alerter.notify.route import match_routes
 from wardops_common.atomicfile import write_atomic
 
@@ -363,9 +363,17 @@ class Forwarder:
         name, index = worker.key[0], str(worker.key[1])
         for start in range(0, len(due), BATCH):
             batch = due[start:start + BATCH]
-            reason = self._post(target, [postable(a, now, self.eval_interval,
-                                                  target.resend_delay) for a in batch])
-            if reason is not None:
+            outcome = self._post(target, [postable(a, now, self.eval_interval,
+                                                   target.resend_delay) for a in batch])
+            reason = outcome.reason
+            if not outcome.delivered and not outcome.retryable:
+                # Alertmanager refused the batch itself (4xx): retrying now cannot help;
+                # counted, logged, and tried again at the next resend like Prometheus.
+                self.metrics.errors.labels(name, index, reason).inc()
+                log.error("Alertmanager refused alerts", extra={
+                    "receiver": name, "integration": index, "reason": reason,
+                    "alerts": len(batch)})
+            elif not outcome.delivered:
                 worker.failures += 1
                 delay = next_backoff(worker.failures)
                 worker.retry_at = now + delay
@@ -377,16 +385,17 @@ class Forwarder:
             with self._lock:
                 for a in batch:
                     worker.sent[a.fingerprint] = Sent(now, a.resolved)
-            self.metrics.alerts.labels(name, index).inc(len(batch))
-            self.metrics.last_success.labels(name, index).set(self._clock())
+            if outcome.delivered:
+                self.metrics.alerts.labels(name, index).inc(len(batch))
+                self.metrics.last_success.labels(name, index).set(self._clock())
         if due and worker.failures:
             log.info("posting alerts to Alertmanager works again", extra={
                 "receiver": name, "integration": index, "after_failures": worker.failures})
         worker.failures = 0
         return min(1.0, target.resend_delay)
 
-    def _post(self, target: AlertmanagerConfig, body: list[dict[str, Any]]) -> str | None:
-        """POST one batch; None when accepted, else the failure reason (a metric label)."""
+    def _post(self, target: AlertmanagerConfig, body: list[dict[str, Any]]) -> Outcome:
+        """POST one batch; the classified outcome (its ``reason`` is the metric label)."""
         headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
         if target.authorization is not None:
             headers["Authorization"] = target.authorization.value
@@ -395,10 +404,9 @@ class Forwarder:
                                       headers=headers, timeout=target.timeout,
                                       allow_redirects=False)
         except requests.RequestException as exc:
-            return classify(None, _transport_error(exc)).reason
+            return classify(None, _transport_error(exc))
         resp.close()
-        outcome = classify(resp.status_code)
-        return None if outcome.delivered else outcome.reason
+        return classify(resp.status_code)
 
     # --- resolved alerts survive restarts -----------------------------------------------------
 
