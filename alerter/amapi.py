@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import json
 import logging
 import platform
 import re
@@ -75,6 +76,22 @@ def receiver_regex() -> re.Pattern[str] | None:
         return re.compile(f"(?:{text})\\Z")
     except re.error as exc:
         raise BadRequest(f"receiver: invalid regular expression {text!r}: {exc}") from None
+
+
+def json_body(limit: int) -> dict[str, Any]:
+    """The request body as a JSON object (whatever its Content-Type), at most ``limit`` bytes."""
+    if request.content_length is not None and request.content_length > limit:
+        raise BadRequest(f"request body larger than {limit} bytes")
+    raw = request.get_data(cache=True)
+    if len(raw) > limit:
+        raise BadRequest(f"request body larger than {limit} bytes")
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise BadRequest(f"invalid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise BadRequest("request body must be a JSON object (postableSilence)")
+    return data
 
 
 def token_from(header: str) -> str | None:
@@ -328,9 +345,7 @@ def create_blueprint(*, alerts: Callable[[], list[Alert]], pipeline: Any,
     def post_silence() -> Response:
         if (denied := authorize()) is not None:
             return denied
-        data = request.get_json(silent=True)
-        if not isinstance(data, dict):
-            raise BadRequest("request body must be a JSON object (postableSilence)")
+        data = json_body(notify_config().api.max_body_bytes)
         now = clock()
         matchers = parse_api_matchers(data.get("matchers"))
         starts_at = parse_time(data["startsAt"], "startsAt") if data.get("startsAt") else now
