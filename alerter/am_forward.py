@@ -63,6 +63,8 @@ ENDS_AT_FACTOR = 4              # endsAt = now + 4 × max(eval interval, resend 
 BATCH = 256                     # alerts per POST
 MAX_BACKOFF = 30.0
 STATE_FILE = "am_forward.json"
+ERROR_REASONS = ("connection_refused", "connection_error", "timeout", "http_5xx", "http_4xx",
+                 "http_429")  # start at 0 so rate() and alerts see the first failure
 
 _KEYS = ("url", "url_env", "url_file", "timeout", "resend_delay", "basic_auth", "bearer_token",
          "bearer_token_env", "bearer_token_file")
@@ -314,6 +316,8 @@ class Forwarder:
     def _init_metrics(self, name: str, index: int) -> None:
         self.metrics.alerts.labels(name, str(index))
         self.metrics.last_success.labels(name, str(index))
+        for reason in ERROR_REASONS:
+            self.metrics.errors.labels(name, str(index), reason)
 
     def _sync_workers(self) -> None:
         for key in [k for k in self._workers if k not in self._targets]:
