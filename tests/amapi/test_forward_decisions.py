@@ -232,3 +232,28 @@ def test_forwarder_retries_5xx_with_backoff_and_leaves_4xx_to_the_next_resend(
         assert [d for d, _ in since(am_receiver, 2)] == ["A", "B"]
     finally:
         fwd.stop()
+
+
+def test_reload_starts_and_stops_forwarding(am_receiver: Receiver, tmp_path: Path) -> None:
+    clock = Clock(1_700_000_000.0)
+    without = parse_notify_config({"route": {"receiver": "webhooks"},
+                                   "receivers": [{"name": "webhooks"}]})
+    fwd = Forwarder(without, tmp_path, eval_interval=15.0, clock=clock)
+    fwd.start()
+    try:
+        with_am = forwarder(am_receiver, tmp_path / "other", clock)
+        with_am.stop()  # only its validated config is wanted here
+        fwd.process([alert("A")])
+        fwd.reload(with_am.config, 15.0)
+        fwd.process([alert("A")])
+        am_receiver.wait(1)
+        assert posted(am_receiver, 0) == [("A", "2023-11-14T22:17:20Z")]
+        fwd.reload(without, 15.0)  # the Alertmanager is dropped: nothing more goes out
+        clock.now += 120
+        fwd.process([alert("A"), alert("B")])
+        fwd.reload(with_am.config, 15.0)  # and back: both, since the sent log went with it
+        fwd.process([alert("A"), alert("B")])
+        wait_for(lambda: len(since(am_receiver, 1)) >= 2, what="posts after the second reload")
+        assert [d for d, _ in since(am_receiver, 1)] == ["A", "B"]
+    finally:
+        fwd.stop()
