@@ -284,9 +284,7 @@ class Forwarder:
 
     def process(self, alerts: list[Alert]) -> None:
         """One evaluation cycle's alerts: every firing one, and those resolved this cycle."""
-        if not self._targets:
-            return
-        now = self._clock()
+        now = self._clock()  # kept current even without targets: a reload may add one
         with self._lock:
             firing: dict[str, Alert] = {}
             resolved_changed = False
@@ -306,7 +304,8 @@ class Forwarder:
                     del self._resolved[fp]
                     resolved_changed = True
             workers = list(self._workers.values())
-        if resolved_changed:
+            save = resolved_changed and bool(self._targets)
+        if save:
             self._save()
         for w in workers:
             w.wake()
