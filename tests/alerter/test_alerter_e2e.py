@@ -159,3 +159,19 @@ def test_test_receiver_cli(receiver: Receiver, tmp_path: Path) -> None:
     assert failed.returncode == 1
     assert failed.stderr.startswith("test-receiver: hook: delivery failed: alertmanager #0: ")
     assert receiver.url not in failed.stderr
+
+
+def test_unreachable_datasource_is_notified_even_without_rules(receiver: Receiver,
+                                                               tmp_path: Path) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    config = write_config(tmp_path, dead, "groups: []\n", notify_config(receiver.url))
+    running = Running(config, tmp_path / "alerter.log")
+    running.start()
+    try:
+        receiver.wait(1)
+        [alert] = receiver.bodies()[0]["alerts"]
+        assert (alert["labels"]["alertname"], alert["labels"]["cause"]) == \
+            ("MonitoringDegraded", "datasource_unreachable")
+        assert dead in alert["annotations"]["summary"]
+    finally:
+        running.stop()
