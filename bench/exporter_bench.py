@@ -8,7 +8,10 @@ Runs itself inside a private network namespace (scripts/in-netns) with only loop
 
 * CPU (user + system, from the kernel's rusage) per 1,000 echo requests of
   ``fping -C<count> -i 0 -q`` and of our engine (raw and datagram sockets) probing the
-  same list, interleaved, ``--repeat`` times each; the median run and the ratio to fping.
+  same list all at once, interleaved, ``--repeat`` times each; the median run and the
+  ratio to fping. Then both spread over ``--spread`` seconds, as the exporter's scheduler
+  spreads probes (our probes start evenly in 5 ms slots; fping gets ``-i`` so that its
+  requests take about as long).
 * prometheus-blackbox-exporter's ICMP module on a sample (``--blackbox-sample`` targets
   through its /probe endpoint, 32 at a time): its process's CPU per probe (one request
   each) from /proc/<pid>/stat.
@@ -97,11 +100,12 @@ table inet {NFT_TABLE} {{
 # -- the tools -----------------------------------------------------------------------------
 
 
-def fping_run(target_file: Path, count: int, timeout: float, spacing: float) -> Run:
+def fping_run(target_file: Path, count: int, timeout: float, spacing: float,
+              gap_ms: float = 0.0) -> Run:
     """fping over the whole list; CPU from the rusage wait4 returns for the fping process."""
-    # -C: count per target; -i 0: no gap between packets to different targets; -p: gap
-    # between packets to one target (ours is --spacing); -t: per-request timeout.
-    args = ["fping", f"-C{count}", "-i0", "-q", f"-t{int(timeout * 1000)}",
+    # -C: count per target; -i: gap between any two packets (0: none); -p: gap between
+    # packets to one target (ours is --spacing); -t: per-request timeout.
+    args = ["fping", f"-C{count}", f"-i{gap_ms:g}", "-q", f"-t{int(timeout * 1000)}",
             f"-p{max(int(spacing * 1000), 10)}", "-f", str(target_file)]
     started = time.monotonic()
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -373,7 +377,7 @@ def main() -> int:
     parser.add_argument("--blackbox-sample", type=int, default=500)
     parser.add_argument("--interval", type=float, default=10.0, help="exporter probe interval")
     parser.add_argument("--spread", type=float, default=8.0,
-                        help="window over which the engine's spread run starts its probes")
+                        help="window over which the spread runs (engine and fping) send")
     parser.add_argument("--skip-exporter", action="store_true")
     args = parser.parse_args()
     reexec_in_netns()
@@ -390,8 +394,8 @@ def main() -> int:
 
     runs: dict[str, list[Run]] = {}
     for rep in range(args.repeat):
-        print(f"run {rep + 1}/{args.repeat}: fping, engine raw, engine datagram, engine spread",
-              file=sys.stderr)
+        print(f"run {rep + 1}/{args.repeat}: fping, engine raw and datagram; engine and fping "
+              "spread", file=sys.stderr)
         runs.setdefault("fping", []).append(
             fping_run(target_file, args.count, args.timeout, args.spacing))
         for mode in ("raw", "datagram"):
@@ -399,20 +403,30 @@ def main() -> int:
                 engine_run(target_file, args.count, args.timeout, args.spacing, mode))
         runs.setdefault("spread", []).append(
             engine_run(target_file, args.count, args.timeout, args.spacing, "raw", args.spread))
+        # fping spreads its requests over about the same window with a gap between packets
+        gap_ms = round(args.spread * 1000 / (args.devices * args.count), 3)
+        runs.setdefault("fping spread", []).append(
+            fping_run(target_file, args.count, args.timeout, args.spacing, gap_ms))
     print("blackbox_exporter sample", file=sys.stderr)
     sample = addresses[: args.blackbox_sample]
     blackbox = blackbox_run(sample, args.timeout, workdir)
 
     median = {k: sorted(v, key=lambda r: r.cpu)[len(v) // 2] for k, v in runs.items()}
     fping = median["fping"]
+    # Each engine run against the fping run that sends the same way: all at once, or
+    # spread over the window (where both pay a wake-up per few packets).
+    baseline = {"fping": "fping", "raw": "fping", "datagram": "fping",
+                "fping spread": "fping spread", "spread": "fping spread"}
     rows = [["tool", "requests", "replies", "user s", "sys s", "CPU s/1000 req", "µs/req",
              "× fping"]]
-    for run in (fping, median["raw"], median["datagram"], median["spread"], blackbox):
+    for key in ("fping", "raw", "datagram", "fping spread", "spread", "blackbox"):
+        run = blackbox if key == "blackbox" else median[key]
+        base = median[baseline.get(key, "fping")]
         rows.append([run.tool, str(run.requests), str(run.replies), f"{run.user:.3f}",
                      f"{run.system:.3f}", f"{run.per_1000:.4f}", f"{run.per_1000 * 1000:.1f}",
-                     f"{run.per_1000 / fping.per_1000:.2f}"])
-    engines = ("raw", "datagram", "spread")
-    worst_ratio = max(median[m].per_1000 / fping.per_1000 for m in engines)
+                     f"{run.per_1000 / base.per_1000:.2f}"])
+    worst_ratio = max(median[m].per_1000 / median[baseline[m]].per_1000
+                      for m in ("raw", "datagram", "spread"))
     cycle_wall = statistics.median(r.wall for m in ("raw", "datagram") for r in runs[m])
     limit = args.timeout + 1
     expected = (args.devices - len(dropped)) * args.count
@@ -443,7 +457,8 @@ def main() -> int:
             f"{fig.probe_once.per_1000 / fping.per_1000:.1f}× fping per request; "
             f"up/down/unprobed {fig.sweep_counts} {check(fig.sweep_counts == truth)}",
             f"exporter serving, interval {args.interval:g}s: CPU {fig.serve.per_1000:.4f}s/1000 "
-            f"requests over two intervals = {fig.serve.per_1000 / fping.per_1000:.1f}× fping; "
+            f"requests over two intervals = "
+            f"{fig.serve.per_1000 / median['fping spread'].per_1000:.1f}× fping spread; "
             f"cycle {fig.cycle_seconds:.2f}s (probes spread over the interval); "
             f"up/down/unknown {fig.served_counts} {check(fig.served_counts == truth)}",
             f"/metrics at {args.devices} devices: {fig.render_seconds:.3f}s median of 5, "

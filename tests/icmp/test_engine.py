@@ -203,3 +203,18 @@ def test_stalled_event_loop_does_not_turn_replies_into_loss(mode: str) -> None:
     outcome = run(mode, body)
     assert (outcome.sent, outcome.received) == (1, 1), outcome
     assert outcome.rtts[0] < 0.3
+
+
+def test_probes_with_different_timeouts_each_end_at_their_own(mode: str, firewall: Firewall) -> None:
+    firewall.drop("127.0.0.2", "127.0.0.3")
+
+    async def body(p: IcmpProber) -> list[str]:
+        ended: list[str] = []
+
+        async def probe(address: str, timeout: float) -> None:
+            assert await p.probe(address, 1, timeout) == ProbeOutcome(sent=1, received=0)
+            ended.append(f"{address} {timeout}")
+        await asyncio.gather(probe("127.0.0.2", 1.5), probe("127.0.0.3", 0.2),
+                             probe("127.0.0.2", 0.4))
+        return ended
+    assert run(mode, body) == ["127.0.0.3 0.2", "127.0.0.2 0.4", "127.0.0.2 1.5"]
