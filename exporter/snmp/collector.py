@@ -44,15 +44,16 @@ def device_label_values(device: Any, names: Sequence[str]) -> list[str]:
     """Values for :func:`device_label_names`; "" for labels this device lacks."""
     labels = _extra_labels(device)
     fixed = {"device": device.name, "address": device.address,
-             "site": getattr(device, "site", None) or "", "type": getattr(device, "type", None) or ""}
+             "site": getattr(device, "site", None) or "",
+             "type": getattr(device, "type", None) or ""}
     return [str(fixed[n]) if n in fixed else str(labels.get(n, "")) for n in names]
 
 
 _COUNTERS = (
     ("in_octets", "wardops_interface_in_octets",
-     "Octets received (ifHCInOctets, or 32-bit ifInOctets where the agent has no 64-bit counters)."),
+     "Octets received (ifHCInOctets; 32-bit ifInOctets where the agent has no 64-bit ones)."),
     ("out_octets", "wardops_interface_out_octets",
-     "Octets sent (ifHCOutOctets, or 32-bit ifOutOctets where the agent has no 64-bit counters)."),
+     "Octets sent (ifHCOutOctets; 32-bit ifOutOctets where the agent has no 64-bit ones)."),
     ("in_errors", "wardops_interface_in_errors", "Inbound packets with errors (ifInErrors)."),
     ("out_errors", "wardops_interface_out_errors", "Outbound packets with errors (ifOutErrors)."),
     ("in_discards", "wardops_interface_in_discards", "Inbound packets discarded (ifInDiscards)."),
@@ -85,7 +86,8 @@ def collect_metrics(states: Sequence[DeviceState]) -> Iterable[Metric]:
     speed = GaugeMetricFamily("wardops_interface_speed_bits_per_second",
                               "Interface speed (ifSpeed, or ifHighSpeed above 4 Gbit/s).",
                               labels=if_names)
-    counters = {attr: CounterMetricFamily(name, doc, labels=if_names) for attr, name, doc in _COUNTERS}
+    counters = {attr: CounterMetricFamily(name, doc, labels=if_names)
+                for attr, name, doc in _COUNTERS}
     scalars: dict[str, GaugeMetricFamily] = {}
 
     for state in states:

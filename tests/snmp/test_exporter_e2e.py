@@ -27,7 +27,7 @@ snmp_defaults:
       - {{alias: '^Silknet_Internet$', isp: Silknet}}
     exclude_interfaces: '\\.\\d+$'
     scalars:
-      - {{name: load_1m_percent, oid: 1.3.6.1.4.1.2021.10.1.5.1, help: "1-minute load average x 100"}}
+      - {{name: load_1m_percent, oid: 1.3.6.1.4.1.2021.10.1.5.1, help: "1-min load x 100"}}
 sites:
   Kharagauli: {{labels: {{region: Imereti}}}}
 devices:
