@@ -56,7 +56,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-import icmplib
+import icmplib  # type: ignore[import-untyped]  # no type information shipped
 
 log = logging.getLogger(__name__)
 
@@ -139,8 +139,21 @@ def sequence_checksum(base_sum: int, sequence: int) -> int:
 class _Probe:
     """One running probe: its requests, replies and the future its caller awaits."""
 
-    __slots__ = ("address", "count", "timeout", "future", "keys", "sent", "to_send",
-                 "rtts", "timer", "done", "failed", "last_error", "reason")
+    __slots__ = (
+        "address",
+        "count",
+        "done",
+        "failed",
+        "future",
+        "keys",
+        "last_error",
+        "reason",
+        "rtts",
+        "sent",
+        "timeout",
+        "timer",
+        "to_send",
+    )
 
     def __init__(self, address: str, count: int, timeout: float,
                  future: asyncio.Future[ProbeOutcome]) -> None:

@@ -6,7 +6,7 @@ import asyncio
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -17,7 +17,7 @@ from tests.support.nft import Firewall
 TIMEOUT = 0.5
 
 
-def run(mode: str, body: Callable[[IcmpProber], Coroutine[Any, Any, Any]], **kw: Any) -> Any:
+def run(mode: str, body: Callable[[IcmpProber], Awaitable[Any]], **kw: Any) -> Any:
     """Start a prober in ``mode``, run ``body`` with it, close it."""
     async def main() -> Any:
         prober = IcmpProber(privileged=mode == "raw", **kw)
@@ -121,7 +121,7 @@ table inet wardops_reject {
 }""")
     try:
         async def body(p: IcmpProber) -> tuple[list[ProbeOutcome], Any]:
-            outcomes = []
+            outcomes: list[ProbeOutcome] = []
             for i in range(20):
                 outcomes += await asyncio.gather(p.probe("127.0.0.66", 1, 0.2),
                                                  p.probe(f"127.0.1.{i + 1}", 1, 0.2))
