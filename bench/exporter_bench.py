@@ -389,7 +389,7 @@ def main() -> int:
     target_file.write_text("\n".join(addresses) + "\n")
     print(f"{args.devices} targets 127.100.x.y, {len(dropped)} dropped by nftables; "
           f"count {args.count}, timeout {args.timeout:g}s, spacing {args.spacing:g}s; "
-          f"median of {args.repeat} runs", file=sys.stderr)
+          f"median of {args.repeat} runs; logs and inventory in {workdir}", file=sys.stderr)
 
     runs: dict[str, list[Run]] = {}
     for rep in range(args.repeat):
