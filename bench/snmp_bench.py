@@ -247,6 +247,8 @@ def main() -> None:
         again = loop.run_until_complete(wardops_cycle(big_steady))
         check_all_up(big_steady)
         big_steady.close()
+        loop.run_until_complete(asyncio.sleep(0.1))  # let pysnmp's timer tasks finish
+        loop.close()
         for label, (wall, cpu) in (("first (cold)", first), ("steady", again)):
             print(f"{args.cycle_devices}-device cycle, {label}: {wall:.1f} s wall, {cpu:.1f} s CPU "
                   "(target: within 60 s)")

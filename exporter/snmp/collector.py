@@ -21,19 +21,28 @@ if TYPE_CHECKING:
 
 BASE_LABELS = ("device", "address", "site", "type")
 IF_LABELS = ("ifindex", "ifname", "ifalias", "isp")
+INFO_LABELS = ("sysname", "sysdescr", "sysobjectid")
+# Labels the SNMP families set themselves; a device label of the same name is left out
+# of them (it would make the family invalid and lose every SNMP series of the scrape).
+_OWN_LABELS = set(BASE_LABELS) | set(IF_LABELS) | set(INFO_LABELS) | {"reason"}
+
+
+def _extra_labels(device: Any) -> dict[str, str]:
+    # exporter.config.Device keeps them as sorted (name, value) pairs; a dict works too.
+    return dict(getattr(device, "labels", None) or ())
 
 
 def device_label_names(devices: Iterable[Any]) -> tuple[str, ...]:
     """device, address, site, type, then every extra label any device has (sorted)."""
     extra: set[str] = set()
     for device in devices:
-        extra.update(getattr(device, "labels", None) or {})
-    return BASE_LABELS + tuple(sorted(extra - set(BASE_LABELS)))
+        extra.update(_extra_labels(device))
+    return BASE_LABELS + tuple(sorted(extra - _OWN_LABELS))
 
 
 def device_label_values(device: Any, names: Sequence[str]) -> list[str]:
     """Values for :func:`device_label_names`; "" for labels this device lacks."""
-    labels = getattr(device, "labels", None) or {}
+    labels = _extra_labels(device)
     fixed = {"device": device.name, "address": device.address,
              "site": getattr(device, "site", None) or "", "type": getattr(device, "type", None) or ""}
     return [str(fixed[n]) if n in fixed else str(labels.get(n, "")) for n in names]
@@ -68,7 +77,7 @@ def collect_metrics(states: Sequence[DeviceState]) -> Iterable[Metric]:
     uptime = GaugeMetricFamily("wardops_snmp_uptime_seconds",
                                "sysUpTime: time since the agent (re)started.", labels=names)
     info = GaugeMetricFamily("wardops_snmp_info", "SNMPv2-MIB system values of the device.",
-                             labels=names + ("sysname", "sysdescr", "sysobjectid"))
+                             labels=names + INFO_LABELS)
     oper = GaugeMetricFamily("wardops_interface_oper_up", "1 if ifOperStatus is up.",
                              labels=if_names)
     admin = GaugeMetricFamily("wardops_interface_admin_up", "1 if ifAdminStatus is up.",

@@ -66,17 +66,29 @@ def test_run_with_bad_config_exits_2(tmp_path: Path) -> None:
     assert proc.stderr == f"wardops-alerter: {expected(fixture, fixture)}\n"
 
 
-def test_example_config_and_default_rules_are_valid() -> None:
+# The example reads its webhook URLs and secrets from the environment; the notification
+# config refuses to load when one is missing (a receiver without a URL would silently
+# never notify), so the check runs with placeholders for them.
+EXAMPLE_SECRETS = {"WARDOPS_API_TOKEN": "token", "CHAT_WEBHOOK_URL": "http://127.0.0.1:9/chat",
+                   "ONCALL_WEBHOOK_URL": "http://127.0.0.1:9/oncall", "ONCALL_HMAC": "secret",
+                   "DEADMANS_SWITCH_URL": "http://127.0.0.1:9/deadman"}
+
+
+def test_example_config_and_default_rules_are_valid(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in EXAMPLE_SECRETS.items():
+        monkeypatch.setenv(name, value)
     config = load_config(REPO / "examples" / "alerter.yml")
-    names = [r.name for g in config.groups for r in g.rules]
+    names = [r.name for g in config.groups if g.file.endswith("wardops.yml") for r in g.rules]
     assert names == ["DeviceDown", "DeviceFlapping", "SiteDown", "HighLatency", "PacketLoss",
                      "ProbeStale", "ExporterDown", "Watchdog"]
+    rules = sum(len(g.rules) for g in config.groups)
     assert config.state_dir == REPO / "examples" / "data" / "alerter"
     proc = subprocess.run([sys.executable, "-m", "alerter", "check-config",
                            str(REPO / "examples" / "alerter.yml")],
-                          capture_output=True, text=True, env=python_env(), timeout=60)
+                          capture_output=True, text=True, env=python_env(**EXAMPLE_SECRETS),
+                          timeout=60)
     assert proc.returncode == 0, proc.stderr
-    assert "2 groups, 8 alerting rules" in proc.stdout
+    assert f"{len(config.groups)} groups, {rules} alerting rules" in proc.stdout
 
 
 def test_relative_paths_and_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

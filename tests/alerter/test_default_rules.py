@@ -21,7 +21,8 @@ def test_promtool_check_rules() -> None:
     proc = subprocess.run(["promtool", "check", "rules", *map(str, RULES)],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "SUCCESS: 8 rules found" in proc.stdout
+    assert "Checking " + str(REPO / "rules" / "wardops.yml") + "\n  SUCCESS: 8 rules found" \
+        in proc.stdout
 
 
 @promtool
