@@ -53,7 +53,7 @@ def test_invalid(fixture: Path, tmp_path: Path) -> None:
 def test_check_config_cli(fixture: Path, tmp_path: Path) -> None:
     config, shown = config_for(fixture, tmp_path)
     proc = subprocess.run([sys.executable, "-m", "alerter", "check-config", str(config)],
-                          capture_output=True, text=True, env=python_env(), timeout=60)
+                          check=False, capture_output=True, text=True, env=python_env(), timeout=60)
     assert proc.returncode == 2
     assert proc.stderr == f"check-config: {expected(fixture, shown)}\n"
 
@@ -61,7 +61,7 @@ def test_check_config_cli(fixture: Path, tmp_path: Path) -> None:
 def test_run_with_bad_config_exits_2(tmp_path: Path) -> None:
     fixture = TESTDATA / "invalid-config-url.yml"
     proc = subprocess.run([sys.executable, "-m", "alerter", "--config", str(fixture)],
-                          capture_output=True, text=True, env=python_env(), timeout=60)
+                          check=False, capture_output=True, text=True, env=python_env(), timeout=60)
     assert proc.returncode == 2
     assert proc.stderr == f"wardops-alerter: {expected(fixture, fixture)}\n"
 
@@ -82,7 +82,7 @@ def test_example_config_and_default_rules_are_valid(monkeypatch: pytest.MonkeyPa
     assert config.state_dir == REPO / "examples" / "data" / "alerter"
     proc = subprocess.run([sys.executable, "-m", "alerter", "check-config",
                            str(REPO / "examples" / "alerter.yml")],
-                          capture_output=True, text=True, env=python_env(**EXAMPLE_ENV),
+                          check=False, capture_output=True, text=True, env=python_env(**EXAMPLE_ENV),
                           timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert f"{len(config.groups)} groups, {rules} alerting rules" in proc.stdout

@@ -11,8 +11,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tests.alerter.harness import (FakeExporter, RecordingPipeline, TSDB, make_evaluator,
-                                    write_config)
+from tests.alerter.harness import (
+    TSDB,
+    FakeExporter,
+    RecordingPipeline,
+    make_evaluator,
+    write_config,
+)
 
 DOWN_RULE = """\
     groups:
