@@ -201,9 +201,11 @@ class Evaluator:
             causes.append(Cause("state_write_failed", "Alert state cannot be saved in "
                                 f"{self.config.state_dir} ({self._state_failure}); a restart "
                                 "would lose it"))
+        # While the data source is unreachable the other causes cannot be checked either:
+        # those already raised stay (frozen) instead of resolving on missing data.
         result = step(self._active.get(DEGRADED_KEY, {}), self._degraded_candidates(causes),
                       rule_key=DEGRADED_KEY, hold=self.config.data_health.degraded_for,
-                      keep_firing_for=0, now=now)
+                      keep_firing_for=0, now=now, frozen=skip_queries)
         self._apply(DEGRADED_KEY, result, upserts, deletes, resolved)
 
         new_ids = self._save(upserts, deletes, resolved)

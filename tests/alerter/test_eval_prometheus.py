@@ -260,9 +260,14 @@ def test_victoriametrics_as_data_source(victoriametrics: TSDB, exporter: FakeExp
     exporter.set_up(atm, False)
     victoriametrics.wait_value('wardops_device_up{device="Mtskheta-ATM"}', 0)
     ev.run_cycle()
+    exporter.close()                      # the scrape target goes down: VM says up == 0
+    victoriametrics.wait_value('up{job="wardops-exporter"}', 0)
+    ev.run_cycle()
+    assert states(pipeline) == {"Mtskheta-ATM": "firing", "exporter_down": "firing"}
     victoriametrics.stop()
     ev.run_cycle()
-    assert states(pipeline) == {"Mtskheta-ATM": "firing", "datasource_unreachable": "firing"}
+    assert states(pipeline) == {"Mtskheta-ATM": "firing", "exporter_down": "firing",
+                                "datasource_unreachable": "firing"}
 
 
 def test_group_interval_is_honoured(prometheus: TSDB, exporter: FakeExporter,
