@@ -29,7 +29,7 @@ class FakeAPI:
         api = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server naming
+            def do_POST(self) -> None:
                 form = parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
                 api.seen.append((dict(self.headers.items()), form))
                 if api.mode == "slow":
