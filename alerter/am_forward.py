@@ -51,7 +51,7 @@ from alerter.notify.config import (NotifyConfig, Secret, _check_url, _duration, 
                                    _secret, _str)
 from alerter.notify.delivery import USER_AGENT, _transport_error
 from alerter.notify.formats.alertmanager import rfc3339
-from alerter.notify.retry import classify
+from alerter.notify.retry import Outcome, classify
 from alerter.notify.route import match_routes
 from wardops_common.atomicfile import write_atomic
 
@@ -63,6 +63,8 @@ ENDS_AT_FACTOR = 4              # endsAt = now + 4 × max(eval interval, resend 
 BATCH = 256                     # alerts per POST
 MAX_BACKOFF = 30.0
 STATE_FILE = "am_forward.json"
+ERROR_REASONS = ("connection_refused", "connection_error", "timeout", "http_5xx", "http_4xx",
+                 "http_429")  # start at 0 so rate() and alerts see the first failure
 
 _KEYS = ("url", "url_env", "url_file", "timeout", "resend_delay", "basic_auth", "bearer_token",
          "bearer_token_env", "bearer_token_file")
@@ -282,9 +284,7 @@ class Forwarder:
 
     def process(self, alerts: list[Alert]) -> None:
         """One evaluation cycle's alerts: every firing one, and those resolved this cycle."""
-        if not self._targets:
-            return
-        now = self._clock()
+        now = self._clock()  # kept current even without targets: a reload may add one
         with self._lock:
             firing: dict[str, Alert] = {}
             resolved_changed = False
@@ -304,7 +304,8 @@ class Forwarder:
                     del self._resolved[fp]
                     resolved_changed = True
             workers = list(self._workers.values())
-        if resolved_changed:
+            save = resolved_changed and bool(self._targets)
+        if save:
             self._save()
         for w in workers:
             w.wake()
@@ -314,6 +315,8 @@ class Forwarder:
     def _init_metrics(self, name: str, index: int) -> None:
         self.metrics.alerts.labels(name, str(index))
         self.metrics.last_success.labels(name, str(index))
+        for reason in ERROR_REASONS:
+            self.metrics.errors.labels(name, str(index), reason)
 
     def _sync_workers(self) -> None:
         for key in [k for k in self._workers if k not in self._targets]:
@@ -363,9 +366,17 @@ class Forwarder:
         name, index = worker.key[0], str(worker.key[1])
         for start in range(0, len(due), BATCH):
             batch = due[start:start + BATCH]
-            reason = self._post(target, [postable(a, now, self.eval_interval,
-                                                  target.resend_delay) for a in batch])
-            if reason is not None:
+            outcome = self._post(target, [postable(a, now, self.eval_interval,
+                                                   target.resend_delay) for a in batch])
+            reason = outcome.reason
+            if not outcome.delivered and not outcome.retryable:
+                # Alertmanager refused the batch itself (4xx): retrying now cannot help;
+                # counted, logged, and tried again at the next resend like Prometheus.
+                self.metrics.errors.labels(name, index, reason).inc()
+                log.error("Alertmanager refused alerts", extra={
+                    "receiver": name, "integration": index, "reason": reason,
+                    "alerts": len(batch)})
+            elif not outcome.delivered:
                 worker.failures += 1
                 delay = next_backoff(worker.failures)
                 worker.retry_at = now + delay
@@ -377,16 +388,17 @@ class Forwarder:
             with self._lock:
                 for a in batch:
                     worker.sent[a.fingerprint] = Sent(now, a.resolved)
-            self.metrics.alerts.labels(name, index).inc(len(batch))
-            self.metrics.last_success.labels(name, index).set(self._clock())
+            if outcome.delivered:
+                self.metrics.alerts.labels(name, index).inc(len(batch))
+                self.metrics.last_success.labels(name, index).set(self._clock())
         if due and worker.failures:
             log.info("posting alerts to Alertmanager works again", extra={
                 "receiver": name, "integration": index, "after_failures": worker.failures})
         worker.failures = 0
         return min(1.0, target.resend_delay)
 
-    def _post(self, target: AlertmanagerConfig, body: list[dict[str, Any]]) -> str | None:
-        """POST one batch; None when accepted, else the failure reason (a metric label)."""
+    def _post(self, target: AlertmanagerConfig, body: list[dict[str, Any]]) -> Outcome:
+        """POST one batch; the classified outcome (its ``reason`` is the metric label)."""
         headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
         if target.authorization is not None:
             headers["Authorization"] = target.authorization.value
@@ -395,10 +407,9 @@ class Forwarder:
                                       headers=headers, timeout=target.timeout,
                                       allow_redirects=False)
         except requests.RequestException as exc:
-            return classify(None, _transport_error(exc)).reason
+            return classify(None, _transport_error(exc))
         resp.close()
-        outcome = classify(resp.status_code)
-        return None if outcome.delivered else outcome.reason
+        return classify(resp.status_code)
 
     # --- resolved alerts survive restarts -----------------------------------------------------
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import json
 import logging
 import platform
 import re
@@ -35,7 +36,7 @@ from alerter.model import Alert
 from alerter.notify.config import NotifyConfig, Route
 from alerter.notify.formats.alertmanager import rfc3339
 from alerter.notify.matchers import Matcher, matches_all, parse_matchers
-from alerter.notify.route import group_labels, match_routes, walk
+from alerter.notify.route import group_labels, match_routes
 from alerter.notify.silences import Silence, SilenceNotFound
 
 log = logging.getLogger("alerter.amapi")
@@ -75,6 +76,22 @@ def receiver_regex() -> re.Pattern[str] | None:
         return re.compile(f"(?:{text})\\Z")
     except re.error as exc:
         raise BadRequest(f"receiver: invalid regular expression {text!r}: {exc}") from None
+
+
+def json_body(limit: int) -> dict[str, Any]:
+    """The request body as a JSON object (whatever its Content-Type), at most ``limit`` bytes."""
+    if request.content_length is not None and request.content_length > limit:
+        raise BadRequest(f"request body larger than {limit} bytes")
+    raw = request.get_data(cache=True)
+    if len(raw) > limit:
+        raise BadRequest(f"request body larger than {limit} bytes")
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise BadRequest(f"invalid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise BadRequest("request body must be a JSON object (postableSilence)")
+    return data
 
 
 def token_from(header: str) -> str | None:
@@ -310,8 +327,9 @@ def create_blueprint(*, alerts: Callable[[], list[Alert]], pipeline: Any,
                                                     "receiver": {"name": r.receiver},
                                                     "alerts": []})
                     group["alerts"].append(gettable_alert(a, names, st, now, end))
-        order = {r.key: i for i, r in enumerate(walk(route))} if route is not None else {}
-        return jsonify([groups[k] for k in sorted(groups, key=lambda k: (order[k[0]], k[1]))])
+        # Alertmanager's order: by group labels, then receiver name
+        return jsonify(sorted(groups.values(), key=lambda g: (sorted(g["labels"].items()),
+                                                               g["receiver"]["name"])))
 
     # --- silences ---------------------------------------------------------------------------
 
@@ -327,9 +345,7 @@ def create_blueprint(*, alerts: Callable[[], list[Alert]], pipeline: Any,
     def post_silence() -> Response:
         if (denied := authorize()) is not None:
             return denied
-        data = request.get_json(silent=True)
-        if not isinstance(data, dict):
-            raise BadRequest("request body must be a JSON object (postableSilence)")
+        data = json_body(notify_config().api.max_body_bytes)
         now = clock()
         matchers = parse_api_matchers(data.get("matchers"))
         starts_at = parse_time(data["startsAt"], "startsAt") if data.get("startsAt") else now

@@ -87,14 +87,19 @@ def start_agents(count: int, workdir: Path) -> list[subprocess.Popen[bytes]]:
 
 def snmp_exporter_config(path: Path) -> None:
     """A 0.21-format module with numeric OIDs (Debian ships no snmp.yml)."""
+    def dotted(oid: tuple[int, ...]) -> str:
+        return ".".join(map(str, oid))
+
     def metric(name: str, oid: tuple[int, ...], kind: str) -> str:
         return f"""      - name: {name}
         oid: {'.'.join(map(str, oid))}
         type: {kind}
         indexes: [{{labelname: ifIndex, type: gauge}}]
         lookups:
-          - {{labels: [ifIndex], labelname: ifName, oid: {'.'.join(map(str, ifmib.IF_NAME))}, type: DisplayString}}
-          - {{labels: [ifIndex], labelname: ifAlias, oid: {'.'.join(map(str, ifmib.IF_ALIAS))}, type: DisplayString}}
+          - {{labels: [ifIndex], labelname: ifName, oid: {dotted(ifmib.IF_NAME)},
+             type: DisplayString}}
+          - {{labels: [ifIndex], labelname: ifAlias, oid: {dotted(ifmib.IF_ALIAS)},
+             type: DisplayString}}
 """
     columns = {
         "ifDescr": (ifmib.IF_DESCR, "DisplayString"), "ifSpeed": (ifmib.IF_SPEED, "gauge"),
@@ -174,7 +179,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     if os.environ.get("WARDOPS_NETNS") != "1":
-        raise SystemExit("run inside a private netns: scripts/in-netns .venv/bin/python bench/snmp_bench.py")
+        raise SystemExit("run inside a private netns: "
+                         "scripts/in-netns .venv/bin/python bench/snmp_bench.py")
 
     for n in range(args.veths):
         subprocess.run(["ip", "link", "add", f"bench{n}", "type", "veth", "peer", "name",
@@ -184,7 +190,8 @@ def main() -> None:
     agents = start_agents(total, workdir)
     snmp_exporter_config(workdir / "snmp.yml")
     exporter_port = 19116
-    exporter = subprocess.Popen(["prometheus-snmp-exporter", f"--config.file={workdir / 'snmp.yml'}",
+    exporter = subprocess.Popen(["prometheus-snmp-exporter",
+                                 f"--config.file={workdir / 'snmp.yml'}",
                                  f"--web.listen-address=127.0.0.1:{exporter_port}"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{exporter_port}/snmp"
@@ -242,11 +249,14 @@ def main() -> None:
         steady.close()
         cold.close()
 
-        big_steady = SnmpPoller(make_devices(args.cycle_devices, "1h"), max_concurrency=args.concurrency)
+        big_steady = SnmpPoller(make_devices(args.cycle_devices, "1h"),
+                                max_concurrency=args.concurrency)
         first = loop.run_until_complete(wardops_cycle(big_steady))  # first cycle reads names
         again = loop.run_until_complete(wardops_cycle(big_steady))
         check_all_up(big_steady)
         big_steady.close()
+        loop.run_until_complete(asyncio.sleep(0.1))  # let pysnmp's timer tasks finish
+        loop.close()
         for label, (wall, cpu) in (("first (cold)", first), ("steady", again)):
             print(f"{args.cycle_devices}-device cycle, {label}: {wall:.1f} s wall, {cpu:.1f} s CPU "
                   "(target: within 60 s)")

@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -154,8 +155,12 @@ class Handler(BaseHTTPRequestHandler):
         """Requests are printed as notifications above, not as access-log lines."""
 
 
+def _stop(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Parse arguments and serve until interrupted."""
+    """Parse arguments and serve until interrupted (Ctrl-C or SIGTERM)."""
     parser = argparse.ArgumentParser(description="Print wardops webhook notifications.")
     parser.add_argument("--listen", default="127.0.0.1:9099", metavar="HOST:PORT")
     parser.add_argument("--jsonl", metavar="FILE", help="also append every request to FILE")
@@ -174,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     server = Sink((host.strip("[]"), int(port)), jsonl=args.jsonl, secret=secret,
                   colour=sys.stdout.isatty(), quiet=args.quiet)
     print(f"sink: listening on http://{args.listen}/", flush=True)
+    signal.signal(signal.SIGTERM, _stop)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -601,17 +601,50 @@ def health_dashboard() -> dict[str, Any]:
               rename={"Value": "Since last probe"}, sort_by="Since last probe", desc=True,
               overrides=[column("Since last probe", unit="s", decimals=0)]),
         row("Alerter"),
-        timeseries("Evaluation failures", [
-            ("increase(wardops_alerter_evaluation_failures_total[$__rate_interval])",
-             "{{instance}}")], bars=True, min_value=0),
+        stat("Data trusted", "min(wardops_alerter_data_healthy)", w=4,
+             mappings=[{"type": "value", "options": {
+                 "1": {"text": "YES", "color": "green", "index": 0},
+                 "0": {"text": "FROZEN", "color": "red", "index": 1}}}],
+             thresholds={"mode": "absolute", "steps": [{"color": "#8e8e8e", "value": None}]},
+             description="0 while the alerter freezes alerts because its data cannot be "
+                         "trusted (query errors, Prometheus or an exporter down, stale "
+                         "probes): MonitoringDegraded is firing then."),
+        stat("Last evaluation", "time() - max(wardops_alerter_last_evaluation_timestamp_seconds)",
+             w=4, unit="s",
+             thresholds={"mode": "absolute", "steps": [{"color": "green", "value": None},
+                                                       {"color": "red", "value": 60}]},
+             description="Seconds since the alerter last finished an evaluation cycle."),
+        stat("Dead letters", "sum(wardops_alerter_notification_dead_letters)", w=4,
+             thresholds=zero_is_good(),
+             description="Notifications given up on after retries, kept for inspection."),
+        stat("Undelivered", "sum(wardops_alerter_notification_queue_depth)", w=4,
+             thresholds=zero_is_good("orange")),
+        stat("Oldest undelivered",
+             "max(wardops_alerter_notification_oldest_undelivered_age_seconds)", w=4, unit="s",
+             thresholds={"mode": "absolute", "steps": [{"color": "green", "value": None},
+                                                       {"color": "orange", "value": 60}]}),
+        stat("Inhibited/silenced/acked (1h)",
+             "sum(increase(wardops_alerter_notifications_suppressed_total[1h]))", w=4,
+             thresholds={"mode": "absolute", "steps": [{"color": "blue", "value": None}]}),
+        timeseries("Evaluation failures by reason", [
+            ("sum by (reason) (increase(wardops_alerter_rule_evaluation_failures_total"
+             "[$__rate_interval])) or on() vector(0)", "{{reason}}")], bars=True, min_value=0,
+            description="Rule queries without a usable result; their alerts stay frozen."),
         timeseries("Evaluation duration", [
-            ("wardops_alerter_evaluation_duration_seconds"
-             " or rate(wardops_alerter_evaluation_duration_seconds_sum[$__rate_interval])"
+            ("rate(wardops_alerter_evaluation_duration_seconds_sum[$__rate_interval])"
              " / rate(wardops_alerter_evaluation_duration_seconds_count[$__rate_interval])",
-             "{{instance}}")], unit="s", min_value=0),
+             "cycle (mean)"),
+            ("wardops_alerter_rule_group_last_duration_seconds", "{{group}}")],
+            unit="s", min_value=0),
         timeseries("Notifications by receiver and result", [
             ("sum by (receiver, result) (increase(wardops_alerter_notifications_total"
              "[$__rate_interval]))", "{{receiver}} {{result}}")], bars=True, min_value=0),
+        timeseries("Delivery attempts by outcome", [
+            ("sum by (receiver, outcome) (increase(wardops_alerter_notification_attempts_total"
+             "[$__rate_interval])) or on() vector(0)", "{{receiver}} {{outcome}}")],
+            bars=True, min_value=0,
+            description="Failed attempts (http_5xx, timeout, connection_refused ...) are "
+                        "retried with backoff."),
         timeseries("Delivery queue", [
             ("wardops_alerter_notification_queue_depth", "{{receiver}} queued"),
             ("wardops_alerter_notification_oldest_undelivered_age_seconds",

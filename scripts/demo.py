@@ -18,15 +18,19 @@ leaves the machine. Ctrl-C (or SIGTERM) stops everything, the alerter first.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -46,18 +50,27 @@ class Service:
     port: int
     ready_path: str
     url: str  # what to show the user
-    log: Path | None  # None: output goes to this terminal
+    log: Path | None  # None: output goes to this terminal (held back while starting)
     ready_timeout: float = 60.0
+    # An extra condition after ready_path answers, e.g. "Prometheus has scraped the exporter".
+    ready_check: Callable[[], bool] | None = None
+    ready_what: str = ""
     popen: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _log_fh: IO[bytes] | None = field(default=None, repr=False)
 
-    def start(self, env: dict[str, str]) -> None:
+    def start(self, env: dict[str, str], console: Console) -> None:
         """Start the program in its own session, so Ctrl-C reaches only the demo."""
-        out: IO[bytes] | None = None
         if self.log is not None:
-            self._log_fh = out = open(self.log, "ab")
-        self.popen = subprocess.Popen(self.args, stdout=out, stderr=subprocess.STDOUT if out
-                                      else None, env=env, cwd=REPO, start_new_session=True)
+            self._log_fh = open(self.log, "ab")
+            self.popen = subprocess.Popen(self.args, stdout=self._log_fh,
+                                          stderr=subprocess.STDOUT, env=env, cwd=REPO,
+                                          start_new_session=True)
+            return
+        self.popen = subprocess.Popen(self.args, stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, env=env, cwd=REPO,
+                                      start_new_session=True)
+        assert self.popen.stdout is not None
+        threading.Thread(target=console.forward, args=(self.popen.stdout,), daemon=True).start()
 
     def alive(self) -> bool:
         return self.popen is not None and self.popen.poll() is None
@@ -83,6 +96,32 @@ class Service:
         if self.log is None or not self.log.exists():
             return ""
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+class Console:
+    """This terminal: the sink's notifications wait until the start-up progress is done."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: list[bytes] | None = []
+
+    def forward(self, stream: IO[bytes]) -> None:
+        """Copy ``stream`` to stdout line by line (run in a thread)."""
+        for line in iter(stream.readline, b""):
+            with self._lock:
+                if self._held is not None:
+                    self._held.append(line)
+                    continue
+            sys.stdout.buffer.write(line)
+            sys.stdout.flush()
+
+    def release(self) -> None:
+        """Print what was held back, and everything from now on as it comes."""
+        with self._lock:
+            held, self._held = self._held or [], None
+            for line in held:
+                sys.stdout.buffer.write(line)
+            sys.stdout.flush()
 
 
 class Interrupted(Exception):
@@ -120,8 +159,9 @@ def wait_ready(service: Service) -> None:
     print(f"  {service.name:<11}", end=" ", flush=True)
     dots = 0
     while True:
-        if http_ok(url):
-            print(f"ready in {time.monotonic() - start:.1f}s", flush=True)
+        if http_ok(url) and (service.ready_check is None or service.ready_check()):
+            what = f" ({service.ready_what})" if service.ready_what else ""
+            print(f" ready in {time.monotonic() - start:.1f}s{what}", flush=True)
             return
         if not service.alive():
             print("FAILED", flush=True)
@@ -137,6 +177,20 @@ def wait_ready(service: Service) -> None:
             print(".", end="", flush=True)
             dots += 1
         time.sleep(0.5)
+
+
+def prometheus_scrapes_exporter(port: int) -> Callable[[], bool]:
+    """A check: Prometheus on ``port`` has scraped the exporter successfully."""
+    query = urllib.parse.urlencode({"query": 'up{job="wardops-exporter"} == 1'})
+
+    def check() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/query?{query}",
+                                        timeout=2) as resp:
+                return bool(json.load(resp)["data"]["result"])
+        except (urllib.error.URLError, OSError, ValueError, KeyError):
+            return False
+    return check
 
 
 def alerter_config(run_dir: Path, prometheus_port: int, sink_port: int,
@@ -181,7 +235,10 @@ def build_services(args: argparse.Namespace, run_dir: Path) -> list[Service]:
                                f"--web.listen-address=127.0.0.1:{args.prometheus_port}",
                                "--storage.tsdb.retention.time=35d"],
                 args.prometheus_port, "/-/ready", f"http://127.0.0.1:{args.prometheus_port}/",
-                logs / "prometheus.log"),
+                logs / "prometheus.log",
+                # The alerter would rightly raise MonitoringDegraded before the first scrape.
+                ready_check=prometheus_scrapes_exporter(args.prometheus_port),
+                ready_what="scraping the exporter"),
         Service("alerter", [py, "-m", "alerter", "--config", str(config),
                             "--web.listen-address", f"127.0.0.1:{args.alerter_port}"],
                 args.alerter_port, "/-/ready", f"http://127.0.0.1:{args.alerter_port}/",
@@ -233,12 +290,14 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
     status = 0
+    console = Console()
     print(f"wardops demo: starting the stack (data and logs in {run_dir})")
     try:
         for service in services:
-            service.start(env)
+            service.start(env, console)
             wait_ready(service)
         print_urls(services, run_dir)
+        console.release()
         while True:
             for service in services:
                 if not service.alive():
@@ -249,6 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     except Interrupted as why:
         print(f"\nwardops demo: {why}: stopping")
     except RuntimeError as exc:
+        console.release()
         print(f"\ndemo: {exc}", file=sys.stderr)
         status = 1
     finally:
@@ -267,11 +327,11 @@ def print_urls(services: list[Service], run_dir: Path) -> None:
     prom = by_name["prometheus"].url
     print(f"""
 wardops demo is running. Open:
-  exporter     {by_name['exporter'].url}            devices and their state
-  Prometheus   {prom}graph?g0.expr=wardops_device_up&g0.tab=1
-               {prom}targets                      both targets should be UP
-  alerter      {by_name['alerter'].url}api/v1/alerts   active alerts (Watchdog is always there)
-  sink         {by_name['sink'].url}               notifications are printed below
+  exporter    {by_name['exporter'].url}  devices by site, state, RTT, loss
+  Prometheus  {prom}targets  both wardops targets UP
+              {prom}graph?g0.expr=wardops_device_up&g0.tab=1
+  alerter     {by_name['alerter'].url}api/v1/alerts  active alerts (Watchdog always)
+  sink        {by_name['sink'].url}  notifications, printed below
 
 Every example device is a 127.x address and answers, so expect the Watchdog
 notification and no outage. Logs: {run_dir / 'logs'}. Ctrl-C stops everything.

@@ -13,7 +13,6 @@ The stages, each in its own module, in the order an alert meets them::
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -69,7 +68,7 @@ class NotificationPipeline:
         self.metrics = NotifyMetrics(self.registry)
         self.silences = SilenceStore(self._db, clock)
         self.acks = AckStore(self._db, clock)
-        self._nflog = NotificationLog(self._db)
+        self._nflog = NotificationLog(self._db, clock())
         self._queue = Queue(self._db)
         self._delivery = Deliverer(self._queue, self._hook, self.metrics, clock)
         self._dispatcher = Dispatcher(self.flush_groups, clock,
@@ -78,7 +77,6 @@ class NotificationPipeline:
         self._route_cache: dict[str, list[tuple[Route, str, dict[str, str]]]] = {}
         self._inhibitor = Inhibitor(config.inhibit_rules)
         self._muters = self._make_muters()
-        self._render_lock = threading.Lock()
         for name in config.receivers:
             self.metrics.init_receiver(name)
         self.registry.register(NotifyCollector(

@@ -113,10 +113,12 @@ async def poll_device(client: SnmpClient, session: Session, settings: SnmpSettin
     if names is None:
         sys_values = await client.get(session, [ifmib.IF_NUMBER, *ifmib.SYS_ALL])
         if_number = sys_values.get(ifmib.IF_NUMBER)
-        rows = if_number if isinstance(if_number, int) and if_number > 0 else settings.max_repetitions
+        rows = (if_number if isinstance(if_number, int) and if_number > 0
+                else settings.max_repetitions)
     else:
         rows = len(names.known)
-    sys_wanted = [] if names is None else [ifmib.SYS_UPTIME, *(ifmib.SYS_ALL[1:] if refresh else ())]
+    sys_wanted = ([] if names is None
+                  else [ifmib.SYS_UPTIME, *(ifmib.SYS_ALL[1:] if refresh else ())])
     columns = (ifmib.COUNTER_COLUMNS_HC if hc else ifmib.COUNTER_COLUMNS_32)
     if refresh:
         columns += ifmib.NAME_COLUMNS

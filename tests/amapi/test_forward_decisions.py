@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from prometheus_client import CollectorRegistry
 
 from alerter.am_forward import (RESOLVED_RETENTION, Forwarder, Sent, firing_ends_at,
                                 needs_sending, next_backoff, postable, targets_of)
@@ -123,7 +124,8 @@ def am_receiver() -> Iterator[Receiver]:
     r.down()
 
 
-def forwarder(receiver: Receiver, state_dir: Path, clock: Clock) -> Forwarder:
+def forwarder(receiver: Receiver, state_dir: Path, clock: Clock,
+              registry: CollectorRegistry | None = None) -> Forwarder:
     config = parse_notify_config({
         "route": {"receiver": "webhooks", "routes": [
             {"matchers": ['severity="critical"'], "receiver": "am"}]},
@@ -131,7 +133,7 @@ def forwarder(receiver: Receiver, state_dir: Path, clock: Clock) -> Forwarder:
                       {"name": "am", "alertmanager_configs": [
                           {"url": f"http://127.0.0.1:{receiver.port}", "bearer_token": "t"}]}],
     })
-    fwd = Forwarder(config, state_dir, eval_interval=15.0, clock=clock)
+    fwd = Forwarder(config, state_dir, eval_interval=15.0, clock=clock, registry=registry)
     fwd.start()
     return fwd
 
@@ -196,3 +198,62 @@ def test_forwarder_follows_prometheus_resend_schedule(am_receiver: Receiver,
         assert [d for d, _ in since(am_receiver, sent)] == ["B"]
     finally:
         again.stop()
+
+
+def test_forwarder_retries_5xx_with_backoff_and_leaves_4xx_to_the_next_resend(
+        am_receiver: Receiver, tmp_path: Path) -> None:
+    clock, registry = Clock(1_700_000_000.0), CollectorRegistry()
+    fwd = forwarder(am_receiver, tmp_path, clock, registry)
+
+    def errors(reason: str) -> float | None:
+        return registry.get_sample_value("wardops_alerter_forward_errors_total",
+                                         {"receiver": "am", "integration": "0",
+                                          "reason": reason})
+    try:
+        am_receiver.fail_next(1, 503)
+        fwd.process([alert("A")])
+        wait_for(lambda: errors("http_5xx") == 1, what="the 503 counted")
+        assert am_receiver.requests == []
+        clock.now += 1.5  # past the first backoff (1 s): retried without a new cycle
+        am_receiver.wait(1)
+        assert posted(am_receiver, 0) == [("A", "2023-11-14T22:17:21.5Z")]  # fresh endsAt
+
+        am_receiver.fail_next(1, 400)
+        clock.now += 60
+        fwd.process([alert("A")])
+        wait_for(lambda: errors("http_4xx") == 1, what="the 400 counted")
+        # a refused batch is not hammered: the next post carries only the new alert B
+        fwd.process([alert("A"), alert("B")])
+        am_receiver.wait(2)
+        assert [d for d, _ in posted(am_receiver, 1)] == ["B"]
+        clock.now += 60  # the next resend carries A again
+        fwd.process([alert("A"), alert("B")])
+        wait_for(lambda: since(am_receiver, 2), what="A's resend")
+        assert [d for d, _ in since(am_receiver, 2)] == ["A", "B"]
+    finally:
+        fwd.stop()
+
+
+def test_reload_starts_and_stops_forwarding(am_receiver: Receiver, tmp_path: Path) -> None:
+    clock = Clock(1_700_000_000.0)
+    without = parse_notify_config({"route": {"receiver": "webhooks"},
+                                   "receivers": [{"name": "webhooks"}]})
+    fwd = Forwarder(without, tmp_path, eval_interval=15.0, clock=clock)
+    fwd.start()
+    try:
+        with_am = forwarder(am_receiver, tmp_path / "other", clock)
+        with_am.stop()  # only its validated config is wanted here
+        fwd.process([alert("A")])
+        fwd.reload(with_am.config, 15.0)
+        fwd.process([alert("A")])
+        am_receiver.wait(1)
+        assert posted(am_receiver, 0) == [("A", "2023-11-14T22:17:20Z")]
+        fwd.reload(without, 15.0)  # the Alertmanager is dropped: nothing more goes out
+        clock.now += 120
+        fwd.process([alert("A"), alert("B")])
+        fwd.reload(with_am.config, 15.0)  # and back: both, since the sent log went with it
+        fwd.process([alert("A"), alert("B")])
+        wait_for(lambda: len(since(am_receiver, 1)) >= 2, what="posts after the second reload")
+        assert [d for d, _ in since(am_receiver, 1)] == ["A", "B"]
+    finally:
+        fwd.stop()

@@ -202,3 +202,17 @@ def test_send_test_reports_each_integration(receivers: Any, tmp_path: Path) -> N
     assert str(err.value) == "alertmanager #0: ok; alertmanager #1: http_4xx"
     with pytest.raises(KeyError):
         p.send_test("nobody")
+
+
+def test_secret_urls_never_reach_the_log(receiver: Receiver, pipeline_factory: PipelineFactory,
+                                         caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+    caplog.set_level(logging.DEBUG)
+    receiver.fail_next(1, 503)
+    secret_url = receiver.url + "/T000/B000/XXXXsecretXXXX"
+    p = pipeline_factory(hook_config(secret_url, group_wait="0s", format="slack"))
+    p.process([firing(site="A", device="a1")])
+    receiver.wait(1)
+    assert "POST <path redacted> HTTP/1.1" in caplog.text  # urllib3's debug line, redacted
+    assert "notification attempt failed, will retry" in caplog.text
+    assert "secret" not in caplog.text

@@ -140,3 +140,14 @@ def test_parse_counters_status_and_32bit() -> None:
     assert counters[1].in_errors == 3 and counters[1].out_errors is None
     assert counters[2].oper_up is False and counters[2].admin_up is True
     assert counters[3].admin_up is False
+
+
+def test_device_labels_that_clash_with_snmp_labels_are_left_out() -> None:
+    from exporter.snmp.collector import device_label_names, device_label_values
+    from tests.snmp.conftest import Device
+    devices = [Device("r1", "10.0.0.1", labels={"isp": "Magti", "region": "Imereti"}),
+               Device("r2", "10.0.0.2", labels=(("vendor", "cisco"),))]  # pairs, as config gives
+    names = device_label_names(devices)
+    assert names == ("device", "address", "site", "type", "region", "vendor")
+    assert device_label_values(devices[1], names) == ["r2", "10.0.0.2", "Kharagauli", "router",
+                                                      "", "cisco"]

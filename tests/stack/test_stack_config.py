@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ import yaml
 from stackparts import (DASHBOARD_DIR, Prometheus, dashboards,
                         label_values_query, panel_queries, panels, substitute,
                         variable_queries)
-from tests.support import REPO
+from tests.support import REPO, python_env
 
 DATASOURCE_UID = "wardops-prometheus"
 
@@ -225,3 +226,17 @@ def test_every_dashboard_query_is_accepted_by_prometheus(tmp_path: Path) -> None
     finally:
         prom.stop()
     assert not problems, "\n".join(problems)
+
+
+def test_docker_alerter_config_passes_check_config(tmp_path: Path) -> None:
+    """docker/alerter.yml, with the image's rule folder mapped to the repository's."""
+    text = (REPO / "docker/alerter.yml").read_text()
+    assert "/etc/wardops/rules/*.yml" in text
+    text = text.replace("/etc/wardops/rules/", f"{REPO}/rules/")
+    text = text.replace("/var/lib/wardops/alerter", str(tmp_path / "state"))
+    config = tmp_path / "alerter.yml"
+    config.write_text(text)
+    result = subprocess.run([sys.executable, "-m", "alerter", "check-config", str(config)],
+                            cwd=REPO, capture_output=True, text=True, timeout=60,
+                            env=python_env())
+    assert result.returncode == 0, result.stdout + result.stderr

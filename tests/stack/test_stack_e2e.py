@@ -1,0 +1,236 @@
+"""End to end, for real: exporter → Prometheus → alerter → webhook, and the dashboards.
+
+Inside the test's network namespace: the exporter probes ten loopback "devices" in four
+sites every second (tests/stack/testdata/e2e-devices.yml), a real Prometheus scrapes it
+and the alerter every second with the repository's prometheus.yml and recording rules,
+the alerter evaluates the default rules (rules/*.yml) every second and notifies the demo
+webhook sink, which records every request. nftables drops make devices time out.
+
+The tests share one stack and run in file order; each uses its own site, so their
+notifications do not mix.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stackparts import (Prometheus, WebhookSink, dashboards, fast_recording_rules,
+                        label_values_query, panel_queries, prometheus_config, substitute,
+                        variable_queries)
+from tests.support import REPO, Proc, free_port, wait_for, wait_http
+from tests.support.nft import Firewall
+
+INVENTORY = REPO / "tests" / "stack" / "testdata" / "e2e-devices.yml"
+ADDRESSES = {d["name"]: d["address"] for d in yaml.safe_load(INVENTORY.read_text())["devices"]}
+SITES = {name: name.split("-")[0] for name in ADDRESSES}
+RECORDED = [rule["record"] for path in sorted((REPO / "rules" / "recording").glob("*.yml"))
+            for group in yaml.safe_load(path.read_text())["groups"] for rule in group["rules"]]
+# How long to keep watching after a notification, to catch a duplicate or a stray one:
+# several evaluation (1 s) and group (1 s) intervals.
+SETTLE = 5.0
+DETECT = 30.0  # generous bound for a notification to arrive (the benchmark measures it)
+
+# Panels that may have no data in this stack, and why. Every other panel must return data.
+MAY_BE_EMPTY = {
+    ("wardops-device", "SNMP"): "no SNMP agent in this test (tests/snmp runs snmpd)",
+    ("wardops-device", "Uptime"): "no SNMP agent in this test",
+    ("wardops-device", "Uplinks at this site"): "no SNMP agent in this test",
+    ("wardops-device", "Interface state"): "no SNMP agent in this test",
+    ("wardops-device", "Interface traffic (in +, out −)"): "no SNMP agent in this test",
+    ("wardops-device", "Interface errors"): "no SNMP agent in this test",
+    ("wardops-site", "ISP uplinks"): "no SNMP agent in this test",
+    ("wardops-health", "Stale devices"): "every device is probed every second",
+}
+
+
+class Stack:
+    """The running stack and what the tests ask of it."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.firewall = Firewall()
+        self.sink = WebhookSink(workdir / "sink")
+        self.exporter_port = free_port()
+        self.alerter_port = free_port()
+        self.exporter = self.start_exporter()
+        rules = fast_recording_rules(workdir / "recording")
+        self.prom = Prometheus(workdir / "prometheus", prometheus_config(
+            scrape_interval="1s", exporter=f"127.0.0.1:{self.exporter_port}",
+            alerter=f"127.0.0.1:{self.alerter_port}", rule_dir=rules))
+        # The alerter starts once Prometheus has the exporter's data; before that it would
+        # rightly raise MonitoringDegraded ("no series match up{job=...}").
+        wait_for(lambda: self.prom.query('up{job="wardops-exporter"} == 1'), timeout=30,
+                 what="Prometheus scraping the exporter")
+        config = workdir / "alerter.yml"
+        config.write_text(yaml.safe_dump(self.alerter_config(), sort_keys=False))
+        self.alerter = Proc.python("alerter", "--config", str(config), "--web.listen-address",
+                                   f"127.0.0.1:{self.alerter_port}",
+                                   log=workdir / "alerter.log")
+        wait_http(f"http://127.0.0.1:{self.alerter_port}/-/ready", timeout=30)
+
+    def start_exporter(self) -> Proc:
+        proc = Proc.python("exporter", "--config", str(INVENTORY), "--web.listen-address",
+                           f"127.0.0.1:{self.exporter_port}", "--state-file",
+                           str(self.workdir / "exporter-state.json"),
+                           log=self.workdir / "exporter.log")
+        wait_http(f"http://127.0.0.1:{self.exporter_port}/-/ready", timeout=30)
+        return proc
+
+    def alerter_config(self) -> dict:
+        return {
+            "prometheus": {"url": self.prom.url, "timeout": "2s"},
+            "evaluation_interval": "1s",
+            "rule_files": [str(REPO / "rules" / "*.yml")],
+            "state_dir": str(self.workdir / "alerter-state"),
+            "external_url": f"http://127.0.0.1:{self.alerter_port}",
+            # group_wait longer than a probe interval: the devices of a site that goes
+            # down stop answering within one interval, and SiteDown must be there to
+            # inhibit their DeviceDown before the first notification goes out.
+            "route": {"receiver": "sink", "group_by": ["alertname", "site"],
+                      "group_wait": "3s", "group_interval": "1s", "repeat_interval": "1h"},
+            "inhibit_rules": [{"source_matchers": ['alertname="SiteDown"'],
+                               "target_matchers": ['alertname="DeviceDown"'],
+                               "equal": ["site"]}],
+            "receivers": [{"name": "sink", "webhook_configs": [
+                {"url": f"{self.sink.url}/e2e", "send_resolved": True}]}],
+        }
+
+    def stop(self) -> None:
+        for part in (self.alerter, self.prom, self.exporter, self.sink):
+            part.stop()
+        self.firewall.close()
+
+    # ------------------------------------------------------------ what the tests ask
+
+    def device_state(self, device: str) -> float | None:
+        """wardops_device_up of ``device`` in Prometheus (None when absent)."""
+        result = self.prom.query(f'wardops_device_up{{device="{device}"}}')
+        return float(result[0]["value"][1]) if result else None
+
+    def wait_device_state(self, device: str, value: float) -> None:
+        wait_for(lambda: self.device_state(device) == value, timeout=DETECT,
+                 what=f"{device} up=={value:g} in Prometheus")
+
+    def notified(self, alertname: str, status: str | None = None, **labels: str
+                 ) -> list[float]:
+        """Receive times of the notifications carrying this alert (in this status)."""
+        return [at for at, st, lab in self.sink.alerts()
+                if lab.get("alertname") == alertname and (status is None or st == status)
+                and all(lab.get(k) == v for k, v in labels.items())]
+
+    def wait_notified(self, alertname: str, status: str, **labels: str) -> None:
+        wait_for(lambda: self.notified(alertname, status, **labels), timeout=DETECT,
+                 what=f"{status} {alertname} {labels} at the webhook "
+                      f"(got so far: {self.summary()})")
+
+    def summary(self) -> list[str]:
+        """Every alert received, one short string each, for failure messages."""
+        return [f"{st} {lab.get('alertname')} {lab.get('site', '')} {lab.get('device', '')}"
+                for _, st, lab in self.sink.alerts()]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    # The module-wide stack must never start outside the private namespace: it drops
+    # packets with nftables and probes 127.40.x.y.
+    if os.environ.get("WARDOPS_NETNS") != "1":
+        pytest.skip("needs a private network namespace: run via scripts/test")
+    running = Stack(tmp_path_factory.mktemp("stack"))
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def test_every_dashboard_panel_query_runs_and_shows_data(netns: None, stack: Stack) -> None:
+    """(d) With a device down, every panel's query (variables filled) runs and has data."""
+    device, site = "Delta-PayBox", "Delta"
+    # Its round-trip time while it was up is part of what the device dashboard shows.
+    wait_for(lambda: stack.prom.query(f'wardops_device_rtt_seconds{{device="{device}"}}'),
+             timeout=DETECT, what=f"{device} RTT in Prometheus")
+    stack.firewall.drop(ADDRESSES[device])
+    stack.wait_device_state(device, 0)
+    # Every recorded series appears once a few 5 s blocks are in (fast_recording_rules).
+    for record in RECORDED:
+        wait_for(lambda: stack.prom.query(record), timeout=30, what=f"{record} recorded")
+    values = {"site": site, "device": device, "address": ADDRESSES[device], "stale_after": "90"}
+    for uid, name, query in variable_queries():
+        selector, label = label_values_query(query)
+        found = {s["metric"].get(label) for s in stack.prom.query(substitute(selector, values))}
+        assert values[name] in found, f"{uid}: variable {name} does not offer {values[name]}"
+    now = time.time()
+    empty, errors = [], []
+    for q in panel_queries():
+        expr = substitute(q.expr, values)
+        try:
+            result = (stack.prom.query(expr) if q.instant
+                      else stack.prom.query_range(expr, now - 60, now, 1))
+        except AssertionError as exc:
+            errors.append(f"{q.dashboard} / {q.panel}: {exc}")
+            continue
+        if not result and (q.dashboard, q.panel) not in MAY_BE_EMPTY:
+            empty.append(f"{q.dashboard} / {q.panel} / {q.ref}: {expr}")
+    stack.firewall.restore(ADDRESSES[device])
+    assert not errors, "\n".join(errors)
+    assert not empty, "panels without data:\n" + "\n".join(empty)
+    assert set(dashboards()) == {"wardops-fleet", "wardops-site", "wardops-device",
+                                 "wardops-availability", "wardops-health"}
+    stack.wait_device_state(device, 1)
+
+
+def test_device_down_notifies_once_and_resolves_once(netns: None, stack: Stack) -> None:
+    """(a) One device down: one firing notification; back up: one resolved."""
+    device = "Alpha-ATM"
+    stack.firewall.drop(ADDRESSES[device])
+    stack.wait_notified("DeviceDown", "firing", device=device)
+    time.sleep(SETTLE)
+    stack.firewall.restore(ADDRESSES[device])
+    stack.wait_notified("DeviceDown", "resolved", device=device)
+    time.sleep(SETTLE)
+    assert len(stack.notified("DeviceDown", "firing", device=device)) == 1, stack.summary()
+    assert len(stack.notified("DeviceDown", "resolved", device=device)) == 1, stack.summary()
+    assert not stack.notified("SiteDown", site="Alpha"), stack.summary()
+
+
+def test_site_down_notifies_site_down_only(netns: None, stack: Stack) -> None:
+    """(b) A whole site down: one SiteDown, no DeviceDown for its devices."""
+    site = "Beta"
+    members = [ADDRESSES[n] for n, s in SITES.items() if s == site]
+    stack.firewall.drop(*members)
+    stack.wait_notified("SiteDown", "firing", site=site)
+    time.sleep(SETTLE)
+    assert len(stack.notified("SiteDown", "firing", site=site)) == 1, stack.summary()
+    assert not stack.notified("DeviceDown", site=site), stack.summary()
+    stack.firewall.restore(*members)
+    stack.wait_notified("SiteDown", "resolved", site=site)
+    time.sleep(SETTLE)
+    assert len(stack.notified("SiteDown", "resolved", site=site)) == 1, stack.summary()
+
+
+def test_exporter_killed_during_an_outage_raises_monitoring_alert_and_no_resolve(
+        netns: None, stack: Stack) -> None:
+    """(c) Exporter gone mid-outage: ExporterDown/MonitoringDegraded, and no resolve."""
+    device = "Gamma-NVR"
+    stack.firewall.drop(ADDRESSES[device])
+    stack.wait_notified("DeviceDown", "firing", device=device)
+    stack.exporter.stop(kill=True)
+    wait_for(lambda: stack.notified("ExporterDown", "firing")
+             or stack.notified("MonitoringDegraded", "firing"), timeout=DETECT,
+             what=f"ExporterDown or MonitoringDegraded (got: {stack.summary()})")
+    time.sleep(SETTLE)
+    # Prometheus marked the device's series stale at the first failed scrape: a
+    # monitor that read missing data as "no longer down" would have resolved by now.
+    assert not stack.prom.query(f'wardops_device_up{{device="{device}"}}')
+    assert not stack.notified("DeviceDown", "resolved", device=device), stack.summary()
+    # Back with the outage still on: the alert stays firing, announced once.
+    stack.exporter = stack.start_exporter()
+    stack.wait_device_state(device, 0)
+    time.sleep(SETTLE)
+    assert len(stack.notified("DeviceDown", "firing", device=device)) == 1, stack.summary()
+    assert not stack.notified("DeviceDown", "resolved", device=device), stack.summary()
