@@ -304,7 +304,7 @@ class Evaluator:
                 ids: list[int | None] = list(self.store.save_snapshot(active, resolved))
             else:
                 ids = list(self.store.save_cycle(upserts, deletes, resolved))
-        except Exception as exc:  # noqa: BLE001 - sqlite3.Error, OSError: counted, logged, alerted on
+        except Exception as exc:  # noqa: BLE001 - sqlite3.Error, OSError: counted, alerted on
             self.metrics.state_errors.labels("save").inc()
             log.error("cannot save alert state", extra={"error": repr(exc)})
             self._state_failure = repr(exc)

@@ -272,7 +272,8 @@ def _compare(op: str) -> Callable[..., bool]:
             elif type(a) is type(b) or (isinstance(a, str) and isinstance(b, str)):
                 x, y = a, b
             else:
-                raise TemplateError(f"incompatible types for comparison: {go_str(a)} and {go_str(b)}")
+                raise TemplateError("incompatible types for comparison: "
+                                    f"{go_str(a)} and {go_str(b)}")
             if op == "eq":
                 if x == y:
                     return True

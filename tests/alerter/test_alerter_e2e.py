@@ -146,7 +146,8 @@ def test_test_receiver_cli(receiver: Receiver, tmp_path: Path) -> None:
                               timeout=60)
 
     ok = run("hook")
-    assert (ok.returncode, ok.stdout) == (0, "test-receiver: hook: delivered (alertmanager #0: ok)\n")
+    assert (ok.returncode, ok.stdout) == \
+        (0, "test-receiver: hook: delivered (alertmanager #0: ok)\n")
     [body] = receiver.bodies()
     assert body["alerts"][0]["labels"]["alertname"] == "WardopsTestNotification"
 
