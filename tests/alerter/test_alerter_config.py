@@ -112,3 +112,26 @@ def test_relative_paths_and_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert [(g.name, g.interval) for g in config.groups] == [("g", 60.0)]
     assert config.evaluation_interval == 15.0
     assert config.data_health.targets == 'up{job="wardops-exporter"}'
+
+
+def test_unusable_state_dir_exits_2(tmp_path: Path) -> None:
+    (tmp_path / "state").write_text("a file, not a directory")
+    config = tmp_path / "alerter.yml"
+    config.write_text("state_dir: state\n")
+    proc = subprocess.run([sys.executable, "-m", "alerter", "--config", str(config)],
+                          check=False, capture_output=True, text=True, env=python_env(),
+                          timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"wardops-alerter: {config}: state_dir: cannot use "
+                                  f"{tmp_path / 'state'}: ")
+    assert proc.stderr.count("\n") == 1
+
+
+def test_bad_listen_address_exits_2(tmp_path: Path) -> None:
+    config = tmp_path / "alerter.yml"
+    config.write_text("state_dir: state\n")
+    proc = subprocess.run([sys.executable, "-m", "alerter", "--config", str(config),
+                           "--web.listen-address", "localhost"], check=False,
+                          capture_output=True, text=True, env=python_env(), timeout=60)
+    assert (proc.returncode, proc.stderr) == (
+        2, "wardops-alerter: --web.listen-address: 'localhost' is not HOST:PORT\n")
