@@ -12,12 +12,13 @@ import logging
 import signal
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import waitress
 from prometheus_client import CollectorRegistry
 
+from alerter.am_forward import Fanout, Forwarder, eval_interval_of
+from alerter.amapi import create_blueprint
 from alerter.api import create_app
 from alerter.config import AlerterConfig, ConfigError, load_config
 from alerter.evaluator import Evaluator
@@ -51,14 +52,19 @@ class AlerterApp:
         self.pipeline = NotificationPipeline(config.notify, config.state_dir,
                                              external_url=config.external_url,
                                              registry=self.registry)
+        self.forwarder = Forwarder(config.notify, config.state_dir,
+                                   eval_interval=eval_interval_of(config), registry=self.registry)
         self.metrics = EvalMetrics(self.registry, alerts=self._alerts)
-        self.evaluator = Evaluator(config, self.store, self.pipeline, self.metrics)
+        self.evaluator = Evaluator(config, self.store, Fanout(self.pipeline, self.forwarder),
+                                   self.metrics)
         self.metrics.reload_ok.set(1)
         self.metrics.reload_time.set(time.time())
         self.wsgi = create_app(alerts=self._alerts, rules=self.evaluator.rules_status,
                                pipeline=self.pipeline, notify_config=config.notify,
                                registry=self.registry, reload=self.reload,
                                ready=self.evaluator.ready)
+        self.wsgi.register_blueprint(create_blueprint(  # Alertmanager API v2 (alerter.amapi)
+            alerts=self._alerts, pipeline=self.pipeline, config=lambda: self.config))
         self.server: Any = None
 
     def _alerts(self) -> list[Alert]:
@@ -79,6 +85,7 @@ class AlerterApp:
                 raise ValueError(str(exc)) from None
             self.evaluator.reload(new)
             self.pipeline.reload(new.notify)
+            self.forwarder.reload(new.notify, eval_interval_of(new))
             self.config = new
             self.metrics.reload_ok.set(1)
             self.metrics.reload_time.set(time.time())
@@ -99,6 +106,7 @@ class AlerterApp:
         web = threading.Thread(target=self.server.run, name="web", daemon=True)
         web.start()
         self.pipeline.start()
+        self.forwarder.start()
         log.info("alerter started", extra={"listen": self.listen,
                                            "datasource": self.config.datasource.url,
                                            "groups": len(self.config.groups),
@@ -106,6 +114,7 @@ class AlerterApp:
         try:
             self._loop()
         finally:
+            self.forwarder.stop()
             self.pipeline.stop()
             self.server.close()
             self.evaluator.close()
@@ -114,6 +123,7 @@ class AlerterApp:
         return 0
 
     def _loop(self) -> None:
+        next_health_check = 0.0
         while not self._stop.is_set():
             if self._reload_requested.is_set():
                 self._reload_requested.clear()
@@ -123,14 +133,13 @@ class AlerterApp:
                     pass  # logged and counted by reload(); the running config stays
             now = time.time()
             due = self.evaluator.due_groups(now)
-            if due or not self.config.groups:
+            # data health (MonitoringDegraded) is checked at least every evaluation_interval,
+            # even when no group is due or there are no rules at all
+            if due or now >= next_health_check:
                 self.evaluator.run_cycle(now, due)
-            wait = self.evaluator.seconds_until_due(time.time())
+                next_health_check = now + self.config.evaluation_interval
+            wait = min(self.evaluator.seconds_until_due(time.time()),
+                       next_health_check - time.time())
             # wake at least every second for signals and reloads
             self._stop.wait(min(max(wait, 0.01), 1.0))
 
-
-def serve(config_path: Path, listen: str) -> int:
-    """Load the config and run; config errors are the caller's (exit 2)."""
-    config = load_config(config_path)
-    return AlerterApp(config, listen).run()

@@ -23,7 +23,8 @@ def _run_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wardops-alerter",
         description="Evaluate Prometheus alerting rules and deliver notifications. "
-                    "Subcommands: check-config FILE, test-receiver FILE NAME.")
+                    "Subcommands: check-config FILE, test-receiver FILE NAME, "
+                    "import-alertmanager-config FILE.")
     parser.add_argument("--config", "--config.file", dest="config", required=True,
                         help="alerter YAML config")
     parser.add_argument("--web.listen-address", dest="listen", default=":9470",
@@ -94,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         setup_logging("warning", "logfmt")
         return test_receiver(args[1], args[2])
+    if args and args[0] == "import-alertmanager-config":
+        from alerter.am_import import main as import_main  # converter: alerter.am_import
+        return import_main(args[1:])
     opts = _run_parser().parse_args(args)
     setup_logging(opts.log_level, opts.log_format)
     from alerter.app import AlerterApp

@@ -64,7 +64,8 @@ class Evaluator:
         self._state_failure: str | None = None
         self._group_status: dict[tuple[str, str], dict[str, Any]] = {}
         self._rule_status: dict[str, dict[str, Any]] = {}
-        self._snapshot: list[Alert] = self._alerts_of(self._active)
+        self._by_rule: dict[str, list[Alert]] = self._alerts_by_rule(self._active)
+        self._snapshot: list[Alert] = [a for alerts in self._by_rule.values() for a in alerts]
         self._ready = False
         self.next_due: dict[tuple[str, str], float] = {}
         self._schedule(config.groups)
@@ -122,15 +123,14 @@ class Evaluator:
 
     def rules_status(self) -> list[dict[str, Any]]:
         """Rule groups in the shape of Prometheus's ``/api/v1/rules`` ``data.groups``."""
-        snapshot = self._snapshot
+        by_rule = self._by_rule
         groups = []
         for group in self.config.groups:
             status = self._group_status.get(self._gkey(group), {})
             rules = []
             for rule in group.rules:
                 rs = self._rule_status.get(rule.key, {})
-                alerts = [a for a in snapshot if a.labels.get("alertname") == rule.name
-                          and a.generator_url.endswith(quote(rule.key))]
+                alerts = by_rule.get(rule.key, [])
                 state = ("firing" if any(a.state == "firing" for a in alerts)
                          else "pending" if alerts else "inactive")
                 rules.append({
@@ -208,7 +208,8 @@ class Evaluator:
 
         new_ids = self._save(upserts, deletes, resolved)
         self._outbox.extend(zip(new_ids, resolved))
-        self._snapshot = self._alerts_of(self._active)
+        self._by_rule = self._alerts_by_rule(self._active)
+        self._snapshot = [a for alerts in self._by_rule.values() for a in alerts]
         return self._hand_over()
 
     def _apply(self, key: str, result: StepResult, upserts: list[AlertState],
@@ -295,12 +296,19 @@ class Evaluator:
     def _save(self, upserts: list[AlertState], deletes: list[tuple[str, str]],
               resolved: list[AlertState]) -> list[int | None]:
         try:
-            ids: list[int | None] = list(self.store.save_cycle(upserts, deletes, resolved))
+            if self._state_failure:
+                # an earlier cycle's changes were lost: write the whole state again
+                active = [a for alerts in self._active.values() for a in alerts.values()]
+                ids: list[int | None] = list(self.store.save_snapshot(active, resolved))
+            else:
+                ids = list(self.store.save_cycle(upserts, deletes, resolved))
         except Exception as exc:  # sqlite3.Error, OSError: counted, logged, alerted on
             self.metrics.state_errors.labels("save").inc()
             log.error("cannot save alert state", extra={"error": repr(exc)})
             self._state_failure = repr(exc)
             return [None] * len(resolved)
+        if self._state_failure:
+            log.info("alert state saved again", extra={"state_dir": str(self.config.state_dir)})
         self._state_failure = None
         return ids
 
@@ -332,8 +340,8 @@ class Evaluator:
                      ends_at=a.resolved_at, generator_url=self._generator_url(a.rule_key),
                      value=a.value, fingerprint=a.fingerprint)
 
-    def _alerts_of(self, active: dict[str, dict[str, AlertState]]) -> list[Alert]:
-        return [self._alert(a) for alerts in active.values() for a in alerts.values()]
+    def _alerts_by_rule(self, active: dict[str, dict[str, AlertState]]) -> dict[str, list[Alert]]:
+        return {key: [self._alert(a) for a in alerts.values()] for key, alerts in active.items()}
 
     def _generator_url(self, rule_key: str) -> str:
         return f"{self.config.external_url}/api/v1/rules#{quote(rule_key)}"

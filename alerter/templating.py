@@ -658,7 +658,9 @@ class Template:
     def __init__(self, text: str) -> None:
         self.text = text
         self._nodes = _parse(text) if "{{" in text else [("text", text)]
-        self._static = all(n[0] == "text" for n in self._nodes)
+        # text without actions (or only comments) renders to itself: no work per alert
+        self._static = ("".join(n[1] for n in self._nodes)
+                        if all(n[0] == "text" for n in self._nodes) else None)
 
     def render(self, labels: Mapping[str, str], value: float,
                external_labels: Mapping[str, str] | None = None, external_url: str = "") -> str:
@@ -669,8 +671,8 @@ class Template:
                external_labels: Mapping[str, str] | None = None, external_url: str = "",
                ) -> tuple[str, str | None]:
         """Return (text, error). On failure text is ``<error expanding template: ...>``."""
-        if self._static:
-            return self.text, None
+        if self._static is not None:
+            return self._static, None
         ext = external_labels or {}
         dot = _Dot(Labels=labels, ExternalLabels=ext, ExternalURL=external_url, Value=value)
         scope = _Scope({"labels": labels, "value": value, "externalLabels": ext,

@@ -15,10 +15,15 @@ import time
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.metrics_core import Metric
 from prometheus_client.process_collector import ProcessCollector
 
-from exporter.collector import DeviceMetrics, ExporterCollector, ExporterStatus, render_metrics
+from exporter.collector import (
+    DeviceMetrics,
+    ExporterCollector,
+    ExporterStatus,
+    GuardedCollectors,
+    render_metrics,
+)
 from exporter.config import ConfigError, Device, Inventory, load_inventory, select_shard
 from exporter.icmp import IcmpProber
 from exporter.probing import ProbeErrors, probe_device
@@ -35,38 +40,6 @@ RELOAD_TIMEOUT = 30.0
 def load(path: str, shard: tuple[int, int] | None) -> Inventory:
     """Load the inventory and keep this exporter's shard of it."""
     return select_shard(load_inventory(path), shard)
-
-
-class _SafeCollector:
-    """Wraps a collector so its failure costs its own metrics, not the whole scrape."""
-
-    def __init__(self, name: str, inner: object, failures: dict[str, int]) -> None:
-        self._name = name
-        self._inner = inner
-        self._failures = failures
-        failures.setdefault(name, 0)
-
-    def collect(self) -> list[Metric]:
-        try:
-            return list(self._inner.collect())  # type: ignore[attr-defined]
-        except Exception:
-            self._failures[self._name] += 1
-            log.exception("collector failed", extra={"collector": self._name})
-            return []
-
-
-class _CollectFailures:
-    def __init__(self, failures: dict[str, int]) -> None:
-        self._failures = failures
-
-    def collect(self) -> list[Metric]:
-        from prometheus_client.core import CounterMetricFamily
-        family = CounterMetricFamily("wardops_exporter_collect_errors",
-                                     "Scrapes where a collector failed (its metrics were left out).",
-                                     labels=["collector"])
-        for name, count in sorted(self._failures.items()):
-            family.add_metric([name], count)
-        return [family]
 
 
 class Exporter:
@@ -151,13 +124,11 @@ class Exporter:
         self.scheduler = Scheduler(self.inventory.devices, self.inventory.probe,
                                    self._probe_and_record, self.errors.count)
         self.poller = SnmpPoller(self.inventory.devices, icmp_up=self._icmp_up)
-        failures: dict[str, int] = {}
         self.registry.register(ExporterCollector(
             scheduler=self.scheduler, errors=self.errors, status=self.status,
             state_errors=self.state_errors,
             states=lambda: [s.status for s in self.store.snapshot().values()]))
-        self.registry.register(_SafeCollector("snmp", self.poller, failures))
-        self.registry.register(_CollectFailures(failures))
+        self.registry.register(GuardedCollectors({"snmp": self.poller}))
         ProcessCollector(registry=self.registry)
         server = WebServer(create_app(self), *self.listen)
         server.start()
@@ -226,6 +197,7 @@ class Exporter:
         self.inventory = inventory
         self._by_key = {d.key: d for d in inventory.devices}
         self.store.set_keys(self._by_key)
+        self.errors.retain(set(self._by_key))
         self.device_metrics.set_devices(inventory.devices)
         if self.scheduler is not None:
             self.scheduler.set_devices(inventory.devices, inventory.probe)

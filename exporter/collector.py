@@ -15,6 +15,7 @@ Two parts:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,8 @@ from prometheus_client.metrics_core import Metric
 from exporter import __version__
 from exporter.config import Device
 from exporter.state import DOWN, UNKNOWN, UP, DeviceState
+
+log = logging.getLogger("exporter.collector")
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -196,6 +199,34 @@ class ExporterCollector:
         yield GaugeMetricFamily("wardops_exporter_state_last_save_timestamp_seconds",
                                 "Unix time the state file was last written.",
                                 value=status.state_save_timestamp)
+
+
+class GuardedCollectors:
+    """Other parts' collectors (e.g. SNMP), each isolated: one that raises loses its own
+    metrics for that scrape, counted in ``wardops_exporter_collect_errors_total`` and
+    logged, instead of failing the whole /metrics."""
+
+    def __init__(self, collectors: dict[str, Any]) -> None:
+        self._collectors = collectors
+        self._failures = dict.fromkeys(collectors, 0)
+
+    def collect(self) -> Iterable[Metric]:
+        """The wrapped collectors' families, then the failure counter."""
+        for name, collector in self._collectors.items():
+            try:
+                families = list(collector.collect())
+            except Exception:
+                # Counted and logged; the rest of the scrape is still served.
+                self._failures[name] += 1
+                log.exception("collector failed", extra={"collector": name})
+                continue
+            yield from families
+        failures = CounterMetricFamily("wardops_exporter_collect_errors",
+                                       "Scrapes where a collector failed (its metrics were "
+                                       "left out).", labels=["collector"])
+        for name, count in self._failures.items():
+            failures.add_metric([name], count)
+        yield failures
 
 
 def render_metrics(device_metrics: DeviceMetrics, states: dict[tuple[str, str], DeviceState],

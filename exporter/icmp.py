@@ -1,13 +1,14 @@
 """ICMP echo probing for thousands of targets over one socket per address family.
 
 The design is fping's: an :class:`IcmpProber` opens ONE ICMP socket for IPv4 and one for
-IPv6 and shares them between all probes. Raw sockets are used as root, unprivileged
-datagram ("ping") sockets otherwise (``net.ipv4.ping_group_range`` must include the
-process's group). Each socket is drained by one ``loop.add_reader`` callback that reads
-until the socket is empty, so a reply costs a ``recvmsg`` and a dictionary look-up, not a
-future or a task. icmplib opens the sockets and builds the echo-request template; the hot
-path only patches the sequence number (and, for raw IPv4, the checksum, updated
-incrementally from the template's; the kernel computes it for IPv6 and datagram sockets).
+IPv6 and shares them between all probes. Raw sockets are used where allowed (root or
+CAP_NET_RAW), unprivileged datagram ("ping") sockets otherwise
+(``net.ipv4.ping_group_range`` must include the process's group). Each socket is drained
+by one ``loop.add_reader`` callback that reads until the socket is empty, so a reply
+costs a ``recvmsg`` and a dictionary look-up, not a future or a task. icmplib opens the
+sockets and builds the echo-request template; the hot path only patches the sequence
+number (and, for raw IPv4, the checksum, updated incrementally from the template's; the
+kernel computes it for IPv6 and datagram sockets).
 
 How a reply finds its probe
 ---------------------------
@@ -55,7 +56,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-import icmplib
+import icmplib  # type: ignore[import-untyped]  # no type information shipped
 
 log = logging.getLogger(__name__)
 
@@ -138,8 +139,21 @@ def sequence_checksum(base_sum: int, sequence: int) -> int:
 class _Probe:
     """One running probe: its requests, replies and the future its caller awaits."""
 
-    __slots__ = ("address", "count", "timeout", "future", "keys", "sent", "to_send",
-                 "rtts", "timer", "done", "failed", "last_error", "reason")
+    __slots__ = (
+        "address",
+        "count",
+        "done",
+        "failed",
+        "future",
+        "keys",
+        "last_error",
+        "reason",
+        "rtts",
+        "sent",
+        "timeout",
+        "timer",
+        "to_send",
+    )
 
     def __init__(self, address: str, count: int, timeout: float,
                  future: asyncio.Future[ProbeOutcome]) -> None:
@@ -406,17 +420,36 @@ class _Family:
         probe.future.set_result(outcome)
 
 
+def raw_sockets_allowed() -> bool:
+    """Whether this process may open raw ICMP sockets (root, or CAP_NET_RAW).
+
+    Tried rather than guessed from the user id: root in a container without CAP_NET_RAW
+    may not, and a non-root binary with the capability may.
+    """
+    try:
+        socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP).close()
+    except PermissionError:
+        return False
+    except OSError as exc:  # e.g. no IPv4 at all: start() will report it
+        log.debug("raw ICMP socket test failed: %s", exc)
+        return os.geteuid() == 0
+    return True
+
+
 class IcmpProber:
     """Sends ``count`` echo requests to an address and waits ``timeout`` for the replies.
 
     One prober serves any number of concurrent probes over one socket per address family.
     ``spacing`` is the gap between the requests of one probe (they are spread so a short
-    burst of loss does not take them all); ``0`` sends them back to back.
+    burst of loss does not take them all); ``0`` sends them back to back. A probe takes
+    at most ``(count - 1) * spacing + timeout`` seconds, less when every reply is in.
+    ``privileged``: ``True`` raw sockets, ``False`` datagram sockets, ``None`` raw if this
+    process may open them.
     """
 
     def __init__(self, *, privileged: bool | None = None, spacing: float = 0.1) -> None:
         if privileged is None:
-            privileged = os.geteuid() == 0
+            privileged = raw_sockets_allowed()
         if spacing < 0:
             raise ValueError(f"spacing must not be negative, got {spacing}")
         self.mode = "raw" if privileged else "datagram"
@@ -444,11 +477,13 @@ class IcmpProber:
                 del self._socket_errors[family]
             except (icmplib.ICMPLibError, OSError) as exc:
                 hint = "" if privileged else " (is our group in net.ipv4.ping_group_range?)"
-                self._socket_errors[family] = f"cannot open {self.mode} {name} ICMP socket: {exc}{hint}"
+                self._socket_errors[family] = (f"cannot open {self.mode} {name} ICMP socket: "
+                                               f"{exc}{hint}")
                 log.error("%s", self._socket_errors[family])
         if not self._families:
             raise OSError(errno.EPERM, "; ".join(self._socket_errors.values()))
-        log.info("ICMP engine: %s sockets for %s", self.mode,
+        # debug: the exporter logs the mode itself, once, at info level
+        log.debug("ICMP engine: %s sockets for %s", self.mode,
                  ", ".join("IPv4" if f == socket.AF_INET else "IPv6" for f in self._families))
 
     async def close(self) -> None:

@@ -44,6 +44,11 @@ class ProbeErrors:
                 extra={"device": device.name, "address": device.address, "reason": reason,
                        "detail": detail})
 
+    def retain(self, keys: set[tuple[str, str]]) -> None:
+        """Forget the error runs of devices no longer in the inventory."""
+        for key in [k for k in self._last_reason if k not in keys]:
+            del self._last_reason[key]
+
     def clear(self, device: Device) -> None:
         """The device's probe ran: the next error is news again."""
         if self._last_reason:

@@ -13,13 +13,13 @@ The stages, each in its own module, in the order an alert meets them::
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import jinja2
+import requests
 from prometheus_client import CollectorRegistry
 
 from alerter.model import Alert
@@ -68,7 +68,7 @@ class NotificationPipeline:
         self.metrics = NotifyMetrics(self.registry)
         self.silences = SilenceStore(self._db, clock)
         self.acks = AckStore(self._db, clock)
-        self._nflog = NotificationLog(self._db)
+        self._nflog = NotificationLog(self._db, clock())
         self._queue = Queue(self._db)
         self._delivery = Deliverer(self._queue, self._hook, self.metrics, clock)
         self._dispatcher = Dispatcher(self.flush_groups, clock,
@@ -77,7 +77,6 @@ class NotificationPipeline:
         self._route_cache: dict[str, list[tuple[Route, str, dict[str, str]]]] = {}
         self._inhibitor = Inhibitor(config.inhibit_rules)
         self._muters = self._make_muters()
-        self._render_lock = threading.Lock()
         for name in config.receivers:
             self.metrics.init_receiver(name)
         self.registry.register(NotifyCollector(
@@ -240,10 +239,14 @@ class NotificationPipeline:
         """Notifications given up on, newest first."""
         return self._queue.dead_letters(limit)
 
-    def send_test(self, receiver_name: str) -> list[tuple[int, Outcome]]:
+    def send_test(self, receiver_name: str) -> str:
         """Send a sample firing notification to every integration of ``receiver_name`` now,
-        bypassing queue and timers (``wardops-alerter test-receiver``). Raises ``KeyError``
-        for an unknown receiver; returns (integration index, outcome) pairs."""
+        bypassing queue, timers and retries (``wardops-alerter test-receiver``).
+
+        Returns a one-line summary such as ``"slack #0: ok"``. Raises ``KeyError`` for an
+        unknown receiver and ``DeliveryFailed`` (naming each failing integration and the
+        reason, never the URL) if any integration did not accept it.
+        """
         receiver = self.config.receivers[receiver_name]
         now = self._clock()
         alert = Alert(labels={"alertname": "WardopsTestNotification", "severity": "none",
@@ -251,15 +254,23 @@ class NotificationPipeline:
                       annotations={"summary": f"Test notification from wardops-alerter to "
                                               f"{receiver_name}; no action needed."},
                       state="firing", starts_at=now, generator_url=self.external_url)
-        group = GroupSnapshot(key=f"{{}}:{{receiver=\"{receiver_name}\"}}", route=None,  # type: ignore[arg-type]
+        route = Route(key="{}", receiver=receiver_name)
+        group = GroupSnapshot(key=f'{{}}:{{receiver="{receiver_name}"}}', route=route,
                               labels={"receiver": receiver_name}, alerts=(alert,))
-        results = []
-        import requests
+        results: list[str] = []
+        failed = False
         with requests.Session() as session:
             for index, hook in enumerate(receiver.webhook_configs):
                 n, ok = self._render(receiver_name, index, hook, group, [alert], now)
-                if not ok:
-                    results.append((index, Outcome(False, False, n.last_error)))
-                    continue
-                results.append((index, send(session, n, hook, now)))
-        return results
+                outcome = send(session, n, hook, now) if ok else Outcome(False, False, n.last_error)
+                failed |= not outcome.delivered
+                results.append(f"{hook.format} #{index}: {outcome.reason}")
+        if not results:
+            raise DeliveryFailed(f"receiver {receiver_name!r} has no webhook_configs")
+        if failed:
+            raise DeliveryFailed("; ".join(results))
+        return "; ".join(results)
+
+
+class DeliveryFailed(RuntimeError):
+    """``send_test`` could not deliver to at least one integration."""

@@ -77,6 +77,7 @@ class Receiver:
 
     name: str
     webhook_configs: tuple[WebhookConfig, ...] = ()
+    alertmanager_configs: tuple[Any, ...] = ()  # alerter.am_forward.AlertmanagerConfig
 
 
 @dataclass(frozen=True)
@@ -316,13 +317,16 @@ def _receivers(raw: object, base_dir: Path,
     receivers: dict[str, Receiver] = {}
     for i, item in enumerate(_list(raw, "receivers")):
         path = f"receivers[{i}]"
-        m = _mapping(item, path, ("name", "webhook_configs"))
+        m = _mapping(item, path, ("name", "webhook_configs", "alertmanager_configs"))
         name = _str(m.get("name"), f"{path}.name")
         if name in receivers:
             raise ValueError(f"{path}.name: duplicate receiver {name!r}")
         hooks = _each(m.get("webhook_configs", []), f"{path}.webhook_configs",
                       lambda v, p: _webhook(v, p, base_dir, compile_template))
-        receivers[name] = Receiver(name, tuple(hooks))
+        from alerter.am_forward import parse_alertmanager_configs  # forwarding, its own module
+        ams = parse_alertmanager_configs(m.get("alertmanager_configs", []),
+                                         f"{path}.alertmanager_configs", base_dir)
+        receivers[name] = Receiver(name, tuple(hooks), ams)
     return receivers
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 import uuid
@@ -30,6 +31,23 @@ from alerter.notify.signing import signed_headers
 
 log = logging.getLogger("alerter.notify")
 LANE_WORKERS = 4
+DEAD_LETTER_RETENTION = 7 * 86400.0
+_PATH_IN_LOG = re.compile(r'"(GET|POST|PUT) \S+ HTTP/')
+
+
+class RedactPaths(logging.Filter):
+    """Blank the request path in urllib3's debug lines: webhook URLs (Slack, Teams) and
+    Telegram's ``/bot<token>/`` carry secrets in the path."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = _PATH_IN_LOG.sub(r'"\1 <path redacted> HTTP/', message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(RedactPaths())
 USER_AGENT = "wardops-alerter"
 HookLookup = Callable[[str, int], WebhookConfig | None]
 
@@ -120,6 +138,13 @@ class Queue:
             item["body"] = bytes(item["body"]).decode(errors="replace")  # type: ignore[arg-type]
             result.append(item)
         return result
+
+    def forget_old_dead_letters(self, now: float) -> int:
+        """Delete dead letters older than ``DEAD_LETTER_RETENTION``; return how many."""
+        with self.db.tx() as conn:
+            cur = conn.execute("DELETE FROM queue WHERE status = 'dead' AND failed_at < ?",
+                               (now - DEAD_LETTER_RETENTION,))
+            return int(cur.rowcount)
 
     def dead_count(self) -> int:
         return int(self.db.query("SELECT COUNT(*) FROM queue WHERE status = 'dead'")[0][0])
@@ -309,6 +334,7 @@ class Deliverer:
         """Start lanes and resume every pending row left by a previous run."""
         with self._lock:
             self._running = True
+        self.queue.forget_old_dead_letters(self._clock())
         self.submit(self.queue.pending())
 
     def stop(self, timeout: float = 5.0) -> None:

@@ -82,9 +82,11 @@ class Dispatcher:
                now: float) -> None:
         """Put ``alert`` in its group (created on first use). Call with ``lock`` held."""
         group = self._groups.get(key)
-        if group is None or group.route != route:
+        if group is None:
             group = Group(key=key, route=route, labels=labels, created_at=now)
             self._groups[key] = group
+        elif group.route is not route:
+            group.route = route  # reloaded: same route key, maybe new timers; alerts stay
         group.add(alert)
 
     @property

@@ -14,12 +14,15 @@ from alerter.notify.db import Database
 from alerter.notify.dedup import LogEntry
 
 LogKey = tuple[str, int, str]  # receiver, integration index, group key
+RETENTION = 5 * 86400.0  # like Alertmanager's --data.retention: older entries are dropped
 
 
 class NotificationLog:
     """In-memory view of the ``nflog`` table."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, now: float) -> None:
+        with db.tx() as conn:
+            conn.execute("DELETE FROM nflog WHERE ts < ?", (now - RETENTION,))
         self._lock = threading.Lock()
         self._entries: dict[LogKey, LogEntry] = {
             (r, i, g): LogEntry(frozenset(json.loads(f)), frozenset(json.loads(res)), ts)

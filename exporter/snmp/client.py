@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyasn1.type import univ
+from pysnmp.carrier.asyncio.dgram import udp, udp6
+from pysnmp.entity import config
 from pysnmp.entity.engine import SnmpEngine
 from pysnmp.entity.rfc3413 import cmdgen
 from pysnmp.error import PySnmpError
@@ -43,6 +45,8 @@ from exporter.snmp.credentials import V2cCredentials, V3Credentials
 
 OID = tuple[int, ...]
 Value = int | str | None
+
+RECEIVE_BUFFER_BYTES = 4 << 20  # the kernel caps it at net.core.rmem_max
 
 # Every reason an SNMP poll can fail with; the poller starts each at 0.
 ERROR_REASONS = ("timeout", "auth", "unreachable", "resolve", "protocol")
@@ -132,6 +136,26 @@ class SnmpClient:
         return engine
 
     @staticmethod
+    def _ensure_transport(engine: SnmpEngine, family: int) -> None:
+        """Give the engine a UDP socket with a large receive buffer before pysnmp opens
+        its own: a hundred polls in flight answer at once, faster than pysnmp decodes
+        them, and the default 208 KiB buffer drops replies, which look like timeouts."""
+        domain, transport_class, af = (
+            (udp6.DOMAIN_NAME, udp6.Udp6AsyncioTransport, socket.AF_INET6) if family == 6
+            else (udp.DOMAIN_NAME, udp.UdpAsyncioTransport, socket.AF_INET))
+        if config.get_transport(engine, domain) is not None:
+            return
+        sock = socket.socket(af, socket.SOCK_DGRAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER_BYTES)
+            sock.bind(("::" if family == 6 else "0.0.0.0", 0))
+            sock.setblocking(False)
+        except OSError as exc:
+            sock.close()
+            raise SnmpError("unreachable", f"cannot open a UDP socket: {exc}") from None
+        config.add_transport(engine, domain, transport_class().open_server_mode(sock=sock))
+
+    @staticmethod
     def _auth_data(credentials: V2cCredentials | V3Credentials) -> CommunityData | UsmUserData:
         if isinstance(credentials, V2cCredentials):
             return CommunityData(credentials.community.reveal(), mpModel=1)
@@ -157,6 +181,7 @@ class SnmpClient:
         except PySnmpError as exc:
             raise SnmpError("resolve", str(exc)) from None
         engine = self._engine_for(credentials)
+        self._ensure_transport(engine, family)
         auth = self._auth_data(credentials)
         addr_name, _ = LCD.configure(engine, auth, target, b"")
         return Session(engine, auth, target, addr_name)
@@ -190,26 +215,40 @@ class SnmpClient:
             session.engine, session.addr_name, None, b"", var_binds, cb))
         return {tuple(name): to_python(value) for name, value in result}
 
-    async def walk(self, session: Session, columns: Sequence[OID],
-                   max_repetitions: int) -> dict[OID, dict[OID, Value]]:
-        """Walk table ``columns`` side by side with GETBULK: ``{column: {index: value}}``.
+    async def walk(self, session: Session, columns: Sequence[OID], repetitions: int,
+                   next_of: Sequence[OID] = (), rows: int | None = None
+                   ) -> tuple[dict[OID, Value], dict[OID, dict[OID, Value]]]:
+        """Walk table ``columns`` side by side with GETBULK.
 
-        Each request asks for the next rows of every column not yet finished, so a
-        table of N rows and C columns takes about N / max_repetitions round trips
-        instead of C x N / max_repetitions.
+        Returns ``(successors, table)``: ``table`` is ``{column: {index: value}}``;
+        ``successors`` maps the GETNEXT successor of each ``next_of`` OID to its value.
+        ``next_of`` rides along as non-repeaters in the first request, so scalars such as
+        sysUpTime (``next_of`` 1.3.6.1.2.1.1.3 gives sysUpTime.0) cost no extra round trip.
+        Each request asks for ``repetitions`` rows of every column not yet finished: with
+        ``repetitions`` = rows + 1 a whole ifTable comes back in one response. With
+        ``rows`` given, a column is complete once it has that many rows (the caller knows
+        the table's size and re-reads it in full when an unknown index shows up).
         """
         table: dict[OID, dict[OID, Value]] = {col: {} for col in columns}
         cursors: dict[OID, OID] = {col: col for col in columns}
-        while cursors:
+        successors: dict[OID, Value] = {}
+        pending_next = list(next_of)
+        while cursors or pending_next:
             active = list(cursors)
-            var_binds = [(rfc1902.ObjectName(cursors[col]), univ.Null("")) for col in active]
-            reps = max(1, max_repetitions // len(active)) if len(active) > 4 else max_repetitions
+            non_repeaters = len(pending_next)
+            var_binds = [(rfc1902.ObjectName(oid), univ.Null(""))
+                         for oid in [*pending_next, *(cursors[col] for col in active)]]
             result = await self._request(session, lambda cb: self._bulk.send_varbinds(
-                session.engine, session.addr_name, None, b"", 0, reps, var_binds, cb))
-            if not result:
+                session.engine, session.addr_name, None, b"", non_repeaters, repetitions,
+                var_binds, cb))
+            pending_next = []
+            for name, value in result[:non_repeaters]:
+                successors[tuple(name)] = to_python(value)
+            repeated = result[non_repeaters:]
+            if not repeated:
                 break
             finished: set[OID] = set()
-            for pos, (name, value) in enumerate(result):
+            for pos, (name, value) in enumerate(repeated):
                 col = active[pos % len(active)]
                 if col in finished:
                     continue
@@ -220,9 +259,11 @@ class SnmpClient:
                     continue
                 table[col][oid[len(col):]] = to_python(value)
                 cursors[col] = oid
+                if rows is not None and len(table[col]) >= rows:
+                    finished.add(col)
             for col in finished:
                 cursors.pop(col, None)
-        return table
+        return successors, table
 
     def close(self) -> None:
         """Close the engines' sockets."""

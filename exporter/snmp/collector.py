@@ -21,29 +21,39 @@ if TYPE_CHECKING:
 
 BASE_LABELS = ("device", "address", "site", "type")
 IF_LABELS = ("ifindex", "ifname", "ifalias", "isp")
+INFO_LABELS = ("sysname", "sysdescr", "sysobjectid")
+# Labels the SNMP families set themselves; a device label of the same name is left out
+# of them (it would make the family invalid and lose every SNMP series of the scrape).
+_OWN_LABELS = set(BASE_LABELS) | set(IF_LABELS) | set(INFO_LABELS) | {"reason"}
+
+
+def _extra_labels(device: Any) -> dict[str, str]:
+    # exporter.config.Device keeps them as sorted (name, value) pairs; a dict works too.
+    return dict(getattr(device, "labels", None) or ())
 
 
 def device_label_names(devices: Iterable[Any]) -> tuple[str, ...]:
     """device, address, site, type, then every extra label any device has (sorted)."""
     extra: set[str] = set()
     for device in devices:
-        extra.update(getattr(device, "labels", None) or {})
-    return BASE_LABELS + tuple(sorted(extra - set(BASE_LABELS)))
+        extra.update(_extra_labels(device))
+    return BASE_LABELS + tuple(sorted(extra - _OWN_LABELS))
 
 
 def device_label_values(device: Any, names: Sequence[str]) -> list[str]:
     """Values for :func:`device_label_names`; "" for labels this device lacks."""
-    labels = getattr(device, "labels", None) or {}
+    labels = _extra_labels(device)
     fixed = {"device": device.name, "address": device.address,
-             "site": getattr(device, "site", None) or "", "type": getattr(device, "type", None) or ""}
+             "site": getattr(device, "site", None) or "",
+             "type": getattr(device, "type", None) or ""}
     return [str(fixed[n]) if n in fixed else str(labels.get(n, "")) for n in names]
 
 
 _COUNTERS = (
     ("in_octets", "wardops_interface_in_octets",
-     "Octets received (ifHCInOctets, or 32-bit ifInOctets where the agent has no 64-bit counters)."),
+     "Octets received (ifHCInOctets; 32-bit ifInOctets where the agent has no 64-bit ones)."),
     ("out_octets", "wardops_interface_out_octets",
-     "Octets sent (ifHCOutOctets, or 32-bit ifOutOctets where the agent has no 64-bit counters)."),
+     "Octets sent (ifHCOutOctets; 32-bit ifOutOctets where the agent has no 64-bit ones)."),
     ("in_errors", "wardops_interface_in_errors", "Inbound packets with errors (ifInErrors)."),
     ("out_errors", "wardops_interface_out_errors", "Outbound packets with errors (ifOutErrors)."),
     ("in_discards", "wardops_interface_in_discards", "Inbound packets discarded (ifInDiscards)."),
@@ -68,7 +78,7 @@ def collect_metrics(states: Sequence[DeviceState]) -> Iterable[Metric]:
     uptime = GaugeMetricFamily("wardops_snmp_uptime_seconds",
                                "sysUpTime: time since the agent (re)started.", labels=names)
     info = GaugeMetricFamily("wardops_snmp_info", "SNMPv2-MIB system values of the device.",
-                             labels=names + ("sysname", "sysdescr", "sysobjectid"))
+                             labels=names + INFO_LABELS)
     oper = GaugeMetricFamily("wardops_interface_oper_up", "1 if ifOperStatus is up.",
                              labels=if_names)
     admin = GaugeMetricFamily("wardops_interface_admin_up", "1 if ifAdminStatus is up.",
@@ -76,7 +86,8 @@ def collect_metrics(states: Sequence[DeviceState]) -> Iterable[Metric]:
     speed = GaugeMetricFamily("wardops_interface_speed_bits_per_second",
                               "Interface speed (ifSpeed, or ifHighSpeed above 4 Gbit/s).",
                               labels=if_names)
-    counters = {attr: CounterMetricFamily(name, doc, labels=if_names) for attr, name, doc in _COUNTERS}
+    counters = {attr: CounterMetricFamily(name, doc, labels=if_names)
+                for attr, name, doc in _COUNTERS}
     scalars: dict[str, GaugeMetricFamily] = {}
 
     for state in states:

@@ -113,26 +113,31 @@ def _choice(raw: Mapping[str, Any], key: str, choices: tuple[str, ...], default:
     raise ValueError(f"{key}: {value!r} is not one of {', '.join(choices)}")
 
 
+def reject_literal_secrets(raw: Mapping[str, Any]) -> None:
+    """Refuse ``community``/``auth_key``/``priv_key`` literals, whatever the version."""
+    for key in ("community", "auth_key", "priv_key"):
+        if key in raw:
+            raise ValueError(f"{key}: literal secrets are not accepted; use {key}_env or "
+                             f"{key}_file")
+
+
 def parse_credentials(raw: Mapping[str, Any], version: str) -> V2cCredentials | V3Credentials:
-    """Build credentials for ``version`` ("2c" or "3") from the merged settings."""
+    """Build credentials for ``version`` ("2c" or "3") from the merged settings.
+
+    Keys of the other version are ignored: settings are merged from snmp_defaults, the
+    site and the device, so a site that moves its routers to v3 inherits the default
+    community_env, and that must not make the merged settings invalid.
+    """
+    reject_literal_secrets(raw)
     if version == "2c":
-        for key in ("username", "auth_key_env", "auth_key_file", "priv_key_env", "priv_key_file"):
-            if key in raw:
-                raise ValueError(f"{key}: only for version 3")
         community = read_secret(raw, "community", required=True)
         assert community is not None
         return V2cCredentials(community)
-    for key in ("community_env", "community_file"):
-        if key in raw:
-            raise ValueError(f"{key}: only for version 2c")
     username = raw.get("username")
     if not isinstance(username, str) or not username:
         raise ValueError("username: required for version 3")
     level = _choice(raw, "security_level", SECURITY_LEVELS, "authPriv")
-    if level == "noAuthNoPriv":
-        for key in ("auth_key", "priv_key"):
-            if read_secret(raw, key, required=False) is not None:
-                raise ValueError(f"{key}_env: not used with security_level noAuthNoPriv")
+    if level == "noAuthNoPriv":  # keys inherited from another layer are not used
         return V3Credentials(username, level)
     auth_protocol = _choice(raw, "auth_protocol", AUTH_PROTOCOLS, "SHA")
     auth_key = read_secret(raw, "auth_key", required=True)
@@ -140,8 +145,6 @@ def parse_credentials(raw: Mapping[str, Any], version: str) -> V2cCredentials | 
     if len(auth_key.reveal()) < 8:
         raise ValueError("auth_key: must be at least 8 characters (RFC 3414)")
     if level == "authNoPriv":
-        if read_secret(raw, "priv_key", required=False) is not None:
-            raise ValueError("priv_key_env: not used with security_level authNoPriv")
         return V3Credentials(username, level, auth_protocol, auth_key)
     priv_protocol = _choice(raw, "priv_protocol", PRIV_PROTOCOLS, "AES")
     priv_key = read_secret(raw, "priv_key", required=True)

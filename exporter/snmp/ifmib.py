@@ -19,6 +19,8 @@ SYS_DESCR: OID = (1, 3, 6, 1, 2, 1, 1, 1, 0)
 SYS_OBJECT_ID: OID = (1, 3, 6, 1, 2, 1, 1, 2, 0)
 SYS_UPTIME: OID = (1, 3, 6, 1, 2, 1, 1, 3, 0)
 SYS_NAME: OID = (1, 3, 6, 1, 2, 1, 1, 5, 0)
+SYS_ALL: tuple[OID, ...] = (SYS_UPTIME, SYS_NAME, SYS_DESCR, SYS_OBJECT_ID)
+IF_NUMBER: OID = (1, 3, 6, 1, 2, 1, 2, 1, 0)
 
 _IF_ENTRY: OID = (1, 3, 6, 1, 2, 1, 2, 2, 1)
 _IFX_ENTRY: OID = (1, 3, 6, 1, 2, 1, 31, 1, 1, 1)
@@ -45,6 +47,7 @@ _STATUS_COLUMNS = (IF_ADMIN_STATUS, IF_OPER_STATUS, IF_IN_DISCARDS, IF_IN_ERRORS
 # Read every poll. Agents without ifXTable's 64-bit counters get the 32-bit ones.
 COUNTER_COLUMNS_HC: tuple[OID, ...] = _STATUS_COLUMNS + (IF_HC_IN_OCTETS, IF_HC_OUT_OCTETS)
 COUNTER_COLUMNS_32: tuple[OID, ...] = _STATUS_COLUMNS + (IF_IN_OCTETS, IF_OUT_OCTETS)
+OCTET_COLUMNS_32: tuple[OID, ...] = (IF_IN_OCTETS, IF_OUT_OCTETS)
 
 _IF_SPEED_MAX = 4294967295  # ifSpeed saturates here; ifHighSpeed (Mbit/s) takes over
 
@@ -127,9 +130,10 @@ def parse_names(table: Table) -> dict[int, InterfaceInfo]:
     return infos
 
 
-def has_hc_counters(table: Table) -> bool:
-    """True when the walk returned ifHCInOctets rows (the agent has 64-bit counters)."""
-    return bool(table.get(IF_HC_IN_OCTETS))
+def lacks_hc_counters(table: Table) -> bool:
+    """True when a walk of COUNTER_COLUMNS_HC found interfaces but no ifHCInOctets:
+    an agent without 64-bit counters (no ifXTable), to be read with ifIn/OutOctets."""
+    return bool(table.get(IF_OPER_STATUS)) and not table.get(IF_HC_IN_OCTETS)
 
 
 def _status_up(value: object) -> bool | None:

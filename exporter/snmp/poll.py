@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 
 from exporter.snmp import ifmib
-from exporter.snmp.client import ERROR_REASONS, Session, SnmpClient, SnmpError, Value
+from exporter.snmp.client import ERROR_REASONS, OID, Session, SnmpClient, SnmpError, Value
 from exporter.snmp.settings import SnmpSettings
 
 log = logging.getLogger(__name__)
@@ -82,15 +82,17 @@ def _number(value: Value) -> float | None:
     return None
 
 
-async def _fetch_names(client: SnmpClient, session: Session, settings: SnmpSettings,
-                       system: dict[tuple[int, ...], Value], now: float) -> NamesCache:
-    table = await client.walk(session, ifmib.NAME_COLUMNS, settings.max_repetitions)
-    sys = SysInfo(name=str(system.get(ifmib.SYS_NAME) or ""),
-                  descr=str(system.get(ifmib.SYS_DESCR) or ""),
-                  object_id=str(system.get(ifmib.SYS_OBJECT_ID) or ""))
+def _sys_info(values: dict[OID, Value]) -> SysInfo:
+    return SysInfo(name=str(values.get(ifmib.SYS_NAME) or ""),
+                   descr=str(values.get(ifmib.SYS_DESCR) or ""),
+                   object_id=str(values.get(ifmib.SYS_OBJECT_ID) or ""))
+
+
+def _names_cache(table: ifmib.Table, sys: SysInfo, settings: SnmpSettings, hc: bool,
+                 now: float) -> NamesCache:
     infos = ifmib.parse_names(table)
     return NamesCache(fetched_at=now, sys=sys, interfaces=ifmib.select_interfaces(infos, settings),
-                      known=frozenset(infos))
+                      known=frozenset(infos), hc=hc)
 
 
 async def poll_device(client: SnmpClient, session: Session, settings: SnmpSettings,
@@ -98,48 +100,63 @@ async def poll_device(client: SnmpClient, session: Session, settings: SnmpSettin
     """Poll one device once; raises :class:`SnmpError` when the agent fails.
 
     ``names`` and ``last_ticks`` come from the last successful poll (None at first).
-
-    Every poll: one GET (sysUpTime and the configured scalars) and one multi-column walk
-    of the status and counter columns. Every ``names_interval``, after a reboot, or when
-    a new ifIndex shows up: also sysName/sysDescr/sysObjectID and the names columns.
+    A steady poll is ONE GETBULK: sysUpTime as a non-repeater plus exactly the known
+    rows of the status and counter columns. Every ``names_interval`` (or after a
+    reboot, or when an unknown ifIndex appears) the names columns and sysName/Descr/
+    ObjectID ride along in the same request. The first poll GETs ifNumber first, to size
+    the repetitions. Configured scalars cost one GET.
     """
     start = time.monotonic()
     refresh = names_due(names, settings, start)
-    oids = [ifmib.SYS_UPTIME, *(spec.oid for spec in settings.scalars)]
+    hc = names.hc if names is not None else True
+    sys_values: dict[OID, Value] = {}
+    if names is None:
+        sys_values = await client.get(session, [ifmib.IF_NUMBER, *ifmib.SYS_ALL])
+        if_number = sys_values.get(ifmib.IF_NUMBER)
+        rows = (if_number if isinstance(if_number, int) and if_number > 0
+                else settings.max_repetitions)
+    else:
+        rows = len(names.known)
+    sys_wanted = ([] if names is None
+                  else [ifmib.SYS_UPTIME, *(ifmib.SYS_ALL[1:] if refresh else ())])
+    columns = (ifmib.COUNTER_COLUMNS_HC if hc else ifmib.COUNTER_COLUMNS_32)
     if refresh:
-        oids += [ifmib.SYS_NAME, ifmib.SYS_DESCR, ifmib.SYS_OBJECT_ID]
-    values = await client.get(session, oids)
-    ticks = values.get(ifmib.SYS_UPTIME)
+        columns += ifmib.NAME_COLUMNS
+    # Steady polls ask for exactly the known number of rows (no row past the end);
+    # a names refresh asks for one more, so it sees where the table ends.
+    repetitions = min(settings.max_repetitions, rows if not refresh else rows + 1)
+    successors, table = await client.walk(session, columns, repetitions,
+                                          next_of=[oid[:-1] for oid in sys_wanted],
+                                          rows=None if refresh else rows)
+    sys_values.update(successors)
+    ticks = sys_values.get(ifmib.SYS_UPTIME)
     if not isinstance(ticks, int):
         raise SnmpError("protocol", "agent has no sysUpTime.0")
     if not refresh and rebooted(last_ticks, ticks):
+        # ifIndex numbering may have changed with the restart: re-read the names now.
         refresh = True
-        values.update(await client.get(session, [ifmib.SYS_NAME, ifmib.SYS_DESCR,
-                                                 ifmib.SYS_OBJECT_ID]))
+        more, names_table = await client.walk(session, ifmib.NAME_COLUMNS, repetitions + 1,
+                                              next_of=[oid[:-1] for oid in ifmib.SYS_ALL[1:]])
+        sys_values.update(more)
+        table = {**table, **names_table}
+    if hc and ifmib.lacks_hc_counters(table):
+        hc = False  # remembered in the names cache: later polls walk the 32-bit columns
+        _, octets = await client.walk(session, ifmib.OCTET_COLUMNS_32, repetitions)
+        table = {**table, **octets}
     if refresh or names is None:
-        names = await _fetch_names(client, session, settings, values, start)
-    counters = await _fetch_counters(client, session, settings, names)
-    if names.hc and counters and all(c.in_octets is None for c in counters.values()):
-        # No ifHCInOctets rows: an agent without 64-bit counters. Remember and re-walk.
-        names = NamesCache(names.fetched_at, names.sys, names.interfaces, names.known, hc=False)
-        counters = await _fetch_counters(client, session, settings, names)
-    if set(counters) - names.known and not refresh:
-        # An ifIndex we have no name for yet: re-read names on the next poll (not now,
-        # to keep this poll's cost bounded).
+        names = _names_cache(table, _sys_info(sys_values), settings, hc, start)
+    counters = ifmib.parse_counters(table, hc=hc)
+    if set(counters) - names.known:
+        # An ifIndex we have no name for yet: re-read names on the next poll.
         names = NamesCache(float("-inf"), names.sys, names.interfaces, names.known, names.hc)
     scalars = {}
-    for spec in settings.scalars:
-        number = _number(values.get(spec.oid))
-        if number is not None:
-            scalars[spec.name] = number
+    if settings.scalars:
+        values = await client.get(session, [spec.oid for spec in settings.scalars])
+        for spec in settings.scalars:
+            number = _number(values.get(spec.oid))
+            if number is not None:
+                scalars[spec.name] = number
     return PollResult(finished_at=time.time(), duration=time.monotonic() - start,
                       uptime_ticks=ticks, names=names,
                       counters={i: c for i, c in counters.items() if i in names.interfaces},
                       scalars=scalars)
-
-
-async def _fetch_counters(client: SnmpClient, session: Session, settings: SnmpSettings,
-                          names: NamesCache) -> dict[int, ifmib.InterfaceCounters]:
-    columns = ifmib.COUNTER_COLUMNS_HC if names.hc else ifmib.COUNTER_COLUMNS_32
-    table = await client.walk(session, columns, settings.max_repetitions)
-    return ifmib.parse_counters(table, hc=names.hc)

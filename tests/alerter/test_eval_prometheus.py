@@ -271,3 +271,36 @@ def test_group_interval_is_honoured(prometheus: TSDB, exporter: FakeExporter,
     ev.run_cycle(t0)
     assert ev.due_groups(t0 + 9.9) == []
     assert [g.name for g in ev.due_groups(t0 + 10)] == ["devices"]
+
+
+def test_failed_state_write_is_alerted_and_repaired(prometheus: TSDB, exporter: FakeExporter,
+                                                    tmp_path: Path) -> None:
+    import sqlite3
+
+    from alerter.state import StateStore
+
+    exporter.add("Ozurgeti-ATM", site="Ozurgeti", up=False)
+    pipeline = RecordingPipeline()
+    ev = make_evaluator(write_config(tmp_path, prometheus.url, down_rule()), pipeline)
+    prometheus.wait_value('wardops_device_up{device="Ozurgeti-ATM"}', 0)
+
+    # The disk fails for one cycle (fault injected: a full disk cannot be made here).
+    def failing_save(*args: object, **kwargs: object) -> list[int]:
+        raise sqlite3.OperationalError("database or disk is full")
+    real_save = ev.store.save_cycle
+    ev.store.save_cycle = failing_save  # type: ignore[method-assign]
+    ev.run_cycle()
+    ev.store.save_cycle = real_save  # type: ignore[method-assign]
+    assert states(pipeline) == {"Ozurgeti-ATM": "firing"}       # evaluation goes on
+    assert ev.registry.get_sample_value("wardops_alerter_state_errors_total",
+                                        {"op": "save"}) == 1
+    # next cycle: the alarm fires, and the whole state is written again (save_snapshot),
+    # since the failed cycle's changes were lost
+    ev.run_cycle()
+    assert states(pipeline) == {"Ozurgeti-ATM": "firing", "state_write_failed": "firing"}
+    ev.run_cycle()
+    assert states(pipeline) == {"Ozurgeti-ATM": "firing", "state_write_failed": "resolved"}
+    active, outbox = StateStore(tmp_path / "state").load()
+    assert [a2.labels["device"] for alerts in active.values() for a2 in alerts.values()] == \
+        ["Ozurgeti-ATM"]
+    assert outbox == []

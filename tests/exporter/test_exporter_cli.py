@@ -86,5 +86,5 @@ def test_probe_once_the_whole_bank(netns: None, tmp_path: Path) -> None:
     rows = done.stdout.splitlines()[1:]
     assert len(rows) == 873
     assert sum(1 for r in rows if r.startswith("Marjanishvili ")) == 2
-    assert done.stderr.splitlines()[0] == "probe-once: probing 873 devices (count 1, timeout 1s)"
+    assert "probe-once: probing 873 devices (count 1, timeout 1s)" in done.stderr.splitlines()
     assert "873 up, 0 down" in done.stderr.splitlines()[-1]

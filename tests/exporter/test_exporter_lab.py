@@ -7,6 +7,8 @@ import time
 
 import requests
 
+from tests.support import wait_http
+
 INTERVAL, TIMEOUT = 1.0, 0.5
 # Slack for process start-up, scheduling on a busy 2-core box and one scrape.
 SLACK = 2.0
@@ -23,6 +25,7 @@ devices:
   - {name: Gldani-ATM, address: 127.0.10.2, site: Gldani, type: ATM}
   - {name: Gldani-NVR, address: nvr.gldani.invalid, site: Gldani, type: NVR}
   - {name: Gldani-AP, address: localhost, site: Gldani, type: Access Point}
+  - {name: Gldani-Switch, address: "::1", site: Gldani, type: switch}
 """)
     exporter = lab.start()
     within = INTERVAL + TIMEOUT + SLACK
@@ -61,12 +64,13 @@ devices:
     assert exporter.value("wardops_probe_errors_total", reason="dns") >= 1
     assert "probe failed to run" in exporter.proc.output()
     assert "nvr.gldani.invalid" in exporter.proc.output()
-    # a resolvable name is probed
+    # a resolvable name is probed, and so is an IPv6 address
     assert exporter.device("Gldani-AP")["wardops_device_up"] == 1
+    assert exporter.device("Gldani-Switch")["wardops_device_up"] == 1
 
     for reason in ("send", "socket", "skipped", "exception"):
         assert exporter.value("wardops_probe_errors_total", reason=reason) == 0
-    assert exporter.value("wardops_exporter_devices", state="up") == 2
+    assert exporter.value("wardops_exporter_devices", state="up") == 3
     assert exporter.value("wardops_exporter_devices", state="down") == 1
     assert exporter.value("wardops_exporter_devices", state="unknown") == 1
     assert exporter.value("wardops_exporter_config_last_reload_successful") == 1
@@ -245,3 +249,21 @@ devices:
     exporter.wait_device("Batumi-AP", "up", INTERVAL + TIMEOUT + SLACK, wardops_device_up=1)
     assert exporter.value("wardops_exporter_state_file_errors_total", operation="save") >= 1
     assert "cannot save state file" in exporter.proc.output()
+
+
+def test_ready_only_after_the_first_full_cycle(lab) -> None:  # type: ignore[no-untyped-def]
+    # a dropped device makes the first cycle last the whole (long) timeout
+    lab.firewall.drop("127.0.16.2")
+    lab.write_config("""probe: {interval: 10s, timeout: 4s, count: 1}
+devices:
+  - {name: Gori-Router, address: 127.0.16.1, site: Gori, type: router}
+  - {name: Gori-NVR, address: 127.0.16.2, site: Gori, type: nvr}
+""")
+    exporter = lab.start()
+    assert requests.get(exporter.url + "/-/healthy", timeout=5).status_code == 200
+    not_yet = requests.get(exporter.url + "/-/ready", timeout=5)
+    assert not_yet.status_code == 503, not_yet.text
+    # meanwhile the scrape is served from the snapshot: no waiting for the probe
+    assert exporter.value("wardops_exporter_devices", state="unknown") is not None
+    exporter.wait_device("Gori-NVR", "down", 10.0, wardops_device_up=0)
+    wait_http(exporter.url + "/-/ready", timeout=2)

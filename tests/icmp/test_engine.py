@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import socket
 import subprocess
-from collections.abc import Callable, Coroutine
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from tests.support.nft import Firewall
 TIMEOUT = 0.5
 
 
-def run(mode: str, body: Callable[[IcmpProber], Coroutine[Any, Any, Any]], **kw: Any) -> Any:
+def run(mode: str, body: Callable[[IcmpProber], Awaitable[Any]], **kw: Any) -> Any:
     """Start a prober in ``mode``, run ``body`` with it, close it."""
     async def main() -> Any:
         prober = IcmpProber(privileged=mode == "raw", **kw)
@@ -46,7 +47,8 @@ def test_dropped_address_times_out(mode: str, firewall: Firewall) -> None:
     firewall.drop("127.0.0.2")
 
     async def body(p: IcmpProber) -> tuple[ProbeOutcome, ProbeOutcome]:
-        return await asyncio.gather(p.probe("127.0.0.2", 2, TIMEOUT), p.probe("127.0.0.3", 2, TIMEOUT))
+        return await asyncio.gather(p.probe("127.0.0.2", 2, TIMEOUT),
+                                    p.probe("127.0.0.3", 2, TIMEOUT))
     dropped, answered = run(mode, body)
     assert dropped == ProbeOutcome(sent=2, received=0)
     assert_answered(answered, 2)
@@ -87,7 +89,8 @@ def test_thousands_of_concurrent_probes_get_exactly_their_own_replies(
         if address in dropped:
             assert outcome == ProbeOutcome(sent=3, received=0), address
         else:
-            assert outcome.error is None and outcome.sent == outcome.received == 3, (address, outcome)
+            assert outcome.error is None, (address, outcome)
+            assert outcome.sent == outcome.received == 3, (address, outcome)
     assert stats.requests_sent == 6000
     assert stats.replies_received == 3 * (2000 - len(dropped))
     assert stats.late_replies == 0
@@ -111,11 +114,14 @@ def test_rejected_address_does_not_fail_probes_of_others(mode: str, netns: None)
     # share: it must neither fail an unrelated probe nor count as an answer.
     subprocess.run(["nft", "-f", "-"], check=True, input=b"""
 table inet wardops_reject {
-  chain input { type filter hook input priority 0; ip daddr 127.0.0.66 reject with icmp type admin-prohibited; }
+  chain input {
+    type filter hook input priority 0;
+    ip daddr 127.0.0.66 reject with icmp type admin-prohibited;
+  }
 }""")
     try:
         async def body(p: IcmpProber) -> tuple[list[ProbeOutcome], Any]:
-            outcomes = []
+            outcomes: list[ProbeOutcome] = []
             for i in range(20):
                 outcomes += await asyncio.gather(p.probe("127.0.0.66", 1, 0.2),
                                                  p.probe(f"127.0.1.{i + 1}", 1, 0.2))
@@ -189,3 +195,32 @@ def test_two_probers_side_by_side_ignore_each_others_replies(mode: str) -> None:
         for outcome in outcomes:
             assert_answered(outcome, 2)
         assert (stats.replies_received, stats.late_replies) == (200, 0)
+
+
+def test_stalled_event_loop_does_not_turn_replies_into_loss(mode: str) -> None:
+    # The reply arrives at once but is read only after the loop was blocked for longer than
+    # the timeout: the kernel's receive timestamp, not the reading time, decides.
+    async def body(p: IcmpProber) -> ProbeOutcome:
+        task = asyncio.create_task(p.probe("127.0.0.1", 1, 0.3))
+        await asyncio.sleep(0)  # the request goes out
+        time.sleep(0.6)  # noqa: ASYNC251 - blocking the loop on purpose
+        return await task
+    outcome = run(mode, body)
+    assert (outcome.sent, outcome.received) == (1, 1), outcome
+    assert outcome.rtts[0] < 0.3
+
+
+def test_probes_with_different_timeouts_each_end_at_their_own(mode: str,
+                                                              firewall: Firewall) -> None:
+    firewall.drop("127.0.0.2", "127.0.0.3")
+
+    async def body(p: IcmpProber) -> list[str]:
+        ended: list[str] = []
+
+        async def probe(address: str, timeout: float) -> None:
+            assert await p.probe(address, 1, timeout) == ProbeOutcome(sent=1, received=0)
+            ended.append(f"{address} {timeout}")
+        await asyncio.gather(probe("127.0.0.2", 1.5), probe("127.0.0.3", 0.2),
+                             probe("127.0.0.2", 0.4))
+        return ended
+    assert run(mode, body) == ["127.0.0.3 0.2", "127.0.0.2 0.4", "127.0.0.2 1.5"]

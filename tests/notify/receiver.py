@@ -90,7 +90,7 @@ class Receiver:
     def wait(self, count: int, timeout: float = 20.0) -> list[Request]:
         """Wait until at least ``count`` requests were accepted; return them."""
         wait_for(lambda: len(self.requests) >= count, timeout=timeout,
-                 what=f"{count} notifications at {self.url} (have {len(self.requests)})")
+                 what=f"{count} notifications at {self.url}")
         return list(self.requests)
 
     def bodies(self) -> list[Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from alerter.notify.matchers import parse_matchers
 from tests.notify.conftest import PipelineFactory, firing, hook_config, resolved
@@ -160,3 +161,19 @@ def test_max_alerts_truncates_and_counts(
     p.process([firing(site="A", device=f"a{i}") for i in range(5)])
     body = receiver.wait(1)[0].json()
     assert len(body["alerts"]) == 2 and body["truncatedAlerts"] == 3
+
+
+def test_reload_reroutes_firing_alerts(receivers: Any, pipeline_factory: PipelineFactory) -> None:
+    from alerter.notify.config import parse_notify_config
+    old, new = receivers(), receivers()
+    p = pipeline_factory(hook_config(old.url, group_wait="0s", group_interval="0.3s"))
+    a = firing(site="A", device="a1")
+    p.process([a])
+    old.wait(1)
+    cfg = hook_config(new.url, group_wait="0s", group_interval="0.3s")
+    cfg["route"]["routes"] = [{"matchers": ['site="A"'], "receiver": "r"}]
+    p.reload(parse_notify_config(cfg))
+    body = new.wait(1)[0].json()  # a new route: a new group, told to the new URL
+    assert body["groupKey"] == '{}/{site="A"}/0:{site="A"}'
+    time.sleep(0.8)
+    assert len(old.requests) == 1

@@ -54,10 +54,12 @@ rouser {V3_AUTH_ONLY_USER} auth
 
     def start(self) -> "Snmpd":
         """Start snmpd and wait until it answers a GET of sysUpTime."""
-        env = dict(os.environ, SNMP_PERSISTENT_DIR=str(self.dir / "persist"), MIBS="", MIBDIRS=str(self.dir))
-        # -Lf: log to a file; -I -smux...: modules we don't need; -C: only our config file.
-        self.proc = Proc(["snmpd", "-f", "-Lo", "-C", "-c", str(self.conf), "-I", "-smux,mteTrigger,mteTriggerConf",
-                          "-p", str(self.dir / "pid")],
+        env = dict(os.environ, SNMP_PERSISTENT_DIR=str(self.dir / "persist"), MIBS="",
+                   MIBDIRS=str(self.dir))
+        # -f -Lo: foreground, log to stdout (our log file); -C -c: only our config file;
+        # -I -smux,...: modules we don't need.
+        self.proc = Proc(["snmpd", "-f", "-Lo", "-C", "-c", str(self.conf),
+                          "-I", "-smux,mteTrigger,mteTriggerConf", "-p", str(self.dir / "pid")],
                          log=self.dir / "snmpd.log", env=env)
         wait_for(lambda: self.get("1.3.6.1.2.1.1.3.0") is not None, timeout=15,
                  what=f"snmpd on {self.address}:{self.port}")

@@ -62,7 +62,8 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
 
 
 @pytest.fixture
-def make_poller(loop: asyncio.AbstractEventLoop) -> Iterator[Callable[..., tuple[SnmpPoller, CollectorRegistry]]]:
+def make_poller(loop: asyncio.AbstractEventLoop
+                ) -> Iterator[Callable[..., tuple[SnmpPoller, CollectorRegistry]]]:
     """``make_poller(*devices, icmp_up=None)`` -> (poller, registry with the poller);
     the pollers' sockets are closed after the test."""
     pollers: list[SnmpPoller] = []

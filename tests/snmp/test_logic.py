@@ -135,8 +135,19 @@ def test_parse_counters_status_and_32bit() -> None:
              ifmib.IF_IN_OCTETS: {(1,): 10}, ifmib.IF_OUT_OCTETS: {(1,): 20},
              ifmib.IF_IN_ERRORS: {(1,): 3}}
     counters = ifmib.parse_counters(table, hc=False)
-    assert not ifmib.has_hc_counters(table)
+    assert ifmib.lacks_hc_counters(table)
     assert counters[1].oper_up and counters[1].admin_up and counters[1].in_octets == 10
     assert counters[1].in_errors == 3 and counters[1].out_errors is None
     assert counters[2].oper_up is False and counters[2].admin_up is True
     assert counters[3].admin_up is False
+
+
+def test_device_labels_that_clash_with_snmp_labels_are_left_out() -> None:
+    from exporter.snmp.collector import device_label_names, device_label_values
+    from tests.snmp.conftest import Device
+    devices = [Device("r1", "10.0.0.1", labels={"isp": "Magti", "region": "Imereti"}),
+               Device("r2", "10.0.0.2", labels=(("vendor", "cisco"),))]  # pairs, as config gives
+    names = device_label_names(devices)
+    assert names == ("device", "address", "site", "type", "region", "vendor")
+    assert device_label_values(devices[1], names) == ["r2", "10.0.0.2", "Kharagauli", "router",
+                                                      "", "cisco"]

@@ -88,3 +88,13 @@ def test_uplinks_and_interface_matchers() -> None:
 def test_noauth_v3() -> None:
     s = parse_snmp_settings({"version": "3", "username": "ro", "security_level": "noAuthNoPriv"})
     assert isinstance(s.credentials, V3Credentials) and s.credentials.auth_key is None
+
+
+def test_keys_of_the_other_version_are_ignored() -> None:
+    """snmp_defaults give routers v2c; one site moves to v3: the merged mapping has both."""
+    defaults = {"version": "2c", "community_env": "T_COMMUNITY", "interval": "60s"}
+    site = {"version": 3, "username": "wardops", "auth_key_env": "T_AUTH", "priv_key_env": "T_PRIV"}
+    v3 = parse_snmp_settings({**defaults, **site})
+    assert isinstance(v3.credentials, V3Credentials) and v3.credentials.username == "wardops"
+    v2c = parse_snmp_settings({**defaults, **site, "version": "2c"})
+    assert isinstance(v2c.credentials, V2cCredentials)

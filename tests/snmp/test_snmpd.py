@@ -12,7 +12,8 @@ import os
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from tests.snmp.agent import AUTH_KEY, PRIV_KEY, V3_AUTH_ONLY_USER, V3_USER, Snmpd, free_udp_port, ip
+from tests.snmp.agent import (AUTH_KEY, PRIV_KEY, V3_AUTH_ONLY_USER, V3_USER, Snmpd,
+                              free_udp_port, ip)
 from tests.snmp.conftest import Device, label_sets, one, require_netns, samples, settings
 from tests.support import wait_for
 from tests.support.nft import Firewall
@@ -96,10 +97,12 @@ def test_include_interfaces_limits_the_export(make_poller, router_agent: Snmpd,
     poller, registry = make_poller(router(router_agent, include_interfaces="^lo$"))
     loop.run_until_complete(poller.poll_all())
     # lo is included; the uplinks are exported anyway; the rest is not
-    assert set(label_sets(registry, "wardops_interface_oper_up", "ifname")) == {"lo", "wan1", "wan2"}
+    exported = set(label_sets(registry, "wardops_interface_oper_up", "ifname"))
+    assert exported == {"lo", "wan1", "wan2"}
 
 
-def test_scalars_become_gauges(make_poller, router_agent: Snmpd, loop: asyncio.AbstractEventLoop) -> None:
+def test_scalars_become_gauges(make_poller, router_agent: Snmpd,
+                               loop: asyncio.AbstractEventLoop) -> None:
     scalars = [{"name": "load_1m_percent", "oid": "1.3.6.1.4.1.2021.10.1.5.1", "help": "load x100"},
                {"name": "missing", "oid": "1.3.6.1.4.1.99999.1.0"}]
     poller, registry = make_poller(router(router_agent, scalars=scalars))
@@ -128,7 +131,8 @@ def test_v3(make_poller, router_agent: Snmpd, loop: asyncio.AbstractEventLoop, r
     assert AUTH_KEY not in text and PRIV_KEY not in text
 
 
-def test_failures_give_up_0_with_the_reason(make_poller, router_agent: Snmpd, loop: asyncio.AbstractEventLoop,
+def test_failures_give_up_0_with_the_reason(make_poller, router_agent: Snmpd,
+                                            loop: asyncio.AbstractEventLoop,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("T_WRONG", "not-the-community")
     monkeypatch.setenv("T_AUTH", "wrong-password-1")
@@ -167,7 +171,8 @@ def registry_samples(registry: CollectorRegistry, device: str) -> dict[str, floa
             for k, v in samples(registry, "wardops_snmp_errors_total", device=device).items()}
 
 
-def test_icmp_down_device_does_not_pile_up_snmp_errors(make_poller, loop: asyncio.AbstractEventLoop) -> None:
+def test_icmp_down_device_does_not_pile_up_snmp_errors(make_poller,
+                                                       loop: asyncio.AbstractEventLoop) -> None:
     require_netns()
     firewall = Firewall()
     address = "127.0.31.7"
@@ -180,7 +185,8 @@ def test_icmp_down_device_does_not_pile_up_snmp_errors(make_poller, loop: asynci
         loop.run_until_complete(poller.poll_all())
         loop.run_until_complete(poller.poll_all())
         assert one(registry, "wardops_snmp_up", device="atm-down") == 0
-        assert one(registry, "wardops_snmp_errors_total", device="atm-down", reason="device_down") == 2
+        assert one(registry, "wardops_snmp_errors_total", device="atm-down",
+                   reason="device_down") == 2
         assert one(registry, "wardops_snmp_errors_total", device="atm-down", reason="timeout") == 0
         # ICMP-up but SNMP silent: that is the SNMP problem to count
         assert one(registry, "wardops_snmp_up", device="router-up") == 0
@@ -224,7 +230,8 @@ async def wait_async(check, timeout: float = 15.0) -> None:
         await asyncio.sleep(0.1)
 
 
-def test_community_file(make_poller, router_agent: Snmpd, loop: asyncio.AbstractEventLoop, tmp_path) -> None:
+def test_community_file(make_poller, router_agent: Snmpd, loop: asyncio.AbstractEventLoop,
+                        tmp_path) -> None:
     secret = tmp_path / "community"
     secret.write_text(os.environ["WARDOPS_TEST_COMMUNITY"] + "\n")
     device = router(router_agent, community_file=str(secret))

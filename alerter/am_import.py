@@ -1,0 +1,339 @@
+"""``wardops-alerter import-alertmanager-config FILE``: alertmanager.yml → wardops alerter config.
+
+Converts what has a wardops equivalent and names everything else:
+
+- ``route`` tree: ``receiver``, ``group_by``, ``group_wait``, ``group_interval``,
+  ``repeat_interval``, ``continue``, ``routes``, and ``matchers`` plus the older
+  ``match`` / ``match_re`` (turned into matchers);
+- ``inhibit_rules``: ``source_matchers`` / ``target_matchers`` / ``equal`` and the older
+  ``source_match(_re)`` / ``target_match(_re)``;
+- receivers: ``webhook_configs`` (``url``/``url_file``, ``send_resolved``,
+  ``max_alerts``, credentials of ``http_config`` as an ``Authorization`` header),
+  ``slack_configs`` (``api_url``/``api_url_file`` or ``global.slack_api_url``: our slack
+  format), ``telegram_configs`` and ``msteams_configs`` (our telegram and teams formats).
+
+Everything else (email, PagerDuty, Opsgenie ..., Go templates, time intervals, TLS and
+proxy settings) is reported on stderr, one line each, naming the field. The YAML goes to
+stdout. Exit status: 0 (also with warnings), 2 when the file cannot be read or is not an
+Alertmanager config (the message names the file and field).
+"""
+
+from __future__ import annotations
+
+import base64
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from alerter.notify.config import parse_notify_config
+from alerter.notify.matchers import Matcher, parse_matchers
+
+ROUTE_TIMERS = ("group_wait", "group_interval", "repeat_interval")
+ROUTE_KEYS = {"receiver", "group_by", "continue", "routes", "matchers", "match", "match_re",
+              *ROUTE_TIMERS}
+UNSUPPORTED_INTEGRATIONS = ("email_configs", "pagerduty_configs", "opsgenie_configs",
+                            "victorops_configs", "pushover_configs", "sns_configs",
+                            "wechat_configs", "webex_configs", "discord_configs")
+GO_TEMPLATE = "{{"
+
+
+class ConversionError(ValueError):
+    """The input cannot be converted at all (exit 2)."""
+
+
+class Converter:
+    """One conversion; ``warnings`` collects what was not converted."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.warnings: list[str] = []
+        self.global_: Mapping[str, Any] = {}
+
+    def warn(self, where: str, message: str) -> None:
+        self.warnings.append(f"{self.source}: {where}: {message}")
+
+    # --- matchers ------------------------------------------------------------------------------
+
+    def matchers(self, raw: Mapping[str, Any], path: str, new: str, old: str,
+                 old_re: str) -> list[str]:
+        """``new`` (matcher strings) plus ``old`` / ``old_re`` (label → value maps)."""
+        result: list[Matcher] = []
+        items = raw.get(new) or []
+        if not isinstance(items, list):
+            raise ConversionError(f"{self.source}: {path}.{new}: must be a list of matchers")
+        for i, text in enumerate(items):
+            try:
+                result.extend(parse_matchers(text))
+            except ValueError as exc:
+                raise ConversionError(f"{self.source}: {path}.{new}[{i}]: {exc}") from None
+        for key, op in ((old, "="), (old_re, "=~")):
+            mapping = raw.get(key) or {}
+            if not isinstance(mapping, Mapping):
+                raise ConversionError(f"{self.source}: {path}.{key}: must be a mapping of "
+                                   "label name to value")
+            for name, value in mapping.items():
+                try:
+                    result.append(Matcher(str(name), op, str(value)))
+                except ValueError as exc:
+                    raise ConversionError(f"{self.source}: {path}.{key}.{name}: {exc}") from None
+        return [str(m) for m in result]
+
+    # --- route tree ---------------------------------------------------------------------------
+
+    def route(self, raw: object, path: str) -> dict[str, Any]:
+        if not isinstance(raw, Mapping):
+            raise ConversionError(f"{self.source}: {path}: must be a mapping")
+        out: dict[str, Any] = {}
+        if "receiver" in raw:
+            out["receiver"] = raw["receiver"]
+        matchers = self.matchers(raw, path, "matchers", "match", "match_re")
+        if matchers:
+            out["matchers"] = matchers
+        if raw.get("continue"):
+            out["continue"] = True
+        if "group_by" in raw:
+            out["group_by"] = list(raw["group_by"] or [])
+        for key in ROUTE_TIMERS:
+            if key in raw:
+                out[key] = str(raw[key])
+        for key in sorted(set(raw) - ROUTE_KEYS):
+            self.warn(f"{path}.{key}", "not converted (wardops routes have no time "
+                      "intervals)" if "time_intervals" in key else "not converted")
+        children = raw.get("routes") or []
+        if children:
+            out["routes"] = [self.route(child, f"{path}.routes[{i}]")
+                             for i, child in enumerate(children)]
+        return out
+
+    # --- receivers ----------------------------------------------------------------------------
+
+    def http_headers(self, http: object, path: str) -> dict[str, str]:
+        """Credentials of an ``http_config`` as a static ``Authorization`` header."""
+        if not http:
+            return {}
+        if not isinstance(http, Mapping):
+            raise ConversionError(f"{self.source}: {path}: must be a mapping")
+        headers: dict[str, str] = {}
+        for key, value in http.items():
+            where = f"{path}.{key}"
+            if key == "authorization" and isinstance(value, Mapping) and "credentials" in value:
+                headers["Authorization"] = f"{value.get('type', 'Bearer')} {value['credentials']}"
+            elif key == "bearer_token":
+                headers["Authorization"] = f"Bearer {value}"
+            elif key == "basic_auth" and isinstance(value, Mapping) and "password" in value:
+                pair = f"{value.get('username', '')}:{value['password']}"
+                headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+            elif key == "follow_redirects":
+                continue
+            else:
+                self.warn(where, "not converted (only literal credentials become an "
+                                 "Authorization header; TLS, proxy and *_file settings do not)")
+        if headers:
+            self.warn(f"{path}", "credentials converted to a literal Authorization header; "
+                                 "consider moving the secret out of the config file")
+        return headers
+
+    def webhook(self, raw: Mapping[str, Any], path: str) -> dict[str, Any] | None:
+        out: dict[str, Any] = {}
+        for key in ("url", "url_file"):
+            if key in raw:
+                out[key] = raw[key]
+        if not out:
+            self.warn(path, "no url or url_file; skipped")
+            return None
+        for key in ("send_resolved", "max_alerts"):
+            if key in raw:
+                out[key] = raw[key]
+        headers = self.http_headers(raw.get("http_config"), f"{path}.http_config")
+        if headers:
+            out["headers"] = headers
+        for key in sorted(set(raw) - {"url", "url_file", "send_resolved", "max_alerts",
+                                      "http_config"}):
+            self.warn(f"{path}.{key}", "not converted")
+        return out
+
+    def slack(self, raw: Mapping[str, Any], path: str) -> dict[str, Any] | None:
+        out: dict[str, Any] = {"format": "slack"}
+        if "api_url" in raw:
+            out["url"] = raw["api_url"]
+        elif "api_url_file" in raw:
+            out["url_file"] = raw["api_url_file"]
+        elif "slack_api_url" in self.global_:
+            out["url"] = self.global_["slack_api_url"]
+        elif "slack_api_url_file" in self.global_:
+            out["url_file"] = self.global_["slack_api_url_file"]
+        else:
+            self.warn(path, "no api_url (nor global.slack_api_url); skipped")
+            return None
+        out["send_resolved"] = bool(raw.get("send_resolved", False))  # Alertmanager's default
+        title = raw.get("title")
+        if isinstance(title, str) and GO_TEMPLATE not in title:
+            out["title"] = title
+        handled = {"api_url", "api_url_file", "send_resolved", "title"}
+        for key in sorted(set(raw) - handled):
+            note = ("not converted (an incoming webhook posts to its own channel)"
+                    if key == "channel" else "not converted (wardops renders its own "
+                    "Slack message; Go templates do not carry over)")
+            self.warn(f"{path}.{key}", note)
+        if isinstance(title, str) and GO_TEMPLATE in title:
+            self.warn(f"{path}.title", "a Go template; not converted")
+        return out
+
+    def telegram(self, raw: Mapping[str, Any], path: str) -> dict[str, Any] | None:
+        out: dict[str, Any] = {"format": "telegram"}
+        for key in ("bot_token", "bot_token_file", "chat_id", "api_url", "message_thread_id",
+                    "send_resolved"):
+            if key in raw:
+                out[key] = raw[key]
+        if "chat_id" not in out or not ({"bot_token", "bot_token_file"} & set(out)):
+            self.warn(path, "needs bot_token (or bot_token_file) and chat_id; skipped")
+            return None
+        for key in sorted(set(raw) - set(out)):
+            self.warn(f"{path}.{key}", "not converted")
+        return out
+
+    def teams(self, raw: Mapping[str, Any], path: str) -> dict[str, Any] | None:
+        out: dict[str, Any] = {"format": "teams"}
+        if "webhook_url" in raw:
+            out["url"] = raw["webhook_url"]
+        elif "webhook_url_file" in raw:
+            out["url_file"] = raw["webhook_url_file"]
+        else:
+            self.warn(path, "no webhook_url; skipped")
+            return None
+        if "send_resolved" in raw:
+            out["send_resolved"] = raw["send_resolved"]
+        self.warn(path, "converted to format teams, which posts an Adaptive Card for a "
+                        "Teams Workflows webhook; an old Office 365 connector URL needs "
+                        "replacing")
+        for key in sorted(set(raw) - {"webhook_url", "webhook_url_file", "send_resolved"}):
+            self.warn(f"{path}.{key}", "not converted")
+        return out
+
+    def receiver(self, raw: object, path: str) -> dict[str, Any]:
+        if not isinstance(raw, Mapping) or not isinstance(raw.get("name"), str):
+            raise ConversionError(f"{self.source}: {path}: a receiver needs a name")
+        name = raw["name"]
+        hooks: list[dict[str, Any]] = []
+        kinds = {"webhook_configs": self.webhook, "slack_configs": self.slack,
+                 "telegram_configs": self.telegram, "msteams_configs": self.teams}
+        for key, value in raw.items():
+            if key == "name":
+                continue
+            if key in kinds:
+                for i, item in enumerate(value or []):
+                    converted = kinds[key](item, f"{path}.{key}[{i}]")
+                    if converted is not None:
+                        hooks.append(converted)
+            elif key in UNSUPPORTED_INTEGRATIONS:
+                self.warn(f"{path}.{key}", f"{len(value or [])} integration(s) not converted "
+                          "(wardops delivers webhooks: slack, teams, telegram, alertmanager "
+                          "or a template body)")
+            else:
+                self.warn(f"{path}.{key}", "not converted")
+        if not hooks and len(raw) > 1:
+            self.warn(path, f"receiver {name!r} has nothing left after conversion: alerts "
+                            "routed to it will not be notified")
+        out: dict[str, Any] = {"name": name}
+        if hooks:
+            out["webhook_configs"] = hooks
+        return out
+
+    # --- inhibit rules --------------------------------------------------------------------------
+
+    def inhibit_rule(self, raw: object, path: str) -> dict[str, Any] | None:
+        if not isinstance(raw, Mapping):
+            raise ConversionError(f"{self.source}: {path}: must be a mapping")
+        source = self.matchers(raw, path, "source_matchers", "source_match", "source_match_re")
+        target = self.matchers(raw, path, "target_matchers", "target_match", "target_match_re")
+        if not source or not target:
+            self.warn(path, "needs source and target matchers; skipped")
+            return None
+        out: dict[str, Any] = {"source_matchers": source, "target_matchers": target}
+        if raw.get("equal"):
+            out["equal"] = list(raw["equal"])
+        return out
+
+    # --- the whole file -------------------------------------------------------------------------
+
+    def convert(self, doc: object) -> dict[str, Any]:
+        if not isinstance(doc, Mapping):
+            raise ConversionError(f"{self.source}: not an Alertmanager config (expected a mapping)")
+        if "route" not in doc or "receivers" not in doc:
+            raise ConversionError(f"{self.source}: not an Alertmanager config (needs route and "
+                               "receivers)")
+        self.global_ = doc.get("global") or {}
+        for key in sorted(self.global_):
+            if key not in ("slack_api_url", "slack_api_url_file", "resolve_timeout"):
+                self.warn(f"global.{key}", "not converted")
+        out: dict[str, Any] = {
+            "prometheus": {"url": "http://127.0.0.1:9090"},
+            "evaluation_interval": "15s",
+            "route": self.route(doc["route"], "route"),
+        }
+        rules = [self.inhibit_rule(r, f"inhibit_rules[{i}]")
+                 for i, r in enumerate(doc.get("inhibit_rules") or [])]
+        if any(rules):
+            out["inhibit_rules"] = [r for r in rules if r is not None]
+        out["receivers"] = [self.receiver(r, f"receivers[{i}]")
+                            for i, r in enumerate(doc.get("receivers") or [])]
+        for key in sorted(set(doc) - {"global", "route", "inhibit_rules", "receivers"}):
+            note = {"templates": "Go templates are not converted (use a template webhook "
+                                 "with a Jinja2 body)",
+                    "time_intervals": "not converted (wardops has no time intervals; use "
+                                      "silences)",
+                    "mute_time_intervals": "not converted (wardops has no time intervals; "
+                                           "use silences)"}.get(key, "not converted")
+            self.warn(key, note)
+        return out
+
+
+HEADER = """\
+# wardops alerter config converted from {source} by
+# `wardops-alerter import-alertmanager-config`. Check the warnings it printed, set
+# prometheus.url, add rule_files, state_dir and api, then run
+# `wardops-alerter check-config` on this file.
+"""
+
+
+def convert_file(path: str) -> tuple[str, list[str]]:
+    """Read and convert ``path``; return (YAML text, warnings). Raises ``ConversionError``."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConversionError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") \
+            from None
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f"line {mark.line + 1}: " if mark is not None else ""
+        raise ConversionError(f"{path}: {at}invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    conv = Converter(path)
+    result = conv.convert(doc)
+    try:
+        parse_notify_config(result, base_dir=Path(path).parent)
+    except ValueError as exc:
+        conv.warnings.append(f"{path}: the converted config does not validate yet: {exc}")
+    body = yaml.safe_dump(result, sort_keys=False, allow_unicode=True, width=100)
+    return HEADER.format(source=path) + body, conv.warnings
+
+
+def main(args: list[str]) -> int:
+    """The CLI subcommand; ``args`` are what follows its name."""
+    if len(args) != 1 or args[0].startswith("-"):
+        print("usage: wardops-alerter import-alertmanager-config FILE  (YAML on stdout, "
+              "what could not be converted on stderr)", file=sys.stderr)
+        return 2
+    try:
+        text, warnings = convert_file(args[0])
+    except ConversionError as exc:
+        print(f"import-alertmanager-config: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(text)
+    for line in warnings:
+        print(f"warning: {line}", file=sys.stderr)
+    return 0

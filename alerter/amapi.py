@@ -1,0 +1,398 @@
+"""Alertmanager API v2 on the alerter's port (``/api/v2``), for amtool and Grafana.
+
+The subset Alertmanager's clients use: ``GET /status``, ``GET /receivers``,
+``GET /alerts`` and ``GET /alerts/groups`` (``filter``, ``active``, ``silenced``,
+``inhibited``, ``unprocessed``, ``receiver``), ``GET/POST /silences`` and
+``GET/DELETE /silence/{id}``, in the JSON shapes of Alertmanager's OpenAPI spec.
+
+It serves the same alerts and the same ``SilenceStore`` as ``/api/v1``: a silence
+made with ``amtool`` mutes notifications like any other. Only firing alerts are listed
+(pending ones never reach an Alertmanager either). Reads are open; writes need the
+configured API token, sent as ``Authorization: Bearer <token>`` or as the password of
+HTTP basic auth (any user name), which is what amtool's ``--http.config.file`` sends.
+Errors are a JSON string with status 400/401/403/404, as Alertmanager answers.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import logging
+import platform
+import re
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import yaml
+from flask import Blueprint, Response, jsonify, request
+
+from alerter import __version__
+from alerter.am_forward import RESEND_DELAY, eval_interval_of, firing_ends_at
+from alerter.api import BadRequest, parse_api_matchers, parse_time, silence_json
+from alerter.model import Alert
+from alerter.notify.config import NotifyConfig, Route
+from alerter.notify.formats.alertmanager import rfc3339
+from alerter.notify.matchers import Matcher, matches_all, parse_matchers
+from alerter.notify.route import group_labels, match_routes
+from alerter.notify.silences import Silence, SilenceNotFound
+
+log = logging.getLogger("alerter.amapi")
+SECRET = "<secret>"  # what Alertmanager shows in place of secrets
+
+
+# --- request parsing -----------------------------------------------------------------------
+
+def flag(name: str, default: bool = True) -> bool:
+    """A boolean query parameter (``true``/``false``, as the OpenAPI client sends)."""
+    value = request.args.get(name)
+    if value is None or value == "":
+        return default
+    if value.lower() in ("true", "1"):
+        return True
+    if value.lower() in ("false", "0"):
+        return False
+    raise BadRequest(f"{name}: expected true or false, got {value!r}")
+
+
+def filter_matchers() -> tuple[Matcher, ...]:
+    """``filter`` parameters (repeatable), each one matcher or a ``{...}`` list."""
+    result: list[Matcher] = []
+    for text in request.args.getlist("filter"):
+        try:
+            result.extend(parse_matchers(text))
+        except ValueError as exc:
+            raise BadRequest(f"filter: {exc}") from None
+    return tuple(result)
+
+
+def receiver_regex() -> re.Pattern[str] | None:
+    text = request.args.get("receiver")
+    if not text:
+        return None
+    try:
+        return re.compile(f"(?:{text})\\Z")
+    except re.error as exc:
+        raise BadRequest(f"receiver: invalid regular expression {text!r}: {exc}") from None
+
+
+def json_body(limit: int) -> dict[str, Any]:
+    """The request body as a JSON object (whatever its Content-Type), at most ``limit`` bytes."""
+    if request.content_length is not None and request.content_length > limit:
+        raise BadRequest(f"request body larger than {limit} bytes")
+    raw = request.get_data(cache=True)
+    if len(raw) > limit:
+        raise BadRequest(f"request body larger than {limit} bytes")
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise BadRequest(f"invalid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise BadRequest("request body must be a JSON object (postableSilence)")
+    return data
+
+
+def token_from(header: str) -> str | None:
+    """The token in ``Bearer <token>`` or in the password of ``Basic <user:password>``."""
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip()
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return decoded.partition(":")[2]
+    return None
+
+
+# --- JSON shapes ---------------------------------------------------------------------------
+
+def receivers_of(route: Route | None, labels: dict[str, str]) -> list[str]:
+    """Receiver names an alert routes to, in route order, without repeats."""
+    if route is None:
+        return []
+    return list(dict.fromkeys(r.receiver for r in match_routes(route, labels)))
+
+
+def alert_status(mute: dict[str, list[str]]) -> dict[str, Any]:
+    """``alertStatus``: suppressed when silenced or inhibited (acks do not suppress)."""
+    silenced, inhibited = mute.get("silenced", []), mute.get("inhibited", [])
+    return {"state": "suppressed" if silenced or inhibited else "active",
+            "silencedBy": list(silenced), "inhibitedBy": list(inhibited)}
+
+
+def gettable_alert(alert: Alert, receivers: list[str], status: dict[str, Any],
+                   now: float, ends_at: float) -> dict[str, Any]:
+    """``gettableAlert``."""
+    return {"labels": dict(alert.labels), "annotations": dict(alert.annotations),
+            "startsAt": rfc3339(alert.starts_at), "updatedAt": rfc3339(now),
+            "endsAt": rfc3339(ends_at), "generatorURL": alert.generator_url,
+            "fingerprint": alert.fingerprint, "receivers": [{"name": r} for r in receivers],
+            "status": status}
+
+
+def wanted(status: dict[str, Any], receivers: Iterable[str], *, active: bool, silenced: bool,
+           inhibited: bool, receiver: re.Pattern[str] | None) -> bool:
+    """Alertmanager's alert filter: each flag false hides the alerts in that state."""
+    if not active and status["state"] == "active":
+        return False
+    if not silenced and status["silencedBy"]:
+        return False
+    if not inhibited and status["inhibitedBy"]:
+        return False
+    return receiver is None or any(receiver.match(r) for r in receivers)
+
+
+def silence_sort_key(s: Silence, now: float) -> tuple[int, float]:
+    """Alertmanager's order: active (ending soonest first), pending (starting soonest
+    first), expired (ended most recently first)."""
+    state = s.state(now)
+    if state == "active":
+        return (0, s.ends_at)
+    if state == "pending":
+        return (1, s.starts_at)
+    return (2, -s.ends_at)
+
+
+def silence_matches_filter(s: Silence, matchers: tuple[Matcher, ...]) -> bool:
+    """Alertmanager's silence filter: the filter matchers must accept the silence's own
+    matchers read as a label set (name → value)."""
+    return matches_all(matchers, {m.name: m.value for m in s.matchers})
+
+
+# --- config.original: the running routing in Alertmanager's YAML shape ----------------------
+
+def prom_duration(seconds: float) -> str:
+    """Seconds in Prometheus's duration syntax: ``5m``, ``1h30m``, ``1500ms``, ``0s``."""
+    ms = round(seconds * 1000)
+    if ms == 0:
+        return "0s"
+    parts = []
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000),
+                       ("ms", 1)):
+        count, ms = divmod(ms, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)
+
+
+def _route_yaml(route: Route, parent: Route | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if parent is None or route.receiver != parent.receiver:
+        out["receiver"] = route.receiver
+    if route.matchers:
+        out["matchers"] = [str(m) for m in route.matchers]
+    if route.continue_:
+        out["continue"] = True
+    group_by = ["..."] if route.group_by_all else list(route.group_by)
+    if parent is None or (route.group_by, route.group_by_all) != (parent.group_by,
+                                                                  parent.group_by_all):
+        out["group_by"] = group_by
+    for key in ("group_wait", "group_interval", "repeat_interval"):
+        value = getattr(route, key)
+        if parent is None or value != getattr(parent, key):
+            out[key] = prom_duration(value)
+    if route.routes:
+        out["routes"] = [_route_yaml(child, route) for child in route.routes]
+    return out
+
+
+def alertmanager_yaml(notify: NotifyConfig) -> str:
+    """The routing, receivers and inhibit rules as an ``alertmanager.yml`` (secrets shown
+    as ``<secret>``): Grafana's Alertmanager datasource reads contact points and
+    notification policies from it."""
+    doc: dict[str, Any] = {"global": {"resolve_timeout": "5m"}}
+    if notify.route is not None:
+        doc["route"] = _route_yaml(notify.route, None)
+    doc["inhibit_rules"] = [{"source_matchers": [str(m) for m in r.source_matchers],
+                             "target_matchers": [str(m) for m in r.target_matchers],
+                             "equal": list(r.equal)} for r in notify.inhibit_rules]
+    receivers = []
+    for r in notify.receivers.values():
+        item: dict[str, Any] = {"name": r.name}
+        if r.webhook_configs:
+            item["webhook_configs"] = [{"send_resolved": h.send_resolved, "url": SECRET,
+                                        "max_alerts": h.max_alerts} for h in r.webhook_configs]
+        receivers.append(item)
+    doc["receivers"] = receivers
+    doc["templates"] = []
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+# --- the blueprint --------------------------------------------------------------------------
+
+def create_blueprint(*, alerts: Callable[[], list[Alert]], pipeline: Any,
+                     config: Callable[[], Any], started_at: float | None = None,
+                     clock: Callable[[], float] = time.time) -> Blueprint:
+    """The ``/api/v2`` blueprint.
+
+    ``alerts`` returns the active alerts (as for ``/api/v1``), ``pipeline`` is the
+    notification pipeline (its ``silences``, ``mute_status`` and current ``config``),
+    ``config`` returns the running ``AlerterConfig`` (it follows reloads).
+    """
+    bp = Blueprint("alertmanager_api_v2", __name__, url_prefix="/api/v2")
+    started = started_at if started_at is not None else clock()
+
+    def notify_config() -> NotifyConfig:
+        return pipeline.config  # type: ignore[no-any-return]
+
+    def error(status: int, message: str) -> Response:
+        resp = jsonify(message)  # Alertmanager answers errors with a JSON string
+        resp.status_code = status
+        return resp
+
+    def authorize() -> Response | None:
+        token = notify_config().api.bearer_token
+        if token is None:
+            return error(403, "writes are disabled: configure api.bearer_token_env or "
+                              "api.bearer_token_file")
+        given = token_from(request.headers.get("Authorization", ""))
+        if given is None or not hmac.compare_digest(given.encode(), token.value.encode()):
+            resp = error(401, "missing or wrong token (send it as a bearer token or as the "
+                              "basic-auth password)")
+            resp.headers["WWW-Authenticate"] = 'Basic realm="wardops-alerter"'
+            return resp
+        return None
+
+    @bp.errorhandler(BadRequest)
+    def bad_request(exc: BadRequest) -> Response:
+        return error(400, str(exc))
+
+    def alert_entries() -> list[tuple[Alert, list[str], dict[str, Any]]]:
+        """Firing alerts with their receivers and status, by fingerprint."""
+        route = notify_config().route
+        result = []
+        for alert in sorted(alerts(), key=lambda a: a.fingerprint):
+            if alert.state != "firing":
+                continue
+            result.append((alert, receivers_of(route, alert.labels),
+                           alert_status(pipeline.mute_status(alert))))
+        return result
+
+    def ends_at(now: float) -> float:
+        return firing_ends_at(now, eval_interval_of(config()), RESEND_DELAY)
+
+    # --- general -------------------------------------------------------------------------
+
+    @bp.get("/status")
+    def status() -> Response:
+        return jsonify({
+            "cluster": {"name": platform.node(), "status": "disabled", "peers": []},
+            "versionInfo": {"version": __version__, "revision": "", "branch": "",
+                            "buildUser": "wardops", "buildDate": "",
+                            "goVersion": f"python{platform.python_version()}"},
+            "config": {"original": alertmanager_yaml(notify_config())},
+            "uptime": rfc3339(started),
+        })
+
+    @bp.get("/receivers")
+    def receivers() -> Response:
+        return jsonify([{"name": name} for name in notify_config().receivers])
+
+    # --- alerts ---------------------------------------------------------------------------
+
+    @bp.get("/alerts")
+    def list_alerts() -> Response:
+        matchers, receiver = filter_matchers(), receiver_regex()
+        flags = {k: flag(k) for k in ("active", "silenced", "inhibited")}
+        flag("unprocessed")  # validated; nothing here is unprocessed
+        now = clock()
+        end = ends_at(now)
+        return jsonify([gettable_alert(a, names, st, now, end)
+                        for a, names, st in alert_entries()
+                        if matches_all(matchers, a.labels)
+                        and wanted(st, names, receiver=receiver, **flags)])
+
+    @bp.get("/alerts/groups")
+    def alert_groups() -> Response:
+        matchers, receiver = filter_matchers(), receiver_regex()
+        flags = {k: flag(k) for k in ("active", "silenced", "inhibited")}
+        now = clock()
+        end = ends_at(now)
+        route = notify_config().route
+        groups: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, Any]] = {}
+        if route is not None:
+            for a, names, st in alert_entries():
+                if not matches_all(matchers, a.labels):
+                    continue
+                for r in match_routes(route, a.labels):
+                    if not wanted(st, [r.receiver], receiver=receiver, **flags):
+                        continue
+                    labels = group_labels(r, a.labels)
+                    key = (r.key, tuple(sorted(labels.items())))
+                    group = groups.setdefault(key, {"labels": labels,
+                                                    "receiver": {"name": r.receiver},
+                                                    "alerts": []})
+                    group["alerts"].append(gettable_alert(a, names, st, now, end))
+        # Alertmanager's order: by group labels, then receiver name
+        return jsonify(sorted(groups.values(), key=lambda g: (sorted(g["labels"].items()),
+                                                               g["receiver"]["name"])))
+
+    # --- silences ---------------------------------------------------------------------------
+
+    @bp.get("/silences")
+    def list_silences() -> Response:
+        matchers = filter_matchers()
+        now = clock()
+        found = [s for s in pipeline.silences.list() if silence_matches_filter(s, matchers)]
+        found.sort(key=lambda s: silence_sort_key(s, now))
+        return jsonify([silence_json(s, now) for s in found])
+
+    @bp.post("/silences")
+    def post_silence() -> Response:
+        if (denied := authorize()) is not None:
+            return denied
+        data = json_body(notify_config().api.max_body_bytes)
+        now = clock()
+        matchers = parse_api_matchers(data.get("matchers"))
+        starts_at = parse_time(data["startsAt"], "startsAt") if data.get("startsAt") else now
+        if not data.get("endsAt"):
+            raise BadRequest("endsAt: required")
+        ends_at_ = parse_time(data["endsAt"], "endsAt")
+        created_by, comment = data.get("createdBy", ""), data.get("comment", "")
+        silence_id = data.get("id") or None
+        if not all(isinstance(v, str) for v in (created_by, comment)) or \
+                not isinstance(silence_id, (str, type(None))):
+            raise BadRequest("createdBy, comment and id must be strings")
+        if silence_id is not None:
+            try:
+                if pipeline.silences.get(silence_id).state(now) == "expired":
+                    silence_id = None  # as Alertmanager: an expired silence is not revived
+            except SilenceNotFound:
+                return error(404, f"silence {silence_id} not found")
+        if silence_id is None:
+            starts_at = max(starts_at, now)  # a new silence does not start in the past
+        try:
+            silence = pipeline.silences.create(matchers, starts_at, ends_at_, created_by,
+                                               comment, silence_id)
+        except SilenceNotFound:
+            return error(404, f"silence {silence_id} not found")
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+        log.info("silence saved", extra={"silence": silence.id, "created_by": created_by,
+                                         "matchers": ",".join(map(str, matchers)),
+                                         "api": "v2"})
+        return jsonify({"silenceID": silence.id})
+
+    @bp.get("/silence/<silence_id>")
+    def get_silence(silence_id: str) -> Response:
+        try:
+            return jsonify(silence_json(pipeline.silences.get(silence_id), clock()))
+        except SilenceNotFound:
+            return error(404, f"silence {silence_id} not found")
+
+    @bp.delete("/silence/<silence_id>")
+    def delete_silence(silence_id: str) -> Response:
+        if (denied := authorize()) is not None:
+            return denied
+        try:
+            silence = pipeline.silences.expire(silence_id)
+        except SilenceNotFound:
+            return error(404, f"silence {silence_id} not found")
+        log.info("silence expired", extra={"silence": silence.id, "api": "v2"})
+        return Response(status=200)
+
+    return bp

@@ -1,0 +1,294 @@
+"""Evaluation cost of the default rules over 10,000 devices, next to Prometheus and vmalert.
+
+    scripts/in-netns .venv/bin/python bench/alerter_eval_bench.py [--devices 10000] [--cycles 8]
+
+One run starts, on loopback:
+- a /metrics target (a child process) serving the wardops exporter's metrics for N devices
+  in N/10 sites, 10% down (half of them as whole sites, half scattered);
+- Prometheus scraping it, with ``rules/wardops.yml`` loaded as its own rule files;
+- vmalert evaluating the same rule files against that Prometheus;
+- the wardops evaluator (in this process, with a no-op notification pipeline) evaluating
+  the same rules against the same Prometheus at the same interval.
+
+It prints, per evaluation cycle, wardops's CPU (thread CPU of the evaluating thread) and
+wall time, Prometheus's own rule evaluation time (``prometheus_rule_group_last_duration_seconds``
+summed over the groups), vmalert's iteration time and CPU, memory, and the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.server
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from prometheus_client import CollectorRegistry  # noqa: E402
+
+from alerter.config import load_config  # noqa: E402
+from alerter.evaluator import Evaluator  # noqa: E402
+from alerter.metrics import EvalMetrics  # noqa: E402
+from alerter.state import StateStore  # noqa: E402
+from tests.support import free_port, wait_for, wait_http  # noqa: E402
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# ---------------------------------------------------------------------------- the target
+
+def render_metrics(devices: int) -> str:
+    """The exporter's per-device series; 10% of devices down, probes fresh."""
+    now = time.time()
+    sites = max(1, devices // 10)
+    down_sites = set(range(0, sites, 20))          # 5% of devices: whole sites down
+    lines: dict[str, list[str]] = {k: [] for k in (
+        "wardops_device_up", "wardops_device_down_since_timestamp_seconds",
+        "wardops_device_last_probe_timestamp_seconds", "wardops_device_state_changes_total",
+        "wardops_device_rtt_seconds", "wardops_device_packet_loss_ratio")}
+    for i in range(devices):
+        site = i % sites
+        # whole sites (every 20th) plus the 4th device of every odd-numbered site
+        down = site in down_sites or (i // sites == 3 and site % 2 == 1)
+        labels = (f'device="dev-{i}",address="127.20.{i // 250}.{i % 250}",'
+                  f'site="site-{site}",type="{("router", "switch", "atm", "ap")[i % 4]}"')
+        lines["wardops_device_up"].append(f"wardops_device_up{{{labels}}} {0 if down else 1}")
+        lines["wardops_device_down_since_timestamp_seconds"].append(
+            f"wardops_device_down_since_timestamp_seconds{{{labels}}} "
+            f"{now - 300 if down else 0}")
+        lines["wardops_device_last_probe_timestamp_seconds"].append(
+            f"wardops_device_last_probe_timestamp_seconds{{{labels}}} {now - 2}")
+        lines["wardops_device_state_changes_total"].append(
+            f"wardops_device_state_changes_total{{{labels}}} {1 if down else 0}")
+        lines["wardops_device_packet_loss_ratio"].append(
+            f"wardops_device_packet_loss_ratio{{{labels}}} {1 if down else 0}")
+        if not down:
+            lines["wardops_device_rtt_seconds"].append(
+                f"wardops_device_rtt_seconds{{{labels}}} 0.0{i % 10}")
+    out = []
+    for name, samples in lines.items():
+        kind = "counter" if name.endswith("_total") else "gauge"
+        out.append(f"# TYPE {name} {kind}")
+        out.extend(samples)
+    return "\n".join(out) + "\n"
+
+
+def serve_target(port: int, devices: int) -> None:
+    """Child-process mode: serve the metrics, re-rendered every 5 s."""
+    cache = {"at": 0.0, "body": b""}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            if time.time() - cache["at"] > 5:
+                cache["body"] = render_metrics(devices).encode()
+                cache["at"] = time.time()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(cache["body"])))
+            self.end_headers()
+            self.wfile.write(cache["body"])  # type: ignore[arg-type]
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+
+
+class Sink(http.server.BaseHTTPRequestHandler):
+    """vmalert's notifier target: accepts and drops."""
+
+    def do_POST(self) -> None:  # noqa: N802
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+# ---------------------------------------------------------------------------- helpers
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def scrape(url: str) -> dict[str, float]:
+    """name{labels} → value of a /metrics page (enough for the series read here)."""
+    out = {}
+    for line in requests.get(url, timeout=10).text.splitlines():
+        if line and not line.startswith("#"):
+            key, _, value = line.rpartition(" ")
+            try:
+                out[key] = float(value)
+            except ValueError:
+                continue
+    return out
+
+
+def series_sum(metrics: dict[str, float], prefix: str) -> float:
+    return sum(v for k, v in metrics.items() if k.startswith(prefix))
+
+
+class NoopPipeline:
+    def process(self, alerts: list) -> None:
+        self.last = len(alerts)
+
+
+# ---------------------------------------------------------------------------- the run
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--devices", type=int, default=10000)
+    parser.add_argument("--cycles", type=int, default=8)
+    parser.add_argument("--interval", type=int, default=10, help="seconds between cycles")
+    parser.add_argument("--serve-target", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_target:
+        serve_target(args.serve_target, args.devices)
+        return 0
+
+    work = Path(tempfile.mkdtemp(prefix="wardops-eval-bench-"))
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def spawn(cmd: list[str], name: str) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(cmd, stdout=open(work / f"{name}.log", "wb"),
+                                stderr=subprocess.STDOUT)
+        procs.append(proc)
+        return proc
+
+    try:
+        target_port, prom_port, vm_port = free_port(), free_port(), free_port()
+        sink = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Sink)
+        threading.Thread(target=sink.serve_forever, daemon=True).start()
+        spawn([sys.executable, __file__, "--devices", str(args.devices),
+               "--serve-target", str(target_port)], "target")
+        (work / "prometheus.yml").write_text(textwrap.dedent(f"""\
+            global: {{scrape_interval: {args.interval}s, evaluation_interval: {args.interval}s}}
+            rule_files: [{REPO / 'rules' / 'wardops.yml'}]
+            scrape_configs:
+              - job_name: wardops-exporter
+                scrape_timeout: {max(1, args.interval - 1)}s
+                static_configs: [{{targets: ['127.0.0.1:{target_port}']}}]
+            """))
+        prom = spawn(["prometheus", f"--config.file={work / 'prometheus.yml'}",
+                      f"--storage.tsdb.path={work / 'tsdb'}",
+                      f"--web.listen-address=127.0.0.1:{prom_port}", "--log.level=warn"],
+                     "prometheus")
+        prom_url = f"http://127.0.0.1:{prom_port}"
+        wait_http(prom_url + "/-/ready", timeout=60)
+
+        def device_count() -> bool:
+            r = requests.get(prom_url + "/api/v1/query",
+                             params={"query": "count(wardops_device_up)"}, timeout=10).json()
+            res = r["data"]["result"]
+            return bool(res) and int(float(res[0]["value"][1])) == args.devices
+        wait_for(device_count, timeout=120, interval=1, what="Prometheus has every device")
+
+        vmalert = spawn(["vmalert", f"-rule={REPO / 'rules' / 'wardops.yml'}",
+                         f"-datasource.url={prom_url}",
+                         f"-notifier.url=http://127.0.0.1:{sink.server_address[1]}",
+                         f"-evaluationInterval={args.interval}s",
+                         f"-httpListenAddr=127.0.0.1:{vm_port}", "-loggerLevel=ERROR"],
+                        "vmalert")
+        vm_url = f"http://127.0.0.1:{vm_port}"
+        wait_http(vm_url + "/health", timeout=30)
+
+        (work / "alerter.yml").write_text(textwrap.dedent(f"""\
+            prometheus: {{url: '{prom_url}', timeout: 30s}}
+            evaluation_interval: {args.interval}s
+            rule_files: ['{REPO / 'rules' / 'wardops.yml'}']
+            state_dir: state
+            """))
+        config = load_config(work / "alerter.yml")
+        registry = CollectorRegistry()
+        holder: list[Evaluator] = []
+        metrics = EvalMetrics(registry, alerts=lambda: holder[0].alerts() if holder else [])
+        pipeline = NoopPipeline()
+        evaluator = Evaluator(config, StateStore(config.state_dir), pipeline, metrics)
+        holder.append(evaluator)
+
+        evaluator.run_cycle()                     # warm-up: first cycle writes every alert
+        warm_alerts = pipeline.last
+        time.sleep(args.interval)
+        vm_before, prom_cpu0, vm_cpu0 = scrape(vm_url + "/metrics"), cpu_seconds(prom.pid), \
+            cpu_seconds(vmalert.pid)
+        cpu, pcpu, wall, prom_eval = [], [], [], []
+        for _ in range(args.cycles):
+            started = time.monotonic()
+            c0, p0, w0 = time.thread_time(), time.process_time(), time.perf_counter()
+            evaluator.run_cycle()
+            cpu.append(time.thread_time() - c0)
+            pcpu.append(time.process_time() - p0)
+            wall.append(time.perf_counter() - w0)
+            pm = scrape(prom_url + "/metrics")
+            prom_eval.append(series_sum(pm, "prometheus_rule_group_last_duration_seconds"))
+            time.sleep(max(0.0, args.interval - (time.monotonic() - started)))
+        vm_after, prom_cpu1, vm_cpu1 = scrape(vm_url + "/metrics"), cpu_seconds(prom.pid), \
+            cpu_seconds(vmalert.pid)
+
+        groups = 2
+        vm_iters = (series_sum(vm_after, "vmalert_iteration_total") -
+                    series_sum(vm_before, "vmalert_iteration_total")) / groups
+        vm_wall = ((series_sum(vm_after, "vmalert_iteration_duration_seconds_sum") -
+                    series_sum(vm_before, "vmalert_iteration_duration_seconds_sum"))
+                   / max(vm_iters, 1))
+        vm_cpu = (vm_cpu1 - vm_cpu0) / max(vm_iters, 1)
+        ours_cpu, ours_wall = statistics.median(cpu), statistics.median(wall)
+        prom_wall = statistics.median(prom_eval)
+        firing = sum(1 for a in evaluator.alerts() if a.state == "firing")
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+        print(f"wardops alerter evaluation benchmark: {args.devices} devices "
+              f"({sum(1 for a in evaluator.alerts() if a.name == 'DeviceDown')} DeviceDown, "
+              f"{sum(1 for a in evaluator.alerts() if a.name == 'SiteDown')} SiteDown firing; "
+              f"{firing} firing alerts in all), rules/wardops.yml (8 rules, 2 groups), "
+              f"{args.cycles} cycles every {args.interval}s, first cycle {warm_alerts} alerts")
+        print(f"{'':34}{'CPU/cycle':>12}{'wall/cycle':>12}{'memory':>12}")
+        print(f"{'wardops evaluator':34}{ours_cpu:>11.3f}s{ours_wall:>11.3f}s"
+              f"{rss:>9.0f} MB  (max RSS of this process)")
+        print(f"{'Prometheus rule evaluation':34}{'-':>12}{prom_wall:>11.3f}s"
+              f"{rss_mb(prom.pid):>9.0f} MB  (whole Prometheus; CPU not separable)")
+        print(f"{'vmalert':34}{vm_cpu:>11.3f}s{vm_wall:>11.3f}s{rss_mb(vmalert.pid):>9.0f} MB")
+        print(f"wardops CPU per cycle: min {min(cpu):.3f}s max {max(cpu):.3f}s "
+              f"(whole bench process: median {statistics.median(pcpu):.3f}s); "
+              f"wall min {min(wall):.3f}s max {max(wall):.3f}s; "
+              f"Prometheus process CPU during the run {prom_cpu1 - prom_cpu0:.1f}s "
+              f"(scrapes, its own rules, and the queries of wardops and vmalert)")
+        print(f"ratios: wardops/Prometheus wall {ours_wall / prom_wall:.1f}x, "
+              f"wardops/vmalert wall {ours_wall / vm_wall:.1f}x, "
+              f"wardops/vmalert CPU {ours_cpu / vm_cpu if vm_cpu else float('inf'):.1f}x; "
+              f"target <= 0.5 s CPU per cycle: {'met' if ours_cpu <= 0.5 else 'NOT met'}")
+        evaluator.close()
+        return 0
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""Prometheus template subset: outputs as Prometheus 2.42 renders them."""
+
+from __future__ import annotations
+
+import pytest
+
+from alerter.templating import TemplateError, compile_template
+
+LABELS = {"device": "Kharagauli-ATM", "address": "10.199.78.163", "site": "Kharagauli",
+          "type": "atm"}
+EXT = {"monitor": "wardops"}
+
+
+@pytest.mark.parametrize("text,value,expected", [
+    ("{{ $labels.device }} ({{ $labels.address }})", 0, "Kharagauli-ATM (10.199.78.163)"),
+    ("{{ .Labels.site }} {{ .Value }}", 2.5, "Kharagauli 2.5"),
+    ("{{ $labels.nope }}|", 0, "|"),
+    ("{{ $value }}", 1764344462.0, "1.764344462e+09"),
+    ("{{ $value }}", 123456.0, "123456"),
+    ("{{ $value }}", 0.25, "0.25"),
+    ("{{ $value | humanize }}", 1234567.0, "1.235M"),
+    ("{{ $value | humanize }}", 0.0012, "1.2m"),
+    ("{{ humanize1024 $value }}", 1048576.0, "1Mi"),
+    ("{{ $value | humanizeDuration }}", 372.0, "6m 12s"),
+    ("{{ $value | humanizeDuration }}", 90061.0, "1d 1h 1m 1s"),
+    ("{{ $value | humanizeDuration }}", 0.0123, "12.3ms"),
+    ("{{ $value | humanizeDuration }}", 3.5, "3.5s"),
+    ("{{ $value | humanizePercentage }}", 0.1234, "12.34%"),
+    ("{{ $value | humanizeTimestamp }}", 1764344462.0, "2025-11-28 15:41:02 +0000 UTC"),
+    ("{{ $value | humanizeTimestamp }}", 1764344462.5, "2025-11-28 15:41:02.5 +0000 UTC"),
+    ('{{ printf "%.1f%% of %s" $value $labels.site }}', 12.345, "12.3% of Kharagauli"),
+    ('{{ printf "%d" $value }}', 3.0, "3"),
+    ("{{ toUpper $labels.type }} {{ $labels.site | toLower }}", 0, "ATM kharagauli"),
+    ('{{ title "payment kiosk" }}', 0, "Payment Kiosk"),
+    ('{{ reReplaceAll "-(ATM)$" " ($1)" $labels.device }}', 0, "Kharagauli (ATM)"),
+    ('{{ if match "^10\\\\." $labels.address }}private{{ end }}', 0, "private"),
+    ("{{ if gt $value 0.5 }}high{{ else if gt $value 0.1 }}mid{{ else }}low{{ end }}", 0.3,
+     "mid"),
+    ('{{ if and (eq $labels.type "atm") (lt $value 1.0) }}atm-low{{ end }}', 0.5, "atm-low"),
+    ("{{ with $labels.site }}at {{ . }}{{ end }}", 0, "at Kharagauli"),
+    ("{{ $d := $labels.device }}{{ $d }}", 0, "Kharagauli-ATM"),
+    ("a  {{- $labels.type -}}  b", 0, "aatmb"),
+    ("{{/* a comment */}}x", 0, "x"),
+    ("{{ $externalLabels.monitor }} {{ .ExternalLabels.monitor }}", 0, "wardops wardops"),
+    ("{{ $externalURL }}", 0, "http://alerter:9470"),
+    ('{{ "quoted \\"s\\"" }} {{ `raw` }}', 0, 'quoted "s" raw'),
+    ("no actions at all", 0, "no actions at all"),
+])
+def test_render(text: str, value: float, expected: str) -> None:
+    assert compile_template(text).render(LABELS, value, EXT, "http://alerter:9470") == expected
+
+
+@pytest.mark.parametrize("text,error", [
+    ('{{ query "up" }}', 'function "query" not defined'),
+    ("{{ if $value }}x", "unexpected EOF: {{if}} without {{end}}"),
+    ("{{ $nope }}", "undefined variable: $nope"),
+    ("{{ range $labels }}{{ end }}", "{{range}} is not supported by wardops templates"),
+    ("{{ end }}", "unexpected {{end}}"),
+    ("{{ $labels.device ", "unclosed action"),
+    ("{{ humanize ( $value }}", "unclosed left paren"),
+    ("{{ | humanize }}", "missing command before '|'"),
+])
+def test_parse_errors(text: str, error: str) -> None:
+    with pytest.raises(TemplateError) as info:
+        compile_template(text)
+    assert str(info.value) == error
+
+
+@pytest.mark.parametrize("text,error", [
+    ("{{ humanize $labels.device }}",
+     'error calling humanize: strconv.ParseFloat: parsing "Kharagauli-ATM": invalid syntax'),
+    ("{{ .Nope }}", "can't evaluate field Nope in type *template.tmplData"),
+    ('{{ gt $labels.site 1 }}',
+     "error calling gt: incompatible types for comparison: Kharagauli and 1"),
+    ('{{ reReplaceAll "(" "x" "y" }}', "error calling reReplaceAll: error parsing regexp '(': "
+     "missing ), unterminated subpattern at position 0"),
+])
+def test_expansion_errors_render_a_marker(text: str, error: str) -> None:
+    rendered, problem = compile_template(text).expand(LABELS, 1.0)
+    assert problem == error
+    assert rendered == f"<error expanding template: {error}>"
+
+
+def test_parsed_once() -> None:
+    assert compile_template("{{ $value }}") is compile_template("{{ $value }}")

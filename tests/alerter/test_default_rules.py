@@ -1,0 +1,52 @@
+"""The default rules: promtool accepts them and their unit tests pass; wardops renders
+their templates the way Prometheus does (same summaries as in the promtool tests)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+from alerter.rules import load_rule_files
+from tests.support import REPO
+
+RULES = sorted((REPO / "rules").glob("*.yml"))
+promtool = pytest.mark.skipif(not shutil.which("promtool"),
+                              reason="promtool is not installed (scripts/bootstrap installs it)")
+
+
+@promtool
+def test_promtool_check_rules() -> None:
+    proc = subprocess.run(["promtool", "check", "rules", *map(str, RULES)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Checking " + str(REPO / "rules" / "wardops.yml") + "\n  SUCCESS: 8 rules found" \
+        in proc.stdout
+
+
+@promtool
+def test_promtool_unit_tests() -> None:
+    proc = subprocess.run(["promtool", "test", "rules",
+                           str(REPO / "rules" / "tests" / "wardops_test.yml")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "SUCCESS" in proc.stdout
+
+
+def test_wardops_renders_summaries_like_prometheus() -> None:
+    rules = {r.name: r for g in load_rule_files(RULES, 15) for r in g.rules}
+    atm = {"device": "Kharagauli-ATM", "address": "10.199.78.163", "site": "Kharagauli",
+           "type": "atm"}
+    down = rules["DeviceDown"].annotation_templates["summary"]
+    assert down.render(atm, 1764344462.0) == \
+        "Kharagauli-ATM (10.199.78.163) at Kharagauli is DOWN since 15:41:02 UTC (2025-11-28)"
+    # the promtool test expects exactly this for its input (time 30s after the epoch)
+    assert down.render(atm, 30.0) == \
+        "Kharagauli-ATM (10.199.78.163) at Kharagauli is DOWN since 00:00:30 UTC (1970-01-01)"
+    stale = rules["ProbeStale"].annotation_templates["summary"]
+    assert stale.render({"device": "Telavi-Router", "address": "10.4.0.1", "site": "Telavi"},
+                        120.0) == ("No fresh probe of Telavi-Router (10.4.0.1) at Telavi for "
+                                   "2m 0s: its state is unknown")
+    site = rules["SiteDown"].annotation_templates["summary"]
+    assert site.render({"site": "Gori"}, 2.0) == "Site Gori is DOWN: all 2 devices do not answer"

@@ -1,0 +1,131 @@
+"""``wardops-alerter import-alertmanager-config``: a realistic alertmanager.yml converts to a
+config ``check-config`` accepts, routes like the real Alertmanager routes it (asked with
+``amtool config routes test``), and says exactly what it could not convert."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from alerter.notify.config import parse_notify_config
+from alerter.notify.route import match_routes
+from tests.support import REPO, python_env
+
+SOURCE = REPO / "tests/testdata/amapi/alertmanager.yml"
+SRC = "tests/testdata/amapi/alertmanager.yml"
+UNSUPPORTED = ("not converted (wardops delivers webhooks: slack, teams, telegram, "
+               "alertmanager or a template body)")
+EXPECTED_WARNINGS = [
+    f"warning: {SRC}: global.smtp_from: not converted",
+    f"warning: {SRC}: global.smtp_smarthost: not converted",
+    f"warning: {SRC}: route.routes[2].mute_time_intervals: not converted (wardops routes "
+    "have no time intervals)",
+    f"warning: {SRC}: receivers[0].slack_configs[0].channel: not converted (an incoming "
+    "webhook posts to its own channel)",
+    f"warning: {SRC}: receivers[0].slack_configs[0].title: a Go template; not converted",
+    f"warning: {SRC}: receivers[2].webhook_configs[0].http_config: credentials converted to "
+    "a literal Authorization header; consider moving the secret out of the config file",
+    f"warning: {SRC}: receivers[2].pagerduty_configs: 1 integration(s) {UNSUPPORTED}",
+    f"warning: {SRC}: receivers[3].email_configs: 1 integration(s) {UNSUPPORTED}",
+    f"warning: {SRC}: receivers[4].email_configs: 1 integration(s) {UNSUPPORTED}",
+    f"warning: {SRC}: receivers[4]: receiver 'atm-vendor' has nothing left after conversion: "
+    "alerts routed to it will not be notified",
+    f"warning: {SRC}: templates: Go templates are not converted (use a template webhook with "
+    "a Jinja2 body)",
+    f"warning: {SRC}: time_intervals: not converted (wardops has no time intervals; use "
+    "silences)",
+]
+
+LABEL_SETS = [
+    {"alertname": "Watchdog"},
+    {"alertname": "DeviceDown", "severity": "critical", "site": "Tbilisi-Vake"},
+    {"alertname": "DeviceDown", "severity": "critical", "site": "Tbilisi-Vake", "type": "atm"},
+    {"alertname": "DeviceDown", "severity": "critical", "site": "Gori"},
+    {"alertname": "HighLatency", "severity": "warning", "team": "network"},
+    {"alertname": "HighLatency", "severity": "warning", "team": "atm"},
+    {"alertname": "PacketLoss", "severity": "info", "type": "atm", "team": "atm"},
+    {"alertname": "Other"},
+]
+
+
+def run_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "alerter", *args], capture_output=True,
+                          text=True, env=python_env(), cwd=cwd, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def converted() -> subprocess.CompletedProcess[str]:
+    return run_cli("import-alertmanager-config", SRC)
+
+
+def test_converts_with_exact_warnings(converted: subprocess.CompletedProcess[str]) -> None:
+    assert converted.returncode == 0, converted.stderr
+    assert converted.stderr.splitlines() == EXPECTED_WARNINGS
+    doc = yaml.safe_load(converted.stdout)
+    receivers = {r["name"]: r.get("webhook_configs", []) for r in doc["receivers"]}
+    assert receivers == {
+        "noc-chat": [{"format": "slack", "send_resolved": True,
+                      "url": "https://hooks.slack.com/services/T000/B000/XXXXXXXX"}],
+        "deadmans-switch": [{"url": "http://deadman.bank.example/ping", "send_resolved": False}],
+        "oncall": [{"url": "http://tickets.bank.example/alertmanager", "max_alerts": 20,
+                    "headers": {"Authorization": "Bearer t0ken"}}],
+        "oncall-capital": [{"url": "http://capital-oncall.bank.example/hook"}],
+        "atm-vendor": [],
+    }
+    assert doc["inhibit_rules"] == [
+        {"source_matchers": ['alertname="SiteDown"'], "target_matchers": ['alertname="DeviceDown"'],
+         "equal": ["site"]},
+        {"source_matchers": ['severity="critical"'], "target_matchers": ['severity=~"warning|info"'],
+         "equal": ["device"]},
+    ]
+
+
+def test_output_passes_check_config(converted: subprocess.CompletedProcess[str],
+                                    tmp_path: Path) -> None:
+    out = tmp_path / "alerter.yml"
+    out.write_text(converted.stdout)
+    checked = run_cli("check-config", str(out))
+    assert checked.returncode == 0, checked.stderr
+    assert "OK" in checked.stdout
+
+
+@pytest.mark.skipif(not shutil.which("amtool"), reason="amtool is not installed")
+def test_routes_like_the_real_alertmanager(converted: subprocess.CompletedProcess[str]) -> None:
+    config = parse_notify_config(yaml.safe_load(converted.stdout))
+    assert config.route is not None
+    for labels in LABEL_SETS:
+        am = subprocess.run(["amtool", "config", "routes", "test", f"--config.file={SOURCE}",
+                             *(f"{k}={v}" for k, v in labels.items())],
+                            capture_output=True, text=True, timeout=30)
+        assert am.returncode == 0, am.stderr
+        ours = ",".join(r.receiver for r in match_routes(config.route, labels))
+        assert ours == am.stdout.strip(), labels
+
+
+@pytest.mark.parametrize("content,message", [
+    (None, "cannot read: No such file or directory"),
+    ("route: [unclosed\n", "line 2: invalid YAML"),
+    ("- just\n- a list\n", "not an Alertmanager config (expected a mapping)"),
+    ("global: {}\n", "not an Alertmanager config (needs route and receivers)"),
+    ("route: {receiver: x, matchers: ['sev==\"x\"']}\nreceivers: [{name: x}]\n",
+     "route.matchers[0]: stray quote in unquoted value at position 8"),
+])
+def test_unreadable_input_exits_2(tmp_path: Path, content: str | None, message: str) -> None:
+    path = tmp_path / "alertmanager.yml"
+    if content is not None:
+        path.write_text(content)
+    result = run_cli("import-alertmanager-config", str(path))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"import-alertmanager-config: {path}: {message}"), \
+        result.stderr
+
+
+def test_usage_error_exits_2() -> None:
+    result = run_cli("import-alertmanager-config")
+    assert result.returncode == 2 and "usage:" in result.stderr

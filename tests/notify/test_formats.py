@@ -1,0 +1,185 @@
+"""Each webhook format's body as a real receiver gets it, and HMAC signing."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from typing import Any
+
+import pytest
+
+from alerter.model import Alert
+from tests.notify.conftest import PipelineFactory, firing, resolved
+from tests.notify.receiver import Receiver
+
+
+def all_formats(base: str) -> dict[str, Any]:
+    return {
+        "route": {"receiver": "all", "group_by": ["alertname", "site"], "group_wait": "0s",
+                  "group_interval": "0.5s"},
+        "receivers": [{"name": "all", "webhook_configs": [
+            {"url": f"{base}/am", "hmac_secret_env": "WARDOPS_TEST_HMAC"},
+            {"url": f"{base}/slack", "format": "slack"},
+            {"url": f"{base}/teams", "format": "teams"},
+            {"format": "telegram", "bot_token_env": "WARDOPS_TEST_TG_TOKEN", "chat_id": -100123,
+             "api_url": f"{base}/tg"},
+            {"url": f"{base}/tickets", "format": "template",
+             "headers": {"X-Ticket-Priority": "{{ 'P1' if commonLabels.severity == 'critical' "
+                                              "else 'P3' }}"},
+             "body": '{"title": {{ (commonLabels.alertname ~ " at " ~ groupLabels.site) | tojson }},'
+                     ' "devices": {{ alerts | map(attribute="labels.device") | list | tojson }},'
+                     ' "state": "{{ status }}", "link": "{{ externalURL }}"}'},
+        ]}],
+    }
+
+
+@pytest.fixture
+def sent(receiver: Receiver, pipeline_factory: PipelineFactory,
+         monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """One firing notification of two ATMs at Kharagauli, through all five formats."""
+    monkeypatch.setenv("WARDOPS_TEST_HMAC", "hmac-key")
+    monkeypatch.setenv("WARDOPS_TEST_TG_TOKEN", "123456:ABC-def")
+    base = receiver.url.removesuffix("/hook")
+    p = pipeline_factory(all_formats(base))
+    alerts = [Alert(labels={"alertname": "DeviceDown", "site": "Kharagauli", "severity": "critical",
+                            "device": f"Kharagauli-ATM{i}"},
+                    annotations={"summary": f"Kharagauli-ATM{i} <b>&</b> is DOWN"},
+                    state="firing", starts_at=1_795_000_000.25, generator_url="http://prom/graph")
+              for i in (1, 2)]
+    p.process(alerts)
+    receiver.wait(5)
+    by_path = {r.path: r for r in receiver.requests}
+    return {"by_path": by_path, "pipeline": p, "alerts": alerts}
+
+
+def test_alertmanager_payload_is_version_4(sent: dict[str, Any]) -> None:
+    body = sent["by_path"]["/am"].json()
+    assert body["version"] == "4" and body["receiver"] == "all" and body["status"] == "firing"
+    assert body["groupLabels"] == {"alertname": "DeviceDown", "site": "Kharagauli"}
+    assert body["commonLabels"] == {"alertname": "DeviceDown", "site": "Kharagauli",
+                                    "severity": "critical"}
+    assert body["commonAnnotations"] == {}
+    assert body["externalURL"] == "http://alerter.test:9470"
+    assert body["groupKey"] == '{}:{alertname="DeviceDown",site="Kharagauli"}'
+    assert body["truncatedAlerts"] == 0
+    first = body["alerts"][0]
+    assert first == {
+        "status": "firing",
+        "labels": sent["alerts"][0].labels,
+        "annotations": {"summary": "Kharagauli-ATM1 <b>&</b> is DOWN"},
+        "startsAt": "2026-11-18T11:06:40.25Z",
+        "endsAt": "0001-01-01T00:00:00Z",
+        "generatorURL": "http://prom/graph",
+        "fingerprint": sent["alerts"][0].fingerprint,
+    }
+
+
+def test_hmac_signature_verifies(sent: dict[str, Any]) -> None:
+    req = sent["by_path"]["/am"]
+    expected = "sha256=" + hmac.new(b"hmac-key", req.body, hashlib.sha256).hexdigest()
+    assert req.headers["X-Wardops-Signature"] == expected
+    assert abs(int(req.headers["X-Wardops-Timestamp"]) - time.time()) < 30
+    assert len(req.headers["Idempotency-Key"]) == 32
+    assert "X-Wardops-Signature" not in sent["by_path"]["/slack"].headers  # no secret there
+
+
+def test_slack_body(sent: dict[str, Any]) -> None:
+    req = sent["by_path"]["/slack"]
+    body = req.json()
+    assert body["text"] == "[FIRING:2] DeviceDown site=Kharagauli"
+    att = body["attachments"][0]
+    assert att["color"] == "danger" and att["title_link"] == "http://alerter.test:9470"
+    assert att["text"].splitlines() == [
+        "FIRING: Kharagauli-ATM1 &lt;b&gt;&amp;&lt;/b&gt; is DOWN",
+        "FIRING: Kharagauli-ATM2 &lt;b&gt;&amp;&lt;/b&gt; is DOWN"]
+
+
+def test_teams_body_is_adaptive_card(sent: dict[str, Any]) -> None:
+    body = sent["by_path"]["/teams"].json()
+    assert body["type"] == "message"
+    attachment = body["attachments"][0]
+    assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
+    card = attachment["content"]
+    assert card["type"] == "AdaptiveCard" and card["version"] == "1.4"
+    texts = [b.get("text") for b in card["body"] if b["type"] == "TextBlock"]
+    assert texts[0] == "[FIRING:2] DeviceDown site=Kharagauli"
+    assert "FIRING: Kharagauli-ATM2 <b>&</b> is DOWN" in texts
+    assert card["actions"][0]["url"] == "http://alerter.test:9470"
+
+
+def test_telegram_send_message(sent: dict[str, Any]) -> None:
+    req = sent["by_path"]["/tg/bot123456:ABC-def/sendMessage"]
+    body = req.json()
+    assert body["chat_id"] == -100123 and body["parse_mode"] == "HTML"
+    assert body["text"].splitlines() == [
+        "🔥 <b>[FIRING:2] DeviceDown site=Kharagauli</b>",
+        "FIRING: Kharagauli-ATM1 &lt;b&gt;&amp;&lt;/b&gt; is DOWN",
+        "FIRING: Kharagauli-ATM2 &lt;b&gt;&amp;&lt;/b&gt; is DOWN"]
+
+
+def test_template_body_and_headers(sent: dict[str, Any]) -> None:
+    req = sent["by_path"]["/tickets"]
+    assert req.headers["X-Ticket-Priority"] == "P1"
+    assert req.headers["Content-Type"] == "application/json"
+    assert req.json() == {"title": "DeviceDown at Kharagauli",
+                          "devices": ["Kharagauli-ATM1", "Kharagauli-ATM2"],
+                          "state": "firing", "link": "http://alerter.test:9470"}
+
+
+def test_resolved_formats(receiver: Receiver, pipeline_factory: PipelineFactory,
+                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WARDOPS_TEST_HMAC", "k")
+    monkeypatch.setenv("WARDOPS_TEST_TG_TOKEN", "1:x")
+    p = pipeline_factory(all_formats(receiver.url.removesuffix("/hook")))
+    a = firing(site="Batumi", device="Batumi-SW", severity="warning")
+    p.process([a])
+    receiver.wait(5)
+    p.process([resolved(a)])
+    receiver.wait(10)
+    last = {r.path: r.json() for r in receiver.requests[5:]}
+    assert last["/am"]["status"] == "resolved"
+    assert last["/slack"]["attachments"][0]["color"] == "good"
+    assert last["/slack"]["text"] == "[RESOLVED] DeviceDown site=Batumi"
+    assert last["/teams"]["attachments"][0]["content"]["body"][0]["color"] == "Good"
+    assert last["/tg/bot1:x/sendMessage"]["text"].startswith("✅ <b>[RESOLVED]")
+    assert last["/tickets"]["state"] == "resolved"
+
+
+def test_failing_template_becomes_dead_letter(receiver: Receiver,
+                                              pipeline_factory: PipelineFactory) -> None:
+    p = pipeline_factory({
+        "route": {"receiver": "t", "group_wait": "0s"},
+        "receivers": [{"name": "t", "webhook_configs": [
+            {"url": receiver.url, "format": "template", "body": "{{ commonLabels.ticket_queue }}"},
+        ]}]})
+    p.process([firing(site="A", device="a1")])
+    letters = wait_dead(p)
+    assert letters[0]["lastError"].startswith("render: 'dict object' has no attribute 'ticket_queue'")
+    assert '"alertname": "DeviceDown"' in letters[0]["body"]  # the facts are kept
+    assert receiver.attempts == []
+    assert p.registry.get_sample_value("wardops_alerter_notify_errors_total",
+                                       {"reason": "render"}) == 1
+
+
+def wait_dead(p: Any, count: int = 1) -> list[dict[str, Any]]:
+    from tests.support import wait_for
+    return wait_for(lambda: (d := p.dead_letters()) and len(d) >= count and d,
+                    timeout=10, what="dead letters")
+
+
+def test_template_files_can_be_included(receiver: Receiver, pipeline_factory: PipelineFactory,
+                                        tmp_path: Any) -> None:
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "jira.j2").write_text(
+        '{"fields": {"project": {"key": "NET"}, "summary": {{ summary | tojson }}}}')
+    p = pipeline_factory({
+        "route": {"receiver": "jira", "group_by": ["site"], "group_wait": "0s"},
+        "templates": ["templates/*.j2"],
+        "receivers": [{"name": "jira", "webhook_configs": [{
+            "url": receiver.url, "format": "template",
+            "body": '{% set summary = status | upper ~ ": " ~ alerts | length ~ " down at " '
+                    '~ groupLabels.site %}{% include "jira.j2" %}'}]}]})
+    p.process([firing(site="Gori", device=f"g{i}") for i in range(3)])
+    assert receiver.wait(1)[0].json() == {"fields": {"project": {"key": "NET"},
+                                                     "summary": "FIRING: 3 down at Gori"}}
