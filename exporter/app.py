@@ -105,7 +105,8 @@ class Exporter:
             loss = f"{state.loss:.0%}" if state.loss is not None else ""
             sites.setdefault(device.site, []).append(DeviceRow(
                 device.name, device.address, device.type, state.status, rtt, loss,
-                down_for(state.down_since, now) if state.status == DOWN else ""))
+                down_for(state.down_since, now) if state.status == DOWN else "",
+                f"probes fail to run: {state.failing}" if state.failing else ""))
         return sites
 
     # -- the loop side -----------------------------------------------------------------

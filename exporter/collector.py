@@ -2,8 +2,8 @@
 
 Two parts:
 
-- the per-device families (7 series per device, 70,000 at 10,000 devices) are rendered
-  by :class:`DeviceMetrics` straight to exposition text from a snapshot of plain tuples,
+- the per-device families (7 series per device, 70,000 at 10,000 devices, plus one
+  while a device's probes fail to run) are rendered by :class:`DeviceMetrics` straight to exposition text from a snapshot of plain tuples,
   with each device's label set escaped once per inventory load. prometheus-client's
   ``generate_latest`` builds a ``Sample`` and re-escapes every label per series: 0.43 s for
   60,000 series on this machine, over the 0.25 s budget; this path takes a small
@@ -83,6 +83,7 @@ class DeviceMetrics:
         down_since: list[str] = []
         last_probe: list[str] = []
         changes: list[str] = []
+        failing: list[str] = []
         info: list[str] = []
         fresh = DeviceState()
         for row in self._rows:
@@ -100,12 +101,16 @@ class DeviceMetrics:
             last_probe.append(f"wardops_device_last_probe_timestamp_seconds{{{labels}}} "
                               f"{_num(state.last_probe)}\n")
             changes.append(f"wardops_device_state_changes_total{{{labels}}} {state.changes}\n")
+            if state.failing:
+                failing.append(f"wardops_device_probe_failing{{{labels},reason="
+                               f"\"{escape_label_value(state.failing)}\"}} 1\n")
             info.append(f"wardops_device_info{{{row.info_labels}}} 1\n")
         parts = []
         for name, kind, help_text, lines in (
             ("wardops_device_up", "gauge",
              ("1 if the device answers, 0 if it is down (after down_after/up_after); absent "
-              "before its first probe."), up),
+              "while unknown: before its first probe, or while probes of a device last seen "
+              "up fail to run."), up),
             ("wardops_device_rtt_seconds", "gauge",
              "Mean round trip of the last probe's replies; absent while down.", rtt),
             ("wardops_device_packet_loss_ratio", "gauge",
@@ -117,6 +122,9 @@ class DeviceMetrics:
              "Unix time the device's last probe finished; 0 before the first.", last_probe),
             ("wardops_device_state_changes_total", "counter",
              "Transitions between up and down.", changes),
+            ("wardops_device_probe_failing", "gauge",
+             ("1 while the device's probes fail to run (reason label); absent otherwise."),
+             failing),
             ("wardops_device_info", "gauge",
              "The device's labels, with latitude and longitude when known.", info),
         ):
@@ -170,6 +178,10 @@ class ExporterCollector:
                                       value=scheduler.overruns)
             yield CounterMetricFamily("wardops_exporter_cycles",
                                       "Probe cycles completed.", value=scheduler.cycles)
+            yield GaugeMetricFamily("wardops_exporter_probe_interval_seconds",
+                                    "Configured probe interval (probe.interval): each device "
+                                    "is probed once per interval.",
+                                    value=scheduler.settings.interval)
         devices = GaugeMetricFamily("wardops_exporter_devices", "Devices by state.",
                                     labels=["state"])
         counts = dict.fromkeys((UP, DOWN, UNKNOWN), 0)

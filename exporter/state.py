@@ -22,6 +22,20 @@ log = logging.getLogger("exporter.state")
 
 UNKNOWN, UP, DOWN = "unknown", "up", "down"
 STATE_FILE_VERSION = 1
+# Errored probes in a row (at least; ``down_after`` if larger) after which an UP device's
+# last result is too old to show: one error (a skipped turn, a lost DNS answer) is
+# noise, two mean the last good probe is two intervals old.
+MIN_ERRORS_TO_UNKNOWN = 2
+
+
+def errors_to_unknown(down_after: int) -> int:
+    """Errored probes in a row after which a device's probes count as failing to run.
+
+    As many as it takes failed probes to call a device down (``down_after``), and at
+    least :data:`MIN_ERRORS_TO_UNKNOWN`: a device is judged no faster on missing
+    evidence than on evidence.
+    """
+    return max(MIN_ERRORS_TO_UNKNOWN, down_after)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,25 +64,40 @@ class DeviceState:
     last_probe: float = 0.0  # Unix time the last probe finished (freshness); 0 never
     rtt: float | None = None  # last probe's mean RTT, None without replies
     loss: float | None = None  # last probe's lost share, None before the first probe
+    errors: int = 0  # probes in a row that could not run
+    failing: str = ""  # error reason once ``errors`` reached errors_to_unknown(), else ""
 
 
 def record(state: DeviceState, result: ProbeResult, down_after: int, up_after: int
            ) -> DeviceState:
     """Fold one probe result into a device's state.
 
-    - A probe that could not run (``result.error``) changes nothing, not even freshness:
-      it is neither evidence of up nor of down.
-    - Any reply makes a probe good. An UP (or never probed) device goes DOWN after
+    - A probe that could not run (``result.error``) is neither evidence of up nor of
+      down and does not refresh freshness (``last_probe``). After
+      :func:`errors_to_unknown` such probes in a row the device's probes are
+      ``failing`` (with that reason), and an UP device becomes UNKNOWN: its last good
+      result is too old to show as up (no RTT, no loss). A DOWN device stays DOWN with
+      its ``down_since``: its outage is not over until a probe says so. A device never
+      judged stays UNKNOWN. Errors do not break a run of failed or good probes.
+    - Any reply makes a probe good. An UP, UNKNOWN or never probed device goes DOWN after
       ``down_after`` failed probes in a row, and its ``down_since`` is the start of the
       first of them. A DOWN device comes UP after ``up_after`` good probes in a row; a
-      device never probed comes up with its first good probe.
-    - Each change between up and down counts, including one across a restart.
+      device never probed (or unknown) comes up with its first good probe.
+    - Each change between up and down counts, including one across a restart or an
+      unknown spell (``last_known``).
     """
     if result.error is not None:
-        return state
+        errors = state.errors + 1
+        if errors < errors_to_unknown(down_after):
+            return replace(state, errors=errors)
+        if state.status == UP:
+            return replace(state, status=UNKNOWN, errors=errors, failing=result.error,
+                           rtt=None, loss=None)
+        return replace(state, errors=errors, failing=result.error)
     loss = 1.0 - result.received / result.sent if result.sent else 1.0
-    common: dict[str, Any] = {"last_probe": result.finished, "rtt": result.rtt if result.received else None,
-              "loss": loss}
+    common: dict[str, Any] = {"last_probe": result.finished,
+                              "rtt": result.rtt if result.received else None,
+                              "loss": loss, "errors": 0, "failing": ""}
     if result.received > 0:
         oks = state.oks + 1
         if state.status == DOWN and oks < up_after:

@@ -32,6 +32,7 @@ class DeviceRow:
     rtt_ms: str
     loss: str
     down_for: str
+    note: str = ""  # why the state is what it is, e.g. "probes fail to run: unreachable"
 
 
 class WebView(Protocol):
@@ -60,10 +61,10 @@ ICMP socket mode: <b>{{ mode }}</b>.
 {% for site, rows in sites.items() %}
 <h2>{{ site or "(no site)" }}</h2>
 <table><tr><th>device</th><th>address</th><th>type</th><th>state</th><th>RTT</th>
-<th>loss</th><th>down for</th></tr>
+<th>loss</th><th>down for</th><th>note</th></tr>
 {% for r in rows %}<tr><td>{{ r.name }}</td><td>{{ r.address }}</td><td>{{ r.type }}</td>
 <td class="{{ r.status }}">{{ r.status }}</td><td>{{ r.rtt_ms }}</td><td>{{ r.loss }}</td>
-<td>{{ r.down_for }}</td></tr>
+<td>{{ r.down_for }}</td><td>{{ r.note }}</td></tr>
 {% endfor %}</table>
 {% endfor %}
 </body></html>

@@ -59,3 +59,28 @@ def test_removed_devices_vanish() -> None:
     metrics = DeviceMetrics([UP_DEV, DOWN_DEV])
     metrics.set_devices([DOWN_DEV])
     assert all(device == "Gldani-ATM" for _, device in samples(metrics.render({})))
+
+
+def test_device_whose_probes_fail_to_run_is_unknown_with_its_reason() -> None:
+    metrics = DeviceMetrics([UP_DEV, DOWN_DEV])
+    blackholed = DeviceState()
+    for result in (ProbeResult(10.0, 10.5, 3, 3, 0.001),
+                   ProbeResult(40.0, 40.0, 0, 0, None, error="unreachable"),
+                   ProbeResult(70.0, 70.0, 0, 0, None, error="unreachable")):
+        blackholed = record(blackholed, result, 1, 1)
+    # a down device whose probes fail to run stays down
+    down = record(record(record(DeviceState(), ProbeResult(10.0, 10.5, 3, 0, None), 1, 1),
+                         ProbeResult(40.0, 40.0, 0, 0, None, error="prohibited"), 1, 1),
+                  ProbeResult(70.0, 70.0, 0, 0, None, error="prohibited"), 1, 1)
+    got = samples(metrics.render({UP_DEV.key: blackholed, DOWN_DEV.key: down}))
+    name = UP_DEV.name
+    for metric in ("wardops_device_up", "wardops_device_rtt_seconds",
+                   "wardops_device_packet_loss_ratio",
+                   "wardops_device_down_since_timestamp_seconds"):
+        assert (metric, name) not in got
+    assert got[("wardops_device_last_probe_timestamp_seconds", name)][0] == 10.5
+    value, labels = got[("wardops_device_probe_failing", name)]
+    assert (value, labels["reason"], labels["region"]) == (1, "unreachable", "Tbilisi")
+    assert got[("wardops_device_up", "Gldani-ATM")][0] == 0
+    assert got[("wardops_device_down_since_timestamp_seconds", "Gldani-ATM")][0] == 10.0
+    assert got[("wardops_device_probe_failing", "Gldani-ATM")][1]["reason"] == "prohibited"

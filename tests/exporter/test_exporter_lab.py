@@ -3,11 +3,12 @@ nftables taking loopback devices down and up, /metrics and the other endpoints."
 
 from __future__ import annotations
 
+import subprocess
 import time
 
 import requests
 
-from tests.support import wait_http
+from tests.support import wait_for, wait_http
 
 INTERVAL, TIMEOUT = 1.0, 0.5
 # Slack for process start-up, scheduling on a busy 2-core box and one scrape.
@@ -267,3 +268,56 @@ devices:
     assert exporter.value("wardops_exporter_devices", state="unknown") is not None
     exporter.wait_device("Gori-NVR", "down", 10.0, wardops_device_up=0)
     wait_http(exporter.url + "/-/ready", timeout=2)
+
+
+def test_device_whose_probes_cannot_run_is_no_longer_up(lab) -> None:  # type: ignore[no-untyped-def]
+    """A blackhole route makes sendto fail ("unreachable"): an UP device becomes unknown
+    within a few intervals (no up, RTT or loss series, counted unknown, reason on the
+    page); a DOWN device stays down; both are judged again once probes run."""
+    lab.firewall.drop("127.0.5.4")
+    lab.write_config(PROBE + """}
+devices:
+  - {name: Mestia-Router, address: 127.0.5.3, site: Mestia, type: router}
+  - {name: Mestia-ATM, address: 127.0.5.4, site: Mestia, type: atm}
+""")
+    exporter = lab.start()
+    within = INTERVAL + TIMEOUT + SLACK
+    exporter.wait_device("Mestia-Router", "up", within, wardops_device_up=1)
+    atm = exporter.wait_device("Mestia-ATM", "down", within, wardops_device_up=0)
+    routes = [["ip", "route", "add", "blackhole", address, "table", "local"]
+              for address in ("127.0.5.3", "127.0.5.4")]
+    for route in routes:
+        subprocess.run(route, check=True)
+    try:
+        # 2 errored probes in a row (down_after is 1) plus slack
+        def gone() -> dict[str, float] | None:
+            series = exporter.device("Mestia-Router")
+            return series if "wardops_device_up" not in series else None
+        router = wait_for(gone, timeout=2 * INTERVAL + SLACK, interval=0.05,
+                          what="Mestia-Router no longer up")
+        assert "wardops_device_rtt_seconds" not in router
+        assert "wardops_device_packet_loss_ratio" not in router
+        assert exporter.value("wardops_device_probe_failing", device="Mestia-Router",
+                              reason="unreachable") == 1
+        assert exporter.value("wardops_exporter_devices", state="up") == 0
+        assert exporter.value("wardops_exporter_devices", state="unknown") == 1
+        assert exporter.value("wardops_probe_errors_total", reason="unreachable") >= 2
+        page = requests.get(exporter.url + "/", timeout=5).text
+        assert 'class="unknown">unknown<' in page and "probes fail to run: unreachable" in page
+        assert 'class="up">' not in page
+        # the down device's outage goes on
+        wait_for(lambda: exporter.value("wardops_device_probe_failing", device="Mestia-ATM",
+                                        reason="unreachable") == 1,
+                 timeout=2 * INTERVAL + SLACK, what="Mestia-ATM probes failing")
+        still = exporter.device("Mestia-ATM")
+        assert still["wardops_device_up"] == 0
+        assert still["wardops_device_down_since_timestamp_seconds"] == \
+            atm["wardops_device_down_since_timestamp_seconds"]
+        assert exporter.value("wardops_exporter_devices", state="down") == 1
+    finally:
+        for route in routes:
+            subprocess.run(["ip", "route", "del", *route[3:]], check=False)
+    exporter.wait_device("Mestia-Router", "up again", within, wardops_device_up=1)
+    assert exporter.value("wardops_device_probe_failing", device="Mestia-Router") is None
+    assert exporter.device("Mestia-Router")["wardops_device_state_changes_total"] == 0
+    assert exporter.value("wardops_exporter_probe_interval_seconds") == INTERVAL

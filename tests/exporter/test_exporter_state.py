@@ -49,11 +49,28 @@ CASES = [
     ("ok fail ok fail ok ok", 1, 2, [UP, DOWN, DOWN, DOWN, DOWN, UP], 0.0, 2),
     # flapping: every change counted
     ("ok fail ok fail ok fail", 1, 1, [UP, DOWN, UP, DOWN, UP, DOWN], 150.0, 5),
-    # errors (e.g. DNS) are neither up nor down and do not break a run of failures
+    # errors (probes that could not run: DNS, blackhole route, local firewall) are
+    # neither up nor down and do not break a run of failures
     ("err", 1, 1, [UNKNOWN], 0.0, 0),
-    ("ok err err", 1, 1, [UP, UP, UP], 0.0, 0),
+    ("err err err", 1, 1, [UNKNOWN, UNKNOWN, UNKNOWN], 0.0, 0),
     ("ok fail err fail", 3, 1, [UP, UP, UP, UP], 0.0, 0),
     ("ok fail err fail fail", 3, 1, [UP, UP, UP, UP, DOWN], 110.0, 1),
+    # an UP device is no longer shown up after 2 errors in a row (never a false green) ...
+    ("ok err", 1, 1, [UP, UP], 0.0, 0),
+    ("ok err err", 1, 1, [UP, UP, UNKNOWN], 0.0, 0),
+    ("ok err ok err ok", 1, 1, [UP, UP, UP, UP, UP], 0.0, 0),  # not in a row
+    # ... or after down_after errors when that is more: judged no faster than by failures
+    ("ok err err", 3, 1, [UP, UP, UP], 0.0, 0),
+    ("ok err err err", 3, 1, [UP, UP, UP, UNKNOWN], 0.0, 0),
+    # back from unknown: up again without a transition, or down with one
+    ("ok err err ok", 1, 1, [UP, UP, UNKNOWN, UP], 0.0, 0),
+    ("ok err err fail", 1, 1, [UP, UP, UNKNOWN, DOWN], 130.0, 1),
+    ("ok err err fail fail", 2, 1, [UP, UP, UNKNOWN, UNKNOWN, DOWN], 130.0, 1),
+    # a DOWN device whose probes start erroring stays DOWN: its outage is not over
+    ("ok fail err err err", 1, 1, [UP, DOWN, DOWN, DOWN, DOWN], 110.0, 1),
+    ("fail err err err ok", 1, 1, [DOWN, DOWN, DOWN, DOWN, UP], 0.0, 1),
+    # errors do not break a recovery's run of good probes either
+    ("ok fail ok err err ok", 1, 2, [UP, DOWN, DOWN, DOWN, DOWN, UP], 0.0, 2),
 ]
 
 
@@ -69,6 +86,20 @@ def test_transitions(probes: str, down_after: int, up_after: int, statuses: list
 def test_error_does_not_refresh_freshness() -> None:
     ok, err = run("ok err")
     assert err.last_probe == ok.last_probe == 100.5
+
+
+def test_failing_probes_carry_their_reason_and_hide_the_old_result() -> None:
+    up, first, second = run("ok err err")
+    assert (first.status, first.failing, first.rtt, first.loss) == (UP, "", 0.002, 0.0)
+    assert (second.status, second.failing, second.errors) == (UNKNOWN, "dns", 2)
+    assert (second.rtt, second.loss, second.last_probe) == (None, None, up.last_probe)
+    down = run("fail err err")[-1]
+    assert (down.status, down.failing, down.down_since) == (DOWN, "dns", 100.0)
+    never = run("err err")[-1]
+    assert (never.status, never.failing, never.last_probe) == (UNKNOWN, "dns", 0.0)
+    # a probe that runs again clears it
+    again = record(second, result(FAIL, 200.0), 1, 1)
+    assert (again.failing, again.errors) == ("", 0)
 
 
 def test_rtt_and_loss_of_last_probe() -> None:
