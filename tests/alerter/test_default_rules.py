@@ -21,7 +21,7 @@ def test_promtool_check_rules() -> None:
     proc = subprocess.run(["promtool", "check", "rules", *map(str, RULES)],
                           check=False, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "Checking " + str(REPO / "rules" / "wardops.yml") + "\n  SUCCESS: 8 rules found" \
+    assert "Checking " + str(REPO / "rules" / "wardops.yml") + "\n  SUCCESS: 9 rules found" \
         in proc.stdout
 
 
@@ -48,5 +48,9 @@ def test_wardops_renders_summaries_like_prometheus() -> None:
     assert stale.render({"device": "Telavi-Router", "address": "10.4.0.1", "site": "Telavi"},
                         120.0) == ("No fresh probe of Telavi-Router (10.4.0.1) at Telavi for "
                                    "2m 0s: its state is unknown")
+    failing = rules["ProbeFailing"].annotation_templates["summary"]
+    assert failing.render({"device": "Gori-NVR", "address": "nvr.gori.example", "site": "Gori",
+                           "reason": "dns"}, 1.0) == (
+        "Probes of Gori-NVR (nvr.gori.example) at Gori cannot run: dns")
     site = rules["SiteDown"].annotation_templates["summary"]
     assert site.render({"site": "Gori"}, 2.0) == "Site Gori is DOWN: all 2 devices do not answer"

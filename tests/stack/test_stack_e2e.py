@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 import yaml
 
 from stackparts import (Prometheus, WebhookSink, dashboards, fast_recording_rules,
@@ -258,3 +259,39 @@ def test_exporter_killed_during_an_outage_raises_monitoring_alert_and_no_resolve
     time.sleep(SETTLE)
     assert len(stack.notified("DeviceDown", "firing", device=device)) == 1, stack.summary()
     assert not stack.notified("DeviceDown", "resolved", device=device), stack.summary()
+
+
+def test_down_device_without_data_after_exporter_restart_stays_down(
+        netns: None, stack: Stack) -> None:
+    """(e) Missing data never resolves, in Prometheus's data as the rules read it: the
+    exporter comes back without its state file and cannot probe the down device (its
+    route is withdrawn: a blackhole), so the device has no wardops_device_up series at
+    all; DeviceDown stays firing, unresolved, until the device is reported up."""
+    device = "Alpha-NVR"
+    address = ADDRESSES[device]
+    stack.firewall.drop(address)
+    stack.wait_notified("DeviceDown", "firing", device=device)
+    stack.exporter.stop()
+    (stack.workdir / "exporter-state.json").unlink()
+    route = ["blackhole", address, "table", "local"]
+    ip("route", "add", *route)
+    try:
+        stack.exporter = stack.start_exporter()
+        wait_for(lambda: stack.prom.query(
+            f'wardops_device_probe_failing{{device="{device}", reason="unreachable"}}'),
+            timeout=DETECT, what=f"{device}'s probes failing in Prometheus")
+        assert not stack.prom.query(f'wardops_device_up{{device="{device}"}}')
+        assert stack.prom.query('up{job="wardops-exporter"} == 1')
+        time.sleep(SETTLE)
+        assert not stack.notified("DeviceDown", "resolved", device=device), stack.summary()
+        firing = [a for a in requests.get(f"http://127.0.0.1:{stack.alerter_port}/api/v1/alerts",
+                                          timeout=5).json()["data"]["alerts"]
+                  if a["labels"].get("device") == device and a["state"] == "firing"]
+        assert "DeviceDown" in [a["labels"]["alertname"] for a in firing], firing
+    finally:
+        ip("route", "del", *route)
+    stack.firewall.restore(address)
+    stack.wait_notified("DeviceDown", "resolved", device=device)
+    time.sleep(SETTLE)
+    assert len(stack.notified("DeviceDown", "firing", device=device)) == 1, stack.summary()
+    assert len(stack.notified("DeviceDown", "resolved", device=device)) == 1, stack.summary()
