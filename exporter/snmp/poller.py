@@ -202,17 +202,26 @@ class SnmpPoller:
                               state.device.address)
                 self._failed(state, "internal", repr(exc), start)
                 return
+        if state.result is not None and not state.result.up:
+            log.info("snmp answers again", extra=self._log_fields(state))
         state.names = result.names
         state.last_ticks = result.uptime_ticks
         state.result = result
+
+    @staticmethod
+    def _log_fields(state: DeviceState, **more: str) -> dict[str, str]:
+        return {"device": state.device.name, "address": state.device.address, **more}
 
     def _failed(self, state: DeviceState, reason: str, detail: str, start: float) -> None:
         icmp_up = self._icmp_up(state.device) if self._icmp_up is not None else None
         counted = failure_reason(reason, icmp_up)
         state.errors[counted] += 1
-        log.log(logging.DEBUG if counted == "device_down" else logging.WARNING,
-                "snmp poll of %s (%s) failed: %s (%s)", state.device.name, state.device.address,
-                reason, detail)
+        # Warn when a device starts failing or fails differently; repeats (every interval)
+        # and failures of ICMP-down devices only at debug: the counter has them all.
+        previous = state.result.error if state.result is not None else None
+        level = logging.DEBUG if counted in (previous, "device_down") else logging.WARNING
+        log.log(level, "snmp poll failed",
+                extra=self._log_fields(state, reason=counted, detail=detail))
         state.result = PollResult(finished_at=time.time(), duration=time.monotonic() - start,
                                   error=counted)
 
