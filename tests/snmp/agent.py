@@ -31,7 +31,8 @@ V3_PROTOCOL_USERS = {"wardops-md5-des": ("MD5", "DES"),
 
 def free_udp_port(host: str = "127.0.0.1") -> int:
     """A UDP port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
@@ -49,10 +50,14 @@ class Snmpd:
         protocol_users = "\n".join(
             f'createUser {user} {auth} "{AUTH_KEY}" {priv} "{PRIV_KEY}"\nrouser {user} priv'
             for user, (auth, priv) in V3_PROTOCOL_USERS.items())
+        self.endpoint = (f"udp6:[{address}]:{self.port}" if ":" in address
+                         else f"udp:{address}:{self.port}")
         self.conf.write_text(f"""\
-agentAddress udp:{address}:{self.port}
+agentAddress {self.endpoint}
 rocommunity {COMMUNITY} 127.0.0.0/8
 rwcommunity {RW_COMMUNITY} 127.0.0.0/8
+rocommunity6 {COMMUNITY} ::1/128
+rwcommunity6 {RW_COMMUNITY} ::1/128
 createUser {V3_USER} SHA "{AUTH_KEY}" AES "{PRIV_KEY}"
 rouser {V3_USER} priv
 createUser {V3_AUTH_ONLY_USER} SHA "{AUTH_KEY}"
@@ -79,7 +84,7 @@ rouser {V3_NOAUTH_USER} noauth
 
     def _cmd(self, tool: str, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([tool, "-v2c", "-c", RW_COMMUNITY, "-On", "-Oq", "-t", "1", "-r", "1",
-                               "-M", str(self.dir), f"{self.address}:{self.port}", *args],
+                               "-M", str(self.dir), self.endpoint, *args],
                               capture_output=True, text=True, timeout=10)
 
     def get(self, oid: str) -> str | None:

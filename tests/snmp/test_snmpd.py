@@ -255,3 +255,16 @@ def test_community_file(make_poller, router_agent: Snmpd, loop: asyncio.Abstract
     poller, registry = make_poller(device)
     loop.run_until_complete(poller.poll_all())
     assert one(registry, "wardops_snmp_up") == 1
+
+
+def test_ipv6_agent(make_poller, loop: asyncio.AbstractEventLoop, tmp_path) -> None:
+    require_netns()
+    agent = Snmpd(tmp_path, address="::1").start()
+    try:
+        poller, registry = make_poller(Device("v6-router", "::1",
+                                              snmp=settings(port=agent.port)))
+        loop.run_until_complete(poller.poll_all())
+        assert one(registry, "wardops_snmp_up", address="::1") == 1
+        assert one(registry, "wardops_interface_oper_up", ifname="lo") == 1
+    finally:
+        agent.stop()
