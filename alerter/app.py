@@ -123,6 +123,7 @@ class AlerterApp:
         return 0
 
     def _loop(self) -> None:
+        next_health_check = 0.0
         while not self._stop.is_set():
             if self._reload_requested.is_set():
                 self._reload_requested.clear()
@@ -132,9 +133,13 @@ class AlerterApp:
                     pass  # logged and counted by reload(); the running config stays
             now = time.time()
             due = self.evaluator.due_groups(now)
-            if due or not self.config.groups:
+            # data health (MonitoringDegraded) is checked at least every evaluation_interval,
+            # even when no group is due or there are no rules at all
+            if due or now >= next_health_check:
                 self.evaluator.run_cycle(now, due)
-            wait = self.evaluator.seconds_until_due(time.time())
+                next_health_check = now + self.config.evaluation_interval
+            wait = min(self.evaluator.seconds_until_due(time.time()),
+                       next_health_check - time.time())
             # wake at least every second for signals and reloads
             self._stop.wait(min(max(wait, 0.01), 1.0))
 

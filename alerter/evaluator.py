@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -43,7 +43,7 @@ class RuleFailure(Exception):
 def _iso(ts: float | None) -> str:
     if ts is None:
         return "0001-01-01T00:00:00Z"
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
 class Evaluator:
@@ -64,7 +64,8 @@ class Evaluator:
         self._state_failure: str | None = None
         self._group_status: dict[tuple[str, str], dict[str, Any]] = {}
         self._rule_status: dict[str, dict[str, Any]] = {}
-        self._snapshot: list[Alert] = self._alerts_of(self._active)
+        self._by_rule: dict[str, list[Alert]] = self._alerts_by_rule(self._active)
+        self._snapshot: list[Alert] = [a for alerts in self._by_rule.values() for a in alerts]
         self._ready = False
         self.next_due: dict[tuple[str, str], float] = {}
         self._schedule(config.groups)
@@ -122,15 +123,14 @@ class Evaluator:
 
     def rules_status(self) -> list[dict[str, Any]]:
         """Rule groups in the shape of Prometheus's ``/api/v1/rules`` ``data.groups``."""
-        snapshot = self._snapshot
+        by_rule = self._by_rule
         groups = []
         for group in self.config.groups:
             status = self._group_status.get(self._gkey(group), {})
             rules = []
             for rule in group.rules:
                 rs = self._rule_status.get(rule.key, {})
-                alerts = [a for a in snapshot if a.labels.get("alertname") == rule.name
-                          and a.generator_url.endswith(quote(rule.key))]
+                alerts = by_rule.get(rule.key, [])
                 state = ("firing" if any(a.state == "firing" for a in alerts)
                          else "pending" if alerts else "inactive")
                 rules.append({
@@ -201,14 +201,17 @@ class Evaluator:
             causes.append(Cause("state_write_failed", "Alert state cannot be saved in "
                                 f"{self.config.state_dir} ({self._state_failure}); a restart "
                                 "would lose it"))
+        # While the data source is unreachable the other causes cannot be checked either:
+        # those already raised stay (frozen) instead of resolving on missing data.
         result = step(self._active.get(DEGRADED_KEY, {}), self._degraded_candidates(causes),
                       rule_key=DEGRADED_KEY, hold=self.config.data_health.degraded_for,
-                      keep_firing_for=0, now=now)
+                      keep_firing_for=0, now=now, frozen=skip_queries)
         self._apply(DEGRADED_KEY, result, upserts, deletes, resolved)
 
         new_ids = self._save(upserts, deletes, resolved)
         self._outbox.extend(zip(new_ids, resolved))
-        self._snapshot = self._alerts_of(self._active)
+        self._by_rule = self._alerts_by_rule(self._active)
+        self._snapshot = [a for alerts in self._by_rule.values() for a in alerts]
         return self._hand_over()
 
     def _apply(self, key: str, result: StepResult, upserts: list[AlertState],
@@ -295,12 +298,19 @@ class Evaluator:
     def _save(self, upserts: list[AlertState], deletes: list[tuple[str, str]],
               resolved: list[AlertState]) -> list[int | None]:
         try:
-            ids: list[int | None] = list(self.store.save_cycle(upserts, deletes, resolved))
-        except Exception as exc:  # sqlite3.Error, OSError: counted, logged, alerted on
+            if self._state_failure:
+                # an earlier cycle's changes were lost: write the whole state again
+                active = [a for alerts in self._active.values() for a in alerts.values()]
+                ids: list[int | None] = list(self.store.save_snapshot(active, resolved))
+            else:
+                ids = list(self.store.save_cycle(upserts, deletes, resolved))
+        except Exception as exc:  # noqa: BLE001 - sqlite3.Error, OSError: counted, alerted on
             self.metrics.state_errors.labels("save").inc()
             log.error("cannot save alert state", extra={"error": repr(exc)})
             self._state_failure = repr(exc)
             return [None] * len(resolved)
+        if self._state_failure:
+            log.info("alert state saved again", extra={"state_dir": str(self.config.state_dir)})
         self._state_failure = None
         return ids
 
@@ -310,7 +320,7 @@ class Evaluator:
         batch = firing + resolved
         try:
             self.pipeline.process(batch)
-        except Exception as exc:  # the pipeline's bug must not stop evaluation; retried
+        except Exception as exc:  # noqa: BLE001 - the pipeline's bug must not stop evaluation
             self.metrics.handover_errors.inc()
             log.error("notification pipeline refused the alerts; retrying next cycle",
                       extra={"error": repr(exc)})
@@ -319,7 +329,7 @@ class Evaluator:
         self._outbox = []
         try:
             self.store.handed_over(ids)
-        except Exception as exc:  # sqlite3.Error, OSError: the resolve may be sent twice
+        except Exception as exc:  # noqa: BLE001 - sqlite3.Error, OSError: resolve may repeat
             self.metrics.state_errors.labels("handover").inc()
             log.error("cannot clear handed-over resolves", extra={"error": repr(exc)})
         return batch
@@ -332,8 +342,8 @@ class Evaluator:
                      ends_at=a.resolved_at, generator_url=self._generator_url(a.rule_key),
                      value=a.value, fingerprint=a.fingerprint)
 
-    def _alerts_of(self, active: dict[str, dict[str, AlertState]]) -> list[Alert]:
-        return [self._alert(a) for alerts in active.values() for a in alerts.values()]
+    def _alerts_by_rule(self, active: dict[str, dict[str, AlertState]]) -> dict[str, list[Alert]]:
+        return {key: [self._alert(a) for a in alerts.values()] for key, alerts in active.items()}
 
     def _generator_url(self, rule_key: str) -> str:
         return f"{self.config.external_url}/api/v1/rules#{quote(rule_key)}"

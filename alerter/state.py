@@ -74,10 +74,10 @@ class StateStore:
                 "SELECT id, rule_key, fingerprint, labels, annotations, active_at, fired_at,"
                 " keep_firing_since, value, resolved_at FROM outbox ORDER BY id").fetchall()
         active: dict[str, dict[str, AlertState]] = {}
-        for key, fp, labels, annotations, state, active_at, fired_at, keep_firing_since, value in rows:
+        for key, fp, labels, notes, state, active_at, fired_at, keep_firing_since, value in rows:
             active.setdefault(key, {})[fp] = AlertState(
                 rule_key=key, fingerprint=fp, labels=json.loads(labels),
-                annotations=json.loads(annotations), state=state, active_at=active_at,
+                annotations=json.loads(notes), state=state, active_at=active_at,
                 fired_at=fired_at, keep_firing_since=keep_firing_since, value=value)
         outbox = [(row[0], AlertState(
             rule_key=row[1], fingerprint=row[2], labels=json.loads(row[3]),
@@ -88,11 +88,22 @@ class StateStore:
 
     def save_cycle(self, upserts: Iterable[AlertState], deletes: Iterable[tuple[str, str]],
                    resolved: Iterable[AlertState]) -> list[int]:
-        """Write one cycle atomically; return the outbox ids of ``resolved``."""
+        """Write one cycle's changes atomically; return the outbox ids of ``resolved``."""
+        return self._write(list(upserts), list(deletes), list(resolved), replace_all=False)
+
+    def save_snapshot(self, active: Iterable[AlertState],
+                      resolved: Iterable[AlertState]) -> list[int]:
+        """Replace all active alerts by ``active`` (after a failed save lost changes)."""
+        return self._write(list(active), [], list(resolved), replace_all=True)
+
+    def _write(self, upserts: list[AlertState], deletes: list[tuple[str, str]],
+               resolved: list[AlertState], replace_all: bool) -> list[int]:
         with self._lock:
             cur = self._db.cursor()
             cur.execute("BEGIN IMMEDIATE")
             try:
+                if replace_all:
+                    cur.execute("DELETE FROM alerts")
                 cur.executemany(
                     "INSERT INTO alerts (rule_key, fingerprint, labels, annotations, active_at,"
                     " fired_at, keep_firing_since, value, state) VALUES (?,?,?,?,?,?,?,?,?)"
@@ -101,8 +112,7 @@ class StateStore:
                     " fired_at=excluded.fired_at, keep_firing_since=excluded.keep_firing_since,"
                     " value=excluded.value, state=excluded.state",
                     [(*_row(a), a.state) for a in upserts])
-                cur.executemany("DELETE FROM alerts WHERE rule_key=? AND fingerprint=?",
-                                list(deletes))
+                cur.executemany("DELETE FROM alerts WHERE rule_key=? AND fingerprint=?", deletes)
                 ids = []
                 for alert in resolved:
                     cur.execute("DELETE FROM alerts WHERE rule_key=? AND fingerprint=?",

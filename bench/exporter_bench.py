@@ -45,7 +45,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from exporter.icmp import IcmpProber, ProbeOutcome  # noqa: E402
+from exporter.icmp import IcmpProber, ProbeOutcome
+
 NFT_TABLE = "wardops_bench"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -230,28 +231,27 @@ def blackbox_run(sample: list[str], timeout: float, workdir: Path) -> Run:
       ip_protocol_fallback: false
 """)
     port = free_port()
-    log = open(workdir / "blackbox.log", "wb")
-    proc = subprocess.Popen(["prometheus-blackbox-exporter", f"--config.file={config}",
-                             f"--web.listen-address=127.0.0.1:{port}"],
-                            stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_http(f"http://127.0.0.1:{port}/metrics", 20)
-        http_get(f"http://127.0.0.1:{port}/probe?module=icmp&target=127.0.0.1")  # warm up
-        user0, sys0 = process_cpu(proc.pid)
-        started = time.monotonic()
+    with open(workdir / "blackbox.log", "wb") as log:
+        proc = subprocess.Popen(["prometheus-blackbox-exporter", f"--config.file={config}",
+                                 f"--web.listen-address=127.0.0.1:{port}"],
+                                stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_http(f"http://127.0.0.1:{port}/metrics", 20)
+            http_get(f"http://127.0.0.1:{port}/probe?module=icmp&target=127.0.0.1")  # warm up
+            user0, sys0 = process_cpu(proc.pid)
+            started = time.monotonic()
 
-        def probe(address: str) -> bool:
-            body = http_get(f"http://127.0.0.1:{port}/probe?module=icmp&target={address}")
-            return b"\nprobe_success 1" in body
+            def probe(address: str) -> bool:
+                body = http_get(f"http://127.0.0.1:{port}/probe?module=icmp&target={address}")
+                return b"\nprobe_success 1" in body
 
-        with ThreadPoolExecutor(32) as pool:
-            ok = sum(pool.map(probe, sample))
-        wall = time.monotonic() - started
-        user1, sys1 = process_cpu(proc.pid)
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        log.close()
+            with ThreadPoolExecutor(32) as pool:
+                ok = sum(pool.map(probe, sample))
+            wall = time.monotonic() - started
+            user1, sys1 = process_cpu(proc.pid)
+        finally:
+            proc.terminate()
+            proc.wait(10)
     return Run("blackbox_exporter icmp /probe", len(sample), ok, user1 - user0, sys1 - sys0, wall)
 
 
@@ -308,7 +308,7 @@ def exporter_run(config: Path, devices: int, count: int, interval: float,
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     once = subprocess.run([*base, "probe-once", str(config)], env=env, cwd=workdir,
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, check=False)  # 1: devices down
     wall = time.monotonic() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     summary = re.search(r"probe-once: \d+ devices in ([\d.]+)s: (\d+) up, (\d+) down, "
@@ -320,29 +320,28 @@ def exporter_run(config: Path, devices: int, count: int, interval: float,
                      after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime, wall)
 
     port = free_port()
-    log = open(workdir / "exporter.log", "wb")
-    proc = subprocess.Popen([*base, "--config", str(config), "--state-file", "",
-                             "--web.listen-address", f"127.0.0.1:{port}"],
-                            env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{url}/-/ready", interval * 3 + 30)
-        user0, sys0 = process_cpu(proc.pid)
-        time.sleep(2 * interval)  # two steady cycles
-        user1, sys1 = process_cpu(proc.pid)
-        serve = Run(f"exporter serving, {2 * interval:g}s steady", 2 * devices * count, 0,
-                    user1 - user0, sys1 - sys0, 2 * interval)
-        renders = []
-        body = b""
-        for _ in range(5):
-            started = time.monotonic()
-            body = http_get(f"{url}/metrics")
-            renders.append(time.monotonic() - started)
-        rss = peak_rss_mb(proc.pid)
-    finally:
-        proc.terminate()
-        proc.wait(15)
-        log.close()
+    with open(workdir / "exporter.log", "wb") as log:
+        proc = subprocess.Popen([*base, "--config", str(config), "--state-file", "",
+                                 "--web.listen-address", f"127.0.0.1:{port}"],
+                                env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_http(f"{url}/-/ready", interval * 3 + 30)
+            user0, sys0 = process_cpu(proc.pid)
+            time.sleep(2 * interval)  # two steady cycles
+            user1, sys1 = process_cpu(proc.pid)
+            serve = Run(f"exporter serving, {2 * interval:g}s steady", 2 * devices * count, 0,
+                        user1 - user0, sys1 - sys0, 2 * interval)
+            renders = []
+            body = b""
+            for _ in range(5):
+                started = time.monotonic()
+                body = http_get(f"{url}/metrics")
+                renders.append(time.monotonic() - started)
+            rss = peak_rss_mb(proc.pid)
+        finally:
+            proc.terminate()
+            proc.wait(15)
     text = body.decode()
     served = tuple(int(sample_value(text, f'wardops_exporter_devices{{state="{state}"}}'))
                    for state in ("up", "down", "unknown"))
@@ -390,7 +389,7 @@ def main() -> int:
     target_file.write_text("\n".join(addresses) + "\n")
     print(f"{args.devices} targets 127.100.x.y, {len(dropped)} dropped by nftables; "
           f"count {args.count}, timeout {args.timeout:g}s, spacing {args.spacing:g}s; "
-          f"median of {args.repeat} runs", file=sys.stderr)
+          f"median of {args.repeat} runs; logs and inventory in {workdir}", file=sys.stderr)
 
     runs: dict[str, list[Run]] = {}
     for rep in range(args.repeat):
@@ -432,13 +431,13 @@ def main() -> int:
     expected = (args.devices - len(dropped)) * args.count
     all_runs = [r for rs in runs.values() for r in rs]
     report = [table(rows), "",
-              f"engine CPU per request ≤ 3 × fping: worst {worst_ratio:.2f}× "
-              f"{check(worst_ratio <= 3)}",
+              (f"engine CPU per request ≤ 3 × fping: worst {worst_ratio:.2f}× "
+              f"{check(worst_ratio <= 3)}"),
               f"replies: {expected} expected per run (dropped targets answer nothing), "
               f"got {sorted({r.replies for r in all_runs})} "
               + check(all(r.replies == expected for r in all_runs)),
-              f"engine cycle wall time, {args.devices} targets at once: {cycle_wall:.2f}s "
-              f"(target ≤ timeout + 1s = {limit:g}s) {check(cycle_wall <= limit)}"]
+              (f"engine cycle wall time, {args.devices} targets at once: {cycle_wall:.2f}s "
+              f"(target ≤ timeout + 1s = {limit:g}s) {check(cycle_wall <= limit)}")]
     missed = (worst_ratio > 3 or cycle_wall > limit
               or any(r.replies != expected for r in all_runs))
 
@@ -451,21 +450,21 @@ def main() -> int:
         fig = exporter_run(config, args.devices, args.count, args.interval, workdir)
         truth = (args.devices - len(dropped), len(dropped), 0)
         report += [
-            f"exporter probe-once, {args.devices} devices: sweep {fig.sweep_seconds:.2f}s "
+            (f"exporter probe-once, {args.devices} devices: sweep {fig.sweep_seconds:.2f}s "
             f"{check(fig.sweep_seconds <= limit)}; whole process {fig.probe_once.wall:.2f}s wall, "
             f"{fig.probe_once.cpu:.2f}s CPU (start-up and inventory included) = "
             f"{fig.probe_once.per_1000 / fping.per_1000:.1f}× fping per request; "
-            f"up/down/unprobed {fig.sweep_counts} {check(fig.sweep_counts == truth)}",
-            f"exporter serving, interval {args.interval:g}s: CPU {fig.serve.per_1000:.4f}s/1000 "
+            f"up/down/unprobed {fig.sweep_counts} {check(fig.sweep_counts == truth)}"),
+            (f"exporter serving, interval {args.interval:g}s: CPU {fig.serve.per_1000:.4f}s/1000 "
             f"requests over two intervals = "
             f"{fig.serve.per_1000 / median['fping spread'].per_1000:.1f}× fping spread; "
             f"cycle {fig.cycle_seconds:.2f}s (probes spread over the interval); "
-            f"up/down/unknown {fig.served_counts} {check(fig.served_counts == truth)}",
-            f"/metrics at {args.devices} devices: {fig.render_seconds:.3f}s median of 5, "
+            f"up/down/unknown {fig.served_counts} {check(fig.served_counts == truth)}"),
+            (f"/metrics at {args.devices} devices: {fig.render_seconds:.3f}s median of 5, "
             f"{fig.metrics_bytes / 1e6:.2f} MB (target ≤ 0.25s) "
-            f"{check(fig.render_seconds <= 0.25)}",
-            f"exporter peak RSS (VmHWM): {fig.peak_rss_mb:.0f} MB (target ≤ 150 MB) "
-            f"{check(fig.peak_rss_mb <= 150)}",
+            f"{check(fig.render_seconds <= 0.25)}"),
+            (f"exporter peak RSS (VmHWM): {fig.peak_rss_mb:.0f} MB (target ≤ 150 MB) "
+            f"{check(fig.peak_rss_mb <= 150)}"),
         ]
         missed = (missed or fig.render_seconds > 0.25 or fig.peak_rss_mb > 150
                   or fig.sweep_seconds > limit or fig.sweep_counts != truth

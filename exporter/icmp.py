@@ -2,12 +2,13 @@
 
 The design is fping's: an :class:`IcmpProber` opens ONE ICMP socket for IPv4 and one for
 IPv6 and shares them between all probes. Raw sockets are used where allowed (root or
-CAP_NET_RAW), unprivileged datagram ("ping") sockets otherwise (``net.ipv4.ping_group_range``
-must include the process's group). Each socket is drained by one ``loop.add_reader`` callback that reads
-until the socket is empty, so a reply costs a ``recvmsg`` and a dictionary look-up, not a
-future or a task. icmplib opens the sockets and builds the echo-request template; the hot
-path only patches the sequence number (and, for raw IPv4, the checksum, updated
-incrementally from the template's; the kernel computes it for IPv6 and datagram sockets).
+CAP_NET_RAW), unprivileged datagram ("ping") sockets otherwise
+(``net.ipv4.ping_group_range`` must include the process's group). Each socket is drained
+by one ``loop.add_reader`` callback that reads until the socket is empty, so a reply
+costs a ``recvmsg`` and a dictionary look-up, not a future or a task. icmplib opens the
+sockets and builds the echo-request template; the hot path only patches the sequence
+number (and, for raw IPv4, the checksum, updated incrementally from the template's; the
+kernel computes it for IPv6 and datagram sockets).
 
 How a reply finds its probe
 ---------------------------
@@ -55,7 +56,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-import icmplib
+import icmplib  # type: ignore[import-untyped]  # no type information shipped
 
 log = logging.getLogger(__name__)
 
@@ -138,8 +139,21 @@ def sequence_checksum(base_sum: int, sequence: int) -> int:
 class _Probe:
     """One running probe: its requests, replies and the future its caller awaits."""
 
-    __slots__ = ("address", "count", "timeout", "future", "keys", "sent", "to_send",
-                 "rtts", "timer", "done", "failed", "last_error", "reason")
+    __slots__ = (
+        "address",
+        "count",
+        "done",
+        "failed",
+        "future",
+        "keys",
+        "last_error",
+        "reason",
+        "rtts",
+        "sent",
+        "timeout",
+        "timer",
+        "to_send",
+    )
 
     def __init__(self, address: str, count: int, timeout: float,
                  future: asyncio.Future[ProbeOutcome]) -> None:
@@ -463,7 +477,8 @@ class IcmpProber:
                 del self._socket_errors[family]
             except (icmplib.ICMPLibError, OSError) as exc:
                 hint = "" if privileged else " (is our group in net.ipv4.ping_group_range?)"
-                self._socket_errors[family] = f"cannot open {self.mode} {name} ICMP socket: {exc}{hint}"
+                self._socket_errors[family] = (f"cannot open {self.mode} {name} ICMP socket: "
+                                               f"{exc}{hint}")
                 log.error("%s", self._socket_errors[family])
         if not self._families:
             raise OSError(errno.EPERM, "; ".join(self._socket_errors.values()))

@@ -30,11 +30,12 @@ GRID_WIDTH = 24
 Panel = dict[str, Any]
 
 def up_down_mappings(no_data: str) -> list[dict[str, Any]]:
-    """Value mappings for 1/0 series: UP green, DOWN red, no sample grey ``no_data``."""
+    """Value mappings for 1/0 series: UP green, DOWN red, -1 or no sample grey ``no_data``."""
     return [
         {"type": "value", "options": {
             "1": {"text": "UP", "color": "green", "index": 0},
             "0": {"text": "DOWN", "color": "red", "index": 1},
+            "-1": {"text": no_data, "color": "#8e8e8e", "index": 3},
         }},
         {"type": "special", "options": {
             "match": "null", "result": {"text": no_data, "color": "#8e8e8e", "index": 2},
@@ -319,6 +320,12 @@ def dashboard(uid: str, title: str, description: str, panels: list[Panel], *,
 
 # ---------------------------------------------------------------- the dashboards
 
+def state_or_unknown(selector: str) -> str:
+    """wardops_device_up, and -1 (UNKNOWN) for devices in the inventory without a state."""
+    return (f"wardops_device_up{{{selector}}} or on(job, instance, device, address) "
+            f"(max without (latitude, longitude) (wardops_device_info{{{selector}}}) * 0 - 1)")
+
+
 DEVICE_LINK = "/d/wardops-device/wardops-device?var-device=${__data.fields.device}"
 SITE_LINK = "/d/wardops-site/wardops-site?var-site=${__data.fields.site}"
 
@@ -424,7 +431,7 @@ def site_dashboard() -> dict[str, Any]:
         timeseries("Packet loss", [(f"wardops_device_packet_loss_ratio{{{sel}}}", "{{device}}")],
                    unit="percentunit", min_value=0, max_value=1),
         table("Devices", [
-            (f"wardops_device_up{{{sel}}}", ""),
+            (state_or_unknown(sel), ""),
             (f"wardops_device_rtt_seconds{{{sel}}}", ""),
             (f"wardops_device_packet_loss_ratio{{{sel}}}", ""),
             (f"time() - wardops_device_last_probe_timestamp_seconds{{{sel}}}", ""),
@@ -447,7 +454,7 @@ def device_dashboard() -> dict[str, Any]:
     """One device: state, latency, loss, outages and its SNMP interfaces."""
     sel = 'device="$device", address=~"$address"'
     panels = [
-        stat("State", f"wardops_device_up{{{sel}}}", mappings=STATE_MAPPINGS,
+        stat("State", state_or_unknown(sel), mappings=STATE_MAPPINGS,
              thresholds={"mode": "absolute", "steps": [{"color": "#8e8e8e", "value": None}]},
              legend="{{address}}", text_mode="value_and_name"),
         stat("Down for",

@@ -11,8 +11,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tests.alerter.harness import (FakeExporter, RecordingPipeline, TSDB, make_evaluator,
-                                    write_config)
+from tests.alerter.harness import (
+    TSDB,
+    FakeExporter,
+    RecordingPipeline,
+    make_evaluator,
+    write_config,
+)
 
 DOWN_RULE = """\
     groups:
@@ -229,8 +234,9 @@ def test_template_error_is_marked_and_counted(prometheus: TSDB, exporter: FakeEx
     ev.run_cycle()
     [alert] = pipeline.batches[-1]
     assert alert.annotations["summary"] == "Poti-ATM down"
-    assert alert.annotations["broken"] == ('<error expanding template: error calling humanize: '
-                                           'strconv.ParseFloat: parsing "Poti-ATM": invalid syntax>')
+    assert alert.annotations["broken"] == (
+        '<error expanding template: error calling humanize: '
+        'strconv.ParseFloat: parsing "Poti-ATM": invalid syntax>')
     assert ev.registry.get_sample_value("wardops_alerter_template_errors_total",
                                         {"alertname": "DeviceDown"}) == 1
 
@@ -255,9 +261,14 @@ def test_victoriametrics_as_data_source(victoriametrics: TSDB, exporter: FakeExp
     exporter.set_up(atm, False)
     victoriametrics.wait_value('wardops_device_up{device="Mtskheta-ATM"}', 0)
     ev.run_cycle()
+    exporter.close()                      # the scrape target goes down: VM says up == 0
+    victoriametrics.wait_value('up{job="wardops-exporter"}', 0)
+    ev.run_cycle()
+    assert states(pipeline) == {"Mtskheta-ATM": "firing", "exporter_down": "firing"}
     victoriametrics.stop()
     ev.run_cycle()
-    assert states(pipeline) == {"Mtskheta-ATM": "firing", "datasource_unreachable": "firing"}
+    assert states(pipeline) == {"Mtskheta-ATM": "firing", "exporter_down": "firing",
+                                "datasource_unreachable": "firing"}
 
 
 def test_group_interval_is_honoured(prometheus: TSDB, exporter: FakeExporter,
@@ -271,3 +282,36 @@ def test_group_interval_is_honoured(prometheus: TSDB, exporter: FakeExporter,
     ev.run_cycle(t0)
     assert ev.due_groups(t0 + 9.9) == []
     assert [g.name for g in ev.due_groups(t0 + 10)] == ["devices"]
+
+
+def test_failed_state_write_is_alerted_and_repaired(prometheus: TSDB, exporter: FakeExporter,
+                                                    tmp_path: Path) -> None:
+    import sqlite3
+
+    from alerter.state import StateStore
+
+    exporter.add("Ozurgeti-ATM", site="Ozurgeti", up=False)
+    pipeline = RecordingPipeline()
+    ev = make_evaluator(write_config(tmp_path, prometheus.url, down_rule()), pipeline)
+    prometheus.wait_value('wardops_device_up{device="Ozurgeti-ATM"}', 0)
+
+    # The disk fails for one cycle (fault injected: a full disk cannot be made here).
+    def failing_save(*args: object, **kwargs: object) -> list[int]:
+        raise sqlite3.OperationalError("database or disk is full")
+    real_save = ev.store.save_cycle
+    ev.store.save_cycle = failing_save  # type: ignore[method-assign]
+    ev.run_cycle()
+    ev.store.save_cycle = real_save  # type: ignore[method-assign]
+    assert states(pipeline) == {"Ozurgeti-ATM": "firing"}       # evaluation goes on
+    assert ev.registry.get_sample_value("wardops_alerter_state_errors_total",
+                                        {"op": "save"}) == 1
+    # next cycle: the alarm fires, and the whole state is written again (save_snapshot),
+    # since the failed cycle's changes were lost
+    ev.run_cycle()
+    assert states(pipeline) == {"Ozurgeti-ATM": "firing", "state_write_failed": "firing"}
+    ev.run_cycle()
+    assert states(pipeline) == {"Ozurgeti-ATM": "firing", "state_write_failed": "resolved"}
+    active, outbox = StateStore(tmp_path / "state").load()
+    assert [a2.labels["device"] for alerts in active.values() for a2 in alerts.values()] == \
+        ["Ozurgeti-ATM"]
+    assert outbox == []

@@ -16,7 +16,7 @@ def full_checksum(packet: bytes) -> int:
     total = sum(struct.unpack(f"!{len(packet) // 2}H", packet))
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
+    return int(~total & 0xFFFF)
 
 
 def echo(ident: int, seq: int, checksum: int, payload: bytes) -> bytes:

@@ -6,7 +6,7 @@ import asyncio
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -17,7 +17,7 @@ from tests.support.nft import Firewall
 TIMEOUT = 0.5
 
 
-def run(mode: str, body: Callable[[IcmpProber], Coroutine[Any, Any, Any]], **kw: Any) -> Any:
+def run(mode: str, body: Callable[[IcmpProber], Awaitable[Any]], **kw: Any) -> Any:
     """Start a prober in ``mode``, run ``body`` with it, close it."""
     async def main() -> Any:
         prober = IcmpProber(privileged=mode == "raw", **kw)
@@ -47,7 +47,8 @@ def test_dropped_address_times_out(mode: str, firewall: Firewall) -> None:
     firewall.drop("127.0.0.2")
 
     async def body(p: IcmpProber) -> tuple[ProbeOutcome, ProbeOutcome]:
-        return await asyncio.gather(p.probe("127.0.0.2", 2, TIMEOUT), p.probe("127.0.0.3", 2, TIMEOUT))
+        return await asyncio.gather(p.probe("127.0.0.2", 2, TIMEOUT),
+                                    p.probe("127.0.0.3", 2, TIMEOUT))
     dropped, answered = run(mode, body)
     assert dropped == ProbeOutcome(sent=2, received=0)
     assert_answered(answered, 2)
@@ -88,7 +89,8 @@ def test_thousands_of_concurrent_probes_get_exactly_their_own_replies(
         if address in dropped:
             assert outcome == ProbeOutcome(sent=3, received=0), address
         else:
-            assert outcome.error is None and outcome.sent == outcome.received == 3, (address, outcome)
+            assert outcome.error is None, (address, outcome)
+            assert outcome.sent == outcome.received == 3, (address, outcome)
     assert stats.requests_sent == 6000
     assert stats.replies_received == 3 * (2000 - len(dropped))
     assert stats.late_replies == 0
@@ -112,11 +114,14 @@ def test_rejected_address_does_not_fail_probes_of_others(mode: str, netns: None)
     # share: it must neither fail an unrelated probe nor count as an answer.
     subprocess.run(["nft", "-f", "-"], check=True, input=b"""
 table inet wardops_reject {
-  chain input { type filter hook input priority 0; ip daddr 127.0.0.66 reject with icmp type admin-prohibited; }
+  chain input {
+    type filter hook input priority 0;
+    ip daddr 127.0.0.66 reject with icmp type admin-prohibited;
+  }
 }""")
     try:
         async def body(p: IcmpProber) -> tuple[list[ProbeOutcome], Any]:
-            outcomes = []
+            outcomes: list[ProbeOutcome] = []
             for i in range(20):
                 outcomes += await asyncio.gather(p.probe("127.0.0.66", 1, 0.2),
                                                  p.probe(f"127.0.1.{i + 1}", 1, 0.2))
@@ -205,7 +210,8 @@ def test_stalled_event_loop_does_not_turn_replies_into_loss(mode: str) -> None:
     assert outcome.rtts[0] < 0.3
 
 
-def test_probes_with_different_timeouts_each_end_at_their_own(mode: str, firewall: Firewall) -> None:
+def test_probes_with_different_timeouts_each_end_at_their_own(mode: str,
+                                                              firewall: Firewall) -> None:
     firewall.drop("127.0.0.2", "127.0.0.3")
 
     async def body(p: IcmpProber) -> list[str]:
@@ -218,3 +224,24 @@ def test_probes_with_different_timeouts_each_end_at_their_own(mode: str, firewal
                              probe("127.0.0.2", 0.4))
         return ended
     assert run(mode, body) == ["127.0.0.3 0.2", "127.0.0.2 0.4", "127.0.0.2 1.5"]
+
+
+def test_ipv6_targets_dropped_and_answering_side_by_side(mode: str, firewall: Firewall) -> None:
+    targets = [f"2001:db8::{i:x}" for i in range(1, 61)]
+    dropped = targets[::10]
+    for address in targets:  # the namespace has only ::1; give lo more IPv6 "devices"
+        subprocess.run(["ip", "-6", "addr", "add", f"{address}/128", "dev", "lo"], check=True)
+    firewall.drop(*dropped)
+
+    async def body(p: IcmpProber) -> list[ProbeOutcome]:
+        return await asyncio.gather(*(p.probe(a, 2, TIMEOUT) for a in targets))
+    try:
+        outcomes = run(mode, body, spacing=0.01)
+    finally:
+        for address in targets:
+            subprocess.run(["ip", "-6", "addr", "del", f"{address}/128", "dev", "lo"], check=False)
+    for address, outcome in zip(targets, outcomes):
+        if address in dropped:
+            assert outcome == ProbeOutcome(sent=2, received=0), address
+        else:
+            assert_answered(outcome, 2)

@@ -41,7 +41,8 @@ print(json.dumps(asyncio.run(main())))
 def ping_group_range(netns: None) -> Iterator[None]:
     saved = RANGE.read_text().split()
     yield
-    subprocess.run(["sysctl", "-qw", f"net.ipv4.ping_group_range={saved[0]} {saved[1]}"], check=True)
+    subprocess.run(["sysctl", "-qw", f"net.ipv4.ping_group_range={saved[0]} {saved[1]}"],
+                   check=True)
 
 
 def run_without_net_raw(groups: str) -> dict[str, object]:

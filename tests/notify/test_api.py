@@ -47,7 +47,7 @@ def serve(tmp_path: Path, pipeline_factory: PipelineFactory, receiver: Receiver,
            "api": api_cfg}
     p = pipeline_factory(cfg)
     state: dict[str, Any] = {"alerts": [], "ready": False, "reloads": 0, "reload_error": None,
-                             "pipeline": p}
+                             "pipeline": p, "receiver": receiver}
 
     def reload() -> None:
         if state["reload_error"]:
@@ -245,3 +245,14 @@ def test_reload(api: Api) -> None:
 def test_unknown_path_is_json_404(api: Api) -> None:
     resp = api.get("/api/v1/nothing")
     assert resp.status_code == 404 and resp.json()["status"] == "error"
+
+
+def test_dead_letters_are_listed(api: Api) -> None:
+    receiver: Receiver = api.state["receiver"]
+    receiver.fail_next(1, 410)
+    api.state["pipeline"].process([firing(site="Poti", device="Poti-ATM")])
+    from tests.support import wait_for
+    letters = wait_for(lambda: api.get("/api/v1/notifications/dead-letters").json()["data"],
+                       timeout=10, what="a dead letter")
+    assert letters[0]["receiver"] == "r" and letters[0]["lastError"] == "http_4xx is not retried"
+    assert '"device": "Poti-ATM"' in letters[0]["body"]

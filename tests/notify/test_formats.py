@@ -166,3 +166,20 @@ def wait_dead(p: Any, count: int = 1) -> list[dict[str, Any]]:
     from tests.support import wait_for
     return wait_for(lambda: (d := p.dead_letters()) and len(d) >= count and d,
                     timeout=10, what="dead letters")
+
+
+def test_template_files_can_be_included(receiver: Receiver, pipeline_factory: PipelineFactory,
+                                        tmp_path: Any) -> None:
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "jira.j2").write_text(
+        '{"fields": {"project": {"key": "NET"}, "summary": {{ summary | tojson }}}}')
+    p = pipeline_factory({
+        "route": {"receiver": "jira", "group_by": ["site"], "group_wait": "0s"},
+        "templates": ["templates/*.j2"],
+        "receivers": [{"name": "jira", "webhook_configs": [{
+            "url": receiver.url, "format": "template",
+            "body": '{% set summary = status | upper ~ ": " ~ alerts | length ~ " down at " '
+                    '~ groupLabels.site %}{% include "jira.j2" %}'}]}]})
+    p.process([firing(site="Gori", device=f"g{i}") for i in range(3)])
+    assert receiver.wait(1)[0].json() == {"fields": {"project": {"key": "NET"},
+                                                     "summary": "FIRING: 3 down at Gori"}}
