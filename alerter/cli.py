@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sqlite3
 import sys
 import tempfile
 from pathlib import Path
@@ -74,7 +75,7 @@ def test_receiver(path: str, receiver: str) -> int:
             print(f"test-receiver: {path}: receivers: no receiver named {receiver!r}",
                   file=sys.stderr)
             return 2
-        except Exception as exc:  # delivery failures are reported, with the reason
+        except Exception as exc:  # noqa: BLE001 - delivery failures are reported, with the reason
             print(f"test-receiver: {receiver}: delivery failed: {exc}", file=sys.stderr)
             return 1
     print(f"test-receiver: {receiver}: delivered" + (f" ({result})" if result else ""))
@@ -104,8 +105,16 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         config = load_config(opts.config)
-        app = AlerterApp(config, opts.listen)
-    except (ConfigError, ValueError) as exc:
+    except ConfigError as exc:
         print(f"wardops-alerter: {exc}", file=sys.stderr)
+        return 2
+    try:
+        app = AlerterApp(config, opts.listen)
+    except ValueError as exc:  # --web.listen-address
+        print(f"wardops-alerter: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, sqlite3.Error) as exc:  # state_dir not creatable or not a database
+        print(f"wardops-alerter: {config.path}: state_dir: cannot use {config.state_dir}: "
+              f"{exc}", file=sys.stderr)
         return 2
     return app.run()

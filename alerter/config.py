@@ -105,7 +105,8 @@ def _unknown(path: Path, where: str, raw: Mapping[str, Any], known: set[str]) ->
     extra = sorted(str(k) for k in set(raw) - known)
     if extra:
         prefix = f"{where}." if where else ""
-        raise _fail(path, f"{prefix}{extra[0]}", f"unknown field (known: {', '.join(sorted(known))})")
+        names = ", ".join(sorted(known))
+        raise _fail(path, f"{prefix}{extra[0]}", f"unknown field (known: {names})")
 
 
 def _url(path: Path, where: str, value: Any) -> str:

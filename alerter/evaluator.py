@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -43,7 +43,7 @@ class RuleFailure(Exception):
 def _iso(ts: float | None) -> str:
     if ts is None:
         return "0001-01-01T00:00:00Z"
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
 class Evaluator:
@@ -201,9 +201,11 @@ class Evaluator:
             causes.append(Cause("state_write_failed", "Alert state cannot be saved in "
                                 f"{self.config.state_dir} ({self._state_failure}); a restart "
                                 "would lose it"))
+        # While the data source is unreachable the other causes cannot be checked either:
+        # those already raised stay (frozen) instead of resolving on missing data.
         result = step(self._active.get(DEGRADED_KEY, {}), self._degraded_candidates(causes),
                       rule_key=DEGRADED_KEY, hold=self.config.data_health.degraded_for,
-                      keep_firing_for=0, now=now)
+                      keep_firing_for=0, now=now, frozen=skip_queries)
         self._apply(DEGRADED_KEY, result, upserts, deletes, resolved)
 
         new_ids = self._save(upserts, deletes, resolved)
@@ -302,7 +304,7 @@ class Evaluator:
                 ids: list[int | None] = list(self.store.save_snapshot(active, resolved))
             else:
                 ids = list(self.store.save_cycle(upserts, deletes, resolved))
-        except Exception as exc:  # sqlite3.Error, OSError: counted, logged, alerted on
+        except Exception as exc:  # noqa: BLE001 - sqlite3.Error, OSError: counted, alerted on
             self.metrics.state_errors.labels("save").inc()
             log.error("cannot save alert state", extra={"error": repr(exc)})
             self._state_failure = repr(exc)
@@ -318,7 +320,7 @@ class Evaluator:
         batch = firing + resolved
         try:
             self.pipeline.process(batch)
-        except Exception as exc:  # the pipeline's bug must not stop evaluation; retried
+        except Exception as exc:  # noqa: BLE001 - the pipeline's bug must not stop evaluation
             self.metrics.handover_errors.inc()
             log.error("notification pipeline refused the alerts; retrying next cycle",
                       extra={"error": repr(exc)})
@@ -327,7 +329,7 @@ class Evaluator:
         self._outbox = []
         try:
             self.store.handed_over(ids)
-        except Exception as exc:  # sqlite3.Error, OSError: the resolve may be sent twice
+        except Exception as exc:  # noqa: BLE001 - sqlite3.Error, OSError: resolve may repeat
             self.metrics.state_errors.labels("handover").inc()
             log.error("cannot clear handed-over resolves", extra={"error": repr(exc)})
         return batch

@@ -95,6 +95,8 @@ def parse_response(status: int, body: bytes, where: str) -> list[Sample]:
     if not isinstance(data, dict):
         raise QueryError("bad_response", f"{where}: answer without data")
     kind, result = data.get("resultType"), data.get("result")
+    if not isinstance(result, list):
+        raise QueryError("bad_response", f"{where}: {kind} answer without a result list")
     try:
         if kind == "vector":
             samples = []

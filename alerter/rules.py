@@ -110,7 +110,8 @@ def _parse_rule(raw: Any, file: str, group: str, index: int, seen: dict[str, int
     where = f'{file}: group "{group}": rule "{name}"'
     unknown = sorted(set(raw) - _RULE_KEYS)
     if unknown:
-        raise RuleError(f"{where}: {unknown[0]}: unknown field (known: {', '.join(sorted(_RULE_KEYS))})")
+        known = ", ".join(sorted(_RULE_KEYS))
+        raise RuleError(f"{where}: {unknown[0]}: unknown field (known: {known})")
     expr = raw.get("expr")
     if isinstance(expr, (int, float)) and not isinstance(expr, bool):
         expr = str(expr)

@@ -74,10 +74,10 @@ class StateStore:
                 "SELECT id, rule_key, fingerprint, labels, annotations, active_at, fired_at,"
                 " keep_firing_since, value, resolved_at FROM outbox ORDER BY id").fetchall()
         active: dict[str, dict[str, AlertState]] = {}
-        for key, fp, labels, annotations, state, active_at, fired_at, keep_firing_since, value in rows:
+        for key, fp, labels, notes, state, active_at, fired_at, keep_firing_since, value in rows:
             active.setdefault(key, {})[fp] = AlertState(
                 rule_key=key, fingerprint=fp, labels=json.loads(labels),
-                annotations=json.loads(annotations), state=state, active_at=active_at,
+                annotations=json.loads(notes), state=state, active_at=active_at,
                 fired_at=fired_at, keep_firing_since=keep_firing_since, value=value)
         outbox = [(row[0], AlertState(
             rule_key=row[1], fingerprint=row[2], labels=json.loads(row[3]),

@@ -90,7 +90,7 @@ def _g4(value: float) -> str:
         return "NaN"
     if math.isinf(value):
         return "+Inf" if value > 0 else "-Inf"
-    return "%.4g" % value
+    return format(value, ".4g")
 
 
 def _to_float(value: Any) -> float:
@@ -272,7 +272,8 @@ def _compare(op: str) -> Callable[..., bool]:
             elif type(a) is type(b) or (isinstance(a, str) and isinstance(b, str)):
                 x, y = a, b
             else:
-                raise TemplateError(f"incompatible types for comparison: {go_str(a)} and {go_str(b)}")
+                raise TemplateError("incompatible types for comparison: "
+                                    f"{go_str(a)} and {go_str(b)}")
             if op == "eq":
                 if x == y:
                     return True
@@ -307,7 +308,7 @@ def _strip_port(hostport: str) -> str:
     if hostport.startswith("["):
         end = hostport.find("]")
         return hostport[1:end] if end > 0 else hostport
-    host, sep, port = hostport.rpartition(":")
+    host, sep, _port = hostport.rpartition(":")
     return host if sep and ":" not in host else hostport
 
 
@@ -345,7 +346,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
 
 # --------------------------------------------------------------------------- parsing
 
-_ACTION = re.compile(r"\{\{(-\s)?(.*?)(\s-)?\}\}", re.S)
+_ACTION = re.compile(r"\{\{(-\s)?(.*?)(\s-)?\}\}", re.DOTALL)
 _TOKEN = re.compile(r"""
     \s*(?:
       (?P<str>"(?:[^"\\]|\\.)*")
@@ -355,7 +356,7 @@ _TOKEN = re.compile(r"""
     | (?P<field>(?:\.\w+)+|\.)
     | (?P<ident>[A-Za-z_]\w*(?:\.\w+)*)
     | (?P<op>:=|=|\||\(|\))
-    )""", re.X)
+    )""", re.VERBOSE)
 
 
 @dataclass
@@ -610,7 +611,9 @@ def _run_command(command: list[tuple[Any, ...]], dot: Any, scope: _Scope, piped:
         return _operand(head, dot, scope)
     name = head[1]
     if name in ("and", "or"):
-        args = [lambda o=o: _operand(o, dot, scope) for o in command[1:]]
+        # evaluated lazily: Go's and/or stop at the first deciding argument
+        args: list[Callable[[], Any]] = [
+            (lambda o=o: _operand(o, dot, scope)) for o in command[1:]]  # type: ignore[misc]
         if piped is not _MISSING:
             args.append(lambda: piped)
         if not args:
@@ -653,7 +656,7 @@ def _render(nodes: list[tuple[Any, ...]], dot: Any, scope: _Scope, out: list[str
 class Template:
     """One parsed template; ``expand`` fills it in for one alert."""
 
-    __slots__ = ("text", "_nodes", "_static")
+    __slots__ = ("_nodes", "_static", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text

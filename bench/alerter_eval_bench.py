@@ -35,13 +35,13 @@ import requests
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from prometheus_client import CollectorRegistry  # noqa: E402
+from prometheus_client import CollectorRegistry
 
-from alerter.config import load_config  # noqa: E402
-from alerter.evaluator import Evaluator  # noqa: E402
-from alerter.metrics import EvalMetrics  # noqa: E402
-from alerter.state import StateStore  # noqa: E402
-from tests.support import free_port, wait_for, wait_http  # noqa: E402
+from alerter.config import load_config
+from alerter.evaluator import Evaluator
+from alerter.metrics import EvalMetrics
+from alerter.state import StateStore
+from tests.support import free_port, wait_for, wait_http
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -89,7 +89,7 @@ def serve_target(port: int, devices: int) -> None:
     cache = {"at": 0.0, "body": b""}
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             if time.time() - cache["at"] > 5:
                 cache["body"] = render_metrics(devices).encode()
                 cache["at"] = time.time()
@@ -108,7 +108,7 @@ def serve_target(port: int, devices: int) -> None:
 class Sink(http.server.BaseHTTPRequestHandler):
     """vmalert's notifier target: accepts and drops."""
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         self.send_response(200)
         self.end_headers()
@@ -171,8 +171,8 @@ def main() -> int:
     procs: list[subprocess.Popen[bytes]] = []
 
     def spawn(cmd: list[str], name: str) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(cmd, stdout=open(work / f"{name}.log", "wb"),
-                                stderr=subprocess.STDOUT)
+        with open(work / f"{name}.log", "wb") as log:  # the child keeps its own copy
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         procs.append(proc)
         return proc
 

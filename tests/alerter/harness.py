@@ -94,7 +94,7 @@ class TSDB:
                   - targets: ['127.0.0.1:{target_port}']
             """))
 
-    def start(self) -> "TSDB":
+    def start(self) -> TSDB:
         if self.kind == "prometheus":
             args = ["prometheus", f"--config.file={self.config}",
                     f"--storage.tsdb.path={self.workdir / 'data'}",

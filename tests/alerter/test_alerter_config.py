@@ -53,7 +53,8 @@ def test_invalid(fixture: Path, tmp_path: Path) -> None:
 def test_check_config_cli(fixture: Path, tmp_path: Path) -> None:
     config, shown = config_for(fixture, tmp_path)
     proc = subprocess.run([sys.executable, "-m", "alerter", "check-config", str(config)],
-                          capture_output=True, text=True, env=python_env(), timeout=60)
+                          check=False, capture_output=True, text=True, env=python_env(),
+                          timeout=60)
     assert proc.returncode == 2
     assert proc.stderr == f"check-config: {expected(fixture, shown)}\n"
 
@@ -61,7 +62,8 @@ def test_check_config_cli(fixture: Path, tmp_path: Path) -> None:
 def test_run_with_bad_config_exits_2(tmp_path: Path) -> None:
     fixture = TESTDATA / "invalid-config-url.yml"
     proc = subprocess.run([sys.executable, "-m", "alerter", "--config", str(fixture)],
-                          capture_output=True, text=True, env=python_env(), timeout=60)
+                          check=False, capture_output=True, text=True, env=python_env(),
+                          timeout=60)
     assert proc.returncode == 2
     assert proc.stderr == f"wardops-alerter: {expected(fixture, fixture)}\n"
 
@@ -85,8 +87,8 @@ def test_example_config_and_default_rules_are_valid(monkeypatch: pytest.MonkeyPa
     assert config.state_dir == REPO / "examples" / "data" / "alerter"
     proc = subprocess.run([sys.executable, "-m", "alerter", "check-config",
                            str(REPO / "examples" / "alerter.yml")],
-                          capture_output=True, text=True, env=python_env(**EXAMPLE_SECRETS),
-                          timeout=60)
+                          check=False, capture_output=True, text=True,
+                          env=python_env(**EXAMPLE_SECRETS), timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert f"{len(config.groups)} groups, {rules} alerting rules" in proc.stdout
 
@@ -110,3 +112,26 @@ def test_relative_paths_and_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert [(g.name, g.interval) for g in config.groups] == [("g", 60.0)]
     assert config.evaluation_interval == 15.0
     assert config.data_health.targets == 'up{job="wardops-exporter"}'
+
+
+def test_unusable_state_dir_exits_2(tmp_path: Path) -> None:
+    (tmp_path / "state").write_text("a file, not a directory")
+    config = tmp_path / "alerter.yml"
+    config.write_text("state_dir: state\n")
+    proc = subprocess.run([sys.executable, "-m", "alerter", "--config", str(config)],
+                          check=False, capture_output=True, text=True, env=python_env(),
+                          timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"wardops-alerter: {config}: state_dir: cannot use "
+                                  f"{tmp_path / 'state'}: ")
+    assert proc.stderr.count("\n") == 1
+
+
+def test_bad_listen_address_exits_2(tmp_path: Path) -> None:
+    config = tmp_path / "alerter.yml"
+    config.write_text("state_dir: state\n")
+    proc = subprocess.run([sys.executable, "-m", "alerter", "--config", str(config),
+                           "--web.listen-address", "localhost"], check=False,
+                          capture_output=True, text=True, env=python_env(), timeout=60)
+    assert (proc.returncode, proc.stderr) == (
+        2, "wardops-alerter: --web.listen-address: 'localhost' is not HOST:PORT\n")

@@ -142,11 +142,12 @@ def test_test_receiver_cli(receiver: Receiver, tmp_path: Path) -> None:
 
     def run(name: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "alerter", "test-receiver", str(config),
-                               name], capture_output=True, text=True, env=python_env(),
+                               name], check=False, capture_output=True, text=True, env=python_env(),
                               timeout=60)
 
     ok = run("hook")
-    assert (ok.returncode, ok.stdout) == (0, "test-receiver: hook: delivered (alertmanager #0: ok)\n")
+    assert (ok.returncode, ok.stdout) == \
+        (0, "test-receiver: hook: delivered (alertmanager #0: ok)\n")
     [body] = receiver.bodies()
     assert body["alerts"][0]["labels"]["alertname"] == "WardopsTestNotification"
 
@@ -173,5 +174,43 @@ def test_unreachable_datasource_is_notified_even_without_rules(receiver: Receive
         assert (alert["labels"]["alertname"], alert["labels"]["cause"]) == \
             ("MonitoringDegraded", "datasource_unreachable")
         assert dead in alert["annotations"]["summary"]
+    finally:
+        running.stop()
+
+
+def test_http_reload(prometheus: TSDB, exporter: FakeExporter, receiver: Receiver,
+                     tmp_path: Path) -> None:
+    exporter.add("Gori-ATM", site="Gori", up=False)
+    config = write_config(tmp_path, prometheus.url, RULES, notify_config(receiver.url)
+                          + "api: {bearer_token_file: token}\n")
+    (tmp_path / "token").write_text("t0ken\n")
+    running = Running(config, tmp_path / "alerter.log")
+    prometheus.wait_value('wardops_device_up{device="Gori-ATM"}', 0)
+    running.start()
+    auth = {"Authorization": "Bearer t0ken"}
+    try:
+        receiver.wait(1)
+        good = config.read_text()
+        config.write_text(good.replace("evaluation_interval: 1s", "evaluation_interval: soon"))
+        resp = requests.post(running.url + "/-/reload", headers=auth, timeout=10)
+        assert resp.status_code == 400
+        assert resp.json()["error"] == (
+            f"reload failed, running config kept: {config}: evaluation_interval: invalid "
+            "duration 'soon' (use e.g. 500ms, 30s, 5m, 1h30m)")
+        metrics = requests.get(running.url + "/metrics", timeout=10).text
+        assert "wardops_alerter_config_last_reload_successful 0.0" in metrics
+
+        config.write_text(good)
+        rule_file = tmp_path / "rules" / "test.yml"
+        rule_file.write_text(rule_file.read_text().replace("critical", "warning"))
+        resp = requests.post(running.url + "/-/reload", headers=auth, timeout=10)
+        assert resp.status_code == 200, resp.text
+        # the relabelled alert is a new alert; the old one resolves (same group: one payload)
+        wait_for(lambda: len(sent(receiver)) >= 3, what="new and resolved alert")
+        assert sorted((a["status"], a["labels"]["severity"])
+                      for b in receiver.bodies() for a in b["alerts"]) == \
+            [("firing", "critical"), ("firing", "warning"), ("resolved", "critical")]
+        metrics = requests.get(running.url + "/metrics", timeout=10).text
+        assert "wardops_alerter_config_last_reload_successful 1.0" in metrics
     finally:
         running.stop()

@@ -72,8 +72,8 @@ def test_parse_errors(text: str, error: str) -> None:
     ("{{ .Nope }}", "can't evaluate field Nope in type *template.tmplData"),
     ('{{ gt $labels.site 1 }}',
      "error calling gt: incompatible types for comparison: Kharagauli and 1"),
-    ('{{ reReplaceAll "(" "x" "y" }}', "error calling reReplaceAll: error parsing regexp '(': "
-     "missing ), unterminated subpattern at position 0"),
+    ('{{ reReplaceAll "(" "x" "y" }}', ("error calling reReplaceAll: error parsing regexp '(': "
+                                      "missing ), unterminated subpattern at position 0")),
 ])
 def test_expansion_errors_render_a_marker(text: str, error: str) -> None:
     rendered, problem = compile_template(text).expand(LABELS, 1.0)

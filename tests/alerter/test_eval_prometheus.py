@@ -11,8 +11,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tests.alerter.harness import (FakeExporter, RecordingPipeline, TSDB, make_evaluator,
-                                    write_config)
+from tests.alerter.harness import (
+    TSDB,
+    FakeExporter,
+    RecordingPipeline,
+    make_evaluator,
+    write_config,
+)
 
 DOWN_RULE = """\
     groups:
@@ -229,8 +234,9 @@ def test_template_error_is_marked_and_counted(prometheus: TSDB, exporter: FakeEx
     ev.run_cycle()
     [alert] = pipeline.batches[-1]
     assert alert.annotations["summary"] == "Poti-ATM down"
-    assert alert.annotations["broken"] == ('<error expanding template: error calling humanize: '
-                                           'strconv.ParseFloat: parsing "Poti-ATM": invalid syntax>')
+    assert alert.annotations["broken"] == (
+        '<error expanding template: error calling humanize: '
+        'strconv.ParseFloat: parsing "Poti-ATM": invalid syntax>')
     assert ev.registry.get_sample_value("wardops_alerter_template_errors_total",
                                         {"alertname": "DeviceDown"}) == 1
 
@@ -255,9 +261,14 @@ def test_victoriametrics_as_data_source(victoriametrics: TSDB, exporter: FakeExp
     exporter.set_up(atm, False)
     victoriametrics.wait_value('wardops_device_up{device="Mtskheta-ATM"}', 0)
     ev.run_cycle()
+    exporter.close()                      # the scrape target goes down: VM says up == 0
+    victoriametrics.wait_value('up{job="wardops-exporter"}', 0)
+    ev.run_cycle()
+    assert states(pipeline) == {"Mtskheta-ATM": "firing", "exporter_down": "firing"}
     victoriametrics.stop()
     ev.run_cycle()
-    assert states(pipeline) == {"Mtskheta-ATM": "firing", "datasource_unreachable": "firing"}
+    assert states(pipeline) == {"Mtskheta-ATM": "firing", "exporter_down": "firing",
+                                "datasource_unreachable": "firing"}
 
 
 def test_group_interval_is_honoured(prometheus: TSDB, exporter: FakeExporter,

@@ -224,3 +224,24 @@ def test_probes_with_different_timeouts_each_end_at_their_own(mode: str,
                              probe("127.0.0.2", 0.4))
         return ended
     assert run(mode, body) == ["127.0.0.3 0.2", "127.0.0.2 0.4", "127.0.0.2 1.5"]
+
+
+def test_ipv6_targets_dropped_and_answering_side_by_side(mode: str, firewall: Firewall) -> None:
+    targets = [f"2001:db8::{i:x}" for i in range(1, 61)]
+    dropped = targets[::10]
+    for address in targets:  # the namespace has only ::1; give lo more IPv6 "devices"
+        subprocess.run(["ip", "-6", "addr", "add", f"{address}/128", "dev", "lo"], check=True)
+    firewall.drop(*dropped)
+
+    async def body(p: IcmpProber) -> list[ProbeOutcome]:
+        return await asyncio.gather(*(p.probe(a, 2, TIMEOUT) for a in targets))
+    try:
+        outcomes = run(mode, body, spacing=0.01)
+    finally:
+        for address in targets:
+            subprocess.run(["ip", "-6", "addr", "del", f"{address}/128", "dev", "lo"], check=False)
+    for address, outcome in zip(targets, outcomes):
+        if address in dropped:
+            assert outcome == ProbeOutcome(sent=2, received=0), address
+        else:
+            assert_answered(outcome, 2)
