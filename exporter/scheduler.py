@@ -19,6 +19,10 @@ from exporter.config import Device, ProbeSettings
 
 log = logging.getLogger("exporter.scheduler")
 
+#: Probe error reasons the scheduler reports through ``on_error``.
+SKIPPED, CRASHED = "skipped", "exception"
+SCHEDULER_ERROR_REASONS = (SKIPPED, CRASHED)
+
 # Probes whose start times fall within this many seconds go out together: fewer wake-ups
 # at 10,000 devices without bunching that matters.
 _SLOT = 0.005
@@ -110,7 +114,7 @@ class Scheduler:
                 if device.key not in self._current:
                     continue  # removed by a reload during this cycle
                 if device.key in self._in_flight:
-                    self._on_error(device, "skipped", "previous probe still running")
+                    self._on_error(device, SKIPPED, "previous probe still running")
                     continue
                 started.append(self._launch(device))
         if started:
@@ -131,7 +135,7 @@ class Scheduler:
             await self._probe(device)
         except Exception as exc:
             log.exception("probe crashed", extra={"device": device.name})
-            self._on_error(device, "exception", f"{type(exc).__name__}: {exc}")
+            self._on_error(device, CRASHED, f"{type(exc).__name__}: {exc}")
         finally:
             self._in_flight.discard(device.key)
 
