@@ -22,6 +22,7 @@ from exporter.collector import (
     ExporterCollector,
     ExporterStatus,
     GuardedCollectors,
+    IcmpCollector,
     render_metrics,
 )
 from exporter.config import ConfigError, Device, Inventory, load_inventory, select_shard
@@ -128,6 +129,7 @@ class Exporter:
             scheduler=self.scheduler, errors=self.errors, status=self.status,
             state_errors=self.state_errors,
             states=lambda: [s.status for s in self.store.snapshot().values()]))
+        self.registry.register(IcmpCollector(self.prober))
         self.registry.register(GuardedCollectors({"snmp": self.poller}))
         ProcessCollector(registry=self.registry)
         server = WebServer(create_app(self), *self.listen)

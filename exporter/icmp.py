@@ -84,6 +84,9 @@ RECEIVE_ERROR_REASONS = ("receive",)
 #: Reasons a whole probe could not run, besides the send reasons.
 PROBE_ERROR_REASONS = (*SEND_ERROR_REASONS, "address", "socket")
 
+#: Label values of the address families, as in ``wardops_icmp_*_total{family}``.
+FAMILY_NAMES = {socket.AF_INET: "ipv4", socket.AF_INET6: "ipv6"}
+
 _SEND_REASON_BY_ERRNO = {
     errno.EINVAL: "unreachable",  # blackhole route
     errno.ENETUNREACH: "unreachable",
@@ -528,12 +531,20 @@ class IcmpProber:
 
     def stats(self) -> IcmpStats:
         """Packet counters of both families since start (for ``*_errors_total{reason}``)."""
-        families = self._opened
-        return IcmpStats(
-            requests_sent=sum(f.requests_sent for f in families),
-            replies_received=sum(f.replies_received for f in families),
-            late_replies=sum(f.late_replies for f in families),
-            send_errors={r: sum(f.send_errors[r] for f in families) for r in SEND_ERROR_REASONS},
-            receive_errors={r: sum(f.receive_errors[r] for f in families)
-                            for r in RECEIVE_ERROR_REASONS},
-        )
+        return _sum_stats(self._opened)
+
+    def stats_by_family(self) -> dict[str, IcmpStats]:
+        """Packet counters per family, ``"ipv4"`` and ``"ipv6"`` (zeros if never opened)."""
+        return {name: _sum_stats([f for f in self._opened if f.family == family])
+                for family, name in FAMILY_NAMES.items()}
+
+
+def _sum_stats(families: list[_Family]) -> IcmpStats:
+    return IcmpStats(
+        requests_sent=sum(f.requests_sent for f in families),
+        replies_received=sum(f.replies_received for f in families),
+        late_replies=sum(f.late_replies for f in families),
+        send_errors={r: sum(f.send_errors[r] for f in families) for r in SEND_ERROR_REASONS},
+        receive_errors={r: sum(f.receive_errors[r] for f in families)
+                        for r in RECEIVE_ERROR_REASONS},
+    )

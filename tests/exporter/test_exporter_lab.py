@@ -75,6 +75,12 @@ devices:
     assert set(reasons) == {"dns", *icmp.PROBE_ERROR_REASONS, "skipped", "exception"}
     assert {r: v for r, v in reasons.items() if r != "dns"} == dict.fromkeys(
         set(reasons) - {"dns"}, 0)
+    # the engine's packet counters: the dropped ATM's request was sent, not answered
+    assert exporter.value("wardops_icmp_requests_total", family="ipv4") >= 3
+    assert 1 <= exporter.value("wardops_icmp_replies_total", family="ipv4") < \
+        exporter.value("wardops_icmp_requests_total", family="ipv4")
+    assert exporter.value("wardops_icmp_replies_total", family="ipv6") >= 1
+    assert exporter.value("wardops_icmp_send_errors_total", family="ipv4", reason="send") == 0
     assert exporter.value("wardops_exporter_devices", state="up") == 3
     assert exporter.value("wardops_exporter_devices", state="down") == 1
     assert exporter.value("wardops_exporter_devices", state="unknown") == 1
