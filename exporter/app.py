@@ -54,7 +54,7 @@ class Exporter:
         self.listen = listen
         self.state_file = state_file
         self.shard = shard
-        self.prober = prober or IcmpProber()
+        self.prober = prober or IcmpProber(spacing=inventory.probe.spacing)
         self.store = StateStore()
         self.errors = ProbeErrors()
         self.status = ExporterStatus(reload_success_timestamp=time.time(),

@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from exporter.icmp import DEFAULT_SPACING
 from exporter.snmp.settings import SnmpSettings, parse_snmp_settings
 from wardops_common.durations import parse_duration
 
@@ -60,6 +61,13 @@ class ProbeSettings:
     count: int = 3
     down_after: int = 1
     up_after: int = 1
+    spacing: float = DEFAULT_SPACING  # between one probe's requests; the engine's, not a key
+
+    @property
+    def longest_probe(self) -> float:
+        """Seconds one probe of a device that does not answer takes: its last request
+        goes ``(count - 1) * spacing`` after the first, then waits ``timeout``."""
+        return (self.count - 1) * self.spacing + self.timeout
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,10 +364,20 @@ def _parse_probe(raw: Any, where: str) -> ProbeSettings:
                                   f"to {high}, not {value!r}")
             values[key] = value
     probe = ProbeSettings(**values)
+    # The numbers as the user wrote them, or the defaults in the same form.
+    interval = raw.get("interval", f"{probe.interval:g}s")
+    timeout = raw.get("timeout", f"{probe.timeout:g}s")
     if probe.timeout >= probe.interval:
-        raise ConfigError(f"{where}: probe.timeout: {raw.get('timeout', probe.timeout)} must be "
-                          f"shorter than probe.interval {raw.get('interval', probe.interval)}, "
-                          "or probes would overlap")
+        raise ConfigError(f"{where}: probe.timeout: {timeout} must be shorter than "
+                          f"probe.interval {interval}, or probes would overlap")
+    if probe.longest_probe >= probe.interval:
+        # A device that does not answer would still be probed when its next turn comes:
+        # every other turn skipped, every cycle overrun.
+        raise ConfigError(
+            f"{where}: probe.count: {probe.count} requests {probe.spacing:g}s apart plus "
+            f"probe.timeout {timeout} take "
+            f"{probe.longest_probe:g}s, which must be shorter than probe.interval {interval}, "
+            "or probes would overlap")
     return probe
 
 

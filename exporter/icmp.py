@@ -77,6 +77,9 @@ _MAX_SEQUENCE = 0xFFFF
 _TIMESPEC = struct.Struct("@qq")
 _V4_MAPPED_PREFIX = b"\0" * 10 + b"\xff\xff"
 
+#: Seconds between the echo requests of one probe unless the prober is told otherwise.
+DEFAULT_SPACING = 0.1
+
 #: Reasons a request could not be sent (``ProbeOutcome.error`` and ``stats().send_errors``).
 SEND_ERROR_REASONS = ("unreachable", "prohibited", "buffer", "send")
 #: Reasons counted in ``stats().receive_errors``.
@@ -450,7 +453,8 @@ class IcmpProber:
     process may open them.
     """
 
-    def __init__(self, *, privileged: bool | None = None, spacing: float = 0.1) -> None:
+    def __init__(self, *, privileged: bool | None = None,
+                 spacing: float = DEFAULT_SPACING) -> None:
         if privileged is None:
             privileged = raw_sockets_allowed()
         if spacing < 0:

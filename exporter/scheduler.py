@@ -1,8 +1,9 @@
 """The one scheduler for all devices: it decides when each device is probed, nothing else.
 
 Every interval is a cycle. A cycle's probes start spread evenly over the first
-``interval - timeout`` seconds (the splay), so thousands of devices never fire at once
-and each probe normally finishes before the next cycle begins. Each device is probed
+``interval - longest probe`` seconds (the splay; a probe lasts up to
+``(count - 1) * spacing + timeout``), so thousands of devices never fire at once and
+each probe normally finishes before the next cycle begins. Each device is probed
 once per cycle; if its previous probe is still running when its turn comes, the turn is
 skipped and counted (probe error ``skipped``). A cycle still running when the next one
 is due is an overrun: counted, and the schedule goes on.
@@ -26,14 +27,15 @@ SCHEDULER_ERROR_REASONS = (SKIPPED, CRASHED)
 # Probes whose start times fall within this many seconds go out together: fewer wake-ups
 # at 10,000 devices without bunching that matters.
 _SLOT = 0.005
-# Share of (interval - timeout) used for the splay; the rest is slack for name lookups
-# and a busy event loop.
+# Share of (interval - longest probe) used for the splay; the rest is slack for name
+# lookups and a busy event loop.
 _SPREAD_SHARE = 0.9
 
 
-def start_offsets(count: int, interval: float, timeout: float) -> list[float]:
-    """Seconds after a cycle's start at which each of ``count`` probes starts."""
-    window = max(interval - timeout, 0.0) * _SPREAD_SHARE
+def start_offsets(count: int, interval: float, longest_probe: float) -> list[float]:
+    """Seconds after a cycle's start at which each of ``count`` probes starts, so that
+    each ends, even after ``longest_probe`` seconds, before the next cycle."""
+    window = max(interval - longest_probe, 0.0) * _SPREAD_SHARE
     if count == 0:
         return []
     step = window / count
@@ -99,7 +101,7 @@ class Scheduler:
     async def _cycle(self, cycle_start: float) -> None:
         devices = self._devices
         settings = self.settings
-        offsets = start_offsets(len(devices), settings.interval, settings.timeout)
+        offsets = start_offsets(len(devices), settings.interval, settings.longest_probe)
         started: list[asyncio.Task[None]] = []
         index = 0
         while index < len(devices):

@@ -30,6 +30,12 @@ INVALID = {
                     "'30 seconds' (use e.g. 500ms, 30s, 5m, 1h30m)",
     "timeout-over-interval": "{dir}/invalid-timeout-over-interval.yml: probe.timeout: 2s must "
                              "be shorter than probe.interval 1s, or probes would overlap",
+    "count-overruns-interval": "{dir}/invalid-count-overruns-interval.yml: probe.count: 3 "
+                               "requests 0.1s apart plus probe.timeout 1900ms take 2.1s, which "
+                               "must be shorter than probe.interval 2s, or probes would overlap",
+    "default-timeout-over-interval": "{dir}/invalid-default-timeout-over-interval.yml: "
+                                     "probe.timeout: 2s must be shorter than probe.interval 1s, "
+                                     "or probes would overlap",
     "count-zero": "{dir}/invalid-count-zero.yml: probe.count: must be a whole number from 1 "
                   "to 100, not 0",
     "down-after-negative": "{dir}/invalid-down-after-negative.yml: probe.down_after: must be a "
@@ -206,3 +212,10 @@ def test_shards_split_the_fleet_exactly_once(tmp_path: Path) -> None:
     # stable: a device with the same name and address lands in the same shard elsewhere
     first = inv.devices[0]
     assert shard_index(first, 3) == shard_index(config.replace(first, site="elsewhere"), 3)
+
+
+def test_a_probe_that_fits_its_interval_only_with_its_spacing_is_accepted(tmp_path: Path) -> None:
+    # interval 3s, timeout 2s, count 3: the last request leaves 0.2 s after the first
+    main = write(tmp_path, "devices.yml", "probe: {interval: 3s, timeout: 2s, count: 3}\n")
+    probe = load_inventory(main).probe
+    assert probe.longest_probe == pytest.approx(2.2)
