@@ -9,6 +9,7 @@ a valid :class:`Inventory`.
 from __future__ import annotations
 
 import csv
+import difflib
 import glob
 import hashlib
 import ipaddress
@@ -151,8 +152,10 @@ class _Loader:
         self.path = path
         self.sites: dict[str, Site] = {}
         self.site_origin: dict[str, str] = {}
-        # Devices with their own raw snmp mapping, merged with the defaults at the end.
-        self.devices: list[tuple[Device, Mapping[str, Any] | None]] = []
+        # Devices as read; their site's labels, coordinates and SNMP settings are merged in
+        # at the end, when the sites of every file are known.
+        self.devices: list[_RawDevice] = []
+        self.csv_sites: set[str] = set()  # sites named by CSV rows (which cannot declare)
         self.seen: dict[tuple[str, str], str] = {}
         self.disabled = 0
         self.files: list[str] = [str(path)]
@@ -184,8 +187,8 @@ class _Loader:
                                       "sites and/or devices")
                 _check_keys(inc_doc, _INCLUDE_KEYS, str(include))
                 self._add_yaml_doc(inc_doc, str(include))
-        # SNMP settings need the sites of every file, so they are resolved last.
-        devices = tuple(self._with_snmp(d, own) for d, own in self.devices)
+        self._check_sites()
+        devices = tuple(self._with_snmp(self._device(raw), raw.snmp) for raw in self.devices)
         return Inventory(path=str(self.path), probe=probe, sites=dict(self.sites),
                          devices=devices, disabled=self.disabled, files=tuple(self.files))
 
@@ -205,7 +208,7 @@ class _Loader:
             label = f"devices[{index}]"
             if isinstance(entry, Mapping) and isinstance(entry.get("name"), str):
                 label += f" ({entry['name']})"
-            self._add_device(_device_from_yaml(entry, f"{where}: {label}"))
+            self._add_device(_device_from_yaml(entry, f"{where}: {label}"), from_csv=False)
 
     def _add_site(self, site: Site, origin: str) -> None:
         if site.name in self.site_origin:
@@ -214,24 +217,46 @@ class _Loader:
         self.sites[site.name] = site
         self.site_origin[site.name] = origin
 
-    def _add_device(self, raw: _RawDevice | None) -> None:
+    def _add_device(self, raw: _RawDevice | None, from_csv: bool) -> None:
         if raw is None:
             self.disabled += 1
             return
+        key = (raw.name, raw.address)
+        if key in self.seen:
+            raise ConfigError(f"{raw.source}: duplicate device: same name and address as "
+                              f"{self.seen[key]}")
+        self.seen[key] = raw.source
+        raw.from_csv = from_csv
+        if from_csv and raw.site:
+            self.csv_sites.add(raw.site)
+        self.devices.append(raw)
+
+    def _check_sites(self) -> None:
+        """A YAML device's site must be declared under ``sites`` (in any file) or be one a
+        CSV file uses: an unknown name there is most likely a typo, which would split
+        a branch in two (site alerts, labels and coordinates would miss the device).
+        CSV rows may name any site: imports of other tools' exports declare none."""
+        known = set(self.sites) | self.csv_sites
+        for raw in self.devices:
+            if raw.from_csv or not raw.site or raw.site in known:
+                continue
+            close = difflib.get_close_matches(raw.site, sorted(known), n=1)
+            hint = (f"did you mean {close[0]!r}?" if close else
+                    f"declare it there, even as '{raw.site}: {{}}', if it is new")
+            raise ConfigError(f"{raw.source}: site: {raw.site!r} is not declared under "
+                              f"sites ({hint})")
+
+    def _device(self, raw: _RawDevice) -> Device:
+        """The device with its site's labels and coordinates (its own take precedence)."""
         site = self.sites.get(raw.site) if raw.site else None
         labels: dict[str, str] = dict(site.labels) if site else {}
         labels.update(raw.labels)
         latitude = raw.latitude if raw.latitude is not None else (site.latitude if site else None)
         longitude = raw.longitude if raw.longitude is not None else (
             site.longitude if site else None)
-        device = Device(name=raw.name, address=raw.address, site=raw.site, type=raw.type,
-                        labels=tuple(sorted(labels.items())), latitude=latitude,
-                        longitude=longitude, ip=raw.ip, source=raw.source)
-        if device.key in self.seen:
-            raise ConfigError(f"{raw.source}: duplicate device: same name and address as "
-                              f"{self.seen[device.key]}")
-        self.seen[device.key] = raw.source
-        self.devices.append((device, raw.snmp))
+        return Device(name=raw.name, address=raw.address, site=raw.site, type=raw.type,
+                      labels=tuple(sorted(labels.items())), latitude=latitude,
+                      longitude=longitude, ip=raw.ip, source=raw.source)
 
     def _with_snmp(self, device: Device, own: Mapping[str, Any] | None) -> Device:
         """Merge ``snmp_defaults[type]`` < site ``snmp`` < device ``snmp`` and validate."""
@@ -300,7 +325,7 @@ class _Loader:
                 body[column] = value
         # Empty cells mean "no such label", as an absent key would in YAML.
         body["labels"] = {k: v for k, v in labels.items() if v}
-        self._add_device(_device_from_mapping(body, entry))
+        self._add_device(_device_from_mapping(body, entry), from_csv=True)
 
 
 @dataclass(slots=True)
@@ -315,6 +340,7 @@ class _RawDevice:
     longitude: float | None
     snmp: Mapping[str, Any] | None
     source: str
+    from_csv: bool = False
 
 
 def _read_yaml(path: Path) -> Any:

@@ -102,6 +102,7 @@ devices:
 
 def test_down_since_survives_restart_and_kill_9(lab) -> None:  # type: ignore[no-untyped-def]
     lab.write_config(PROBE + """}
+sites: {Kutaisi: {}}
 devices:
   - {name: Kutaisi-Router, address: 127.0.11.1, site: Kutaisi, type: router}
 """)
@@ -156,6 +157,7 @@ def _watch(exporter, device: str, seconds: float) -> list[tuple[float, float, fl
 
 def test_hysteresis_down_after_and_up_after(lab) -> None:  # type: ignore[no-untyped-def]
     lab.write_config(PROBE + """, down_after: 3, up_after: 2}
+sites: {Telavi: {}}
 devices:
   - {name: Telavi-Switch, address: 127.0.12.1, site: Telavi, type: switch}
 """)
@@ -182,6 +184,7 @@ devices:
 
 def test_flapping_device_counts_every_change(lab) -> None:  # type: ignore[no-untyped-def]
     lab.write_config(PROBE + """}
+sites: {Zugdidi: {}}
 devices:
   - {name: Zugdidi-PayBox, address: 127.0.13.1, site: Zugdidi, type: PayBox}
 """)
@@ -199,6 +202,7 @@ devices:
 def test_reload_adds_removes_keeps_and_survives_a_bad_file(lab) -> None:  # type: ignore[no-untyped-def]
     lab.firewall.drop("127.0.14.2")
     lab.write_config(PROBE + """}
+sites: {Rustavi: {}}
 devices:
   - {name: Rustavi-Router, address: 127.0.14.1, site: Rustavi, type: router}
   - {name: Rustavi-ATM, address: 127.0.14.2, site: Rustavi, type: atm}
@@ -210,6 +214,7 @@ devices:
 
     # SIGHUP: the router leaves, an NVR arrives, the ATM stays with its state
     lab.write_config(PROBE + """}
+sites: {Rustavi: {}}
 devices:
   - {name: Rustavi-ATM, address: 127.0.14.2, site: Rustavi, type: atm}
   - {name: Rustavi-NVR, address: 127.0.14.3, site: Rustavi, type: nvr}
@@ -234,6 +239,7 @@ devices:
 
     # POST a good file again: back to 1, the router returns as a new device
     lab.write_config(PROBE + """}
+sites: {Rustavi: {}}
 devices:
   - {name: Rustavi-Router, address: 127.0.14.1, site: Rustavi, type: router}
   - {name: Rustavi-ATM, address: 127.0.14.2, site: Rustavi, type: atm}
@@ -253,6 +259,7 @@ def test_state_file_failures_are_counted_and_probing_goes_on(lab) -> None:  # ty
     blocker.write_text("")
     lab.state_file = blocker / "state.json"  # cannot be created: its parent is a file
     lab.write_config(PROBE + """}
+sites: {Batumi: {}}
 devices:
   - {name: Batumi-AP, address: 127.0.15.1, site: Batumi, type: access_point}
 """)
@@ -266,6 +273,7 @@ def test_ready_only_after_the_first_full_cycle(lab) -> None:  # type: ignore[no-
     # a dropped device makes the first cycle last the whole (long) timeout
     lab.firewall.drop("127.0.16.2")
     lab.write_config("""probe: {interval: 10s, timeout: 4s, count: 1}
+sites: {Gori: {}}
 devices:
   - {name: Gori-Router, address: 127.0.16.1, site: Gori, type: router}
   - {name: Gori-NVR, address: 127.0.16.2, site: Gori, type: nvr}
