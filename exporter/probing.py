@@ -47,6 +47,10 @@ class ProbeErrors:
                 extra={"device": device.name, "address": device.address, "reason": reason,
                        "detail": detail})
 
+    def current(self) -> dict[tuple[str, str], str]:
+        """{device key: reason} of the devices whose latest probe could not run."""
+        return dict(self._last_reason)
+
     def retain(self, keys: set[tuple[str, str]]) -> None:
         """Forget the error runs of devices no longer in the inventory."""
         for key in [k for k in self._last_reason if k not in keys]:

@@ -3,12 +3,14 @@ nftables taking loopback devices down and up, /metrics and the other endpoints."
 
 from __future__ import annotations
 
+import subprocess
 import time
 
 import requests
 
 from exporter import icmp
-from tests.support import wait_http
+from tests.exporter.page import LandingPage
+from tests.support import wait_for, wait_http
 
 INTERVAL, TIMEOUT = 1.0, 0.5
 # Slack for process start-up, scheduling on a busy 2-core box and one scrape.
@@ -89,15 +91,19 @@ devices:
     assert 0 < exporter.value("wardops_exporter_cycle_duration_seconds") < INTERVAL + TIMEOUT
     assert exporter.value("wardops_exporter_build_info", version="0.1.0") == 1
 
-    # the landing page: devices by site with state, RTT, loss and how long down
-    page = requests.get(exporter.url + "/", timeout=5).text
-    assert "<h2>Gldani</h2>" in page
-    assert "Gldani-ATM" in page and 'class="down">down<' in page
-    assert 'class="unknown">unknown<' in page
-    assert " ms</td>" in page and "100%" in page
+    # the landing page: counts, the down device first, the unresolvable name not green
+    html = requests.get(exporter.url + "/", timeout=5).text
+    page = LandingPage(html)
+    assert page.counts == {"down": 1, "error": 1, "stale": 0, "unknown": 0, "up": 3}
+    assert page.column("down") == ["Gldani-ATM"]
+    assert page.tables["down"][0][4] == "down"
+    assert [r[0] for r in page.tables["attention"]] == ["Gldani-NVR"]
+    assert page.tables["attention"][0][4] == "probe error: dns"
+    assert page.column("up") == ["Gldani-AP", "Gldani-Router", "Gldani-Switch"]
+    assert all(r[5].endswith(" ms") for r in page.tables["up"])
     (mode,) = [lbl["icmp_mode"] for n, lbl, _ in exporter.samples()
                if n == "wardops_exporter_build_info"]
-    assert mode in ("raw", "datagram") and f"ICMP socket mode: <b>{mode}</b>" in page
+    assert mode in ("raw", "datagram") and f"ICMP socket mode: <b>{mode}</b>" in html
 
 
 def test_down_since_survives_restart_and_kill_9(lab) -> None:  # type: ignore[no-untyped-def]
@@ -286,3 +292,44 @@ devices:
     assert exporter.value("wardops_exporter_devices", state="unknown") is not None
     exporter.wait_device("Gori-NVR", "down", 10.0, wardops_device_up=0)
     wait_http(exporter.url + "/-/ready", timeout=2)
+
+
+def test_landing_page_outages_and_failing_probes(lab) -> None:  # type: ignore[no-untyped-def]
+    lab.write_config(PROBE + """}
+sites: {Poti: {}}
+devices:
+  - {name: Poti-Router, address: 127.0.17.1, site: Poti, type: router}
+  - {name: Poti-ATM, address: 127.0.17.2, site: Poti, type: atm}
+  - {name: Poti-AP, address: 127.0.17.3, site: Poti, type: access_point}
+  - {name: Poti-NVR, address: 127.0.17.4, site: Poti, type: nvr}
+""")
+    exporter = lab.start()
+    within = INTERVAL + TIMEOUT + SLACK
+    for name in ("Poti-Router", "Poti-ATM", "Poti-AP", "Poti-NVR"):
+        exporter.wait_device(name, "up", within, wardops_device_up=1)
+    lab.firewall.drop("127.0.17.1")
+    exporter.wait_device("Poti-Router", "down", within, wardops_device_up=0)
+    lab.firewall.drop("127.0.17.2")
+    exporter.wait_device("Poti-ATM", "down", within, wardops_device_up=0)
+    # every request to the AP now fails to send: its probes cannot run, so its state
+    # machine keeps its last verdict (up), which the page must not show as up
+    subprocess.run(["ip", "route", "add", "blackhole", "127.0.17.3", "table", "local"],
+                   check=True)
+    try:
+        wait_for(lambda: exporter.value("wardops_probe_errors_total", reason="unreachable"),
+                 timeout=within, what="a send error")
+        page = LandingPage(requests.get(exporter.url + "/", timeout=5).text)
+    finally:
+        subprocess.run(["ip", "route", "del", "blackhole", "127.0.17.3", "table", "local"],
+                       check=False)
+    assert page.counts == {"down": 2, "error": 1, "stale": 0, "unknown": 0, "up": 1}
+    assert page.title.startswith("2 down")
+    assert page.column("down") == ["Poti-ATM", "Poti-Router"]  # newest outage first
+    assert [(r[0], r[4]) for r in page.tables["attention"]] == [
+        ("Poti-AP", "probe error: unreachable")]
+    assert page.column("up") == ["Poti-NVR"]
+    # once its probes run again it is up on the page again
+    def ap_up() -> bool:
+        return "Poti-AP" in LandingPage(requests.get(exporter.url + "/", timeout=5).text
+                                        ).column("up")
+    wait_for(ap_up, timeout=within, what="Poti-AP back in the up table")
