@@ -1,13 +1,16 @@
-"""rules/snmp.yml: promtool accepts it, its unit tests pass, and IspUplinkDown fires and
-resolves in a real Prometheus scraping the poller while a real link goes down and up."""
+"""rules/snmp.yml: promtool accepts it, its unit tests pass, and IspUplinkDown fires,
+holds while SNMP fails, and resolves in a real Prometheus scraping the poller while a
+real link goes down and up."""
 
 from __future__ import annotations
 
 import asyncio
 import re
 import shutil
+import signal
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -100,10 +103,12 @@ scrape_configs:
             return [a for a in alerts
                     if a["labels"]["alertname"] == "IspUplinkDown" and a["state"] == state]
 
+        def query(expr: str) -> list[dict]:
+            return requests.get(f"{api}/query", params={"query": expr},
+                                timeout=5).json()["data"]["result"]
+
         def uplink_series() -> bool:
-            result = requests.get(f"{api}/query", params={
-                "query": 'wardops_interface_oper_up{isp="Silknet"} == 1'}, timeout=5).json()
-            return bool(result["data"]["result"])
+            return bool(query('wardops_interface_oper_up{isp="Silknet"} == 1'))
 
         wait_for(uplink_series, timeout=30, what="Silknet uplink up in Prometheus")
         assert uplink_alerts("firing") == [] and uplink_alerts("pending") == []
@@ -117,6 +122,17 @@ scrape_configs:
             assert firing[0]["annotations"]["summary"] == (
                 "Silknet uplink down on kharagauli-r1 at Kharagauli")
             assert len(firing) == 1  # one uplink lost, one alert
+            # SNMP stops answering (snmpd paused): the poller withdraws the interface
+            # series, and the alert must hold, not resolve, while nothing is known.
+            router_agent.proc.signal(signal.SIGSTOP)
+            try:
+                wait_for(lambda: query('wardops_snmp_up{device="kharagauli-r1"} == 0')
+                         and not query('wardops_interface_oper_up{isp="Silknet"}'),
+                         timeout=30, interval=0.5, what="SNMP failing in Prometheus")
+                time.sleep(3)  # several evaluations (1 s) without interface data
+                assert len(uplink_alerts("firing")) == 1
+            finally:
+                router_agent.proc.signal(signal.SIGCONT)
         finally:
             ip("link", "set", "wan2p", "up")
         wait_for(lambda: not uplink_alerts("firing") and not uplink_alerts("pending"),
