@@ -144,6 +144,12 @@ def test_resolved_formats(receiver: Receiver, pipeline_factory: PipelineFactory,
     assert last["/teams"]["attachments"][0]["content"]["body"][0]["color"] == "Good"
     assert last["/tg/bot1:x/sendMessage"]["text"].startswith("✅ <b>[RESOLVED]")
     assert last["/tickets"]["state"] == "resolved"
+    # each alert's line says RESOLVED too: a resolved DeviceDown's summary still reads
+    # "... is DOWN since ...", so the chat text must not leave the status to the colour
+    assert last["/slack"]["attachments"][0]["text"].startswith("RESOLVED: ")
+    assert [b["text"] for b in last["/teams"]["attachments"][0]["content"]["body"][1:]
+            if b.get("text", "").startswith("RESOLVED: ")]
+    assert "\nRESOLVED: " in last["/tg/bot1:x/sendMessage"]["text"]
 
 
 def test_failing_template_becomes_dead_letter(receiver: Receiver,
