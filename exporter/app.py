@@ -22,6 +22,7 @@ from exporter.collector import (
     ExporterCollector,
     ExporterStatus,
     GuardedCollectors,
+    IcmpCollector,
     render_metrics,
 )
 from exporter.config import ConfigError, Device, Inventory, load_inventory, select_shard
@@ -30,7 +31,7 @@ from exporter.probing import ProbeErrors, probe_device
 from exporter.scheduler import Scheduler
 from exporter.snmp.poller import SnmpPoller
 from exporter.state import DOWN, UP, StateStore
-from exporter.web import DeviceRow, WebServer, create_app, down_for
+from exporter.web import DeviceRow, WebServer, create_app
 
 log = logging.getLogger("exporter")
 
@@ -53,7 +54,7 @@ class Exporter:
         self.listen = listen
         self.state_file = state_file
         self.shard = shard
-        self.prober = prober or IcmpProber()
+        self.prober = prober or IcmpProber(spacing=inventory.probe.spacing)
         self.store = StateStore()
         self.errors = ProbeErrors()
         self.status = ExporterStatus(reload_success_timestamp=time.time(),
@@ -92,21 +93,27 @@ class Exporter:
         future = asyncio.run_coroutine_threadsafe(self.reload_async(), self._loop)
         return future.result(RELOAD_TIMEOUT)
 
-    def page(self) -> dict[str, list[DeviceRow]]:
-        """Devices by site for the landing page."""
+    def page(self) -> list[DeviceRow]:
+        """Every device's state for the landing page, with its current probe error and
+        whether its last probe is older than the schedule allows (two intervals and a
+        probe: the scheduler or the engine has stopped for it)."""
         states = self.store.snapshot()
-        now = time.time()
-        sites: dict[str, list[DeviceRow]] = {}
-        for device in sorted(self.inventory.devices, key=lambda d: (d.site, d.name, d.address)):
+        errors = self.errors.current()
+        probe = self.inventory.probe
+        stale_before = time.time() - 2 * probe.interval - probe.longest_probe
+        rows = []
+        for device in self.inventory.devices:
             state = states.get(device.key)
             if state is None:
-                continue
-            rtt = f"{state.rtt * 1000:.2f} ms" if state.rtt is not None and state.status == UP else ""
-            loss = f"{state.loss:.0%}" if state.loss is not None else ""
-            sites.setdefault(device.site, []).append(DeviceRow(
-                device.name, device.address, device.type, state.status, rtt, loss,
-                down_for(state.down_since, now) if state.status == DOWN else ""))
-        return sites
+                continue  # added by a reload a moment ago
+            rows.append(DeviceRow(
+                device.name, device.address, device.site, device.type, state.status,
+                error=errors.get(device.key, ""),
+                stale=state.status == UP and state.last_probe < stale_before,
+                rtt=state.rtt if state.status == UP else None, loss=state.loss,
+                down_since=state.down_since if state.status == DOWN else 0.0,
+                last_probe=state.last_probe))
+        return rows
 
     # -- the loop side -----------------------------------------------------------------
 
@@ -128,6 +135,7 @@ class Exporter:
             scheduler=self.scheduler, errors=self.errors, status=self.status,
             state_errors=self.state_errors,
             states=lambda: [s.status for s in self.store.snapshot().values()]))
+        self.registry.register(IcmpCollector(self.prober))
         self.registry.register(GuardedCollectors({"snmp": self.poller}))
         ProcessCollector(registry=self.registry)
         server = WebServer(create_app(self), *self.listen)

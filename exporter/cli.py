@@ -114,7 +114,7 @@ def summary(inventory: Inventory, shard: tuple[int, int] | None = None) -> str:
 
 async def probe_once(inventory: Inventory) -> int:
     """One sweep of every device at once; print a table; 1 if any is down or unprobed."""
-    prober = IcmpProber()
+    prober = IcmpProber(spacing=inventory.probe.spacing)
     await prober.start()
     errors = ProbeErrors()
     devices = inventory.devices

@@ -26,6 +26,7 @@ from prometheus_client.metrics_core import Metric
 
 from exporter import __version__
 from exporter.config import Device
+from exporter.icmp import IcmpProber
 from exporter.state import DOWN, UNKNOWN, UP, DeviceState
 
 log = logging.getLogger("exporter.collector")
@@ -199,6 +200,43 @@ class ExporterCollector:
         yield GaugeMetricFamily("wardops_exporter_state_last_save_timestamp_seconds",
                                 "Unix time the state file was last written.",
                                 value=status.state_save_timestamp)
+
+
+class IcmpCollector:
+    """The ICMP engine's packet counters (per echo request, not per probe), by family.
+
+    Every series exists from the start at 0, for both families, even one whose socket
+    could not be opened (it then never sends).
+    """
+
+    def __init__(self, prober: IcmpProber) -> None:
+        self._prober = prober
+
+    def collect(self) -> Iterable[Metric]:
+        """Fresh counter families from :meth:`IcmpProber.stats_by_family`."""
+        by_family = self._prober.stats_by_family()
+        requests = CounterMetricFamily("wardops_icmp_requests",
+                                       "ICMP echo requests sent.", labels=["family"])
+        replies = CounterMetricFamily("wardops_icmp_replies", "Echo replies received within "
+                                      "their probe's timeout.", labels=["family"])
+        late = CounterMetricFamily("wardops_icmp_late_replies", "Echo replies to our requests "
+                                   "that came after the timeout or their probe's end, or were "
+                                   "duplicates (ignored).", labels=["family"])
+        send_errors = CounterMetricFamily("wardops_icmp_send_errors", "Echo requests the kernel "
+                                          "refused to send, by reason.",
+                                          labels=["family", "reason"])
+        receive_errors = CounterMetricFamily("wardops_icmp_receive_errors", "Failed reads on "
+                                             "the ICMP socket, by reason.",
+                                             labels=["family", "reason"])
+        for family, stats in by_family.items():
+            requests.add_metric([family], stats.requests_sent)
+            replies.add_metric([family], stats.replies_received)
+            late.add_metric([family], stats.late_replies)
+            for reason, count in stats.send_errors.items():
+                send_errors.add_metric([family, reason], count)
+            for reason, count in stats.receive_errors.items():
+                receive_errors.add_metric([family, reason], count)
+        yield from (requests, replies, late, send_errors, receive_errors)
 
 
 class GuardedCollectors:

@@ -9,6 +9,7 @@ a valid :class:`Inventory`.
 from __future__ import annotations
 
 import csv
+import difflib
 import glob
 import hashlib
 import ipaddress
@@ -21,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from exporter.icmp import DEFAULT_SPACING
 from exporter.snmp.settings import SnmpSettings, parse_snmp_settings
 from wardops_common.durations import parse_duration
 
@@ -60,6 +62,13 @@ class ProbeSettings:
     count: int = 3
     down_after: int = 1
     up_after: int = 1
+    spacing: float = DEFAULT_SPACING  # between one probe's requests; the engine's, not a key
+
+    @property
+    def longest_probe(self) -> float:
+        """Seconds one probe of a device that does not answer takes: its last request
+        goes ``(count - 1) * spacing`` after the first, then waits ``timeout``."""
+        return (self.count - 1) * self.spacing + self.timeout
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,8 +152,10 @@ class _Loader:
         self.path = path
         self.sites: dict[str, Site] = {}
         self.site_origin: dict[str, str] = {}
-        # Devices with their own raw snmp mapping, merged with the defaults at the end.
-        self.devices: list[tuple[Device, Mapping[str, Any] | None]] = []
+        # Devices as read; their site's labels, coordinates and SNMP settings are merged in
+        # at the end, when the sites of every file are known.
+        self.devices: list[_RawDevice] = []
+        self.csv_sites: set[str] = set()  # sites named by CSV rows (which cannot declare)
         self.seen: dict[tuple[str, str], str] = {}
         self.disabled = 0
         self.files: list[str] = [str(path)]
@@ -176,8 +187,8 @@ class _Loader:
                                       "sites and/or devices")
                 _check_keys(inc_doc, _INCLUDE_KEYS, str(include))
                 self._add_yaml_doc(inc_doc, str(include))
-        # SNMP settings need the sites of every file, so they are resolved last.
-        devices = tuple(self._with_snmp(d, own) for d, own in self.devices)
+        self._check_sites()
+        devices = tuple(self._with_snmp(self._device(raw), raw.snmp) for raw in self.devices)
         return Inventory(path=str(self.path), probe=probe, sites=dict(self.sites),
                          devices=devices, disabled=self.disabled, files=tuple(self.files))
 
@@ -197,7 +208,7 @@ class _Loader:
             label = f"devices[{index}]"
             if isinstance(entry, Mapping) and isinstance(entry.get("name"), str):
                 label += f" ({entry['name']})"
-            self._add_device(_device_from_yaml(entry, f"{where}: {label}"))
+            self._add_device(_device_from_yaml(entry, f"{where}: {label}"), from_csv=False)
 
     def _add_site(self, site: Site, origin: str) -> None:
         if site.name in self.site_origin:
@@ -206,24 +217,46 @@ class _Loader:
         self.sites[site.name] = site
         self.site_origin[site.name] = origin
 
-    def _add_device(self, raw: _RawDevice | None) -> None:
+    def _add_device(self, raw: _RawDevice | None, from_csv: bool) -> None:
         if raw is None:
             self.disabled += 1
             return
+        key = (raw.name, raw.address)
+        if key in self.seen:
+            raise ConfigError(f"{raw.source}: duplicate device: same name and address as "
+                              f"{self.seen[key]}")
+        self.seen[key] = raw.source
+        raw.from_csv = from_csv
+        if from_csv and raw.site:
+            self.csv_sites.add(raw.site)
+        self.devices.append(raw)
+
+    def _check_sites(self) -> None:
+        """A YAML device's site must be declared under ``sites`` (in any file) or be one a
+        CSV file uses: an unknown name there is most likely a typo, which would split
+        a branch in two (site alerts, labels and coordinates would miss the device).
+        CSV rows may name any site: imports of other tools' exports declare none."""
+        known = set(self.sites) | self.csv_sites
+        for raw in self.devices:
+            if raw.from_csv or not raw.site or raw.site in known:
+                continue
+            close = difflib.get_close_matches(raw.site, sorted(known), n=1)
+            hint = (f"did you mean {close[0]!r}?" if close else
+                    f"declare it there, even as '{raw.site}: {{}}', if it is new")
+            raise ConfigError(f"{raw.source}: site: {raw.site!r} is not declared under "
+                              f"sites ({hint})")
+
+    def _device(self, raw: _RawDevice) -> Device:
+        """The device with its site's labels and coordinates (its own take precedence)."""
         site = self.sites.get(raw.site) if raw.site else None
         labels: dict[str, str] = dict(site.labels) if site else {}
         labels.update(raw.labels)
         latitude = raw.latitude if raw.latitude is not None else (site.latitude if site else None)
         longitude = raw.longitude if raw.longitude is not None else (
             site.longitude if site else None)
-        device = Device(name=raw.name, address=raw.address, site=raw.site, type=raw.type,
-                        labels=tuple(sorted(labels.items())), latitude=latitude,
-                        longitude=longitude, ip=raw.ip, source=raw.source)
-        if device.key in self.seen:
-            raise ConfigError(f"{raw.source}: duplicate device: same name and address as "
-                              f"{self.seen[device.key]}")
-        self.seen[device.key] = raw.source
-        self.devices.append((device, raw.snmp))
+        return Device(name=raw.name, address=raw.address, site=raw.site, type=raw.type,
+                      labels=tuple(sorted(labels.items())), latitude=latitude,
+                      longitude=longitude, ip=raw.ip, source=raw.source)
 
     def _with_snmp(self, device: Device, own: Mapping[str, Any] | None) -> Device:
         """Merge ``snmp_defaults[type]`` < site ``snmp`` < device ``snmp`` and validate."""
@@ -292,7 +325,7 @@ class _Loader:
                 body[column] = value
         # Empty cells mean "no such label", as an absent key would in YAML.
         body["labels"] = {k: v for k, v in labels.items() if v}
-        self._add_device(_device_from_mapping(body, entry))
+        self._add_device(_device_from_mapping(body, entry), from_csv=True)
 
 
 @dataclass(slots=True)
@@ -307,6 +340,7 @@ class _RawDevice:
     longitude: float | None
     snmp: Mapping[str, Any] | None
     source: str
+    from_csv: bool = False
 
 
 def _read_yaml(path: Path) -> Any:
@@ -356,10 +390,20 @@ def _parse_probe(raw: Any, where: str) -> ProbeSettings:
                                   f"to {high}, not {value!r}")
             values[key] = value
     probe = ProbeSettings(**values)
+    # The numbers as the user wrote them, or the defaults in the same form.
+    interval = raw.get("interval", f"{probe.interval:g}s")
+    timeout = raw.get("timeout", f"{probe.timeout:g}s")
     if probe.timeout >= probe.interval:
-        raise ConfigError(f"{where}: probe.timeout: {raw.get('timeout', probe.timeout)} must be "
-                          f"shorter than probe.interval {raw.get('interval', probe.interval)}, "
-                          "or probes would overlap")
+        raise ConfigError(f"{where}: probe.timeout: {timeout} must be shorter than "
+                          f"probe.interval {interval}, or probes would overlap")
+    if probe.longest_probe >= probe.interval:
+        # A device that does not answer would still be probed when its next turn comes:
+        # every other turn skipped, every cycle overrun.
+        raise ConfigError(
+            f"{where}: probe.count: {probe.count} requests {probe.spacing:g}s apart plus "
+            f"probe.timeout {timeout} take "
+            f"{probe.longest_probe:g}s, which must be shorter than probe.interval {interval}, "
+            "or probes would overlap")
     return probe
 
 

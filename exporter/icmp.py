@@ -77,12 +77,18 @@ _MAX_SEQUENCE = 0xFFFF
 _TIMESPEC = struct.Struct("@qq")
 _V4_MAPPED_PREFIX = b"\0" * 10 + b"\xff\xff"
 
+#: Seconds between the echo requests of one probe unless the prober is told otherwise.
+DEFAULT_SPACING = 0.1
+
 #: Reasons a request could not be sent (``ProbeOutcome.error`` and ``stats().send_errors``).
 SEND_ERROR_REASONS = ("unreachable", "prohibited", "buffer", "send")
 #: Reasons counted in ``stats().receive_errors``.
 RECEIVE_ERROR_REASONS = ("receive",)
 #: Reasons a whole probe could not run, besides the send reasons.
 PROBE_ERROR_REASONS = (*SEND_ERROR_REASONS, "address", "socket")
+
+#: Label values of the address families, as in ``wardops_icmp_*_total{family}``.
+FAMILY_NAMES = {socket.AF_INET: "ipv4", socket.AF_INET6: "ipv6"}
 
 _SEND_REASON_BY_ERRNO = {
     errno.EINVAL: "unreachable",  # blackhole route
@@ -447,7 +453,8 @@ class IcmpProber:
     process may open them.
     """
 
-    def __init__(self, *, privileged: bool | None = None, spacing: float = 0.1) -> None:
+    def __init__(self, *, privileged: bool | None = None,
+                 spacing: float = DEFAULT_SPACING) -> None:
         if privileged is None:
             privileged = raw_sockets_allowed()
         if spacing < 0:
@@ -528,12 +535,20 @@ class IcmpProber:
 
     def stats(self) -> IcmpStats:
         """Packet counters of both families since start (for ``*_errors_total{reason}``)."""
-        families = self._opened
-        return IcmpStats(
-            requests_sent=sum(f.requests_sent for f in families),
-            replies_received=sum(f.replies_received for f in families),
-            late_replies=sum(f.late_replies for f in families),
-            send_errors={r: sum(f.send_errors[r] for f in families) for r in SEND_ERROR_REASONS},
-            receive_errors={r: sum(f.receive_errors[r] for f in families)
-                            for r in RECEIVE_ERROR_REASONS},
-        )
+        return _sum_stats(self._opened)
+
+    def stats_by_family(self) -> dict[str, IcmpStats]:
+        """Packet counters per family, ``"ipv4"`` and ``"ipv6"`` (zeros if never opened)."""
+        return {name: _sum_stats([f for f in self._opened if f.family == family])
+                for family, name in FAMILY_NAMES.items()}
+
+
+def _sum_stats(families: list[_Family]) -> IcmpStats:
+    return IcmpStats(
+        requests_sent=sum(f.requests_sent for f in families),
+        replies_received=sum(f.replies_received for f in families),
+        late_replies=sum(f.late_replies for f in families),
+        send_errors={r: sum(f.send_errors[r] for f in families) for r in SEND_ERROR_REASONS},
+        receive_errors={r: sum(f.receive_errors[r] for f in families)
+                        for r in RECEIVE_ERROR_REASONS},
+    )

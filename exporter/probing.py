@@ -12,15 +12,18 @@ import time
 from collections.abc import Callable
 
 from exporter.config import Device, ProbeSettings
-from exporter.icmp import IcmpProber
-from exporter.resolve import resolve
+from exporter.icmp import PROBE_ERROR_REASONS, IcmpProber
+from exporter.resolve import RESOLVE_ERROR_REASONS, resolve
+from exporter.scheduler import CRASHED, SCHEDULER_ERROR_REASONS
 from exporter.state import ProbeResult
 
 log = logging.getLogger("exporter.probe")
 
-# Reasons whose wardops_probe_errors_total series exist (at 0) from the start; an engine
-# may report others, which appear when they first happen.
-KNOWN_ERROR_REASONS = ("dns", "send", "socket", "skipped", "exception")
+# Every reason a probe can fail to run, from the modules that report them (name lookup,
+# ICMP engine, scheduler), so each wardops_probe_errors_total series exists at 0 from
+# the start. A reason missing here would still be counted, from its first occurrence.
+KNOWN_ERROR_REASONS = tuple(dict.fromkeys(
+    (*RESOLVE_ERROR_REASONS, *PROBE_ERROR_REASONS, *SCHEDULER_ERROR_REASONS)))
 
 
 class ProbeErrors:
@@ -43,6 +46,10 @@ class ProbeErrors:
         log.log(logging.DEBUG if repeated else logging.WARNING, "probe failed to run",
                 extra={"device": device.name, "address": device.address, "reason": reason,
                        "detail": detail})
+
+    def current(self) -> dict[tuple[str, str], str]:
+        """{device key: reason} of the devices whose latest probe could not run."""
+        return dict(self._last_reason)
 
     def retain(self, keys: set[tuple[str, str]]) -> None:
         """Forget the error runs of devices no longer in the inventory."""
@@ -68,8 +75,8 @@ async def probe_device(device: Device, prober: IcmpProber, settings: ProbeSettin
     try:
         outcome = await prober.probe(resolved.ip, settings.count, settings.timeout)
     except Exception as exc:  # noqa: BLE001 - counted and logged, device stays unjudged
-        errors.count(device, "exception", f"{type(exc).__name__}: {exc}")
-        return ProbeResult(started, clock(), 0, 0, None, error="exception")
+        errors.count(device, CRASHED, f"{type(exc).__name__}: {exc}")
+        return ProbeResult(started, clock(), 0, 0, None, error=CRASHED)
     if outcome.error is not None:
         errors.count(device, outcome.error, outcome.detail)
         return ProbeResult(started, clock(), outcome.sent, outcome.received, None,

@@ -11,6 +11,9 @@ import asyncio
 import socket
 from dataclasses import dataclass
 
+#: Reasons a lookup fails (``Resolved.error``).
+RESOLVE_ERROR_REASONS = ("dns",)
+
 
 @dataclass(frozen=True, slots=True)
 class Resolved:

@@ -1,8 +1,9 @@
 """The one scheduler for all devices: it decides when each device is probed, nothing else.
 
 Every interval is a cycle. A cycle's probes start spread evenly over the first
-``interval - timeout`` seconds (the splay), so thousands of devices never fire at once
-and each probe normally finishes before the next cycle begins. Each device is probed
+``interval - longest probe`` seconds (the splay; a probe lasts up to
+``(count - 1) * spacing + timeout``), so thousands of devices never fire at once and
+each probe normally finishes before the next cycle begins. Each device is probed
 once per cycle; if its previous probe is still running when its turn comes, the turn is
 skipped and counted (probe error ``skipped``). A cycle still running when the next one
 is due is an overrun: counted, and the schedule goes on.
@@ -19,17 +20,22 @@ from exporter.config import Device, ProbeSettings
 
 log = logging.getLogger("exporter.scheduler")
 
+#: Probe error reasons the scheduler reports through ``on_error``.
+SKIPPED, CRASHED = "skipped", "exception"
+SCHEDULER_ERROR_REASONS = (SKIPPED, CRASHED)
+
 # Probes whose start times fall within this many seconds go out together: fewer wake-ups
 # at 10,000 devices without bunching that matters.
 _SLOT = 0.005
-# Share of (interval - timeout) used for the splay; the rest is slack for name lookups
-# and a busy event loop.
+# Share of (interval - longest probe) used for the splay; the rest is slack for name
+# lookups and a busy event loop.
 _SPREAD_SHARE = 0.9
 
 
-def start_offsets(count: int, interval: float, timeout: float) -> list[float]:
-    """Seconds after a cycle's start at which each of ``count`` probes starts."""
-    window = max(interval - timeout, 0.0) * _SPREAD_SHARE
+def start_offsets(count: int, interval: float, longest_probe: float) -> list[float]:
+    """Seconds after a cycle's start at which each of ``count`` probes starts, so that
+    each ends, even after ``longest_probe`` seconds, before the next cycle."""
+    window = max(interval - longest_probe, 0.0) * _SPREAD_SHARE
     if count == 0:
         return []
     step = window / count
@@ -95,7 +101,7 @@ class Scheduler:
     async def _cycle(self, cycle_start: float) -> None:
         devices = self._devices
         settings = self.settings
-        offsets = start_offsets(len(devices), settings.interval, settings.timeout)
+        offsets = start_offsets(len(devices), settings.interval, settings.longest_probe)
         started: list[asyncio.Task[None]] = []
         index = 0
         while index < len(devices):
@@ -110,7 +116,7 @@ class Scheduler:
                 if device.key not in self._current:
                     continue  # removed by a reload during this cycle
                 if device.key in self._in_flight:
-                    self._on_error(device, "skipped", "previous probe still running")
+                    self._on_error(device, SKIPPED, "previous probe still running")
                     continue
                 started.append(self._launch(device))
         if started:
@@ -131,7 +137,7 @@ class Scheduler:
             await self._probe(device)
         except Exception as exc:
             log.exception("probe crashed", extra={"device": device.name})
-            self._on_error(device, "exception", f"{type(exc).__name__}: {exc}")
+            self._on_error(device, CRASHED, f"{type(exc).__name__}: {exc}")
         finally:
             self._in_flight.discard(device.key)
 

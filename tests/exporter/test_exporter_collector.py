@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.collector import DeviceMetrics
+from exporter import icmp
+from exporter.collector import DeviceMetrics, ExporterCollector, ExporterStatus
 from exporter.config import Device
+from exporter.probing import ProbeErrors
+from exporter.resolve import RESOLVE_ERROR_REASONS
+from exporter.scheduler import SCHEDULER_ERROR_REASONS
 from exporter.state import DeviceState, ProbeResult, record
 
 UP_DEV = Device(name='Gldani "1" \\ core', address="127.0.0.1", site="Gldani", type="router",
@@ -59,3 +64,17 @@ def test_removed_devices_vanish() -> None:
     metrics = DeviceMetrics([UP_DEV, DOWN_DEV])
     metrics.set_devices([DOWN_DEV])
     assert all(device == "Gldani-ATM" for _, device in samples(metrics.render({})))
+
+
+def test_probe_error_series_start_at_zero_for_every_reported_reason() -> None:
+    registry = CollectorRegistry()
+    errors = ProbeErrors()
+    registry.register(ExporterCollector(scheduler=None, errors=errors, states=list,
+                                        status=ExporterStatus(), state_errors={}))
+    reasons = (*RESOLVE_ERROR_REASONS, *icmp.PROBE_ERROR_REASONS, *SCHEDULER_ERROR_REASONS)
+    assert {"unreachable", "prohibited", "buffer", "address", "dns", "skipped"} <= set(reasons)
+    for reason in reasons:
+        assert registry.get_sample_value("wardops_probe_errors_total", {"reason": reason}) == 0
+    errors.count(DOWN_DEV, "unreachable", "sendto: Invalid argument")
+    assert registry.get_sample_value("wardops_probe_errors_total",
+                                     {"reason": "unreachable"}) == 1

@@ -30,6 +30,17 @@ INVALID = {
                     "'30 seconds' (use e.g. 500ms, 30s, 5m, 1h30m)",
     "timeout-over-interval": "{dir}/invalid-timeout-over-interval.yml: probe.timeout: 2s must "
                              "be shorter than probe.interval 1s, or probes would overlap",
+    "count-overruns-interval": "{dir}/invalid-count-overruns-interval.yml: probe.count: 3 "
+                               "requests 0.1s apart plus probe.timeout 1900ms take 2.1s, which "
+                               "must be shorter than probe.interval 2s, or probes would overlap",
+    "default-timeout-over-interval": "{dir}/invalid-default-timeout-over-interval.yml: "
+                                     "probe.timeout: 2s must be shorter than probe.interval 1s, "
+                                     "or probes would overlap",
+    "undeclared-site": "{dir}/invalid-undeclared-site.yml: devices[1] (Kharagauli-ATM): site: "
+                       "'Kharagaui' is not declared under sites (did you mean 'Kharagauli'?)",
+    "undeclared-new-site": "{dir}/invalid-undeclared-new-site.yml: devices[0] (Poti-ATM): site: "
+                           "'Poti' is not declared under sites (declare it there, even as "
+                           "'Poti: {{}}', if it is new)",
     "count-zero": "{dir}/invalid-count-zero.yml: probe.count: must be a whole number from 1 "
                   "to 100, not 0",
     "down-after-negative": "{dir}/invalid-down-after-negative.yml: probe.down_after: must be a "
@@ -178,6 +189,7 @@ snmp_defaults:
   Router: {version: 2c, port: 161, community_env: C}
 sites:
   A: {snmp: {port: 1161}}
+  B:
 devices:
   - {name: r1, address: 127.0.0.1, site: A, type: router, snmp: {community_env: D}}
   - {name: r2, address: 127.0.0.2, site: B, type: router}
@@ -206,3 +218,31 @@ def test_shards_split_the_fleet_exactly_once(tmp_path: Path) -> None:
     # stable: a device with the same name and address lands in the same shard elsewhere
     first = inv.devices[0]
     assert shard_index(first, 3) == shard_index(config.replace(first, site="elsewhere"), 3)
+
+
+def test_a_probe_that_fits_its_interval_only_with_its_spacing_is_accepted(tmp_path: Path) -> None:
+    # interval 3s, timeout 2s, count 3: the last request leaves 0.2 s after the first
+    main = write(tmp_path, "devices.yml", "probe: {interval: 3s, timeout: 2s, count: 3}\n")
+    probe = load_inventory(main).probe
+    assert probe.longest_probe == pytest.approx(2.2)
+
+
+def test_yaml_devices_may_use_sites_declared_later_or_named_by_csv_rows(tmp_path: Path) -> None:
+    write(tmp_path, "branches.csv", "name,address,branch\nsw1,127.0.5.1,Marjanishvili\n"
+                                    "sw2,127.0.5.2,Unlisted\n")
+    write(tmp_path, "sites.yml", "sites:\n  Gldani: {labels: {region: Tbilisi}, latitude: 41.79}\n")
+    main = write(tmp_path, "devices.yml", """
+devices:
+  - {name: r1, address: 127.0.0.1, site: Gldani}
+  - {name: r2, address: 127.0.0.2, site: Marjanishvili}
+  - {name: r3, address: 127.0.0.3}
+  - {name: r4, address: 127.0.0.4, site: Typo, enabled: false}
+inventory_files: [sites.yml, branches.csv]
+""")
+    inv = load_inventory(main)
+    r1 = inv.devices[0]
+    # the site's labels and coordinates reach a device listed before the site's file
+    assert (r1.site, dict(r1.labels), r1.latitude) == ("Gldani", {"region": "Tbilisi"}, 41.79)
+    # a CSV import names its branches without declaring them; YAML devices may join them
+    assert [d.site for d in inv.devices] == ["Gldani", "Marjanishvili", "", "Marjanishvili",
+                                             "Unlisted"]

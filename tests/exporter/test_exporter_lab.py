@@ -3,11 +3,14 @@ nftables taking loopback devices down and up, /metrics and the other endpoints."
 
 from __future__ import annotations
 
+import subprocess
 import time
 
 import requests
 
-from tests.support import wait_http
+from exporter import icmp
+from tests.exporter.page import LandingPage
+from tests.support import wait_for, wait_http
 
 INTERVAL, TIMEOUT = 1.0, 0.5
 # Slack for process start-up, scheduling on a busy 2-core box and one scrape.
@@ -68,8 +71,18 @@ devices:
     assert exporter.device("Gldani-AP")["wardops_device_up"] == 1
     assert exporter.device("Gldani-Switch")["wardops_device_up"] == 1
 
-    for reason in ("send", "socket", "skipped", "exception"):
-        assert exporter.value("wardops_probe_errors_total", reason=reason) == 0
+    # every reason the engine, the name lookup and the scheduler can report starts at 0
+    reasons = {lbl["reason"]: v for n, lbl, v in exporter.samples()
+               if n == "wardops_probe_errors_total"}
+    assert set(reasons) == {"dns", *icmp.PROBE_ERROR_REASONS, "skipped", "exception"}
+    assert {r: v for r, v in reasons.items() if r != "dns"} == dict.fromkeys(
+        set(reasons) - {"dns"}, 0)
+    # the engine's packet counters: the dropped ATM's request was sent, not answered
+    assert exporter.value("wardops_icmp_requests_total", family="ipv4") >= 3
+    assert 1 <= exporter.value("wardops_icmp_replies_total", family="ipv4") < \
+        exporter.value("wardops_icmp_requests_total", family="ipv4")
+    assert exporter.value("wardops_icmp_replies_total", family="ipv6") >= 1
+    assert exporter.value("wardops_icmp_send_errors_total", family="ipv4", reason="send") == 0
     assert exporter.value("wardops_exporter_devices", state="up") == 3
     assert exporter.value("wardops_exporter_devices", state="down") == 1
     assert exporter.value("wardops_exporter_devices", state="unknown") == 1
@@ -78,19 +91,24 @@ devices:
     assert 0 < exporter.value("wardops_exporter_cycle_duration_seconds") < INTERVAL + TIMEOUT
     assert exporter.value("wardops_exporter_build_info", version="0.1.0") == 1
 
-    # the landing page: devices by site with state, RTT, loss and how long down
-    page = requests.get(exporter.url + "/", timeout=5).text
-    assert "<h2>Gldani</h2>" in page
-    assert "Gldani-ATM" in page and 'class="down">down<' in page
-    assert 'class="unknown">unknown<' in page
-    assert " ms</td>" in page and "100%" in page
+    # the landing page: counts, the down device first, the unresolvable name not green
+    html = requests.get(exporter.url + "/", timeout=5).text
+    page = LandingPage(html)
+    assert page.counts == {"down": 1, "error": 1, "stale": 0, "unknown": 0, "up": 3}
+    assert page.column("down") == ["Gldani-ATM"]
+    assert page.tables["down"][0][4] == "down"
+    assert [r[0] for r in page.tables["attention"]] == ["Gldani-NVR"]
+    assert page.tables["attention"][0][4] == "probe error: dns"
+    assert page.column("up") == ["Gldani-AP", "Gldani-Router", "Gldani-Switch"]
+    assert all(r[5].endswith(" ms") for r in page.tables["up"])
     (mode,) = [lbl["icmp_mode"] for n, lbl, _ in exporter.samples()
                if n == "wardops_exporter_build_info"]
-    assert mode in ("raw", "datagram") and f"ICMP socket mode: <b>{mode}</b>" in page
+    assert mode in ("raw", "datagram") and f"ICMP socket mode: <b>{mode}</b>" in html
 
 
 def test_down_since_survives_restart_and_kill_9(lab) -> None:  # type: ignore[no-untyped-def]
     lab.write_config(PROBE + """}
+sites: {Kutaisi: {}}
 devices:
   - {name: Kutaisi-Router, address: 127.0.11.1, site: Kutaisi, type: router}
 """)
@@ -145,6 +163,7 @@ def _watch(exporter, device: str, seconds: float) -> list[tuple[float, float, fl
 
 def test_hysteresis_down_after_and_up_after(lab) -> None:  # type: ignore[no-untyped-def]
     lab.write_config(PROBE + """, down_after: 3, up_after: 2}
+sites: {Telavi: {}}
 devices:
   - {name: Telavi-Switch, address: 127.0.12.1, site: Telavi, type: switch}
 """)
@@ -171,6 +190,7 @@ devices:
 
 def test_flapping_device_counts_every_change(lab) -> None:  # type: ignore[no-untyped-def]
     lab.write_config(PROBE + """}
+sites: {Zugdidi: {}}
 devices:
   - {name: Zugdidi-PayBox, address: 127.0.13.1, site: Zugdidi, type: PayBox}
 """)
@@ -188,6 +208,7 @@ devices:
 def test_reload_adds_removes_keeps_and_survives_a_bad_file(lab) -> None:  # type: ignore[no-untyped-def]
     lab.firewall.drop("127.0.14.2")
     lab.write_config(PROBE + """}
+sites: {Rustavi: {}}
 devices:
   - {name: Rustavi-Router, address: 127.0.14.1, site: Rustavi, type: router}
   - {name: Rustavi-ATM, address: 127.0.14.2, site: Rustavi, type: atm}
@@ -199,6 +220,7 @@ devices:
 
     # SIGHUP: the router leaves, an NVR arrives, the ATM stays with its state
     lab.write_config(PROBE + """}
+sites: {Rustavi: {}}
 devices:
   - {name: Rustavi-ATM, address: 127.0.14.2, site: Rustavi, type: atm}
   - {name: Rustavi-NVR, address: 127.0.14.3, site: Rustavi, type: nvr}
@@ -223,6 +245,7 @@ devices:
 
     # POST a good file again: back to 1, the router returns as a new device
     lab.write_config(PROBE + """}
+sites: {Rustavi: {}}
 devices:
   - {name: Rustavi-Router, address: 127.0.14.1, site: Rustavi, type: router}
   - {name: Rustavi-ATM, address: 127.0.14.2, site: Rustavi, type: atm}
@@ -242,6 +265,7 @@ def test_state_file_failures_are_counted_and_probing_goes_on(lab) -> None:  # ty
     blocker.write_text("")
     lab.state_file = blocker / "state.json"  # cannot be created: its parent is a file
     lab.write_config(PROBE + """}
+sites: {Batumi: {}}
 devices:
   - {name: Batumi-AP, address: 127.0.15.1, site: Batumi, type: access_point}
 """)
@@ -255,6 +279,7 @@ def test_ready_only_after_the_first_full_cycle(lab) -> None:  # type: ignore[no-
     # a dropped device makes the first cycle last the whole (long) timeout
     lab.firewall.drop("127.0.16.2")
     lab.write_config("""probe: {interval: 10s, timeout: 4s, count: 1}
+sites: {Gori: {}}
 devices:
   - {name: Gori-Router, address: 127.0.16.1, site: Gori, type: router}
   - {name: Gori-NVR, address: 127.0.16.2, site: Gori, type: nvr}
@@ -267,3 +292,44 @@ devices:
     assert exporter.value("wardops_exporter_devices", state="unknown") is not None
     exporter.wait_device("Gori-NVR", "down", 10.0, wardops_device_up=0)
     wait_http(exporter.url + "/-/ready", timeout=2)
+
+
+def test_landing_page_outages_and_failing_probes(lab) -> None:  # type: ignore[no-untyped-def]
+    lab.write_config(PROBE + """}
+sites: {Poti: {}}
+devices:
+  - {name: Poti-Router, address: 127.0.17.1, site: Poti, type: router}
+  - {name: Poti-ATM, address: 127.0.17.2, site: Poti, type: atm}
+  - {name: Poti-AP, address: 127.0.17.3, site: Poti, type: access_point}
+  - {name: Poti-NVR, address: 127.0.17.4, site: Poti, type: nvr}
+""")
+    exporter = lab.start()
+    within = INTERVAL + TIMEOUT + SLACK
+    for name in ("Poti-Router", "Poti-ATM", "Poti-AP", "Poti-NVR"):
+        exporter.wait_device(name, "up", within, wardops_device_up=1)
+    lab.firewall.drop("127.0.17.1")
+    exporter.wait_device("Poti-Router", "down", within, wardops_device_up=0)
+    lab.firewall.drop("127.0.17.2")
+    exporter.wait_device("Poti-ATM", "down", within, wardops_device_up=0)
+    # every request to the AP now fails to send: its probes cannot run, so its state
+    # machine keeps its last verdict (up), which the page must not show as up
+    subprocess.run(["ip", "route", "add", "blackhole", "127.0.17.3", "table", "local"],
+                   check=True)
+    try:
+        wait_for(lambda: exporter.value("wardops_probe_errors_total", reason="unreachable"),
+                 timeout=within, what="a send error")
+        page = LandingPage(requests.get(exporter.url + "/", timeout=5).text)
+    finally:
+        subprocess.run(["ip", "route", "del", "blackhole", "127.0.17.3", "table", "local"],
+                       check=False)
+    assert page.counts == {"down": 2, "error": 1, "stale": 0, "unknown": 0, "up": 1}
+    assert page.title.startswith("2 down")
+    assert page.column("down") == ["Poti-ATM", "Poti-Router"]  # newest outage first
+    assert [(r[0], r[4]) for r in page.tables["attention"]] == [
+        ("Poti-AP", "probe error: unreachable")]
+    assert page.column("up") == ["Poti-NVR"]
+    # once its probes run again it is up on the page again
+    def ap_up() -> bool:
+        return "Poti-AP" in LandingPage(requests.get(exporter.url + "/", timeout=5).text
+                                        ).column("up")
+    wait_for(ap_up, timeout=within, what="Poti-AP back in the up table")

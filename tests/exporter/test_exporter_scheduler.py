@@ -15,14 +15,45 @@ def devices(n: int, prefix: str = "d") -> list[Device]:
             for i in range(n)]
 
 
-def test_start_offsets_spread_evenly_and_leave_room_for_the_timeout() -> None:
-    offsets = start_offsets(10_000, interval=30.0, timeout=2.0)
+def test_start_offsets_spread_evenly_and_leave_room_for_the_whole_probe() -> None:
+    settings = ProbeSettings(interval=30.0, timeout=2.0, count=3)
+    assert settings.longest_probe == 2.2  # the third request leaves 0.2 s after the first
+    offsets = start_offsets(10_000, settings.interval, settings.longest_probe)
     assert offsets[0] == 0.0
     steps = {round(b - a, 9) for a, b in itertools.pairwise(offsets)}
     assert len(steps) == 1  # evenly spaced
-    # the last probe starts early enough to finish (timeout) before the next cycle
-    assert offsets[-1] + 2.0 < 30.0
-    assert start_offsets(0, 30.0, 2.0) == []
+    # the last probe starts early enough to finish (all requests, then the timeout)
+    # before the next cycle
+    assert offsets[-1] + 2.2 < 30.0
+    assert start_offsets(0, 30.0, 2.2) == []
+    # interval 3s, timeout 2s, count 3: a spread over interval - timeout would end at 3.1 s
+    tight = start_offsets(100, 3.0, ProbeSettings(interval=3.0, timeout=2.0).longest_probe)
+    assert tight[-1] + 2.2 < 3.0
+
+
+def test_probes_as_long_as_their_requests_and_timeout_do_not_overrun() -> None:
+    # 6 requests 0.1 s apart and a 0.5 s timeout: 1 s for a device that does not answer
+    settings = ProbeSettings(interval=2.0, timeout=0.5, count=6)
+    starts: list[float] = []
+
+    async def unanswered(device: Device) -> None:
+        starts.append(asyncio.get_running_loop().time())
+        await asyncio.sleep(settings.longest_probe)
+
+    async def main() -> tuple[Scheduler, float]:
+        scheduler = Scheduler(devices(10), settings, unanswered, lambda *a: None)
+        began = asyncio.get_running_loop().time()
+        await _run_for(scheduler, 2.15)  # the first cycle and the start of the second
+        return scheduler, began
+
+    scheduler, began = asyncio.run(main())
+    first_cycle = [t - began for t in starts if t - began < settings.interval]
+    assert len(first_cycle) == 10
+    # all started within interval - longest probe, so all ended before the next cycle
+    assert max(first_cycle) <= settings.interval - settings.longest_probe
+    assert scheduler.overruns == 0 and scheduler.cycles == 1
+    assert scheduler.last_cycle_seconds is not None
+    assert scheduler.last_cycle_seconds < settings.interval
 
 
 async def _run_for(scheduler: Scheduler, seconds: float) -> None:

@@ -1,0 +1,90 @@
+"""The landing page as an operator reads it: counts first, down devices newest outage
+first, nothing that is not known to be up shown as up."""
+
+from __future__ import annotations
+
+import time
+
+from exporter.web import DeviceRow, create_app
+from tests.exporter.page import LandingPage
+
+
+class FixedView:
+    """A WebView over a fixed list of rows (the running exporter's page() makes them)."""
+
+    icmp_mode = "raw"
+
+    def __init__(self, rows: list[DeviceRow]) -> None:
+        self.rows = rows
+
+    def metrics(self) -> bytes:
+        return b""
+
+    def ready(self) -> bool:
+        return True
+
+    def reload(self) -> tuple[bool, str]:
+        return True, "reloaded"
+
+    def page(self) -> list[DeviceRow]:
+        return self.rows
+
+
+def get(rows: list[DeviceRow]) -> LandingPage:
+    response = create_app(FixedView(rows)).test_client().get("/")
+    assert response.status_code == 200
+    return LandingPage(response.get_data(as_text=True))
+
+
+def test_down_first_newest_outage_first_and_nothing_falsely_green() -> None:
+    now = time.time()
+    rows = [
+        DeviceRow("Batumi-Router", "127.0.3.1", "Batumi", "router", "up", rtt=0.0012, loss=0.0,
+                  last_probe=now - 3),
+        DeviceRow("Gldani-ATM", "127.0.2.4", "Gldani", "atm", "down", loss=1.0,
+                  down_since=now - 3725, last_probe=now - 4),
+        DeviceRow("Kharagauli-NVR", "127.0.1.6", "Kharagauli", "nvr", "down", loss=1.0,
+                  down_since=now - 75, last_probe=now - 5),
+        # was up, but now every send fails: its last good result must not show green
+        DeviceRow("Gori-AP", "127.0.16.3", "Gori", "access_point", "up", error="unreachable",
+                  rtt=0.001, loss=0.0, last_probe=now - 600),
+        # up, but its probes stopped coming (scheduler stuck): not green either
+        DeviceRow("Poti-Switch", "127.0.17.2", "Poti", "switch", "up", stale=True, rtt=0.001,
+                  loss=0.0, last_probe=now - 900),
+        DeviceRow("Gldani-NVR", "nvr.gldani.invalid", "Gldani", "nvr", "unknown", error="dns"),
+        DeviceRow("Adjara-Kiosk", "127.0.18.1", "Adjara", "paybox", "unknown"),
+        DeviceRow("Batumi-ATM", "127.0.3.4", "Batumi", "atm", "up", rtt=0.002, loss=1 / 3,
+                  last_probe=now - 2),
+    ]
+    page = get(rows)
+    assert page.refresh == 30
+    assert page.title.startswith("2 down")
+    assert page.counts == {"down": 2, "error": 2, "stale": 1, "unknown": 1, "up": 2}
+    # the newest outage on top, with how long it has lasted
+    assert page.column("down") == ["Kharagauli-NVR", "Gldani-ATM"]
+    nvr, atm = page.tables["down"]
+    assert nvr[1:5] == ["Kharagauli", "127.0.1.6", "nvr", "down"]
+    assert nvr[5] == "1m 15s" and atm[5] == "1h 2m"
+    assert atm[6] == time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(now - 3725))
+    # probe errors first, then stale, then never probed; each says what it is
+    assert [(r[0], r[4], r[5]) for r in page.tables["attention"]] == [
+        ("Gldani-NVR", "probe error: dns", "never"),
+        ("Gori-AP", "probe error: unreachable", "10m 0s ago"),
+        ("Poti-Switch", "stale", "15m 0s ago"),
+        ("Adjara-Kiosk", "unknown", "never"),
+    ]
+    # only devices a fresh probe found up are in the green table
+    assert page.column("up") == ["Batumi-ATM", "Batumi-Router"]
+    assert page.tables["up"][0][5:7] == ["2.00 ms", "33%"]
+    assert "All 8 devices up" not in page.text
+
+
+def test_all_up_says_so_and_an_empty_inventory_is_not_all_up() -> None:
+    now = time.time()
+    page = get([DeviceRow("r1", "127.0.0.1", "A", "router", "up", rtt=0.001, loss=0.0,
+                          last_probe=now)])
+    assert page.counts == {"down": 0, "error": 0, "stale": 0, "unknown": 0, "up": 1}
+    assert "All 1 devices up." in " ".join(page.text.split())
+    assert set(page.tables) == {"up"} and page.title == "wardops exporter"
+    empty = get([])
+    assert "No devices in the inventory." in empty.text and "All 0" not in empty.text
