@@ -406,7 +406,7 @@ def site_dashboard() -> dict[str, Any]:
     """One site's devices and its uplinks."""
     sel = 'site="$site"'
     panels = [
-        stat("Devices", f"count(wardops_device_info{{{sel}}})",
+        stat("In inventory", f"count(wardops_device_info{{{sel}}})",
              thresholds={"mode": "absolute", "steps": [{"color": "blue", "value": None}]}),
         stat("Up", f"count(wardops_device_up{{{sel}}} == 1) or vector(0)",
              thresholds={"mode": "absolute", "steps": [{"color": "green", "value": None}]}),
@@ -472,8 +472,8 @@ def device_dashboard() -> dict[str, Any]:
              unit="percentunit", thresholds=AVAILABILITY_THRESHOLDS, legend="{{address}}"),
         stat("Outages 30d", f"wardops:device_outages:count_30d{{{sel}}}",
              thresholds=zero_is_good("orange"), legend="{{address}}"),
-        state_timeline("State", f"wardops_device_up{{{sel}}}", "{{device}} ({{address}})",
-                       h=4),
+        state_timeline("State over time", f"wardops_device_up{{{sel}}}",
+                       "{{device}} ({{address}})", h=4),
         timeseries("Round-trip time", [(f"wardops_device_rtt_seconds{{{sel}}}", "{{address}}")],
                    unit="s"),
         timeseries("Packet loss", [(f"wardops_device_packet_loss_ratio{{{sel}}}",
@@ -488,7 +488,7 @@ def device_dashboard() -> dict[str, Any]:
              "{{address}}")], unit="s", min_value=0,
                    description="How long the current outage had lasted at each moment."),
         row("SNMP"),
-        stat("SNMP", f"wardops_snmp_up{{{sel}}}", mappings=UPLINK_MAPPINGS,
+        stat("SNMP agent", f"wardops_snmp_up{{{sel}}}", mappings=UPLINK_MAPPINGS,
              thresholds={"mode": "absolute", "steps": [{"color": "#8e8e8e", "value": None}]},
              legend="{{address}}"),
         stat("Uptime", f"wardops_snmp_uptime_seconds{{{sel}}}", unit="dtdurations",
@@ -603,7 +603,7 @@ def health_dashboard() -> dict[str, Any]:
         timeseries("Probe errors by reason", [
             ("sum by (reason) (increase(wardops_probe_errors_total[$__rate_interval]))",
              "{{reason}}")], bars=True, min_value=0),
-        table("Stale devices", [("time() - wardops_device_last_probe_timestamp_seconds"
+        table("Stale devices (list)", [("time() - wardops_device_last_probe_timestamp_seconds"
                                  " > $stale_after", "")], w=12, h=8,
               rename={"Value": "Since last probe"}, sort_by="Since last probe", desc=True,
               overrides=[column("Since last probe", unit="s", decimals=0)]),

@@ -332,6 +332,8 @@ wardops demo is running. Open:
               {prom}graph?g0.expr=wardops_device_up&g0.tab=1
   alerter     {by_name['alerter'].url}api/v1/alerts  active alerts (Watchdog always)
   sink        {by_name['sink'].url}  notifications, printed below
+  Grafana     not in this demo (no Debian package): `docker compose up` brings it
+              with the dashboards provisioned (README, "The whole stack")
 
 Every example device is a 127.x address and answers, so expect the Watchdog
 notification and no outage. Logs: {run_dir / 'logs'}. Ctrl-C stops everything.

@@ -190,29 +190,46 @@ class SnmpPoller:
                                            state.names, state.last_ticks)
             except SnmpError as exc:
                 reason = exc.reason
-                if reason == "timeout" and await probe_unreachable(state.device.address,
-                                                                   settings.port):
+                icmp_up = self._icmp_verdict(state)
+                if (reason == "timeout" and icmp_up is not False
+                        and await probe_unreachable(state.device.address, settings.port)):
                     reason = "unreachable"
-                self._failed(state, reason, exc.detail, start)
+                self._failed(state, failure_reason(reason, icmp_up), exc.detail, start)
                 if reason == "resolve":
                     state.session = None
                 return
             except Exception as exc:  # noqa: BLE001 - a bug must not stop the loop; counted
-                log.exception("snmp poll of %s (%s) crashed", state.device.name,
-                              state.device.address)
+                log.exception("snmp poll crashed", extra=self._log_fields(state))
                 self._failed(state, "internal", repr(exc), start)
                 return
+        if state.result is not None and not state.result.up:
+            log.info("snmp answers again", extra=self._log_fields(state))
         state.names = result.names
         state.last_ticks = result.uptime_ticks
         state.result = result
 
-    def _failed(self, state: DeviceState, reason: str, detail: str, start: float) -> None:
-        icmp_up = self._icmp_up(state.device) if self._icmp_up is not None else None
-        counted = failure_reason(reason, icmp_up)
+    @staticmethod
+    def _log_fields(state: DeviceState, **more: str) -> dict[str, str]:
+        return {"device": state.device.name, "address": state.device.address, **more}
+
+    def _icmp_verdict(self, state: DeviceState) -> bool | None:
+        """What ICMP says about the device: True up, False down, None unknown."""
+        if self._icmp_up is None:
+            return None
+        try:
+            return self._icmp_up(state.device)
+        except Exception:  # noqa: BLE001 - the core's callback; logged, then "unknown"
+            log.exception("icmp_up callback failed", extra=self._log_fields(state))
+            return None
+
+    def _failed(self, state: DeviceState, counted: str, detail: str, start: float) -> None:
         state.errors[counted] += 1
-        log.log(logging.DEBUG if counted == "device_down" else logging.WARNING,
-                "snmp poll of %s (%s) failed: %s (%s)", state.device.name, state.device.address,
-                reason, detail)
+        # Warn when a device starts failing or fails differently; repeats (every interval)
+        # and failures of ICMP-down devices only at debug: the counter has them all.
+        previous = state.result.error if state.result is not None else None
+        level = logging.DEBUG if counted in (previous, "device_down") else logging.WARNING
+        log.log(level, "snmp poll failed",
+                extra=self._log_fields(state, reason=counted, detail=detail))
         state.result = PollResult(finished_at=time.time(), duration=time.monotonic() - start,
                                   error=counted)
 

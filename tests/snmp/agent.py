@@ -2,7 +2,8 @@
 
 Configured from its own file (``-C -c``) with a v2c read community, a read-write
 community (for SETs of ifAlias), and SNMPv3 users created in the config (``createUser``):
-``wardops`` (SHA/AES, authPriv) and ``wardops-auth`` (SHA, authNoPriv).
+``wardops`` (SHA/AES, authPriv), ``wardops-auth`` (SHA, authNoPriv), ``wardops-noauth``
+(noAuthNoPriv) and one authPriv user per protocol pair in :data:`V3_PROTOCOL_USERS`.
 """
 
 from __future__ import annotations
@@ -21,11 +22,17 @@ V3_USER = "wardops"
 V3_AUTH_ONLY_USER = "wardops-auth"
 AUTH_KEY = "auth-key-123"
 PRIV_KEY = "priv-key-456"
+V3_NOAUTH_USER = "wardops-noauth"
+# user -> (net-snmp auth, net-snmp priv); the same names without "-" in wardops settings
+V3_PROTOCOL_USERS = {"wardops-md5-des": ("MD5", "DES"),
+                     "wardops-sha256-aes256": ("SHA-256", "AES-256"),
+                     "wardops-sha512-aes": ("SHA-512", "AES")}
 
 
 def free_udp_port(host: str = "127.0.0.1") -> int:
     """A UDP port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
@@ -40,14 +47,24 @@ class Snmpd:
         self.dir = workdir / f"snmpd-{address}-{self.port}"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.conf = self.dir / "snmpd.conf"
+        protocol_users = "\n".join(
+            f'createUser {user} {auth} "{AUTH_KEY}" {priv} "{PRIV_KEY}"\nrouser {user} priv'
+            for user, (auth, priv) in V3_PROTOCOL_USERS.items())
+        self.endpoint = (f"udp6:[{address}]:{self.port}" if ":" in address
+                         else f"udp:{address}:{self.port}")
         self.conf.write_text(f"""\
-agentAddress udp:{address}:{self.port}
+agentAddress {self.endpoint}
 rocommunity {COMMUNITY} 127.0.0.0/8
 rwcommunity {RW_COMMUNITY} 127.0.0.0/8
+rocommunity6 {COMMUNITY} ::1/128
+rwcommunity6 {RW_COMMUNITY} ::1/128
 createUser {V3_USER} SHA "{AUTH_KEY}" AES "{PRIV_KEY}"
 rouser {V3_USER} priv
 createUser {V3_AUTH_ONLY_USER} SHA "{AUTH_KEY}"
 rouser {V3_AUTH_ONLY_USER} auth
+createUser {V3_NOAUTH_USER}
+rouser {V3_NOAUTH_USER} noauth
+{protocol_users}
 {extra_config}
 """)
         self.proc: Proc | None = None
@@ -67,7 +84,7 @@ rouser {V3_AUTH_ONLY_USER} auth
 
     def _cmd(self, tool: str, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([tool, "-v2c", "-c", RW_COMMUNITY, "-On", "-Oq", "-t", "1", "-r", "1",
-                               "-M", str(self.dir), f"{self.address}:{self.port}", *args],
+                               "-M", str(self.dir), self.endpoint, *args],
                               capture_output=True, text=True, timeout=10)
 
     def get(self, oid: str) -> str | None:

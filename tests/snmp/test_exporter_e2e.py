@@ -94,3 +94,39 @@ def test_exporter_refuses_a_literal_community(tmp_path: Path) -> None:
     assert done.stderr == (f"wardops-exporter: {inventory}: devices[0] (r1): snmp.community: "
                            "literal secrets are not accepted; use community_env or "
                            "community_file\n")
+
+
+def test_exporter_reload_applies_snmp_changes(router_agent: Snmpd, tmp_path: Path) -> None:
+    inventory = tmp_path / "devices.yml"
+    inventory.write_text(INVENTORY.format(port=router_agent.port))
+    port = free_port()
+    env = python_env(WARDOPS_E2E_COMMUNITY=COMMUNITY, WARDOPS_E2E_WRONG="wrong-community-xyz")
+    proc = Proc([sys.executable, "-m", "exporter", "--config", str(inventory),
+                 "--web.listen-address", f"127.0.0.1:{port}", "--state-file", ""],
+                log=tmp_path / "exporter.log", env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{base}/metrics")
+
+        def isp_of_wan2() -> str | None:
+            text = requests.get(f"{base}/metrics", timeout=5).text
+            for labels, _ in samples(text, "wardops_interface_oper_up"):
+                if labels["device"] == "kharagauli-r1" and labels["ifname"] == "wan2":
+                    return labels["isp"]
+            return None
+        assert wait_for(isp_of_wan2, timeout=30, what="wan2 polled") == "Silknet"
+        # A bad SNMP setting on reload is refused; the running inventory keeps polling.
+        inventory.write_text(INVENTORY.format(port=router_agent.port).replace(
+            "community_env: WARDOPS_E2E_WRONG", "community: public"))
+        resp = requests.post(f"{base}/-/reload", timeout=30)
+        assert resp.status_code != 200 and "literal secrets are not accepted" in resp.text
+        text = requests.get(f"{base}/metrics", timeout=5).text
+        assert [v for _, v in samples(text, "wardops_exporter_config_last_reload_successful")] == [0]
+        # A good one: the uplink rule now names the provider differently.
+        inventory.write_text(INVENTORY.format(port=router_agent.port).replace(
+            "isp: Silknet", "isp: Silknet-Fiber"))
+        assert requests.post(f"{base}/-/reload", timeout=30).status_code == 200
+        assert isp_of_wan2() is not None  # the kept device keeps its results meanwhile
+        wait_for(lambda: isp_of_wan2() == "Silknet-Fiber", timeout=30, what="new isp label")
+    finally:
+        proc.stop()

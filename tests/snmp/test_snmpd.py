@@ -12,8 +12,8 @@ import os
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from tests.snmp.agent import (AUTH_KEY, PRIV_KEY, V3_AUTH_ONLY_USER, V3_USER, Snmpd,
-                              free_udp_port, ip)
+from tests.snmp.agent import (AUTH_KEY, PRIV_KEY, V3_AUTH_ONLY_USER, V3_NOAUTH_USER,
+                              V3_PROTOCOL_USERS, V3_USER, Snmpd, free_udp_port, ip)
 from tests.snmp.conftest import Device, label_sets, one, require_netns, samples, settings
 from tests.support import wait_for
 from tests.support.nft import Firewall
@@ -113,12 +113,22 @@ def test_scalars_become_gauges(make_poller, router_agent: Snmpd,
     assert one(registry, "wardops_snmp_up") == 1
 
 
-@pytest.mark.parametrize("raw", [
-    {"version": "3", "username": V3_USER, "security_level": "authPriv", "auth_protocol": "SHA",
-     "auth_key_env": "T_AUTH", "priv_protocol": "AES", "priv_key_env": "T_PRIV"},
-    {"version": "3", "username": V3_AUTH_ONLY_USER, "security_level": "authNoPriv",
-     "auth_protocol": "SHA", "auth_key_env": "T_AUTH"},
-], ids=["authPriv-SHA-AES", "authNoPriv-SHA"])
+V3_CASES = {
+    "authPriv-SHA-AES": {"username": V3_USER, "security_level": "authPriv",
+                         "auth_protocol": "SHA", "auth_key_env": "T_AUTH",
+                         "priv_protocol": "AES", "priv_key_env": "T_PRIV"},
+    "authNoPriv-SHA": {"username": V3_AUTH_ONLY_USER, "security_level": "authNoPriv",
+                       "auth_protocol": "SHA", "auth_key_env": "T_AUTH"},
+    "noAuthNoPriv": {"username": V3_NOAUTH_USER, "security_level": "noAuthNoPriv"},
+    **{f"authPriv-{auth}-{priv}": {"username": user, "auth_protocol": auth.replace("-", ""),
+                                   "auth_key_env": "T_AUTH", "priv_protocol": priv.replace("-", ""),
+                                   "priv_key_env": "T_PRIV"}
+       for user, (auth, priv) in V3_PROTOCOL_USERS.items()},
+}
+
+
+@pytest.mark.parametrize("raw", [{"version": "3", **case} for case in V3_CASES.values()],
+                         ids=list(V3_CASES))
 def test_v3(make_poller, router_agent: Snmpd, loop: asyncio.AbstractEventLoop, raw: dict,
             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("T_AUTH", AUTH_KEY)
@@ -137,6 +147,7 @@ def test_failures_give_up_0_with_the_reason(make_poller, router_agent: Snmpd,
     monkeypatch.setenv("T_WRONG", "not-the-community")
     monkeypatch.setenv("T_AUTH", "wrong-password-1")
     monkeypatch.setenv("T_PRIV", PRIV_KEY)
+    monkeypatch.setenv("T_AUTH_OK", AUTH_KEY)
     closed_port = free_udp_port()
     devices = [
         Device("wrong-community", "127.0.0.1",
@@ -146,6 +157,11 @@ def test_failures_give_up_0_with_the_reason(make_poller, router_agent: Snmpd,
                              auth_key_env="T_AUTH", priv_key_env="T_PRIV")),
         Device("nothing-listens", "127.0.0.1", snmp=settings(port=closed_port)),
         Device("healthy", "127.0.0.1", snmp=settings(port=router_agent.port)),
+        # same v3 user name as the wrong password, right keys, polled at the same time:
+        # must not be disturbed (pysnmp keys USM users by name within one engine)
+        Device("healthy-v3", "127.0.0.1",
+               snmp=settings(port=router_agent.port, version="3", username=V3_USER,
+                             auth_key_env="T_AUTH_OK", priv_key_env="T_PRIV")),
     ]
     poller, registry = make_poller(*devices)
     loop.run_until_complete(poller.poll_all())
@@ -161,6 +177,7 @@ def test_failures_give_up_0_with_the_reason(make_poller, router_agent: Snmpd,
         assert one(registry, "wardops_snmp_uptime_seconds", device=device) is None
         assert not label_sets(registry, "wardops_interface_oper_up", "ifname", device=device)
     assert one(registry, "wardops_snmp_up", device="healthy") == 1
+    assert one(registry, "wardops_snmp_up", device="healthy-v3") == 1
     text = generate_latest(registry).decode()
     assert "not-the-community" not in text and "wrong-password-1" not in text
 
@@ -238,3 +255,16 @@ def test_community_file(make_poller, router_agent: Snmpd, loop: asyncio.Abstract
     poller, registry = make_poller(device)
     loop.run_until_complete(poller.poll_all())
     assert one(registry, "wardops_snmp_up") == 1
+
+
+def test_ipv6_agent(make_poller, loop: asyncio.AbstractEventLoop, tmp_path) -> None:
+    require_netns()
+    agent = Snmpd(tmp_path, address="::1").start()
+    try:
+        poller, registry = make_poller(Device("v6-router", "::1",
+                                              snmp=settings(port=agent.port)))
+        loop.run_until_complete(poller.poll_all())
+        assert one(registry, "wardops_snmp_up", address="::1") == 1
+        assert one(registry, "wardops_interface_oper_up", ifname="lo") == 1
+    finally:
+        agent.stop()

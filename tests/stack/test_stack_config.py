@@ -195,6 +195,8 @@ def test_dashboard_panels_fit_the_grid_without_overlap(uid: str, doc: dict) -> N
         if panel["type"] != "row":
             assert panel.get("targets"), f"{uid}: {panel['title']} has no query"
     assert len(set(ids)) == len(ids)
+    titles = [panel["title"] for panel in panels(doc)]
+    assert len(set(titles)) == len(titles), f"{uid}: repeated panel titles"
 
 
 def test_dashboard_provider_path_is_where_compose_mounts_the_dashboards() -> None:
