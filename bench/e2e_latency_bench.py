@@ -98,6 +98,7 @@ class Bench:
             "probe": {"interval": f"{self.interval:g}s", "timeout": "1s", "count": 1,
                       "down_after": 1, "up_after": 1},
             "sites": {"Bench": {}},
+            "sites": {"Bench": {"labels": {"region": "Bench"}}},
             "devices": [{"name": n, "address": a, "site": "Bench", "type": "router"}
                         for n, a in {**self.devices, **self.witness}.items()],
         }
