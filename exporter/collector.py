@@ -3,8 +3,9 @@
 Two parts:
 
 - the per-device families (7 series per device, 70,000 at 10,000 devices, plus one
-  while a device's probes fail to run) are rendered by :class:`DeviceMetrics` straight to exposition text from a snapshot of plain tuples,
-  with each device's label set escaped once per inventory load. prometheus-client's
+  while a device's probes fail to run) are rendered by :class:`DeviceMetrics` straight
+  to exposition text from a snapshot of plain tuples, with each device's label set
+  escaped once per inventory load. prometheus-client's
   ``generate_latest`` builds a ``Sample`` and re-escapes every label per series: 0.43 s for
   60,000 series on this machine, over the 0.25 s budget; this path takes a small
   fraction of that (see README, "Exporter" figures).

@@ -1,7 +1,7 @@
 """Per-device state: up/down with hysteresis, ``down_since``, transitions, persistence.
 
 :func:`record` is the whole decision logic, a pure function of the previous state, one
-probe result and the time (injected), table-tested in ``tests/exporter/test_state.py``.
+probe result and the time (injected), table-tested in ``tests/exporter/test_exporter_state.py``.
 :class:`StateStore` holds the states of the running inventory (the scheduler writes,
 the collector reads a snapshot from another thread) and saves them atomically so that
 a restart, even ``kill -9``, during an outage keeps the original ``down_since``.
