@@ -165,11 +165,18 @@ class _Loader:
 
     def load(self) -> Inventory:
         where = str(self.path)
+        if self.path.suffix.lower() == ".csv":
+            # An export from another tool, given on its own (`probe-once bank.csv`): its
+            # devices with the default probe settings. Settings need a YAML file that
+            # lists the CSV under inventory_files.
+            self._add_csv(self.path)
+            return self._inventory(ProbeSettings())
         doc = _read_yaml(self.path)
         if doc is None:
             doc = {}
         if not isinstance(doc, Mapping):
-            raise ConfigError(f"{where}: the file must be a mapping with probe, sites, devices")
+            raise ConfigError(f"{where}: the file must be a mapping with probe, sites, devices"
+                              f"{_not_a_mapping_hint(doc)}")
         _check_keys(doc, _TOP_KEYS, f"{where}")
         probe = _parse_probe(doc.get("probe"), where)
         self.snmp_defaults = _parse_snmp_defaults(doc.get("snmp_defaults"), where)
@@ -187,6 +194,10 @@ class _Loader:
                                       "sites and/or devices")
                 _check_keys(inc_doc, _INCLUDE_KEYS, str(include))
                 self._add_yaml_doc(inc_doc, str(include))
+        return self._inventory(probe)
+
+    def _inventory(self, probe: ProbeSettings) -> Inventory:
+        """The inventory of everything read so far, checked and merged."""
         self._check_sites()
         devices = tuple(self._with_snmp(self._device(raw), raw.snmp) for raw in self.devices)
         return Inventory(path=str(self.path), probe=probe, sites=dict(self.sites),
@@ -357,6 +368,16 @@ def _read_yaml(path: Path) -> Any:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         where = f"line {mark.line + 1}: " if mark is not None else ""
         raise ConfigError(f"{path}: {where}invalid YAML: {problem}") from None
+
+
+def _not_a_mapping_hint(doc: Any) -> str:
+    """Why a main file is not a mapping, when it can be guessed."""
+    if isinstance(doc, list):
+        return " (a list of devices goes under devices:)"
+    if isinstance(doc, str) and "," in doc.split(" ", 1)[0]:
+        return (" (this looks like CSV: name the file *.csv to use it on its own, or list it "
+                "under inventory_files: in a YAML file)")
+    return ""
 
 
 def _check_keys(body: Mapping[str, Any], allowed: set[str], where: str) -> None:

@@ -78,6 +78,11 @@ INVALID = {
                            "devices, sites)",
     "empty-type": "{dir}/invalid-empty-type.yml: devices[0] (r1): type: '--' has no letters "
                   "or digits",
+    "csv-text": "{dir}/invalid-csv-text.yml: the file must be a mapping with probe, sites, "
+                "devices (this looks like CSV: name the file *.csv to use it on its own, or list "
+                "it under inventory_files: in a YAML file)",
+    "top-level-list": "{dir}/invalid-top-level-list.yml: the file must be a mapping with probe, "
+                      "sites, devices (a list of devices goes under devices:)",
 }
 
 
@@ -131,6 +136,14 @@ def test_credobank_export_loads_as_it_is(tmp_path: Path) -> None:
         "disaster_recovery"}
     # 140 branches in the file; one has only a disabled device
     assert len({d.site for d in inv.devices}) == 139
+
+
+def test_a_csv_file_is_an_inventory_on_its_own(tmp_path: Path) -> None:
+    alone = load_inventory(CREDOBANK)
+    included = load_inventory(write(tmp_path, "devices.yml", f"inventory_files: [{CREDOBANK}]\n"))
+    assert alone.devices == included.devices and alone.disabled == 2
+    assert alone.probe == config.ProbeSettings()
+    assert alone.files == (str(CREDOBANK),)
 
 
 def test_device_labels_override_site_labels_and_coordinates(tmp_path: Path) -> None:
