@@ -23,14 +23,19 @@ from typing import Any
 import yaml
 
 from exporter.icmp import DEFAULT_SPACING
+from exporter.snmp.collector import IF_LABELS, INFO_LABELS
 from exporter.snmp.settings import SnmpSettings, parse_snmp_settings
 from wardops_common.durations import parse_duration
 
 # Labels every per-device series carries; extra labels may not reuse them, nor names
 # Prometheus itself attaches at scrape time or the exporter's own label names.
 CORE_LABELS = ("device", "address", "site", "type")
-RESERVED_LABELS = frozenset(CORE_LABELS) | {"latitude", "longitude", "reason", "state", "job",
-                                           "instance"}
+# The SNMP series' own labels (interface and system info), taken from the collector that
+# sets them: a device label of the same name would be dropped from those series, so a
+# dashboard grouping by it would silently miss every SNMP series of the device.
+SNMP_LABELS = frozenset(IF_LABELS) | frozenset(INFO_LABELS)
+RESERVED_LABELS = (frozenset(CORE_LABELS) | SNMP_LABELS
+                   | {"latitude", "longitude", "reason", "state", "job", "instance"})
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
@@ -451,6 +456,9 @@ def _parse_labels(raw: Any, where: str) -> dict[str, str]:
         key = str(key)
         if not _LABEL_NAME.match(key) or key.startswith("__"):
             raise ConfigError(f"{where}: labels.{key}: not a valid Prometheus label name")
+        if key in SNMP_LABELS:
+            raise ConfigError(f"{where}: labels.{key}: reserved label name (set by the SNMP "
+                              "interface and system series)")
         if key in RESERVED_LABELS:
             raise ConfigError(f"{where}: labels.{key}: reserved label name (used by the exporter "
                               "or Prometheus)")
