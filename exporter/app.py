@@ -38,6 +38,26 @@ log = logging.getLogger("exporter")
 RELOAD_TIMEOUT = 30.0
 
 
+class ListenError(RuntimeError):
+    """The web listener could not bind; ``str()`` names the flag, the address and why."""
+
+
+def bind(app: object, listen: tuple[str, int]) -> WebServer:
+    """Bind the HTTP listener, or raise :class:`ListenError` naming the address.
+
+    The OS's own message ("Address already in use") does not say which address; with
+    several exporters (shards) on one host, the operator needs to know which one.
+    """
+    host, port = listen
+    shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        return WebServer(app, host, port)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        reason = reason[:1].lower() + reason[1:]
+        raise ListenError(f"--web.listen-address {shown}: {reason}") from exc
+
+
 def load(path: str, shard: tuple[int, int] | None) -> Inventory:
     """Load the inventory and keep this exporter's shard of it."""
     return select_shard(load_inventory(path), shard)
@@ -122,6 +142,15 @@ class Exporter:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         self._save_now = asyncio.Event()
+        # Bind first: a port in use fails before any ICMP socket opens or state loads.
+        server = bind(create_app(self), self.listen)
+        try:
+            await self._serve(server)
+        finally:
+            server.close()
+
+    async def _serve(self, server: WebServer) -> None:
+        assert self._loop is not None and self._stop is not None
         self._apply(self.inventory)
         self._restore_state()
         await self.prober.start()
@@ -138,7 +167,6 @@ class Exporter:
         self.registry.register(IcmpCollector(self.prober))
         self.registry.register(GuardedCollectors({"snmp": self.poller}))
         ProcessCollector(registry=self.registry)
-        server = WebServer(create_app(self), *self.listen)
         server.start()
         log.info("listening", extra={"address": f"{self.listen[0]}:{self.listen[1]}",
                                      "devices": len(self.inventory.devices)})
@@ -156,7 +184,6 @@ class Exporter:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            server.close()
             await self.prober.close()
             self._save()
             log.info("stopped")

@@ -13,14 +13,23 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from exporter import __version__
-from exporter.app import Exporter, load
-from exporter.config import ConfigError, Device, Inventory, parse_shard
+from exporter.app import Exporter, ListenError
+from exporter.config import (
+    ConfigError,
+    Device,
+    Inventory,
+    load_inventory,
+    parse_shard,
+    select_shard,
+)
 from exporter.icmp import IcmpProber
 from exporter.probing import ProbeErrors, probe_device
 from exporter.state import DOWN, UNKNOWN, UP, DeviceState, ProbeResult, record
 from exporter.web import parse_listen_address
+from wardops_common.durations import format_milliseconds
 from wardops_common.logsetup import setup_logging
 
 log = logging.getLogger("exporter")
@@ -46,16 +55,23 @@ def _parser() -> argparse.ArgumentParser:
                         choices=["debug", "info", "warning", "error"])
     parser.add_argument("--log.format", dest="log_format", default="logfmt",
                         choices=["logfmt", "json"])
-    parser.add_argument("--shard", metavar="K/N",
-                        help="probe only share K of N of the inventory (stable hash of name "
-                             "and address), e.g. 1/3")
+    _add_shard(parser, default=None)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     check = sub.add_parser("check-config", help="validate an inventory and print a summary")
-    check.add_argument("file")
     once = sub.add_parser("probe-once", help="probe every device once and print a table; "
                                              "exit 1 if any is down")
-    once.add_argument("file")
+    for command in (check, once):
+        # Given after the command too; SUPPRESS keeps a --shard given before it.
+        _add_shard(command, default=argparse.SUPPRESS)
+        command.add_argument("file", help="inventory: YAML, or a CSV file on its own "
+                                          "(default probe settings)")
     return parser
+
+
+def _add_shard(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument("--shard", metavar="K/N", default=default,
+                        help="only share K of N of the inventory (stable hash of name "
+                             "and address), e.g. 1/3")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -72,12 +88,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not path:
         parser.error("--config FILE is required")
     try:
-        inventory = load(path, shard)
+        whole = load_inventory(path)
     except ConfigError as exc:
         print(f"wardops-exporter: {exc}", file=sys.stderr)
         return 2
+    inventory = select_shard(whole, shard)
     if args.command == "check-config":
-        print(summary(inventory, shard))
+        print(summary(whole, shard))
         return 0
     if args.command == "probe-once":
         return asyncio.run(probe_once(inventory))
@@ -85,29 +102,40 @@ def main(argv: Sequence[str] | None = None) -> int:
                         shard=shard)
     try:
         asyncio.run(exporter.run())
+    except ListenError as exc:
+        print(f"wardops-exporter: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         log.error("exporter failed", extra={"error": str(exc)})
         return 1
     return 0
 
 
-def summary(inventory: Inventory, shard: tuple[int, int] | None = None) -> str:
-    """check-config's report: devices, sites and types, with counts."""
+def summary(whole: Inventory, shard: tuple[int, int] | None = None) -> str:
+    """check-config's report: devices, sites and types, with counts; for a shard, its
+    share, with the whole inventory's totals beside the device and site counts."""
+    inventory = select_shard(whole, shard)
     devices = inventory.devices
     sites = Counter(d.site for d in devices)
     types = Counter(d.type for d in devices)
     probe = inventory.probe
+    of_devices = of_sites = ""
+    if shard:
+        of_devices = f" (shard {shard[0]}/{shard[1]} of {len(whole.devices)})"
+        of_sites = f" (of {len({d.site for d in whole.devices})})"
     lines = [
         f"{inventory.path}: OK",
         f"files: {len(inventory.files)}",
-        f"devices: {len(devices)}" + (f" (shard {shard[0]}/{shard[1]})" if shard else "")
+        f"devices: {len(devices)}{of_devices}"
         + (f", {inventory.disabled} disabled" if inventory.disabled else ""),
-        f"sites: {len(sites)}",
+        f"sites: {len(sites)}{of_sites}",
         "types: " + ", ".join(f"{t or '(none)'} {n}" for t, n in sorted(types.items())),
         f"dns names: {sum(1 for d in devices if d.ip is None)}",
         f"with snmp: {sum(1 for d in devices if d.snmp is not None)}",
         (f"probe: interval {probe.interval:g}s, timeout {probe.timeout:g}s, count {probe.count}, "
-         f"down_after {probe.down_after}, up_after {probe.up_after}"),
+         f"down_after {probe.down_after}, up_after {probe.up_after}"
+         + (" (defaults: list the CSV under inventory_files: in a YAML file to set them)"
+            if Path(inventory.path).suffix.lower() == ".csv" else "")),
     ]
     return "\n".join(lines)
 
@@ -146,7 +174,7 @@ async def probe_once(inventory: Inventory) -> int:
         status = state.status if result.error is None else f"error:{result.error}"
         if state.status != UP:
             bad += 1
-        rtt = f"{state.rtt * 1000:.2f}ms" if state.rtt is not None else "-"
+        rtt = format_milliseconds(state.rtt) if state.rtt is not None else "-"
         loss = f"{state.loss:.0%}" if state.loss is not None else "-"
         rows.append((device.name, device.address, device.site or "-", status, rtt, loss))
     header = ("DEVICE", "ADDRESS", "SITE", "STATE", "RTT", "LOSS")

@@ -23,14 +23,19 @@ from typing import Any
 import yaml
 
 from exporter.icmp import DEFAULT_SPACING
+from exporter.snmp.collector import IF_LABELS, INFO_LABELS
 from exporter.snmp.settings import SnmpSettings, parse_snmp_settings
 from wardops_common.durations import parse_duration
 
 # Labels every per-device series carries; extra labels may not reuse them, nor names
 # Prometheus itself attaches at scrape time or the exporter's own label names.
 CORE_LABELS = ("device", "address", "site", "type")
-RESERVED_LABELS = frozenset(CORE_LABELS) | {"latitude", "longitude", "reason", "state", "job",
-                                           "instance"}
+# The SNMP series' own labels (interface and system info), taken from the collector that
+# sets them: a device label of the same name would be dropped from those series, so a
+# dashboard grouping by it would silently miss every SNMP series of the device.
+SNMP_LABELS = frozenset(IF_LABELS) | frozenset(INFO_LABELS)
+RESERVED_LABELS = (frozenset(CORE_LABELS) | SNMP_LABELS
+                   | {"latitude", "longitude", "reason", "state", "job", "instance"})
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
@@ -165,11 +170,18 @@ class _Loader:
 
     def load(self) -> Inventory:
         where = str(self.path)
+        if self.path.suffix.lower() == ".csv":
+            # An export from another tool, given on its own (`probe-once bank.csv`): its
+            # devices with the default probe settings. Settings need a YAML file that
+            # lists the CSV under inventory_files.
+            self._add_csv(self.path)
+            return self._inventory(ProbeSettings())
         doc = _read_yaml(self.path)
         if doc is None:
             doc = {}
         if not isinstance(doc, Mapping):
-            raise ConfigError(f"{where}: the file must be a mapping with probe, sites, devices")
+            raise ConfigError(f"{where}: the file must be a mapping with probe, sites, devices"
+                              f"{_not_a_mapping_hint(doc)}")
         _check_keys(doc, _TOP_KEYS, f"{where}")
         probe = _parse_probe(doc.get("probe"), where)
         self.snmp_defaults = _parse_snmp_defaults(doc.get("snmp_defaults"), where)
@@ -187,6 +199,10 @@ class _Loader:
                                       "sites and/or devices")
                 _check_keys(inc_doc, _INCLUDE_KEYS, str(include))
                 self._add_yaml_doc(inc_doc, str(include))
+        return self._inventory(probe)
+
+    def _inventory(self, probe: ProbeSettings) -> Inventory:
+        """The inventory of everything read so far, checked and merged."""
         self._check_sites()
         devices = tuple(self._with_snmp(self._device(raw), raw.snmp) for raw in self.devices)
         return Inventory(path=str(self.path), probe=probe, sites=dict(self.sites),
@@ -359,6 +375,16 @@ def _read_yaml(path: Path) -> Any:
         raise ConfigError(f"{path}: {where}invalid YAML: {problem}") from None
 
 
+def _not_a_mapping_hint(doc: Any) -> str:
+    """Why a main file is not a mapping, when it can be guessed."""
+    if isinstance(doc, list):
+        return " (a list of devices goes under devices:)"
+    if isinstance(doc, str) and "," in doc.split(" ", 1)[0]:
+        return (" (this looks like CSV: name the file *.csv to use it on its own, or list it "
+                "under inventory_files: in a YAML file)")
+    return ""
+
+
 def _check_keys(body: Mapping[str, Any], allowed: set[str], where: str) -> None:
     for key in body:
         if key not in allowed:
@@ -430,6 +456,9 @@ def _parse_labels(raw: Any, where: str) -> dict[str, str]:
         key = str(key)
         if not _LABEL_NAME.match(key) or key.startswith("__"):
             raise ConfigError(f"{where}: labels.{key}: not a valid Prometheus label name")
+        if key in SNMP_LABELS:
+            raise ConfigError(f"{where}: labels.{key}: reserved label name (set by the SNMP "
+                              "interface and system series)")
         if key in RESERVED_LABELS:
             raise ConfigError(f"{where}: labels.{key}: reserved label name (used by the exporter "
                               "or Prometheus)")

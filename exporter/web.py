@@ -19,7 +19,7 @@ from waitress.server import create_server
 
 from exporter.collector import CONTENT_TYPE
 from exporter.state import DOWN, UNKNOWN
-from wardops_common.durations import format_duration
+from wardops_common.durations import format_duration, format_milliseconds
 
 log = logging.getLogger("exporter.web")
 
@@ -108,7 +108,7 @@ def landing(rows: list[DeviceRow], now: float) -> Landing:
                 "since": (time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(row.down_since))
                           if row.down_since else ""),
                 "last_probe": ago(row.last_probe, now),
-                "rtt": f"{row.rtt * 1000:.2f} ms" if row.rtt is not None else "",
+                "rtt": format_milliseconds(row.rtt, " ") if row.rtt is not None else "",
                 "loss": f"{row.loss:.0%}" if row.loss is not None else ""}
 
     order = {state: i for i, state in enumerate(SHOWN_STATES)}

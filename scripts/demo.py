@@ -330,7 +330,8 @@ def print_urls(services: list[Service], run_dir: Path) -> None:
     prom = by_name["prometheus"].url
     print(f"""
 wardops demo is running. Open:
-  exporter    {by_name['exporter'].url}  devices by site, state, RTT, loss
+  exporter    {by_name['exporter'].url}  counts by state; down devices first (newest
+              outage first), then any not known to be up, then up ones by site, RTT, loss
   Prometheus  {prom}targets  both wardops targets UP
               {prom}graph?g0.expr=wardops_device_up&g0.tab=1
   alerter     {by_name['alerter'].url}api/v1/alerts  active alerts (Watchdog always)

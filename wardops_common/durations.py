@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, "y": 31536000.0}
@@ -50,3 +51,24 @@ def format_duration(seconds: float) -> str:
     if minutes:
         return f"{minutes}m {secs}s"
     return f"{secs}s"
+
+
+def format_milliseconds(seconds: float, sep: str = "") -> str:
+    """A round trip in milliseconds with three significant digits: "0.043ms", "1.25ms",
+    "12.3ms", "250ms" (``sep=" "`` puts a space before the unit).
+
+    A fixed two decimals shows every loopback or LAN reply (tens of microseconds) as
+    "0.00ms", which reads as "no reply time at all"; three significant digits keep the
+    figure readable from microseconds to seconds. Below one microsecond it says so.
+    """
+    ms = seconds * 1000
+    if ms <= 0:
+        return f"0{sep}ms"
+    if ms < 0.001:
+        return f"<0.001{sep}ms"
+    decimals = min(3, max(0, 2 - math.floor(math.log10(ms))))
+    text = f"{ms:.{decimals}f}"
+    # Rounding may carry into a new digit (9.996 -> "10.00"): keep three digits.
+    if decimals and len(text.replace(".", "").lstrip("0")) > 3:
+        text = f"{ms:.{decimals - 1}f}"
+    return f"{text}{sep}ms"

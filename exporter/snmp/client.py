@@ -158,13 +158,13 @@ class SnmpClient:
     @staticmethod
     def _auth_data(credentials: V2cCredentials | V3Credentials) -> CommunityData | UsmUserData:
         if isinstance(credentials, V2cCredentials):
-            return CommunityData(credentials.community.reveal(), mpModel=1)
+            return CommunityData(credentials.community.value, mpModel=1)
         kwargs: dict[str, Any] = {}
         if credentials.auth_key is not None:
-            kwargs["authKey"] = credentials.auth_key.reveal()
+            kwargs["authKey"] = credentials.auth_key.value
             kwargs["authProtocol"] = _AUTH_PROTOCOLS[credentials.auth_protocol or "SHA"]
         if credentials.priv_key is not None:
-            kwargs["privKey"] = credentials.priv_key.reveal()
+            kwargs["privKey"] = credentials.priv_key.value
             kwargs["privProtocol"] = _PRIV_PROTOCOLS[credentials.priv_protocol or "AES"]
         return UsmUserData(credentials.username, **kwargs)
 

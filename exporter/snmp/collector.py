@@ -22,8 +22,10 @@ if TYPE_CHECKING:
 BASE_LABELS = ("device", "address", "site", "type")
 IF_LABELS = ("ifindex", "ifname", "ifalias", "isp")
 INFO_LABELS = ("sysname", "sysdescr", "sysobjectid")
-# Labels the SNMP families set themselves; a device label of the same name is left out
-# of them (it would make the family invalid and lose every SNMP series of the scrape).
+# Labels the SNMP families set themselves. exporter.config refuses device labels of these
+# names (RESERVED_LABELS is built from IF_LABELS and INFO_LABELS); a device built some
+# other way with one still has it left out here, as a duplicate label name would make
+# the family invalid and lose every SNMP series of the scrape.
 _OWN_LABELS = set(BASE_LABELS) | set(IF_LABELS) | set(INFO_LABELS) | {"reason"}
 
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.support import REPO, python_env
+import pytest
+
+from tests.support import REPO, free_port, python_env
+from wardops_common.durations import format_milliseconds
 
 EXAMPLE = REPO / "examples" / "devices.yml"
 CREDOBANK = REPO / "tests" / "data" / "credobank-devices.csv"
@@ -54,9 +59,63 @@ def test_shards_of_the_bank_add_up(tmp_path: Path) -> None:
         done = run("--shard", f"{k}/3", "check-config", str(bank))
         line = next(x for x in done.stdout.splitlines() if x.startswith("devices: "))
         count = int(line.split()[1])
-        assert line.startswith(f"devices: {count} (shard {k}/3)") and count > 200
+        assert line == f"devices: {count} (shard {k}/3 of 873), 2 disabled" and count > 200
+        assert re.fullmatch(r"sites: \d+ \(of 139\)", done.stdout.splitlines()[3])
+        # the same with --shard after the command, as people type it
+        after = run("check-config", "--shard", f"{k}/3", str(bank))
+        assert after.returncode == 0, after.stderr
+        assert after.stdout == done.stdout
         total += count
     assert total == 873
+    done = run("check-config", "--shard", "0/3", str(bank))
+    assert done.returncode == 2 and "invalid shard '0/3'" in done.stderr
+
+
+def test_a_csv_file_is_an_inventory_on_its_own() -> None:
+    done = run("check-config", str(CREDOBANK))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == f"{CREDOBANK}: OK"
+    assert "devices: 873, 2 disabled" in lines and "sites: 139" in lines
+    assert lines[-1] == ("probe: interval 30s, timeout 2s, count 3, down_after 1, up_after 1 "
+                         "(defaults: list the CSV under inventory_files: in a YAML file to "
+                         "set them)")
+
+
+def test_csv_text_in_a_yaml_file_gets_a_hint(tmp_path: Path) -> None:
+    path = tmp_path / "bank.txt"
+    path.write_text("name,ip,branch\nr1,127.0.0.1,A\n")
+    done = run("check-config", str(path))
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"wardops-exporter: {path}: the file must be a mapping with probe, sites, devices "
+        "(this looks like CSV: name the file *.csv to use it on its own, or list it under "
+        "inventory_files: in a YAML file)\n")
+
+
+def test_listen_address_in_use_is_named() -> None:
+    port = free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        done = run("--config", str(EXAMPLE), "--web.listen-address", f"127.0.0.1:{port}",
+                   "--state-file", "", timeout=30)
+    assert done.returncode == 1
+    assert done.stderr == (f"wardops-exporter: --web.listen-address 127.0.0.1:{port}: "
+                           "address already in use\n")
+
+
+@pytest.mark.parametrize(("seconds", "shown"), [
+    (0.0, "0ms"),
+    (0.000043, "0.043ms"),  # loopback: not "0.00ms"
+    (0.0012345, "1.23ms"),
+    (0.009996, "10.0ms"),  # rounding carries: still three digits
+    (0.0123, "12.3ms"),
+    (0.25, "250ms"),
+    (1.5, "1500ms"),
+])
+def test_rtt_is_shown_with_three_significant_digits(seconds: float, shown: str) -> None:
+    assert format_milliseconds(seconds) == shown
 
 
 def test_probe_once_table_and_exit_status(netns: None) -> None:
@@ -68,6 +127,10 @@ def test_probe_once_table_and_exit_status(netns: None) -> None:
     assert len(lines) == 19
     row = next(x.split() for x in lines if x.startswith("Gldani-ATM "))
     assert row[:4] == ["Gldani-ATM", "127.0.2.4", "Gldani", "up"] and row[5] == "0%"
+    # loopback answers in microseconds: shown as such, never as 0.00ms
+    rtts = [x.split()[4] for x in lines[1:]]
+    assert all(re.fullmatch(r"0\.\d{3}ms|\d\.\d\dms", r) for r in rtts), rtts
+    assert not any(set(r) <= set("0.ms") for r in rtts), rtts
     firewall = Firewall()
     try:
         firewall.drop("127.0.2.4")
@@ -88,3 +151,14 @@ def test_probe_once_the_whole_bank(netns: None, tmp_path: Path) -> None:
     assert sum(1 for r in rows if r.startswith("Marjanishvili ")) == 2
     assert "probe-once: probing 873 devices (count 1, timeout 1s)" in done.stderr.splitlines()
     assert "873 up, 0 down" in done.stderr.splitlines()[-1]
+
+
+def test_probe_once_a_shard_of_a_csv_file(netns: None) -> None:
+    listed = run("check-config", "--shard", "2/5", str(CREDOBANK))
+    share = int(next(x for x in listed.stdout.splitlines() if x.startswith("devices: "))
+                .split()[1])
+    done = run("probe-once", "--shard", "2/5", str(CREDOBANK))
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = done.stdout.splitlines()[1:]
+    assert len(rows) == share and 100 < share < 250
+    assert f"{share} up, 0 down" in done.stderr.splitlines()[-1]

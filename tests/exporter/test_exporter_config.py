@@ -63,6 +63,8 @@ INVALID = {
                              "devices[0] (Marjanishvili)",
     "reserved-label": "{dir}/invalid-reserved-label.yml: devices[0] (r1): labels.instance: "
                       "reserved label name (used by the exporter or Prometheus)",
+    "snmp-label-clash": "{dir}/invalid-snmp-label-clash.yml: sites.Gldani: labels.isp: "
+                        "reserved label name (set by the SNMP interface and system series)",
     "bad-label-name": "{dir}/invalid-bad-label-name.yml: devices[0] (r1): labels.bad-name: not "
                       "a valid Prometheus label name",
     "latitude-range": "{dir}/invalid-latitude-range.yml: sites.Kharagauli: latitude: 95.0 is "
@@ -78,6 +80,11 @@ INVALID = {
                            "devices, sites)",
     "empty-type": "{dir}/invalid-empty-type.yml: devices[0] (r1): type: '--' has no letters "
                   "or digits",
+    "csv-text": "{dir}/invalid-csv-text.yml: the file must be a mapping with probe, sites, "
+                "devices (this looks like CSV: name the file *.csv to use it on its own, or list "
+                "it under inventory_files: in a YAML file)",
+    "top-level-list": "{dir}/invalid-top-level-list.yml: the file must be a mapping with probe, "
+                      "sites, devices (a list of devices goes under devices:)",
 }
 
 
@@ -131,6 +138,26 @@ def test_credobank_export_loads_as_it_is(tmp_path: Path) -> None:
         "disaster_recovery"}
     # 140 branches in the file; one has only a disabled device
     assert len({d.site for d in inv.devices}) == 139
+
+
+@pytest.mark.parametrize("label", ["ifindex", "ifname", "ifalias", "isp", "sysname", "sysdescr",
+                                   "sysobjectid"])
+def test_snmp_series_label_names_are_refused(tmp_path: Path, label: str) -> None:
+    path = write(tmp_path, "devices.yml",
+                 f"devices:\n  - {{name: r1, address: 127.0.0.1, labels: {{{label}: x}}}}\n")
+    with pytest.raises(ConfigError, match=f"labels.{label}: reserved label name"):
+        load_inventory(path)
+    bank = write(tmp_path, "bank.csv", f"name,address,label_{label}\nr1,127.0.0.1,x\n")
+    with pytest.raises(ConfigError, match=f"column 'label_{label}': '{label}' is not a usable"):
+        load_inventory(bank)
+
+
+def test_a_csv_file_is_an_inventory_on_its_own(tmp_path: Path) -> None:
+    alone = load_inventory(CREDOBANK)
+    included = load_inventory(write(tmp_path, "devices.yml", f"inventory_files: [{CREDOBANK}]\n"))
+    assert alone.devices == included.devices and alone.disabled == 2
+    assert alone.probe == config.ProbeSettings()
+    assert alone.files == (str(CREDOBANK),)
 
 
 def test_device_labels_override_site_labels_and_coordinates(tmp_path: Path) -> None:

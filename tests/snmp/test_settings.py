@@ -42,7 +42,7 @@ def test_defaults() -> None:
     s = parse_snmp_settings({"community_env": "T_COMMUNITY"})
     assert s.version == "2c" and s.port == 161 and s.interval == 60 and s.retries == 1
     assert isinstance(s.credentials, V2cCredentials)
-    assert s.credentials.community.reveal() == "community-from-env"
+    assert s.credentials.community.value == "community-from-env"
     assert s.uplinks == () and s.scalars == () and s.exclude_interfaces is None
 
 
@@ -62,7 +62,7 @@ def test_secrets_never_in_repr(tmp_path: Path) -> None:
     secret_file = tmp_path / "community"
     secret_file.write_text("file-secret\n")
     s = parse_snmp_settings({"community_file": str(secret_file)})
-    assert s.credentials.community.reveal() == "file-secret"  # trailing newline stripped
+    assert s.credentials.community.value == "file-secret"  # trailing newline stripped
     v3 = parse_snmp_settings({"version": "3", "username": "u", "auth_key_env": "T_AUTH",
                               "priv_key_env": "T_PRIV"})
     for text in (repr(s), str(s), repr(v3)):

@@ -1,0 +1,61 @@
+"""The README's metric tables are the reference users read: they must list every metric
+family /metrics serves, with its type, and nothing it does not serve."""
+
+from __future__ import annotations
+
+import re
+
+import requests
+
+from tests.exporter.conftest import Lab
+from tests.support import REPO, wait_http
+
+EXAMPLE = REPO / "examples" / "devices.yml"
+# The README sections whose tables document the exporter's /metrics.
+SECTIONS = ("exporter", "snmp")
+
+
+def documented_metrics() -> dict[str, str]:
+    """{metric name: type cell} from the metric tables of the README's sections.
+
+    The first cell of a row holds one or more backticked names, labels in braces
+    (`wardops_exporter_devices{state}`); a name starting with "_" abbreviates the row's
+    first one (`wardops_interface_in_octets_total` / `_out_octets_total`); placeholders
+    (`wardops_snmp_<name>`) are not names.
+    """
+    readme = (REPO / "README.md").read_text()
+    found: dict[str, str] = {}
+    for section in SECTIONS:
+        body = readme.split(f"<!-- section:{section} -->")[1].split(f"<!-- /section:{section} -->")[0]
+        for line in body.splitlines():
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if len(cells) < 3 or not cells[0].startswith("`"):
+                continue
+            names = [n.split("{")[0] for n in re.findall(r"`([^`]+)`", cells[0])]
+            if not names or not re.match(r"(wardops|process)_", names[0]):
+                continue
+            first = names[0].split("_")
+            for name in names:
+                if name.startswith("_"):
+                    words = name[1:].split("_")
+                    name = "_".join(first[:-len(words)] + words)
+                if "<" not in name:
+                    found[name] = cells[1]
+    return found
+
+
+def test_readme_tables_list_every_served_metric_with_its_type(lab: Lab) -> None:
+    lab.write_config(EXAMPLE.read_text().replace("interval: 10s", "interval: 2s"))
+    exporter = lab.start()
+    wait_http(exporter.url + "/-/ready", timeout=20)
+    text = requests.get(exporter.url + "/metrics", timeout=5).text
+    served = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.MULTILINE))
+    assert "wardops_device_up" in served and "wardops_icmp_requests_total" in served
+    documented = documented_metrics()
+    missing = {f"{name} ({kind})" for name, kind in served.items() if name not in documented}
+    assert not missing, f"served but not in the README's metric tables: {sorted(missing)}"
+    wrong = {f"{name}: README says {documented[name]!r}, /metrics says {kind}"
+             for name, kind in served.items() if not documented[name].startswith(kind)}
+    assert not wrong, sorted(wrong)
+    stale = set(documented) - set(served)
+    assert not stale, f"in the README but not served: {sorted(stale)}"
