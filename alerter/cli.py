@@ -47,7 +47,8 @@ def check_config(path: str) -> int:
         return 2
     rules = sum(len(g.rules) for g in config.groups)
     print(f"{path}: OK: {len(config.rule_paths)} rule files, {len(config.groups)} groups, "
-          f"{rules} alerting rules; data source {config.datasource.url}")
+          f"{rules} alerting rules (PromQL: {config.promql_check}); "
+          f"data source {config.datasource.url}")
     return 0
 
 
@@ -108,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"wardops-alerter: {exc}", file=sys.stderr)
         return 2
+    if config.promql_check != "promtool":
+        log.warning("rule expressions were not parsed by promtool",
+                    extra={"check": config.promql_check})
     try:
         app = AlerterApp(config, opts.listen)
     except ValueError as exc:  # --web.listen-address

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from alerter.notify.config import NOTIFY_KEYS, NotifyConfig, parse_notify_config
+from alerter.promql_check import check_expressions
 from alerter.rules import RuleError, RuleGroup, load_rule_files
 from wardops_common.durations import parse_duration
 
@@ -76,6 +77,8 @@ class AlerterConfig:
     external_labels: Mapping[str, str]
     data_health: DataHealth
     notify: NotifyConfig
+    #: how rule expressions were checked: "promtool" or a note that it was a light check
+    promql_check: str = "promtool"
 
 
 def _fail(path: Path, where: str, message: str) -> ConfigError:
@@ -239,6 +242,7 @@ def load_config(path: str | os.PathLike[str]) -> AlerterConfig:
     patterns, paths = _rule_paths(file, raw.get("rule_files"))
     try:
         groups = load_rule_files(list(paths), interval)
+        promql_check = check_expressions(groups)
     except RuleError as exc:
         raise ConfigError(str(exc)) from None
     return AlerterConfig(
@@ -246,4 +250,5 @@ def load_config(path: str | os.PathLike[str]) -> AlerterConfig:
         evaluation_interval=interval, rule_files=patterns, rule_paths=paths,
         groups=tuple(groups), state_dir=(file.parent / state_dir),
         external_url=external_url, external_labels=external_labels,
-        data_health=_data_health(file, raw.get("data_health")), notify=_notify(file, raw))
+        data_health=_data_health(file, raw.get("data_health")), notify=_notify(file, raw),
+        promql_check=promql_check)

@@ -196,10 +196,12 @@ def test_failed_rule_freezes_only_that_rule(prometheus: TSDB, exporter: FakeExpo
     ev.run_cycle()
     assert sorted(a.name for a in pipeline.batches[-1]) == ["Broken", "DeviceDown"]
 
-    # The Broken rule's query starts failing (a function Prometheus does not know).
+    # The Broken rule's query starts failing: it parses (so it loads), but Prometheus
+    # rejects it while evaluating (label_replace with an invalid regex).
     (tmp_path / "rules" / "test.yml").write_text(
         (tmp_path / "rules" / "test.yml").read_text().replace(
-            'wardops_device_up{device="Telavi-ATM"} == 0', 'no_such_function(wardops_device_up)'))
+            'wardops_device_up{device="Telavi-ATM"} == 0',
+            'label_replace(wardops_device_up, "x", "$1", "device", "(")'))
     from alerter.config import load_config
     ev.reload(load_config(config))
     exporter.set_up(atm, True)
