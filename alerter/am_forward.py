@@ -48,7 +48,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from alerter.model import Alert
 from alerter.notify.config import (NotifyConfig, Secret, _check_url, _duration, _mapping,
-                                   _secret, _str)
+                                   _str, secret)
 from alerter.notify.delivery import USER_AGENT, _transport_error
 from alerter.notify.formats.alertmanager import rfc3339
 from alerter.notify.retry import Outcome, classify
@@ -89,7 +89,7 @@ class AlertmanagerConfig:
 def _basic_auth(raw: object, path: str, base_dir: Path) -> Secret:
     m = _mapping(raw, path, ("username", "password", "password_env", "password_file"))
     user = _str(m.get("username"), f"{path}.username")
-    password = _secret(m, path, "password", base_dir, required=True)
+    password = secret(m, path, "password", base_dir, required=True)
     assert password is not None
     token = base64.b64encode(f"{user}:{password.value}".encode()).decode()
     return Secret(f"Basic {token}", password.source)
@@ -97,11 +97,11 @@ def _basic_auth(raw: object, path: str, base_dir: Path) -> Secret:
 
 def _one(raw: object, path: str, base_dir: Path) -> AlertmanagerConfig:
     m = _mapping(raw, path, _KEYS)
-    url = _secret(m, path, "url", base_dir, required=True)
+    url = secret(m, path, "url", base_dir, required=True)
     assert url is not None
     _check_url(url, f"{path}.url")
     auth = None
-    token = _secret(m, path, "bearer_token", base_dir, required=False)
+    token = secret(m, path, "bearer_token", base_dir, required=False)
     if token is not None:
         auth = Secret(f"Bearer {token.value}", token.source)
     if "basic_auth" in m:

@@ -21,7 +21,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from alerter.notify.config import NOTIFY_KEYS, NotifyConfig, parse_notify_config
+from alerter.notify.config import (NOTIFY_KEYS, NotifyConfig, collect_missing, missing_input,
+                                   parse_notify_config)
 from alerter.promql_check import check_expressions
 from alerter.rules import RuleError, RuleGroup, load_rule_files
 from wardops_common.durations import parse_duration
@@ -133,15 +134,19 @@ def _secret(path: Path, where: str, raw: Mapping[str, Any]) -> str | None:
         raise _fail(path, f"{where}.{key}", "must be text")
     if key == "password":
         return value
-    if key == "password_env":
-        if value not in os.environ:
-            raise _fail(path, f"{where}.password_env", f"environment variable {value} is not set")
-        return os.environ[value]
-    file = path.parent / value
     try:
-        return file.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise _fail(path, f"{where}.password_file", f"cannot read {file}: {exc.strerror}") from None
+        if key == "password_env":
+            if value not in os.environ:
+                return missing_input(f"{where}.password_env: environment variable {value} "
+                                     "is not set")
+            return os.environ[value]
+        file = path.parent / value
+        try:
+            return file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            return missing_input(f"{where}.password_file: cannot read {file}: {exc.strerror}")
+    except ValueError as exc:  # not collecting: this one is the error
+        raise ConfigError(f"{path}: {exc}") from None
 
 
 def _datasource(path: Path, raw: Any) -> DataSource:
@@ -214,8 +219,22 @@ def _notify(path: Path, raw: Mapping[str, Any]) -> NotifyConfig:
 
 
 def load_config(path: str | os.PathLike[str]) -> AlerterConfig:
-    """Read, validate and return the config and its rules; raises ``ConfigError``."""
-    file = Path(path)
+    """Read, validate and return the config and its rules; raises ``ConfigError``.
+
+    Missing environment variables and secret files are all reported in one error
+    (one run shows everything a new install has to provide).
+    """
+    with collect_missing() as missing:
+        config = _load_config(Path(path))
+    if len(missing) == 1:
+        raise ConfigError(f"{Path(path)}: {missing[0]}")
+    if missing:
+        raise ConfigError(f"{Path(path)}: {len(missing)} environment variables or files missing: "
+                          + "; ".join(missing))
+    return config
+
+
+def _load_config(file: Path) -> AlerterConfig:
     try:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:

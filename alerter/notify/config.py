@@ -13,7 +13,9 @@ from __future__ import annotations
 import glob
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -196,8 +198,36 @@ def _label_names(value: object, path: str) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _secret(raw: Mapping[str, Any], path: str, base: str, base_dir: Path,
-            required: bool) -> Secret | None:
+#: while a config loads under ``collect_missing()``: the missing variables/files seen so far
+_missing: ContextVar[list[str] | None] = ContextVar("wardops_missing_inputs", default=None)
+#: stands in for a missing value while collecting, so that loading goes on to find the rest
+_PLACEHOLDER = "http://missing.invalid/"
+
+
+@contextmanager
+def collect_missing() -> Iterator[list[str]]:
+    """Collect missing environment variables and unreadable secret files instead of
+    raising at the first one; the caller reports the whole list (one error, one run)."""
+    seen: list[str] = []
+    token = _missing.set(seen)
+    try:
+        yield seen
+    finally:
+        _missing.reset(token)
+
+
+def missing_input(message: str) -> str:
+    """Report one missing variable/file (``"path.key: ..."``): recorded while collecting
+    (returns a placeholder value), else raised as ``ValueError``."""
+    seen = _missing.get()
+    if seen is None:
+        raise ValueError(message)
+    seen.append(message)
+    return _PLACEHOLDER
+
+
+def secret(raw: Mapping[str, Any], path: str, base: str, base_dir: Path,
+           required: bool) -> Secret | None:
     """Read ``base`` / ``base_env`` / ``base_file`` (exactly one when ``required``)."""
     given = [k for k in (base, f"{base}_env", f"{base}_file") if k in raw]
     if len(given) > 1:
@@ -213,15 +243,16 @@ def _secret(raw: Mapping[str, Any], path: str, base: str, base_dir: Path,
     if key.endswith("_env"):
         value = os.environ.get(name)
         if not value:
-            raise ValueError(f"{path}.{key}: environment variable {name} is not set or empty")
+            value = missing_input(f"{path}.{key}: environment variable {name} "
+                                  "is not set or empty")
         return Secret(value.strip(), f"${name}")
     file = base_dir / name
     try:
         value = file.read_text().strip()
     except OSError as exc:
-        raise ValueError(f"{path}.{key}: cannot read {file}: {exc.strerror}") from None
+        value = missing_input(f"{path}.{key}: cannot read {file}: {exc.strerror}")
     if not value:
-        raise ValueError(f"{path}.{key}: {file} is empty")
+        value = missing_input(f"{path}.{key}: {file} is empty")
     return Secret(value, str(file))
 
 
@@ -254,7 +285,7 @@ def _webhook(raw: object, path: str, base_dir: Path,
             if key in m:
                 raise ValueError(f"{path}.{key}: telegram takes bot_token/bot_token_env/"
                                  "bot_token_file and chat_id, not a URL")
-        token = _secret(m, path, "bot_token", base_dir, required=True)
+        token = secret(m, path, "bot_token", base_dir, required=True)
         assert token is not None
         api_url = _str(m.get("api_url", TELEGRAM_API), f"{path}.api_url").rstrip("/")
         url = Secret(f"{api_url}/bot{token.value}/sendMessage", token.source)
@@ -271,11 +302,11 @@ def _webhook(raw: object, path: str, base_dir: Path,
                     "message_thread_id"):
             if key in m:
                 raise ValueError(f"{path}.{key}: only for format telegram")
-        url = _secret(m, path, "url", base_dir, required=True)
+        url = secret(m, path, "url", base_dir, required=True)
         assert url is not None
     _check_url(url, f"{path}.url")
     kw["url"] = url
-    kw["hmac_secret"] = _secret(m, path, "hmac_secret", base_dir, required=False)
+    kw["hmac_secret"] = secret(m, path, "hmac_secret", base_dir, required=False)
     if "send_resolved" in m:
         kw["send_resolved"] = _bool(m["send_resolved"], f"{path}.send_resolved")
     if "max_alerts" in m:
@@ -394,7 +425,7 @@ def _inhibit_rule(raw: object, path: str) -> InhibitRule:
 
 def _api(raw: object, base_dir: Path) -> ApiConfig:
     m = _mapping(raw, "api", ("bearer_token_env", "bearer_token_file", "max_body_bytes"))
-    token = _secret(m, "api", "bearer_token", base_dir, required=False)
+    token = secret(m, "api", "bearer_token", base_dir, required=False)
     kw: dict[str, Any] = {"bearer_token": token}
     if "max_body_bytes" in m:
         kw["max_body_bytes"] = _int(m["max_body_bytes"], "api.max_body_bytes", 1024)
