@@ -14,6 +14,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import prometheus_client
+
 from alerter import __version__
 from alerter.config import ConfigError, load_config
 from wardops_common.logsetup import setup_logging
@@ -122,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     if not opts.config:
         parser.error("--config FILE is required")
     setup_logging(opts.log_level, opts.log_format)
+    # client_python adds a `*_created` series to every counter and histogram; nobody
+    # queries them and they double the exposition, so they are off (process-wide).
+    prometheus_client.disable_created_metrics()
     from alerter.app import AlerterApp
 
     try:

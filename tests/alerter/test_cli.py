@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import free_port, python_env
+from tests.support import Proc, free_port, python_env, wait_for, wait_http
 
 SUBCOMMANDS = {
     "check-config": "Validate an alerter config",
@@ -63,3 +63,26 @@ def test_listen_port_in_use_is_one_line_naming_the_address(tmp_path: Path) -> No
     errors = [line for line in proc.stderr.splitlines() if "level=error" in line]
     assert len(errors) == 1
     assert f'msg="cannot listen on 127.0.0.1:{port}: Address already in use"' in errors[0]
+
+
+def test_metrics_have_no_created_series(tmp_path: Path) -> None:
+    config = tmp_path / "alerter.yml"
+    (tmp_path / "rules.yml").write_text(
+        "groups: [{name: g, rules: [{alert: A, expr: vector(1)}]}]\n")
+    # an unreachable data source still evaluates (and counts) every cycle
+    config.write_text(f"rule_files: [rules.yml]\nstate_dir: state\nevaluation_interval: 1s\n"
+                      f"prometheus: {{url: 'http://127.0.0.1:{free_port()}'}}\n")
+    port = free_port()
+    proc = Proc.python("alerter", "--config", str(config), "--web.listen-address",
+                       f"127.0.0.1:{port}", log=tmp_path / "alerter.log")
+    try:
+        url = f"http://127.0.0.1:{port}/metrics"
+
+        def counted() -> str | None:
+            text = wait_http(url).text
+            return text if "wardops_alerter_rule_evaluation_failures_total{" in text else None
+        body = wait_for(counted, what="a counted evaluation")
+    finally:
+        proc.stop()
+    assert "wardops_alerter_evaluation_duration_seconds_bucket" in body   # a histogram
+    assert "_created" not in body
