@@ -33,7 +33,7 @@ class ConfigError(ValueError):
 
 
 _TOP_KEYS = {"prometheus", "evaluation_interval", "rule_files", "state_dir", "external_url",
-             "external_labels", "data_health"}
+             "external_labels", "data_health", "for_outage_tolerance"}
 _SOURCE_KEYS = {"url", "timeout", "headers", "basic_auth"}
 _AUTH_KEYS = {"username", "password", "password_file", "password_env"}
 _HEALTH_KEYS = {"targets", "probe_timestamp", "stale_after", "degraded_for"}
@@ -78,6 +78,8 @@ class AlerterConfig:
     external_labels: Mapping[str, str]
     data_health: DataHealth
     notify: NotifyConfig
+    #: down longer than this (no evaluation), pending alerts restart their `for` at start-up
+    for_outage_tolerance: float = 3600.0
     #: how rule expressions were checked: "promtool" or a note that it was a light check
     promql_check: str = "promtool"
 
@@ -270,4 +272,6 @@ def _load_config(file: Path) -> AlerterConfig:
         groups=tuple(groups), state_dir=(file.parent / state_dir),
         external_url=external_url, external_labels=external_labels,
         data_health=_data_health(file, raw.get("data_health")), notify=_notify(file, raw),
-        promql_check=promql_check)
+        promql_check=promql_check,
+        for_outage_tolerance=_duration(file, "for_outage_tolerance",
+                                       raw.get("for_outage_tolerance", "1h")))
