@@ -1,6 +1,7 @@
 """README's replay-protection recipe for receivers, run on headers made by the real
-signing code (alerter.notify.signing, as delivery uses it): an authentic notification is accepted once; retries, verbatim replays, replays
-with a made-up Idempotency-Key and altered bodies are refused."""
+signing code (alerter.notify.signing, as delivery uses it): an authentic notification is
+accepted once; retries, verbatim replays, replays with a made-up Idempotency-Key and
+altered bodies are refused."""
 
 from __future__ import annotations
 
