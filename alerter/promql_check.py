@@ -30,7 +30,8 @@ log = logging.getLogger("alerter")
 LIGHT_CHECK = "light syntax check only (promtool not found on PATH; install Debian's prometheus)"
 PROMTOOL_TIMEOUT = 60.0
 
-_PROMTOOL_ERROR = re.compile(r'group "[^"]*", rule \d+, "r(\d+)": (?:could not parse expression: )?(.*)$')
+_PROMTOOL_ERROR = re.compile(
+    r'group "[^"]*", rule \d+, "r(\d+)": (?:could not parse expression: )?(.*)$')
 _OPENERS = {"(": ")", "[": "]", "{": "}"}
 _CLOSERS = {v: k for k, v in _OPENERS.items()}
 _TRAILING_OPERATOR = re.compile(

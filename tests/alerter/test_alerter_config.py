@@ -1,7 +1,8 @@
 """Config and rule-file validation: every invalid fixture gives its exact one-line message.
 
 Each ``tests/testdata/alerter/invalid-*.yml`` starts with ``# expect: MESSAGE`` ({file} is
-the path, {dir} its directory). ``invalid-config-*`` are alerter configs, ``invalid-rules-*`` rule files, loaded
+the path, {dir} its directory). ``invalid-config-*`` are alerter configs,
+``invalid-rules-*`` rule files, loaded
 through a config that points at them. The CLI gives the same line and exit status 2.
 """
 

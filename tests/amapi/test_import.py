@@ -131,7 +131,8 @@ def test_usage_error_exits_2() -> None:
     assert result.returncode == 2 and "usage:" in result.stderr
 
 
-BASE = "route: {receiver: x}\nreceivers: [{name: x, webhook_configs: [{url: 'http://127.0.0.1:9/'}]}]\n"
+BASE = ("route: {receiver: x}\n"
+        "receivers: [{name: x, webhook_configs: [{url: 'http://127.0.0.1:9/'}]}]\n")
 
 
 @pytest.mark.parametrize("content,message", [
