@@ -47,9 +47,9 @@ import requests
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from alerter.model import Alert
-from alerter.notify.config import (NotifyConfig, Secret, _check_url, _duration, _mapping,
-                                   _secret, _str)
-from alerter.notify.delivery import USER_AGENT, _transport_error
+from alerter.notify.config import (NotifyConfig, Secret, check_url, read_duration, read_mapping,
+                                   read_str, secret)
+from alerter.notify.delivery import USER_AGENT, transport_error
 from alerter.notify.formats.alertmanager import rfc3339
 from alerter.notify.retry import Outcome, classify
 from alerter.notify.route import match_routes
@@ -87,21 +87,21 @@ class AlertmanagerConfig:
 
 
 def _basic_auth(raw: object, path: str, base_dir: Path) -> Secret:
-    m = _mapping(raw, path, ("username", "password", "password_env", "password_file"))
-    user = _str(m.get("username"), f"{path}.username")
-    password = _secret(m, path, "password", base_dir, required=True)
+    m = read_mapping(raw, path, ("username", "password", "password_env", "password_file"))
+    user = read_str(m.get("username"), f"{path}.username")
+    password = secret(m, path, "password", base_dir, required=True)
     assert password is not None
     token = base64.b64encode(f"{user}:{password.value}".encode()).decode()
     return Secret(f"Basic {token}", password.source)
 
 
 def _one(raw: object, path: str, base_dir: Path) -> AlertmanagerConfig:
-    m = _mapping(raw, path, _KEYS)
-    url = _secret(m, path, "url", base_dir, required=True)
+    m = read_mapping(raw, path, _KEYS)
+    url = secret(m, path, "url", base_dir, required=True)
     assert url is not None
-    _check_url(url, f"{path}.url")
+    check_url(url, f"{path}.url")
     auth = None
-    token = _secret(m, path, "bearer_token", base_dir, required=False)
+    token = secret(m, path, "bearer_token", base_dir, required=False)
     if token is not None:
         auth = Secret(f"Bearer {token.value}", token.source)
     if "basic_auth" in m:
@@ -110,9 +110,9 @@ def _one(raw: object, path: str, base_dir: Path) -> AlertmanagerConfig:
         auth = _basic_auth(m["basic_auth"], f"{path}.basic_auth", base_dir)
     kw: dict[str, Any] = {"url": url, "authorization": auth}
     if "timeout" in m:
-        kw["timeout"] = _duration(m["timeout"], f"{path}.timeout", positive=True)
+        kw["timeout"] = read_duration(m["timeout"], f"{path}.timeout", positive=True)
     if "resend_delay" in m:
-        kw["resend_delay"] = _duration(m["resend_delay"], f"{path}.resend_delay", positive=True)
+        kw["resend_delay"] = read_duration(m["resend_delay"], f"{path}.resend_delay", positive=True)
     return AlertmanagerConfig(**kw)
 
 
@@ -407,7 +407,7 @@ class Forwarder:
                                       headers=headers, timeout=target.timeout,
                                       allow_redirects=False)
         except requests.RequestException as exc:
-            return classify(None, _transport_error(exc))
+            return classify(None, transport_error(exc))
         resp.close()
         return classify(resp.status_code)
 
@@ -423,8 +423,32 @@ class Forwarder:
             log.error("cannot read forwarder state; resolved alerts pending re-send are lost",
                       extra={"file": str(self._state_file), "error": repr(exc)})
             return {}
-        alerts = [Alert(**item) for item in raw.get("resolved", [])]
-        return {a.fingerprint: a for a in alerts}
+        items = raw.get("resolved") if isinstance(raw, dict) else None
+        if not isinstance(items, list):
+            self.metrics.state_errors.labels("load").inc()
+            log.error("forwarder state has an unknown shape; resolved alerts pending re-send "
+                      "are lost", extra={"file": str(self._state_file)})
+            return {}
+        alerts: dict[str, Alert] = {}
+        skipped: list[str] = []
+        for index, item in enumerate(items):
+            # A file written by an older or newer version may have entries of another
+            # shape: skip those, keep the rest (a crash here would stop the alerter).
+            try:
+                if not isinstance(item, dict):
+                    raise TypeError(f"entry is a {type(item).__name__}, not a mapping")
+                alert = Alert(**item)
+            except (TypeError, AttributeError, ValueError) as exc:
+                skipped.append(f"#{index}: {exc}")
+                continue
+            alerts[alert.fingerprint] = alert
+        if skipped:
+            self.metrics.state_errors.labels("load").inc(len(skipped))
+            log.error("skipped forwarder state entries of an unknown shape; their resolved "
+                      "alerts are not re-sent", extra={"file": str(self._state_file),
+                                                       "skipped": len(skipped),
+                                                       "first": skipped[0]})
+        return alerts
 
     def _save(self) -> None:
         with self._lock:

@@ -12,15 +12,18 @@ Converts what has a wardops equivalent and names everything else:
   ``slack_configs`` (``api_url``/``api_url_file`` or ``global.slack_api_url``: our slack
   format), ``telegram_configs`` and ``msteams_configs`` (our telegram and teams formats).
 
-Everything else (email, PagerDuty, Opsgenie ..., Go templates, time intervals, TLS and
-proxy settings) is reported on stderr, one line each, naming the field. The YAML goes to
-stdout. Exit status: 0 (also with warnings), 2 when the file cannot be read or is not an
-Alertmanager config (the message names the file and field).
+Everything else Alertmanager knows (email, PagerDuty, Opsgenie ..., Go templates, time
+intervals, TLS and proxy settings) is reported on stderr, one line each, naming the field.
+A key Alertmanager does not know (a typo such as ``routez``) is an error, as in
+Alertmanager itself. The YAML goes to stdout. Exit status: 0 (also with warnings), 2 when
+the file cannot be read or is not a valid Alertmanager config (the message names the
+file and the field's path).
 """
 
 from __future__ import annotations
 
 import base64
+import difflib
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -36,8 +39,43 @@ ROUTE_KEYS = {"receiver", "group_by", "continue", "routes", "matchers", "match",
               *ROUTE_TIMERS}
 UNSUPPORTED_INTEGRATIONS = ("email_configs", "pagerduty_configs", "opsgenie_configs",
                             "victorops_configs", "pushover_configs", "sns_configs",
-                            "wechat_configs", "webex_configs", "discord_configs")
+                            "wechat_configs", "webex_configs", "discord_configs",
+                            "msteamsv2_configs", "jira_configs", "rocketchat_configs")
 GO_TEMPLATE = "{{"
+
+# Alertmanager's config schema (0.25, Debian's, plus fields of later releases): it rejects
+# any other key, so an unknown key means the file is not a valid alertmanager.yml (a typo
+# such as `routez` would otherwise silently drop the whole route tree).
+AM_TOP = {"global", "route", "inhibit_rules", "receivers", "templates",
+          "mute_time_intervals", "time_intervals"}
+AM_GLOBAL = {"resolve_timeout", "http_config", "smtp_from", "smtp_hello", "smtp_smarthost",
+             "smtp_auth_username", "smtp_auth_password", "smtp_auth_password_file",
+             "smtp_auth_secret", "smtp_auth_identity", "smtp_require_tls", "smtp_tls_config",
+             "slack_api_url", "slack_api_url_file", "victorops_api_key",
+             "victorops_api_key_file", "victorops_api_url", "pagerduty_url",
+             "opsgenie_api_key", "opsgenie_api_key_file", "opsgenie_api_url",
+             "wechat_api_url", "wechat_api_secret", "wechat_api_corp_id", "telegram_api_url",
+             "webex_api_url", "jira_api_url", "rocketchat_api_url", "rocketchat_api_token",
+             "rocketchat_api_token_file", "rocketchat_api_token_id",
+             "rocketchat_api_token_id_file"}
+AM_ROUTE = ROUTE_KEYS | {"mute_time_intervals", "active_time_intervals"}
+AM_INHIBIT = {"source_match", "source_match_re", "source_matchers", "target_match",
+              "target_match_re", "target_matchers", "equal"}
+AM_RECEIVER = {"name", "webhook_configs", "slack_configs", "telegram_configs",
+               "msteams_configs", *UNSUPPORTED_INTEGRATIONS}
+AM_HTTP = {"authorization", "basic_auth", "bearer_token", "bearer_token_file", "oauth2",
+           "proxy_url", "no_proxy", "proxy_from_environment", "proxy_connect_header",
+           "tls_config", "follow_redirects", "enable_http2", "http_headers"}
+AM_NOTIFIER = {"send_resolved", "http_config"}
+AM_WEBHOOK = AM_NOTIFIER | {"url", "url_file", "max_alerts", "timeout"}
+AM_SLACK = AM_NOTIFIER | {"api_url", "api_url_file", "channel", "username", "color", "title",
+                          "title_link", "pretext", "text", "fields", "short_fields", "footer",
+                          "fallback", "callback_id", "icon_emoji", "icon_url", "image_url",
+                          "thumb_url", "link_names", "mrkdwn_in", "actions", "app_token",
+                          "app_token_file", "app_url", "timeout", "message_text"}
+AM_TELEGRAM = AM_NOTIFIER | {"api_url", "bot_token", "bot_token_file", "chat_id", "message",
+                             "disable_notifications", "parse_mode", "message_thread_id"}
+AM_TEAMS = AM_NOTIFIER | {"webhook_url", "webhook_url_file", "title", "summary", "text"}
 
 
 class ConversionError(ValueError):
@@ -54,6 +92,16 @@ class Converter:
 
     def warn(self, where: str, message: str) -> None:
         self.warnings.append(f"{self.source}: {where}: {message}")
+
+    def known_keys(self, raw: Mapping[str, Any], path: str, known: set[str]) -> None:
+        """Reject a key Alertmanager does not know (its path, and a close match if any)."""
+        for key in raw:
+            if key not in known:
+                where = f"{path}.{key}" if path else str(key)
+                close = difflib.get_close_matches(str(key), sorted(known), n=1)
+                hint = f"; did you mean {close[0]}?" if close else ""
+                raise ConversionError(f"{self.source}: {where}: unknown field: Alertmanager "
+                                      f"rejects this file{hint}")
 
     # --- matchers ------------------------------------------------------------------------------
 
@@ -86,6 +134,7 @@ class Converter:
     def route(self, raw: object, path: str) -> dict[str, Any]:
         if not isinstance(raw, Mapping):
             raise ConversionError(f"{self.source}: {path}: must be a mapping")
+        self.known_keys(raw, path, AM_ROUTE)
         out: dict[str, Any] = {}
         if "receiver" in raw:
             out["receiver"] = raw["receiver"]
@@ -116,6 +165,7 @@ class Converter:
             return {}
         if not isinstance(http, Mapping):
             raise ConversionError(f"{self.source}: {path}: must be a mapping")
+        self.known_keys(http, path, AM_HTTP)
         headers: dict[str, str] = {}
         for key, value in http.items():
             where = f"{path}.{key}"
@@ -137,6 +187,7 @@ class Converter:
         return headers
 
     def webhook(self, raw: Mapping[str, Any], path: str) -> dict[str, Any] | None:
+        self.mapping(raw, path, AM_WEBHOOK)
         out: dict[str, Any] = {}
         for key in ("url", "url_file"):
             if key in raw:
@@ -156,6 +207,7 @@ class Converter:
         return out
 
     def slack(self, raw: Mapping[str, Any], path: str) -> dict[str, Any] | None:
+        self.mapping(raw, path, AM_SLACK)
         out: dict[str, Any] = {"format": "slack"}
         if "api_url" in raw:
             out["url"] = raw["api_url"]
@@ -183,6 +235,7 @@ class Converter:
         return out
 
     def telegram(self, raw: Mapping[str, Any], path: str) -> dict[str, Any] | None:
+        self.mapping(raw, path, AM_TELEGRAM)
         out: dict[str, Any] = {"format": "telegram"}
         for key in ("bot_token", "bot_token_file", "chat_id", "api_url", "message_thread_id",
                     "send_resolved"):
@@ -196,6 +249,7 @@ class Converter:
         return out
 
     def teams(self, raw: Mapping[str, Any], path: str) -> dict[str, Any] | None:
+        self.mapping(raw, path, AM_TEAMS)
         out: dict[str, Any] = {"format": "teams"}
         if "webhook_url" in raw:
             out["url"] = raw["webhook_url"]
@@ -213,9 +267,16 @@ class Converter:
             self.warn(f"{path}.{key}", "not converted")
         return out
 
+    def mapping(self, raw: object, path: str, known: set[str]) -> None:
+        """``raw`` must be a mapping of fields Alertmanager knows."""
+        if not isinstance(raw, Mapping):
+            raise ConversionError(f"{self.source}: {path}: must be a mapping")
+        self.known_keys(raw, path, known)
+
     def receiver(self, raw: object, path: str) -> dict[str, Any]:
         if not isinstance(raw, Mapping) or not isinstance(raw.get("name"), str):
             raise ConversionError(f"{self.source}: {path}: a receiver needs a name")
+        self.known_keys(raw, path, AM_RECEIVER)
         name = raw["name"]
         hooks: list[dict[str, Any]] = []
         kinds = {"webhook_configs": self.webhook, "slack_configs": self.slack,
@@ -232,8 +293,6 @@ class Converter:
                 self.warn(f"{path}.{key}", f"{len(value or [])} integration(s) not converted "
                           "(wardops delivers webhooks: slack, teams, telegram, alertmanager "
                           "or a template body)")
-            else:
-                self.warn(f"{path}.{key}", "not converted")
         if not hooks and len(raw) > 1:
             self.warn(path, f"receiver {name!r} has nothing left after conversion: alerts "
                             "routed to it will not be notified")
@@ -247,6 +306,7 @@ class Converter:
     def inhibit_rule(self, raw: object, path: str) -> dict[str, Any] | None:
         if not isinstance(raw, Mapping):
             raise ConversionError(f"{self.source}: {path}: must be a mapping")
+        self.known_keys(raw, path, AM_INHIBIT)
         source = self.matchers(raw, path, "source_matchers", "source_match", "source_match_re")
         target = self.matchers(raw, path, "target_matchers", "target_match", "target_match_re")
         if not source or not target:
@@ -265,7 +325,9 @@ class Converter:
         if "route" not in doc or "receivers" not in doc:
             raise ConversionError(f"{self.source}: not an Alertmanager config (needs route and "
                                "receivers)")
+        self.known_keys(doc, "", AM_TOP)
         self.global_ = doc.get("global") or {}
+        self.mapping(self.global_, "global", AM_GLOBAL)
         for key in sorted(self.global_):
             if key not in ("slack_api_url", "slack_api_url_file", "resolve_timeout"):
                 self.warn(f"global.{key}", "not converted")

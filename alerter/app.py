@@ -101,8 +101,14 @@ class AlerterApp:
         signal.signal(signal.SIGTERM, lambda *_: self.stop())
         signal.signal(signal.SIGINT, lambda *_: self.stop())
         signal.signal(signal.SIGHUP, lambda *_: self._reload_requested.set())
-        self.server = waitress.create_server(self.wsgi, listen=self.listen, threads=6,
-                                             ident="wardops-alerter")
+        try:
+            self.server = waitress.create_server(self.wsgi, listen=self.listen, threads=6,
+                                                 ident="wardops-alerter")
+        except OSError as exc:  # port in use, address not local, no permission
+            log.error(f"cannot listen on {self.listen}: {exc.strerror or exc}")
+            self.evaluator.close()
+            self.store.close()
+            return 1
         web = threading.Thread(target=self.server.run, name="web", daemon=True)
         web.start()
         self.pipeline.start()

@@ -1,4 +1,5 @@
-"""``wardops-alerter``: run, ``check-config FILE``, ``test-receiver FILE NAME``.
+"""``wardops-alerter``: run, ``check-config FILE``, ``test-receiver FILE NAME``,
+``import-alertmanager-config FILE``; ``--help`` on each.
 
 Exit status: 0 fine, 1 runtime failure (e.g. a test notification not delivered),
 2 bad config or arguments (one line on stderr naming file and field).
@@ -13,28 +14,53 @@ import sys
 import tempfile
 from pathlib import Path
 
+import prometheus_client
+
 from alerter import __version__
 from alerter.config import ConfigError, load_config
 from wardops_common.logsetup import setup_logging
 
 log = logging.getLogger("alerter")
 
+DEFAULT_LISTEN = ":9470"
 
-def _run_parser() -> argparse.ArgumentParser:
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wardops-alerter",
-        description="Evaluate Prometheus alerting rules and deliver notifications. "
-                    "Subcommands: check-config FILE, test-receiver FILE NAME, "
-                    "import-alertmanager-config FILE.")
-    parser.add_argument("--config", "--config.file", dest="config", required=True,
+        description="Evaluate Prometheus alerting rules against the Prometheus HTTP API and "
+                    "deliver notifications. Without a COMMAND it runs (--config is then "
+                    "required).")
+    parser.add_argument("--version", action="version", version=f"wardops-alerter {__version__}")
+    parser.add_argument("--config", "--config.file", dest="config", metavar="FILE",
                         help="alerter YAML config")
-    parser.add_argument("--web.listen-address", dest="listen", default=":9470",
-                        help="HOST:PORT for the API and /metrics (default :9470)")
+    parser.add_argument("--web.listen-address", dest="listen", default=DEFAULT_LISTEN,
+                        metavar="HOST:PORT",
+                        help=f"where to serve the API and /metrics (default {DEFAULT_LISTEN})")
     parser.add_argument("--log.level", dest="log_level", default="info",
                         choices=["debug", "info", "warning", "error"])
     parser.add_argument("--log.format", dest="log_format", default="logfmt",
                         choices=["logfmt", "json"])
-    parser.add_argument("--version", action="version", version=f"wardops-alerter {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    check = sub.add_parser(
+        "check-config", help="validate a config, its rule files (PromQL via promtool) and "
+                             "templates; exit 2 if bad",
+        description="Validate an alerter config, its rule files and templates and print a "
+                    "summary. Exit 0 if usable, 2 with one line naming file and field if not.")
+    check.add_argument("file", metavar="FILE", help="alerter YAML config")
+    test = sub.add_parser(
+        "test-receiver", help="send a sample notification to one receiver",
+        description="Send a sample notification to one receiver through the real delivery "
+                    "code (from a private queue). Exit 0 delivered, 1 not delivered, "
+                    "2 bad config or unknown receiver.")
+    test.add_argument("file", metavar="FILE", help="alerter YAML config")
+    test.add_argument("receiver", metavar="RECEIVER", help="name of a receiver in FILE")
+    imp = sub.add_parser(
+        "import-alertmanager-config", help="convert an alertmanager.yml into alerter config",
+        description="Convert an Alertmanager alertmanager.yml (route tree, webhook receivers, "
+                    "inhibit rules) into wardops alerter config: YAML on stdout, what could "
+                    "not be converted on stderr. Exit 2 if the file is not valid.")
+    imp.add_argument("file", metavar="FILE", help="alertmanager.yml")
     return parser
 
 
@@ -47,7 +73,8 @@ def check_config(path: str) -> int:
         return 2
     rules = sum(len(g.rules) for g in config.groups)
     print(f"{path}: OK: {len(config.rule_paths)} rule files, {len(config.groups)} groups, "
-          f"{rules} alerting rules; data source {config.datasource.url}")
+          f"{rules} alerting rules (PromQL: {config.promql_check}); "
+          f"data source {config.datasource.url}")
     return 0
 
 
@@ -84,23 +111,22 @@ def test_receiver(path: str, receiver: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``wardops-alerter`` and ``python -m alerter``."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    if args and args[0] == "check-config":
-        if len(args) != 2:
-            print("usage: wardops-alerter check-config FILE", file=sys.stderr)
-            return 2
-        return check_config(args[1])
-    if args and args[0] == "test-receiver":
-        if len(args) != 3:
-            print("usage: wardops-alerter test-receiver FILE RECEIVER", file=sys.stderr)
-            return 2
+    parser = _parser()
+    opts = parser.parse_args(argv)
+    if opts.command == "check-config":
+        return check_config(opts.file)
+    if opts.command == "test-receiver":
         setup_logging("warning", "logfmt")
-        return test_receiver(args[1], args[2])
-    if args and args[0] == "import-alertmanager-config":
+        return test_receiver(opts.file, opts.receiver)
+    if opts.command == "import-alertmanager-config":
         from alerter.am_import import main as import_main  # converter: alerter.am_import
-        return import_main(args[1:])
-    opts = _run_parser().parse_args(args)
+        return import_main([opts.file])
+    if not opts.config:
+        parser.error("--config FILE is required")
     setup_logging(opts.log_level, opts.log_format)
+    # client_python adds a `*_created` series to every counter and histogram; nobody
+    # queries them and they double the exposition, so they are off (process-wide).
+    prometheus_client.disable_created_metrics()
     from alerter.app import AlerterApp
 
     try:
@@ -108,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"wardops-alerter: {exc}", file=sys.stderr)
         return 2
+    if config.promql_check != "promtool":
+        log.warning("rule expressions were not parsed by promtool",
+                    extra={"check": config.promql_check})
     try:
         app = AlerterApp(config, opts.listen)
     except ValueError as exc:  # --web.listen-address

@@ -21,7 +21,9 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from alerter.notify.config import NOTIFY_KEYS, NotifyConfig, parse_notify_config
+from alerter.notify.config import (NOTIFY_KEYS, NotifyConfig, collect_missing, missing_input,
+                                   parse_notify_config)
+from alerter.promql_check import check_expressions
 from alerter.rules import RuleError, RuleGroup, load_rule_files
 from wardops_common.durations import parse_duration
 
@@ -31,7 +33,7 @@ class ConfigError(ValueError):
 
 
 _TOP_KEYS = {"prometheus", "evaluation_interval", "rule_files", "state_dir", "external_url",
-             "external_labels", "data_health"}
+             "external_labels", "data_health", "for_outage_tolerance"}
 _SOURCE_KEYS = {"url", "timeout", "headers", "basic_auth"}
 _AUTH_KEYS = {"username", "password", "password_file", "password_env"}
 _HEALTH_KEYS = {"targets", "probe_timestamp", "stale_after", "degraded_for"}
@@ -76,6 +78,10 @@ class AlerterConfig:
     external_labels: Mapping[str, str]
     data_health: DataHealth
     notify: NotifyConfig
+    #: down longer than this (no evaluation), pending alerts restart their `for` at start-up
+    for_outage_tolerance: float = 3600.0
+    #: how rule expressions were checked: "promtool" or a note that it was a light check
+    promql_check: str = "promtool"
 
 
 def _fail(path: Path, where: str, message: str) -> ConfigError:
@@ -130,15 +136,19 @@ def _secret(path: Path, where: str, raw: Mapping[str, Any]) -> str | None:
         raise _fail(path, f"{where}.{key}", "must be text")
     if key == "password":
         return value
-    if key == "password_env":
-        if value not in os.environ:
-            raise _fail(path, f"{where}.password_env", f"environment variable {value} is not set")
-        return os.environ[value]
-    file = path.parent / value
     try:
-        return file.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise _fail(path, f"{where}.password_file", f"cannot read {file}: {exc.strerror}") from None
+        if key == "password_env":
+            if value not in os.environ:
+                return missing_input(f"{where}.password_env: environment variable {value} "
+                                     "is not set")
+            return os.environ[value]
+        file = path.parent / value
+        try:
+            return file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            return missing_input(f"{where}.password_file: cannot read {file}: {exc.strerror}")
+    except ValueError as exc:  # not collecting: this one is the error
+        raise ConfigError(f"{path}: {exc}") from None
 
 
 def _datasource(path: Path, raw: Any) -> DataSource:
@@ -211,8 +221,22 @@ def _notify(path: Path, raw: Mapping[str, Any]) -> NotifyConfig:
 
 
 def load_config(path: str | os.PathLike[str]) -> AlerterConfig:
-    """Read, validate and return the config and its rules; raises ``ConfigError``."""
-    file = Path(path)
+    """Read, validate and return the config and its rules; raises ``ConfigError``.
+
+    Missing environment variables and secret files are all reported in one error
+    (one run shows everything a new install has to provide).
+    """
+    with collect_missing() as missing:
+        config = _load_config(Path(path))
+    if len(missing) == 1:
+        raise ConfigError(f"{Path(path)}: {missing[0]}")
+    if missing:
+        raise ConfigError(f"{Path(path)}: {len(missing)} environment variables or files missing: "
+                          + "; ".join(missing))
+    return config
+
+
+def _load_config(file: Path) -> AlerterConfig:
     try:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
@@ -239,6 +263,7 @@ def load_config(path: str | os.PathLike[str]) -> AlerterConfig:
     patterns, paths = _rule_paths(file, raw.get("rule_files"))
     try:
         groups = load_rule_files(list(paths), interval)
+        promql_check = check_expressions(groups)
     except RuleError as exc:
         raise ConfigError(str(exc)) from None
     return AlerterConfig(
@@ -246,4 +271,7 @@ def load_config(path: str | os.PathLike[str]) -> AlerterConfig:
         evaluation_interval=interval, rule_files=patterns, rule_paths=paths,
         groups=tuple(groups), state_dir=(file.parent / state_dir),
         external_url=external_url, external_labels=external_labels,
-        data_health=_data_health(file, raw.get("data_health")), notify=_notify(file, raw))
+        data_health=_data_health(file, raw.get("data_health")), notify=_notify(file, raw),
+        promql_check=promql_check,
+        for_outage_tolerance=_duration(file, "for_outage_tolerance",
+                                       raw.get("for_outage_tolerance", "1h")))

@@ -142,3 +142,22 @@ def orphaned(previous: Mapping[str, AlertState], now: float) -> list[AlertState]
     """
     return [replace(a, state="resolved", resolved_at=now)
             for a in previous.values() if a.state == "firing"]
+
+
+def restore_after_downtime(alert: AlertState, last_evaluation: float | None, now: float,
+                           outage_tolerance: float) -> AlertState:
+    """A stored alert at start-up: a pending one restarts its ``for`` (``active_at = now``)
+    when the alerter was down longer than ``outage_tolerance``.
+
+    Like Prometheus's ``--rules.alert.for-outage-tolerance``: after a long outage the
+    condition's history is unknown, so ``for`` is not credited with it. Within the
+    tolerance the progress is kept (the downtime counts, unlike Prometheus, which also
+    has a grace period). Firing alerts are never changed (they are not announced again),
+    and with no recorded last evaluation (a state from an older version) nothing changes.
+    """
+    if alert.state != "pending" or last_evaluation is None:
+        return alert
+    if now - last_evaluation > outage_tolerance:
+        return replace(alert, active_at=now)
+    return alert
+

@@ -18,7 +18,8 @@ from urllib.parse import quote
 
 from alerter import health
 from alerter.config import AlerterConfig
-from alerter.evaluation import AlertState, Candidate, StepResult, orphaned, step
+from alerter.evaluation import (AlertState, Candidate, StepResult, orphaned,
+                                restore_after_downtime, step)
 from alerter.health import DEGRADED_ALERTNAME, Cause
 from alerter.metrics import EvalMetrics
 from alerter.model import Alert, fingerprint
@@ -26,6 +27,7 @@ from alerter.promapi import PromAPI, QueryError, Sample
 from alerter.rules import Rule, RuleGroup
 from alerter.state import StateStore
 from alerter.templating import Template
+from wardops_common.durations import format_duration
 
 log = logging.getLogger("alerter.evaluator")
 
@@ -59,6 +61,7 @@ class Evaluator:
         self.api = PromAPI(config.datasource)
         self._cycle_lock = threading.Lock()
         self._active, outbox = store.load()
+        self._restore_after_downtime(store.last_evaluation(), clock())
         self._outbox: list[tuple[int | None, AlertState]] = list(outbox)
         self._rule_failures: dict[str, tuple[Rule, str]] = {}
         self._state_failure: str | None = None
@@ -208,7 +211,7 @@ class Evaluator:
                       keep_firing_for=0, now=now, frozen=skip_queries)
         self._apply(DEGRADED_KEY, result, upserts, deletes, resolved)
 
-        new_ids = self._save(upserts, deletes, resolved)
+        new_ids = self._save(upserts, deletes, resolved, now)
         self._outbox.extend(zip(new_ids, resolved))
         self._by_rule = self._alerts_by_rule(self._active)
         self._snapshot = [a for alerts in self._by_rule.values() for a in alerts]
@@ -295,15 +298,33 @@ class Evaluator:
             }, 1.0)
         return out
 
+    def _restore_after_downtime(self, last_evaluation: float | None, now: float) -> None:
+        """Pending alerts restart their ``for`` after an outage longer than the tolerance."""
+        tolerance = self.config.for_outage_tolerance
+        restarted: list[AlertState] = []
+        for alerts in self._active.values():
+            for fp, alert in alerts.items():
+                restored = restore_after_downtime(alert, last_evaluation, now, tolerance)
+                if restored is not alert:
+                    alerts[fp] = restored
+                    restarted.append(restored)
+        if restarted:
+            # saved at once, so that a second restart does not bring the old progress back
+            self.store.save_cycle(restarted, [], [])
+            log.info("alerter was down longer than for_outage_tolerance; pending alerts "
+                     "restart their for", extra={"down_for": format_duration(
+                         now - (last_evaluation or now)), "alerts": len(restarted)})
+
     def _save(self, upserts: list[AlertState], deletes: list[tuple[str, str]],
-              resolved: list[AlertState]) -> list[int | None]:
+              resolved: list[AlertState], now: float) -> list[int | None]:
         try:
             if self._state_failure:
                 # an earlier cycle's changes were lost: write the whole state again
                 active = [a for alerts in self._active.values() for a in alerts.values()]
-                ids: list[int | None] = list(self.store.save_snapshot(active, resolved))
+                ids: list[int | None] = list(self.store.save_snapshot(active, resolved,
+                                                                      evaluated_at=now))
             else:
-                ids = list(self.store.save_cycle(upserts, deletes, resolved))
+                ids = list(self.store.save_cycle(upserts, deletes, resolved, evaluated_at=now))
         except Exception as exc:  # noqa: BLE001 - sqlite3.Error, OSError: counted, alerted on
             self.metrics.state_errors.labels("save").inc()
             log.error("cannot save alert state", extra={"error": repr(exc)})

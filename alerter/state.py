@@ -8,6 +8,8 @@ Two tables:
   firing alert keeps its startsAt and fingerprint (not new), a pending one keeps its
   ``for`` progress, and one whose condition cleared while the alerter was down is
   resolved in the first cycle.
+- ``meta``: ``last_evaluation``, the time of the last saved cycle (how long the alerter
+  was down, for ``for_outage_tolerance``).
 - ``outbox``: resolved alerts not yet handed to the notification pipeline. A resolve is
   written here in the same transaction that removes the alert, and deleted only after
   ``pipeline.process`` returned, so a crash in between re-sends it (at-least-once)
@@ -39,6 +41,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     fired_at REAL, keep_firing_since REAL, value REAL NOT NULL, resolved_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+_LAST_EVALUATION = "last_evaluation"
 
 
 def _row(a: AlertState) -> tuple[object, ...]:
@@ -86,22 +89,40 @@ class StateStore:
             for row in out_rows]
         return active, outbox
 
-    def save_cycle(self, upserts: Iterable[AlertState], deletes: Iterable[tuple[str, str]],
-                   resolved: Iterable[AlertState]) -> list[int]:
-        """Write one cycle's changes atomically; return the outbox ids of ``resolved``."""
-        return self._write(list(upserts), list(deletes), list(resolved), replace_all=False)
+    def last_evaluation(self) -> float | None:
+        """When the last saved cycle was evaluated (None: never, or an older state)."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key=?",
+                                   (_LAST_EVALUATION,)).fetchone()
+        return float(row[0]) if row else None
 
-    def save_snapshot(self, active: Iterable[AlertState],
-                      resolved: Iterable[AlertState]) -> list[int]:
+    def save_cycle(self, upserts: Iterable[AlertState], deletes: Iterable[tuple[str, str]],
+                   resolved: Iterable[AlertState], evaluated_at: float | None = None) -> list[int]:
+        """Write one cycle's changes atomically; return the outbox ids of ``resolved``.
+
+        ``evaluated_at`` (the cycle's time) is kept: after a restart it tells how long the
+        alerter was down (``for_outage_tolerance``).
+        """
+        return self._write(list(upserts), list(deletes), list(resolved), replace_all=False,
+                           evaluated_at=evaluated_at)
+
+    def save_snapshot(self, active: Iterable[AlertState], resolved: Iterable[AlertState],
+                      evaluated_at: float | None = None) -> list[int]:
         """Replace all active alerts by ``active`` (after a failed save lost changes)."""
-        return self._write(list(active), [], list(resolved), replace_all=True)
+        return self._write(list(active), [], list(resolved), replace_all=True,
+                           evaluated_at=evaluated_at)
 
     def _write(self, upserts: list[AlertState], deletes: list[tuple[str, str]],
-               resolved: list[AlertState], replace_all: bool) -> list[int]:
+               resolved: list[AlertState], replace_all: bool,
+               evaluated_at: float | None) -> list[int]:
         with self._lock:
             cur = self._db.cursor()
             cur.execute("BEGIN IMMEDIATE")
             try:
+                if evaluated_at is not None:
+                    cur.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key)"
+                                " DO UPDATE SET value=excluded.value",
+                                (_LAST_EVALUATION, repr(float(evaluated_at))))
                 if replace_all:
                     cur.execute("DELETE FROM alerts")
                 cur.executemany(

@@ -13,7 +13,9 @@ from __future__ import annotations
 import glob
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -130,8 +132,11 @@ class NotifyConfig:
 
 
 # --- small typed readers; each raises ValueError("path: message") -----------------------
+# read_*, secret and check_url are public: alerter.am_forward validates its receivers
+# with them too.
 
-def _mapping(value: object, path: str, allowed: tuple[str, ...]) -> Mapping[str, Any]:
+def read_mapping(value: object, path: str, allowed: tuple[str, ...]) -> Mapping[str, Any]:
+    """``value`` as a mapping whose keys are all in ``allowed``."""
     if not isinstance(value, Mapping):
         raise ValueError(f"{path}: must be a mapping, got {type(value).__name__}")
     for key in value:
@@ -140,7 +145,8 @@ def _mapping(value: object, path: str, allowed: tuple[str, ...]) -> Mapping[str,
     return value
 
 
-def _str(value: object, path: str) -> str:
+def read_str(value: object, path: str) -> str:
+    """``value`` as a non-empty string."""
     if not isinstance(value, str) or not value:
         raise ValueError(f"{path}: must be a non-empty string")
     return value
@@ -158,7 +164,8 @@ def _int(value: object, path: str, minimum: int = 0) -> int:
     return value
 
 
-def _duration(value: object, path: str, positive: bool = False) -> float:
+def read_duration(value: object, path: str, positive: bool = False) -> float:
+    """``value`` (``30s``, ``5m`` ...) in seconds; ``positive`` rejects 0."""
     try:
         seconds = parse_duration(value)
     except ValueError as exc:
@@ -189,15 +196,43 @@ def _matchers(value: object, path: str) -> tuple[Matcher, ...]:
 
 
 def _label_names(value: object, path: str) -> tuple[str, ...]:
-    names = _each(value, path, _str)
+    names = _each(value, path, read_str)
     for i, name in enumerate(names):
         if name != GROUP_BY_ALL and not _LABEL_NAME.fullmatch(name):
             raise ValueError(f"{path}[{i}]: invalid label name {name!r}")
     return tuple(names)
 
 
-def _secret(raw: Mapping[str, Any], path: str, base: str, base_dir: Path,
-            required: bool) -> Secret | None:
+#: while a config loads under ``collect_missing()``: the missing variables/files seen so far
+_missing: ContextVar[list[str] | None] = ContextVar("wardops_missing_inputs", default=None)
+#: stands in for a missing value while collecting, so that loading goes on to find the rest
+_PLACEHOLDER = "http://missing.invalid/"
+
+
+@contextmanager
+def collect_missing() -> Iterator[list[str]]:
+    """Collect missing environment variables and unreadable secret files instead of
+    raising at the first one; the caller reports the whole list (one error, one run)."""
+    seen: list[str] = []
+    token = _missing.set(seen)
+    try:
+        yield seen
+    finally:
+        _missing.reset(token)
+
+
+def missing_input(message: str) -> str:
+    """Report one missing variable/file (``"path.key: ..."``): recorded while collecting
+    (returns a placeholder value), else raised as ``ValueError``."""
+    seen = _missing.get()
+    if seen is None:
+        raise ValueError(message)
+    seen.append(message)
+    return _PLACEHOLDER
+
+
+def secret(raw: Mapping[str, Any], path: str, base: str, base_dir: Path,
+           required: bool) -> Secret | None:
     """Read ``base`` / ``base_env`` / ``base_file`` (exactly one when ``required``)."""
     given = [k for k in (base, f"{base}_env", f"{base}_file") if k in raw]
     if len(given) > 1:
@@ -207,29 +242,31 @@ def _secret(raw: Mapping[str, Any], path: str, base: str, base_dir: Path,
             raise ValueError(f"{path}: one of {base}, {base}_env or {base}_file is required")
         return None
     key = given[0]
-    name = _str(raw[key], f"{path}.{key}")
+    name = read_str(raw[key], f"{path}.{key}")
     if key == base:
         return Secret(name, f"{path}.{key}")
     if key.endswith("_env"):
         value = os.environ.get(name)
         if not value:
-            raise ValueError(f"{path}.{key}: environment variable {name} is not set or empty")
+            value = missing_input(f"{path}.{key}: environment variable {name} "
+                                  "is not set or empty")
         return Secret(value.strip(), f"${name}")
     file = base_dir / name
     try:
         value = file.read_text().strip()
     except OSError as exc:
-        raise ValueError(f"{path}.{key}: cannot read {file}: {exc.strerror}") from None
+        value = missing_input(f"{path}.{key}: cannot read {file}: {exc.strerror}")
     if not value:
-        raise ValueError(f"{path}.{key}: {file} is empty")
+        value = missing_input(f"{path}.{key}: {file} is empty")
     return Secret(value, str(file))
 
 
-def _check_url(secret: Secret, path: str) -> None:
-    parts = urlsplit(secret.value)
+def check_url(url: Secret, path: str) -> None:
+    """Raise unless ``url`` is an http(s) URL with a host (the message never shows it)."""
+    parts = urlsplit(url.value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         # The URL itself may be a secret (Slack/Teams embed tokens): name only the field.
-        raise ValueError(f"{path}: not an http(s) URL with a host (from {secret.source})")
+        raise ValueError(f"{path}: not an http(s) URL with a host (from {url.source})")
 
 
 # --- receivers ---------------------------------------------------------------------------
@@ -244,7 +281,7 @@ TELEGRAM_API = "https://api.telegram.org"
 
 def _webhook(raw: object, path: str, base_dir: Path,
              compile_template: Callable[[str, str], None]) -> WebhookConfig:
-    m = _mapping(raw, path, _WEBHOOK_KEYS)
+    m = read_mapping(raw, path, _WEBHOOK_KEYS)
     fmt = m.get("format", "alertmanager")
     if fmt not in FORMATS:
         raise ValueError(f"{path}.format: unknown format {fmt!r} (use {', '.join(FORMATS)})")
@@ -254,9 +291,9 @@ def _webhook(raw: object, path: str, base_dir: Path,
             if key in m:
                 raise ValueError(f"{path}.{key}: telegram takes bot_token/bot_token_env/"
                                  "bot_token_file and chat_id, not a URL")
-        token = _secret(m, path, "bot_token", base_dir, required=True)
+        token = secret(m, path, "bot_token", base_dir, required=True)
         assert token is not None
-        api_url = _str(m.get("api_url", TELEGRAM_API), f"{path}.api_url").rstrip("/")
+        api_url = read_str(m.get("api_url", TELEGRAM_API), f"{path}.api_url").rstrip("/")
         url = Secret(f"{api_url}/bot{token.value}/sendMessage", token.source)
         if "chat_id" not in m:
             raise ValueError(f"{path}.chat_id: required for telegram")
@@ -271,11 +308,11 @@ def _webhook(raw: object, path: str, base_dir: Path,
                     "message_thread_id"):
             if key in m:
                 raise ValueError(f"{path}.{key}: only for format telegram")
-        url = _secret(m, path, "url", base_dir, required=True)
+        url = secret(m, path, "url", base_dir, required=True)
         assert url is not None
-    _check_url(url, f"{path}.url")
+    check_url(url, f"{path}.url")
     kw["url"] = url
-    kw["hmac_secret"] = _secret(m, path, "hmac_secret", base_dir, required=False)
+    kw["hmac_secret"] = secret(m, path, "hmac_secret", base_dir, required=False)
     if "send_resolved" in m:
         kw["send_resolved"] = _bool(m["send_resolved"], f"{path}.send_resolved")
     if "max_alerts" in m:
@@ -283,24 +320,24 @@ def _webhook(raw: object, path: str, base_dir: Path,
     if "max_attempts" in m:
         kw["max_attempts"] = _int(m["max_attempts"], f"{path}.max_attempts")
     if "timeout" in m:
-        kw["timeout"] = _duration(m["timeout"], f"{path}.timeout", positive=True)
+        kw["timeout"] = read_duration(m["timeout"], f"{path}.timeout", positive=True)
     if "max_age" in m:
-        kw["max_age"] = _duration(m["max_age"], f"{path}.max_age", positive=True)
+        kw["max_age"] = read_duration(m["max_age"], f"{path}.max_age", positive=True)
     if "title" in m:
-        kw["title"] = _str(m["title"], f"{path}.title")
+        kw["title"] = read_str(m["title"], f"{path}.title")
     headers = m.get("headers", {})
     if not isinstance(headers, Mapping):
         raise ValueError(f"{path}.headers: must be a mapping of header name to value")
     for name, value in headers.items():
         if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
             raise ValueError(f"{path}.headers: invalid header name {name!r}")
-        _str(value, f"{path}.headers.{name}")
+        read_str(value, f"{path}.headers.{name}")
     kw["headers"] = dict(headers)
     if fmt == "template":
         if "body" not in m:
             raise ValueError(f"{path}.body: required for format template (a Jinja2 template)")
-        kw["body"] = _str(m["body"], f"{path}.body")
-        kw["content_type"] = _str(m.get("content_type", "application/json"),
+        kw["body"] = read_str(m["body"], f"{path}.body")
+        kw["content_type"] = read_str(m.get("content_type", "application/json"),
                                   f"{path}.content_type")
         compile_template(kw["body"], f"{path}.body")
         for name, value in headers.items():
@@ -317,8 +354,8 @@ def _receivers(raw: object, base_dir: Path,
     receivers: dict[str, Receiver] = {}
     for i, item in enumerate(_list(raw, "receivers")):
         path = f"receivers[{i}]"
-        m = _mapping(item, path, ("name", "webhook_configs", "alertmanager_configs"))
-        name = _str(m.get("name"), f"{path}.name")
+        m = read_mapping(item, path, ("name", "webhook_configs", "alertmanager_configs"))
+        name = read_str(m.get("name"), f"{path}.name")
         if name in receivers:
             raise ValueError(f"{path}.name: duplicate receiver {name!r}")
         hooks = _each(m.get("webhook_configs", []), f"{path}.webhook_configs",
@@ -338,14 +375,14 @@ _ROUTE_KEYS = ("receiver", "matchers", "continue", "group_by", "group_wait", "gr
 
 def _route(raw: object, path: str, parent: Route | None, parent_key: str, index: int,
            receivers: Mapping[str, Receiver]) -> Route:
-    m = _mapping(raw, path, _ROUTE_KEYS)
+    m = read_mapping(raw, path, _ROUTE_KEYS)
     if parent is None:
         if "receiver" not in m:
             raise ValueError(f"{path}.receiver: required at the top-level route")
         for key in ("matchers", "continue"):
             if key in m:
                 raise ValueError(f"{path}.{key}: not allowed at the top-level route")
-    receiver = _str(m["receiver"], f"{path}.receiver") if "receiver" in m else parent.receiver  # type: ignore[union-attr]
+    receiver = read_str(m["receiver"], f"{path}.receiver") if "receiver" in m else parent.receiver  # type: ignore[union-attr]
     if receiver not in receivers:
         raise ValueError(f"{path}.receiver: unknown receiver {receiver!r}")
     matchers = _matchers(m.get("matchers", []), f"{path}.matchers")
@@ -367,11 +404,11 @@ def _route(raw: object, path: str, parent: Route | None, parent_key: str, index:
         group_by = parent.group_by if parent else ()
         group_by_all = parent.group_by_all if parent else False
     defaults = parent or Route(key="", receiver="")
-    group_wait = (_duration(m["group_wait"], f"{path}.group_wait") if "group_wait" in m
+    group_wait = (read_duration(m["group_wait"], f"{path}.group_wait") if "group_wait" in m
                   else defaults.group_wait)
-    group_interval = (_duration(m["group_interval"], f"{path}.group_interval", positive=True)
+    group_interval = (read_duration(m["group_interval"], f"{path}.group_interval", positive=True)
                       if "group_interval" in m else defaults.group_interval)
-    repeat_interval = (_duration(m["repeat_interval"], f"{path}.repeat_interval", positive=True)
+    repeat_interval = (read_duration(m["repeat_interval"], f"{path}.repeat_interval", positive=True)
                        if "repeat_interval" in m else defaults.repeat_interval)
     node = Route(key=key, receiver=receiver, matchers=matchers,
                  continue_=_bool(m.get("continue", False), f"{path}.continue"),
@@ -383,7 +420,7 @@ def _route(raw: object, path: str, parent: Route | None, parent_key: str, index:
 
 
 def _inhibit_rule(raw: object, path: str) -> InhibitRule:
-    m = _mapping(raw, path, ("source_matchers", "target_matchers", "equal"))
+    m = read_mapping(raw, path, ("source_matchers", "target_matchers", "equal"))
     for key in ("source_matchers", "target_matchers"):
         if not m.get(key):
             raise ValueError(f"{path}.{key}: required (a non-empty list of matchers)")
@@ -393,8 +430,8 @@ def _inhibit_rule(raw: object, path: str) -> InhibitRule:
 
 
 def _api(raw: object, base_dir: Path) -> ApiConfig:
-    m = _mapping(raw, "api", ("bearer_token_env", "bearer_token_file", "max_body_bytes"))
-    token = _secret(m, "api", "bearer_token", base_dir, required=False)
+    m = read_mapping(raw, "api", ("bearer_token_env", "bearer_token_file", "max_body_bytes"))
+    token = secret(m, "api", "bearer_token", base_dir, required=False)
     kw: dict[str, Any] = {"bearer_token": token}
     if "max_body_bytes" in m:
         kw["max_body_bytes"] = _int(m["max_body_bytes"], "api.max_body_bytes", 1024)
@@ -405,7 +442,7 @@ def _templates(raw: object, base_dir: Path) -> dict[str, str]:
     """``templates: [glob, ...]``: Jinja2 files, each usable by its file name in
     ``{% include %}`` / ``{% import %}`` of a ``template`` webhook."""
     result: dict[str, str] = {}
-    for i, pattern in enumerate(_each(raw, "templates", _str)):
+    for i, pattern in enumerate(_each(raw, "templates", read_str)):
         paths = sorted(glob.glob(str(base_dir / pattern)))
         if not paths:
             raise ValueError(f"templates[{i}]: no file matches {pattern!r}")

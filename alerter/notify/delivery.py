@@ -150,7 +150,7 @@ class Queue:
         return int(self.db.query("SELECT COUNT(*) FROM queue WHERE status = 'dead'")[0][0])
 
 
-def _transport_error(exc: requests.RequestException) -> TransportError:
+def transport_error(exc: requests.RequestException) -> TransportError:
     """Map a ``requests`` exception to what retry classification understands."""
     if isinstance(exc, requests.Timeout):
         return TransportError.TIMEOUT
@@ -182,7 +182,7 @@ def send(session: requests.Session, n: Notification, hook: WebhookConfig,
         resp = session.post(hook.url.value, data=n.body, headers=headers, timeout=hook.timeout,
                             allow_redirects=False)
     except requests.RequestException as exc:
-        return classify(None, _transport_error(exc))
+        return classify(None, transport_error(exc))
     resp.close()
     return classify(resp.status_code, retry_after=resp.headers.get("Retry-After"), now=now)
 

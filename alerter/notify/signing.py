@@ -2,8 +2,9 @@
 
 The signature is ``sha256=`` + hex(HMAC-SHA256(secret, body)), over the exact body
 bytes sent, nothing else (the contract in DESIGN.md). ``X-Wardops-Timestamp`` is the
-Unix time of the attempt; it is not covered by the signature, so receivers that want
-replay protection deduplicate by ``Idempotency-Key`` (stable across retries).
+Unix time of the attempt; it is not covered by the signature (nor is ``Idempotency-Key``),
+so it proves nothing about freshness: receivers get replay protection by remembering the
+``Idempotency-Key`` and signature values they accepted (README, "Replay protection").
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Config and rule-file validation: every invalid fixture gives its exact one-line message.
 
 Each ``tests/testdata/alerter/invalid-*.yml`` starts with ``# expect: MESSAGE`` ({file} is
-the path). ``invalid-config-*`` are alerter configs, ``invalid-rules-*`` rule files, loaded
+the path, {dir} its directory). ``invalid-config-*`` are alerter configs,
+``invalid-rules-*`` rule files, loaded
 through a config that points at them. The CLI gives the same line and exit status 2.
 """
 
@@ -23,7 +24,8 @@ FIXTURES = sorted(TESTDATA.glob("invalid-*.yml"))
 def expected(path: Path, shown: Path) -> str:
     first = path.read_text().splitlines()[0]
     assert first.startswith("# expect: "), f"{path.name} lacks its # expect: line"
-    return first.removeprefix("# expect: ").replace("{file}", str(shown))
+    return (first.removeprefix("# expect: ").replace("{file}", str(shown))
+            .replace("{dir}", str(path.parent)))
 
 
 def config_for(fixture: Path, tmp_path: Path) -> tuple[Path, Path]:
@@ -91,6 +93,36 @@ def test_example_config_and_default_rules_are_valid(monkeypatch: pytest.MonkeyPa
                           env=python_env(**EXAMPLE_SECRETS), timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert f"{len(config.groups)} groups, {rules} alerting rules" in proc.stdout
+
+
+def test_example_names_every_missing_variable_in_one_error() -> None:
+    env = {k: v for k, v in python_env().items() if k not in EXAMPLE_SECRETS}
+    proc = subprocess.run([sys.executable, "-m", "alerter", "check-config",
+                           str(REPO / "examples" / "alerter.yml")],
+                          check=False, capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1
+    assert "5 environment variables or files missing" in proc.stderr
+    for name in EXAMPLE_SECRETS:
+        assert f"environment variable {name} is not set" in proc.stderr
+
+
+def test_readme_dry_check_command_works() -> None:
+    """The one-liner in README (and at the top of the example) sets every variable."""
+    readme = (REPO / "README.md").read_text()
+    example = (REPO / "examples" / "alerter.yml").read_text()
+    lines = [line for line in readme.splitlines()
+             if line.startswith("env ") and "check-config examples/alerter.yml" in line]
+    assert len(lines) == 1
+    assert f"#   {lines[0]}" in example.splitlines()
+    words = lines[0].split()
+    assignments = dict(w.split("=", 1) for w in words[1:] if "=" in w)
+    assert set(assignments) == set(EXAMPLE_SECRETS)
+    env = {k: v for k, v in python_env().items() if k not in EXAMPLE_SECRETS} | assignments
+    proc = subprocess.run([sys.executable, "-m", "alerter", "check-config",
+                           str(REPO / "examples" / "alerter.yml")],
+                          check=False, capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_relative_paths_and_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from alerter.evaluation import AlertState, Candidate, Transition, orphaned, step
+from alerter.evaluation import (AlertState, Candidate, Transition, orphaned,
+                                restore_after_downtime, step)
 from alerter.health import classify_freshness, classify_targets
 from alerter.model import fingerprint
 from alerter.promapi import QueryError, Sample, parse_response
@@ -90,6 +91,28 @@ def test_times_carried_through() -> None:
     assert fired.dirty == [FP]
     steady = step(fired.active, PRESENT, rule_key="r", hold=60, keep_firing_for=0, now=180)
     assert steady.active[FP].fired_at == 170 and steady.dirty == []  # nothing to save
+
+
+# (case, stored alert, last evaluation before the restart, now, tolerance, active_at after)
+RESTORE_CASES = [
+    ("pending, short outage: for progress kept", alert("pending", 100), 500, 600, 3600, 100),
+    ("pending, outage exactly the tolerance: kept", alert("pending", 100), 500, 4100, 3600, 100),
+    ("pending, outage over the tolerance: for restarts", alert("pending", 100), 500, 4101,
+     3600, 4101),
+    ("pending, tolerance 0: any outage restarts", alert("pending", 100), 500, 501, 0, 501),
+    ("firing is never touched", alert("firing", 100, fired_at=200), 500, 99999, 3600, 100),
+    ("no recorded last evaluation (older state): kept", alert("pending", 100), None, 99999,
+     3600, 100),
+]
+
+
+@pytest.mark.parametrize("case,stored,last,now,tolerance,active_at", RESTORE_CASES,
+                         ids=[c[0] for c in RESTORE_CASES])
+def test_restore_after_downtime(case: str, stored: AlertState, last: float | None, now: float,
+                                tolerance: float, active_at: float) -> None:
+    restored = restore_after_downtime(stored, last, now, tolerance)
+    assert restored.active_at == active_at
+    assert (restored.state, restored.fired_at) == (stored.state, stored.fired_at)
 
 
 def test_orphaned_rule_resolves_firing_only() -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.alerter.harness import (
     TSDB,
     FakeExporter,
@@ -196,10 +198,12 @@ def test_failed_rule_freezes_only_that_rule(prometheus: TSDB, exporter: FakeExpo
     ev.run_cycle()
     assert sorted(a.name for a in pipeline.batches[-1]) == ["Broken", "DeviceDown"]
 
-    # The Broken rule's query starts failing (a function Prometheus does not know).
+    # The Broken rule's query starts failing: it parses (so it loads), but Prometheus
+    # rejects it while evaluating (label_replace with an invalid regex).
     (tmp_path / "rules" / "test.yml").write_text(
         (tmp_path / "rules" / "test.yml").read_text().replace(
-            'wardops_device_up{device="Telavi-ATM"} == 0', 'no_such_function(wardops_device_up)'))
+            'wardops_device_up{device="Telavi-ATM"} == 0',
+            'label_replace(wardops_device_up, "x", "$1", "device", "(")'))
     from alerter.config import load_config
     ev.reload(load_config(config))
     exporter.set_up(atm, True)
@@ -315,3 +319,43 @@ def test_failed_state_write_is_alerted_and_repaired(prometheus: TSDB, exporter: 
     assert [a2.labels["device"] for alerts in active.values() for a2 in alerts.values()] == \
         ["Ozurgeti-ATM"]
     assert outbox == []
+
+
+def _pretend_down(state_dir: Path, ran_for: float, down_for: float) -> None:
+    """Shift the stored state as if the alerter started ``ran_for + down_for`` seconds ago
+    and last evaluated ``down_for`` seconds ago (what a real outage leaves on disk)."""
+    import sqlite3
+    with sqlite3.connect(state_dir / "alerts.sqlite") as db:
+        db.execute("UPDATE alerts SET active_at = active_at - ?", (ran_for + down_for,))
+        db.execute("UPDATE meta SET value = ? WHERE key = 'last_evaluation'",
+                   (repr(time.time() - down_for),))
+
+
+@pytest.mark.parametrize(("down_for", "state_after_restart"), [
+    (1800.0, "firing"),    # 30 min down, tolerance 1h: the `for` progress is kept
+    (7200.0, "pending"),   # 2 h down: the history is unknown, `for` restarts now
+])
+def test_for_outage_tolerance(prometheus: TSDB, exporter: FakeExporter, tmp_path: Path,
+                              down_for: float, state_after_restart: str) -> None:
+    exporter.add("Zugdidi-ATM", site="Zugdidi", up=False)
+    config = write_config(tmp_path, prometheus.url, down_rule(hold="10m"),
+                          extra="for_outage_tolerance: 1h\n")
+    prometheus.wait_value('count(wardops_device_up == 0)', 1)
+    first = make_evaluator(config, RecordingPipeline())
+    first.run_cycle()
+    assert [a.state for a in first.alerts()] == ["pending"]
+    first.close()
+    first.store.close()
+    _pretend_down(tmp_path / "state", ran_for=1200.0, down_for=down_for)
+
+    restarted_at = time.time()
+    pipeline = RecordingPipeline()
+    ev = make_evaluator(config, pipeline)
+    ev.run_cycle()
+    [alert] = ev.alerts()
+    assert alert.state == state_after_restart
+    if state_after_restart == "pending":
+        assert alert.starts_at >= restarted_at            # `for` counts from the restart
+        assert pipeline.batches[-1] == []
+    else:
+        assert [a.labels["device"] for a in pipeline.batches[-1]] == ["Zugdidi-ATM"]

@@ -4,6 +4,7 @@ schedule under an injected clock against a real loopback HTTP receiver."""
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from alerter.am_forward import (RESOLVED_RETENTION, Forwarder, Sent, firing_ends_at,
+from alerter.am_forward import (RESOLVED_RETENTION, STATE_FILE, Forwarder, Sent, firing_ends_at,
                                 needs_sending, next_backoff, postable, targets_of)
 from alerter.model import Alert
 from alerter.notify.config import parse_notify_config
@@ -257,3 +258,30 @@ def test_reload_starts_and_stops_forwarding(am_receiver: Receiver, tmp_path: Pat
         assert [d for d, _ in since(am_receiver, 1)] == ["A", "B"]
     finally:
         fwd.stop()
+
+
+def test_state_file_of_another_shape_skips_bad_entries_and_keeps_the_rest(
+        am_receiver: Receiver, tmp_path: Path) -> None:
+    """An older/newer version's am_forward.json: bad entries counted and skipped, no crash."""
+    good = alert("Gori-ATM", "resolved", ends_at=1_700_000_100.0)
+    good_entry = {"labels": good.labels, "annotations": {}, "state": "resolved",
+                  "starts_at": good.starts_at, "ends_at": good.ends_at, "generator_url": "",
+                  "value": 0.0, "fingerprint": good.fingerprint}
+    entries = [
+        {**good_entry, "labels": {**good.labels, "device": "Poti-ATM"}, "fingerprint": "",
+         "silenced_by": ["x"]},                         # a field this version does not know
+        {"labels": {"alertname": "DeviceDown"}},      # fields missing
+        ["not", "a", "mapping"],
+        {**good_entry, "labels": "not a mapping", "fingerprint": ""},
+        good_entry,
+    ]
+    (tmp_path / STATE_FILE).write_text(json.dumps({"resolved": entries}))
+    registry = CollectorRegistry()
+    fwd = forwarder(am_receiver, tmp_path, Clock(1_700_000_110.0), registry)
+    try:
+        wait_for(lambda: am_receiver.requests, what="the kept resolved alert re-sent")
+        assert posted(am_receiver, 0) == [("Gori-ATM", "2023-11-14T22:15:00Z")]
+    finally:
+        fwd.stop()
+    assert registry.get_sample_value("wardops_alerter_forward_state_errors_total",
+                                     {"op": "load"}) == 4

@@ -129,3 +129,50 @@ def test_unreadable_input_exits_2(tmp_path: Path, content: str | None, message: 
 def test_usage_error_exits_2() -> None:
     result = run_cli("import-alertmanager-config")
     assert result.returncode == 2 and "usage:" in result.stderr
+
+
+BASE = ("route: {receiver: x}\n"
+        "receivers: [{name: x, webhook_configs: [{url: 'http://127.0.0.1:9/'}]}]\n")
+
+
+@pytest.mark.parametrize("content,message", [
+    (BASE + "routez: {receiver: x}\n", "routez: unknown field: Alertmanager rejects this file; "
+                                      "did you mean route?"),
+    ("route: {receiver: x, routes: [{receiver: x, matcher: ['a=\"b\"']}]}\n"
+     "receivers: [{name: x}]\n",
+     "route.routes[0].matcher: unknown field: Alertmanager rejects this file; "
+     "did you mean matchers?"),
+    ("route: {receiver: x}\nreceivers: [{name: x, webhook_configs: [{url: 'http://h/', "
+     "send_resolve: true}]}]\n",
+     "receivers[0].webhook_configs[0].send_resolve: unknown field: Alertmanager rejects this "
+     "file; did you mean send_resolved?"),
+    ("route: {receiver: x}\nreceivers: [{name: x, webhook_config: [{url: 'http://h/'}]}]\n",
+     "receivers[0].webhook_config: unknown field: Alertmanager rejects this file; "
+     "did you mean webhook_configs?"),
+    (BASE + "global: {resolve_timeot: 5m}\n",
+     "global.resolve_timeot: unknown field: Alertmanager rejects this file; "
+     "did you mean resolve_timeout?"),
+    (BASE + "inhibit_rules: [{source_matchers: ['a=\"b\"'], target_matchers: ['c=\"d\"'], "
+            "equals: [site]}]\n",
+     "inhibit_rules[0].equals: unknown field: Alertmanager rejects this file; "
+     "did you mean equal?"),
+])
+def test_unknown_key_is_an_error_like_in_alertmanager(tmp_path: Path, content: str,
+                                                      message: str) -> None:
+    path = tmp_path / "alertmanager.yml"
+    path.write_text(content)
+    result = run_cli("import-alertmanager-config", str(path))
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == f"import-alertmanager-config: {path}: {message}\n"
+    # the real Alertmanager parser agrees that the file is not valid
+    if shutil.which("amtool"):
+        am = subprocess.run(["amtool", "check-config", str(path)], capture_output=True,
+                            text=True, timeout=30)
+        assert am.returncode != 0
+        assert "not found in type" in am.stdout + am.stderr
+
+
+def test_the_valid_fixture_is_valid_for_alertmanager_too() -> None:
+    am = subprocess.run(["amtool", "check-config", str(SOURCE)], capture_output=True,
+                        text=True, timeout=30)
+    assert am.returncode == 0, am.stdout + am.stderr
