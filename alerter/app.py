@@ -152,7 +152,7 @@ class AlerterApp:
             # data health (MonitoringDegraded) is checked at least every evaluation_interval,
             # even when no group is due or there are no rules at all
             if due or now >= next_health_check:
-                self.evaluator.run_cycle(now, due)
+                self.evaluator.run_cycle(self.evaluator.evaluation_time(now, due), due)
                 next_health_check = now + self.config.evaluation_interval
             wait = min(self.evaluator.seconds_until_due(time.time()),
                        next_health_check - time.time())

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from alerter.alignment import EvaluationAlignment, is_series_selector, selector_from_targets
 from alerter.notify.config import (NOTIFY_KEYS, NotifyConfig, collect_missing, missing_input,
                                    parse_notify_config)
 from alerter.promql_check import check_expressions
@@ -34,10 +35,12 @@ class ConfigError(ValueError):
 
 
 _TOP_KEYS = {"prometheus", "evaluation_interval", "rule_files", "state_dir", "external_url",
-             "external_labels", "data_health", "for_outage_tolerance"}
+             "external_labels", "data_health", "for_outage_tolerance",
+             "evaluation_alignment"}
 _SOURCE_KEYS = {"url", "timeout", "headers", "basic_auth"}
 _AUTH_KEYS = {"username", "password", "password_file", "password_env"}
 _HEALTH_KEYS = {"targets", "probe_timestamp", "stale_after", "degraded_for"}
+_ALIGN_KEYS = {"enabled", "margin", "selector"}
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,8 @@ class AlerterConfig:
     notify: NotifyConfig
     #: down longer than this (no evaluation), pending alerts restart their `for` at start-up
     for_outage_tolerance: float = 3600.0
+    #: evaluate just after the exporter's scrapes (alerter.alignment)
+    evaluation_alignment: EvaluationAlignment = EvaluationAlignment()
     #: how rule expressions were checked: "promtool" or a note that it was a light check
     promql_check: str = "promtool"
 
@@ -179,6 +184,38 @@ def _data_health(path: Path, raw: Any) -> DataHealth:
                                raw.get("degraded_for", defaults.degraded_for)))
 
 
+def _alignment(path: Path, raw: Any, interval: float, health: DataHealth
+               ) -> EvaluationAlignment:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise _fail(path, "evaluation_alignment", "must be a mapping")
+    _unknown(path, "evaluation_alignment", raw, _ALIGN_KEYS)
+    enabled = raw.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise _fail(path, "evaluation_alignment.enabled", f"must be true or false, not {enabled!r}")
+    # default 0.5 s, less for sub-second evaluation intervals
+    margin = _duration(path, "evaluation_alignment.margin", raw.get("margin", "500ms"))
+    if "margin" not in raw:
+        margin = min(margin, interval / 4)
+    if margin >= interval:
+        raise _fail(path, "evaluation_alignment.margin", f"{raw.get('margin')} must be shorter "
+                    "than evaluation_interval")
+    selector = raw.get("selector")
+    if selector is None:
+        # derived from data_health.targets; without one, alignment is simply not possible
+        selector = selector_from_targets(health.targets)
+        if not selector and "enabled" in raw and enabled:
+            raise _fail(path, "evaluation_alignment.selector", "cannot be derived from "
+                        f"data_health.targets {health.targets!r}; give the exporter's "
+                        "scrape_duration_seconds selector")
+    elif not isinstance(selector, str) or not is_series_selector(selector):
+        raise _fail(path, "evaluation_alignment.selector", f"{selector!r} is not a series "
+                    'selector such as scrape_duration_seconds{job="wardops-exporter"}')
+    return EvaluationAlignment(enabled=enabled and bool(selector), margin=margin,
+                               selector=selector.strip())
+
+
 def _rule_paths(path: Path, raw: Any) -> tuple[tuple[str, ...], tuple[Path, ...]]:
     if raw is None:
         raw = []
@@ -252,12 +289,15 @@ def _load_config(file: Path) -> AlerterConfig:
         promql_check = check_expressions(groups)
     except RuleError as exc:
         raise ConfigError(str(exc)) from None
+    data_health = _data_health(file, raw.get("data_health"))
     return AlerterConfig(
         path=file, datasource=_datasource(file, raw.get("prometheus")),
         evaluation_interval=interval, rule_files=patterns, rule_paths=paths,
         groups=tuple(groups), state_dir=(file.parent / state_dir),
         external_url=external_url, external_labels=external_labels,
-        data_health=_data_health(file, raw.get("data_health")), notify=_notify(file, raw),
+        data_health=data_health, notify=_notify(file, raw),
+        evaluation_alignment=_alignment(file, raw.get("evaluation_alignment"), interval,
+                                        data_health),
         promql_check=promql_check,
         for_outage_tolerance=_duration(file, "for_outage_tolerance",
                                        raw.get("for_outage_tolerance", "1h")))

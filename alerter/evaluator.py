@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 from alerter import health
+from alerter.alignment import Plan, next_evaluation
 from alerter.config import AlerterConfig
 from alerter.evaluation import (AlertState, Candidate, StepResult, orphaned,
                                 restore_after_downtime, step)
@@ -71,6 +72,9 @@ class Evaluator:
         self._snapshot: list[Alert] = [a for alerts in self._by_rule.values() for a in alerts]
         self._ready = False
         self.next_due: dict[tuple[str, str], float] = {}
+        #: start of the scrape each group's next evaluation follows (None: plain cadence)
+        self._follows: dict[tuple[str, str], float | None] = {}
+        self._alignment_failing = ""  # the last failure reason, logged once per change
         self._schedule(config.groups)
 
     # ------------------------------------------------------------------ public surface
@@ -113,16 +117,31 @@ class Evaluator:
             started = time.monotonic()
             now = self.clock() if now is None else now
             groups = list(self.config.groups) if groups is None else groups
+            for group in groups:
+                scrape = self._follows.get(self._gkey(group))
+                self.metrics.group_scrape.labels(group.name).set(scrape or 0)
             handed = self._cycle(now, groups)
+            scrapes = self._recent_scrapes(groups)
             for group in groups:
                 key = self._gkey(group)
                 # keep the cadence; after a long stall start again from now, not in a burst
                 due = self.next_due.get(key, now) + group.interval
-                self.next_due[key] = due if due > now else now + group.interval
+                cadence = due if due > now else now + group.interval
+                plan = self._plan(scrapes, now, cadence, group.interval)
+                self.next_due[key], self._follows[key] = plan.at, plan.scrape
             self.metrics.cycle_duration.observe(time.monotonic() - started)
             self.metrics.last_evaluation.set(self.clock())
             self._ready = True
             return handed
+
+    def evaluation_time(self, now: float, groups: list[RuleGroup]) -> float:
+        """The time to evaluate ``groups`` (due at ``now``) at: their scheduled time, as
+        Prometheus does, so that an aligned evaluation queries just after its scrape even
+        when the loop woke a little late; ``now`` after a stall or for a health-only cycle."""
+        scheduled = max((self.next_due.get(self._gkey(g), 0.0) for g in groups), default=0.0)
+        if now - scheduled < min((g.interval for g in groups), default=0.0) / 2:
+            return min(scheduled, now)
+        return now
 
     def rules_status(self) -> list[dict[str, Any]]:
         """Rule groups in the shape of Prometheus's ``/api/v1/rules`` ``data.groups``."""
@@ -369,6 +388,47 @@ class Evaluator:
     def _generator_url(self, rule_key: str) -> str:
         return f"{self.config.external_url}/api/v1/rules#{quote(rule_key)}"
 
+    # ------------------------------------------------------------------ alignment
+
+    def _recent_scrapes(self, groups: list[RuleGroup]) -> list[tuple[float, float]] | None:
+        """(start, duration) of the exporter's recent scrapes, oldest first; None when
+        alignment is off or the query failed (counted by reason, logged once per change)."""
+        alignment = self.config.evaluation_alignment
+        if not alignment.enabled or not groups:
+            return None
+        lookback = max(120, 6 * max(g.interval for g in groups))
+        expr = f"{alignment.selector}[{lookback:.0f}s]"
+        try:
+            series = self.api.query_series(expr, self.clock())
+        except QueryError as exc:
+            self.metrics.unaligned.labels(exc.reason).inc()
+            if self._alignment_failing != exc.reason:
+                log.warning("cannot read the exporter's scrape times; evaluating on the plain "
+                            "cadence", extra={"query": expr, "reason": exc.reason,
+                                              "error": str(exc)})
+            self._alignment_failing = exc.reason
+            return None
+        if self._alignment_failing:
+            log.info("scrape times readable again", extra={"query": expr})
+        self._alignment_failing = ""
+        if not series:
+            return []
+        # several exporter targets (shards): follow the first by its labels (instance)
+        first = min(series, key=lambda one: sorted(one.labels.items()))
+        return first.points
+
+    def _plan(self, scrapes: list[tuple[float, float]] | None, previous: float,
+              cadence: float, interval: float) -> Plan:
+        if scrapes is None:  # alignment off, or the query failed (counted)
+            self.metrics.aligned.set(0)
+            return Plan(cadence, None, "")
+        plan = next_evaluation(scrapes, previous=previous, cadence=cadence, interval=interval,
+                               margin=self.config.evaluation_alignment.margin, now=self.clock())
+        if plan.fallback:
+            self.metrics.unaligned.labels(plan.fallback).inc()
+        self.metrics.aligned.set(0 if plan.scrape is None else 1)
+        return plan
+
     @staticmethod
     def _gkey(group: RuleGroup) -> tuple[str, str]:
         return (group.file, group.name)
@@ -376,6 +436,7 @@ class Evaluator:
     def _schedule(self, groups: tuple[RuleGroup, ...]) -> None:
         keys = {self._gkey(g) for g in groups}
         self.next_due = {k: v for k, v in self.next_due.items() if k in keys}
+        self._follows = {k: v for k, v in self._follows.items() if k in keys}
         for group in groups:
             self.next_due.setdefault(self._gkey(group), 0.0)
             self.metrics.init_group(group.name)

@@ -14,10 +14,12 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from alerter import __version__
+from alerter.alignment import FALLBACK_REASONS
 from alerter.model import Alert
 
-FAILURE_REASONS = ("unreachable", "timeout", "server_error", "bad_query", "bad_response",
-                   "duplicate_labelset", "limit_exceeded", "skipped_datasource_down")
+QUERY_FAILURES = ("unreachable", "timeout", "server_error", "bad_query", "bad_response")
+FAILURE_REASONS = (*QUERY_FAILURES, "duplicate_labelset", "limit_exceeded",
+                   "skipped_datasource_down")
 
 
 class AlertsCollector(Collector):
@@ -81,6 +83,21 @@ class EvalMetrics:
         self.reload_time = Gauge(
             "wardops_alerter_config_last_reload_success_timestamp_seconds",
             "When the config was last loaded successfully.", registry=registry)
+        self.aligned = Gauge(
+            "wardops_alerter_evaluation_aligned",
+            "1 when the next evaluation follows an exporter scrape (evaluation_alignment), "
+            "0 when it runs on the plain cadence.", registry=registry)
+        self.unaligned = Counter(
+            "wardops_alerter_evaluations_unaligned",
+            "Evaluations scheduled on the plain cadence although alignment is on, by reason "
+            "(the scrape query failed, or the scrapes were too few, irregular, stopped, or "
+            "none fitted).", ["reason"], registry=registry)
+        self.group_scrape = Gauge(
+            "wardops_alerter_rule_group_last_evaluation_scrape_timestamp_seconds",
+            "Start of the exporter scrape the group's last evaluation followed "
+            "(0: it ran on the plain cadence).", ["group"], registry=registry)
+        for reason in (*QUERY_FAILURES, *FALLBACK_REASONS):
+            self.unaligned.labels(reason)
         build = Gauge("wardops_alerter_build_info", "Build information.", ["version"],
                       registry=registry)
         build.labels(__version__).set(1)
@@ -91,5 +108,6 @@ class EvalMetrics:
     def init_group(self, group: str) -> None:
         """Create the group's series at 0, so a failure is a change, not a new series."""
         self.evaluations.labels(group)
+        self.group_scrape.labels(group)
         for reason in FAILURE_REASONS:
             self.rule_failures.labels(group, reason)

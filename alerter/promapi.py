@@ -56,6 +56,10 @@ class PromAPI:
 
     def query(self, expr: str, at: float) -> list[Sample]:
         """Evaluate ``expr`` at Unix time ``at``; raise ``QueryError`` on any failure."""
+        resp = self._post(expr, at)
+        return parse_response(resp.status_code, resp.content, self.source.url)
+
+    def _post(self, expr: str, at: float) -> requests.Response:
         try:
             resp = self.session.post(self.endpoint, data={"query": expr, "time": f"{at:.3f}"},
                                      timeout=self.source.timeout)
@@ -66,7 +70,12 @@ class PromAPI:
             raise QueryError("unreachable", f"{self.source.url}: {_root_cause(exc)}") from exc
         except requests.RequestException as exc:
             raise QueryError("bad_response", f"{self.source.url}: {exc}") from exc
-        return parse_response(resp.status_code, resp.content, self.source.url)
+        return resp
+
+    def query_series(self, expr: str, at: float) -> list[Series]:
+        """Evaluate the range-vector ``expr`` at ``at``; raise ``QueryError`` on any failure."""
+        resp = self._post(expr, at)
+        return parse_matrix(resp.status_code, resp.content, self.source.url)
 
 
 def _root_cause(exc: BaseException) -> str:
@@ -76,8 +85,16 @@ def _root_cause(exc: BaseException) -> str:
     return text.split("] ", 1)[-1] if "] " in text else text
 
 
-def parse_response(status: int, body: bytes, where: str) -> list[Sample]:
-    """Turn an HTTP answer of ``/api/v1/query`` into samples (pure; table-tested)."""
+@dataclass(frozen=True)
+class Series:
+    """One element of a range vector: labels and (timestamp, value) points, oldest first."""
+
+    labels: dict[str, str]
+    points: list[tuple[float, float]]
+
+
+def _result(status: int, body: bytes, where: str) -> tuple[Any, Any]:
+    """(resultType, result) of an HTTP answer of ``/api/v1/query``, or ``QueryError``."""
     try:
         doc: Any = json.loads(body)
     except ValueError:
@@ -97,6 +114,25 @@ def parse_response(status: int, body: bytes, where: str) -> list[Sample]:
     kind, result = data.get("resultType"), data.get("result")
     if not isinstance(result, list):
         raise QueryError("bad_response", f"{where}: {kind} answer without a result list")
+    return kind, result
+
+
+def parse_matrix(status: int, body: bytes, where: str) -> list[Series]:
+    """Turn an answer to a range-vector query (``name{...}[2m]``) into series (pure)."""
+    kind, result = _result(status, body, where)
+    if kind != "matrix":
+        raise QueryError("bad_query", f"{where}: result type {kind!r}, expected a range vector")
+    try:
+        return [Series(dict(item["metric"]),
+                       [(float(ts), float(value)) for ts, value in item["values"]])
+                for item in result]
+    except (TypeError, KeyError, ValueError, AttributeError) as exc:
+        raise QueryError("bad_response", f"{where}: malformed matrix result: {exc!r}") from None
+
+
+def parse_response(status: int, body: bytes, where: str) -> list[Sample]:
+    """Turn an HTTP answer of ``/api/v1/query`` into samples (pure; table-tested)."""
+    kind, result = _result(status, body, where)
     try:
         if kind == "vector":
             samples = []

@@ -69,11 +69,12 @@ def percentile(values: list[float], q: float) -> float:
 class Bench:
     """Both stacks on loopback, one webhook sink, one Prometheus."""
 
-    def __init__(self, workdir: Path, devices: int, interval: float) -> None:
+    def __init__(self, workdir: Path, devices: int, interval: float, align: bool = True) -> None:
         # One device per outage: a device with two outages within 5 minutes would be
         # DeviceFlapping (3+ transitions), which replaces its DeviceDown by design.
         self.workdir = workdir
         self.interval = interval
+        self.align = align  # probe.align_to_scrapes and evaluation_alignment
         self.devices = {f"bench-{i:02d}": f"127.50.0.{i + 1}" for i in range(devices)}
         # Never dropped, so the site is never wholly down (no SiteDown in the way).
         self.witness = {"bench-witness": "127.50.1.1"}
@@ -96,8 +97,7 @@ class Bench:
     def _start_exporter(self) -> None:
         inventory = {
             "probe": {"interval": f"{self.interval:g}s", "timeout": "1s", "count": 1,
-                      "down_after": 1, "up_after": 1},
-            "sites": {"Bench": {}},
+                      "down_after": 1, "up_after": 1, "align_to_scrapes": self.align},
             "sites": {"Bench": {"labels": {"region": "Bench"}}},
             "devices": [{"name": n, "address": a, "site": "Bench", "type": "router"}
                         for n, a in {**self.devices, **self.witness}.items()],
@@ -169,6 +169,7 @@ class Bench:
         config = {
             "prometheus": {"url": self.prom.url, "timeout": "5s"},
             "evaluation_interval": f"{self.interval:g}s",
+            "evaluation_alignment": {"enabled": self.align},
             "rule_files": [str(REPO / "rules" / "*.yml")],
             "state_dir": str(self.workdir / "alerter-state"),
             **self._route(["alertname", "device"], f"{self.sink.url}/ours"),
@@ -278,6 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=5.0,
                         help="probe = scrape = evaluation interval, seconds (default 5)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--no-align", action="store_true",
+                        help="probe.align_to_scrapes and evaluation_alignment off (the plain "
+                             "cadences, for comparison)")
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args(argv)
     if os.environ.get("WARDOPS_NETNS") != "1":
@@ -288,8 +292,9 @@ def main(argv: list[str] | None = None) -> int:
     workdir = args.workdir or Path("/tmp") / f"wardops-e2e-bench-{stamp}"
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"bench: {args.outages} outages, {args.parallel} at a time, interval "
-          f"{args.interval:g}s; work dir {workdir}", flush=True)
-    bench = Bench(workdir, args.outages, args.interval)
+          f"{args.interval:g}s, alignment {'off' if args.no_align else 'on'}; work dir "
+          f"{workdir}", flush=True)
+    bench = Bench(workdir, args.outages, args.interval, align=not args.no_align)
     outages: list[Outage] = []
     lock = threading.Lock()
     timeout = 6 * args.interval + 30
@@ -332,7 +337,9 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(json.dumps({
         "interval_s": args.interval, "outages": args.outages, "parallel": args.parallel,
         "seed": args.seed, "budget_s": budget, "figures": figures,
-        "config": {"probe": {"count": 1, "timeout": "1s", "down_after": 1},
+        "config": {"probe": {"count": 1, "timeout": "1s", "down_after": 1,
+                             "align_to_scrapes": not args.no_align},
+                   "evaluation_alignment": {"enabled": not args.no_align, "margin": "0.5s"},
                    "group_wait": "0s", "group_interval": "1s",
                    "blackbox_rule": 'probe_success{job="blackbox"} == 0'},
         "raw": [asdict(o) for o in outages]}, indent=2))

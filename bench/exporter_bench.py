@@ -37,6 +37,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -182,9 +183,30 @@ def engine_child(target_file: Path, count: int, timeout: float, spacing: float,
     print(json.dumps(asyncio.run(main())))
 
 
-def http_get(url: str, timeout: float = 30.0) -> bytes:
-    with urllib.request.urlopen(url, timeout=timeout) as resp:
+def http_get(url: str, timeout: float = 30.0, agent: str | None = None) -> bytes:
+    request = urllib.request.Request(url, headers={"User-Agent": agent} if agent else {})
+    with urllib.request.urlopen(request, timeout=timeout) as resp:
         return bytes(resp.read())
+
+
+class Scraper(threading.Thread):
+    """Scrapes /metrics every ``interval`` like Prometheus, so that the exporter aligns its
+    cycles to the scrapes (probe.align_to_scrapes, the default)."""
+
+    def __init__(self, url: str, interval: float) -> None:
+        super().__init__(daemon=True)
+        self.url, self.interval = url, interval
+        self.stopped = threading.Event()
+        self.last = b""
+
+    def run(self) -> None:
+        next_at = time.monotonic()
+        while not self.stopped.wait(max(0.0, next_at - time.monotonic())):
+            try:
+                self.last = http_get(self.url, agent="Prometheus/bench")
+            except OSError as exc:
+                print(f"bench: scrape failed: {exc}", file=sys.stderr)
+            next_at += self.interval
 
 
 def wait_http(url: str, timeout: float) -> None:
@@ -287,6 +309,9 @@ class ExporterFigures:
     sweep_counts: tuple[int, int, int]  # up, down, not probed
     serve: Run
     cycle_seconds: float  # wardops_exporter_cycle_duration_seconds while serving
+    aligned: bool  # wardops_exporter_cycle_aligned: cycles end just before the scrapes
+    skipped: int  # probe turns skipped (previous probe still running) while serving
+    overruns: int
     served_counts: tuple[int, ...]  # wardops_exporter_devices{state=up|down|unknown}
     render_seconds: float
     metrics_bytes: int
@@ -325,10 +350,16 @@ def exporter_run(config: Path, devices: int, count: int, interval: float,
                                  "--web.listen-address", f"127.0.0.1:{port}"],
                                 env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
+        scraper = Scraper(f"{url}/metrics", interval)
         try:
             wait_http(f"{url}/-/ready", interval * 3 + 30)
+            scraper.start()
+            deadline = time.monotonic() + 8 * interval
+            while (time.monotonic() < deadline and sample_value(
+                    scraper.last.decode(), "wardops_exporter_cycle_aligned") != 1):
+                time.sleep(0.5)
             user0, sys0 = process_cpu(proc.pid)
-            time.sleep(2 * interval)  # two steady cycles
+            time.sleep(2 * interval)  # two steady cycles, aligned to the scrapes
             user1, sys1 = process_cpu(proc.pid)
             serve = Run(f"exporter serving, {2 * interval:g}s steady", 2 * devices * count, 0,
                         user1 - user0, sys1 - sys0, 2 * interval)
@@ -340,6 +371,7 @@ def exporter_run(config: Path, devices: int, count: int, interval: float,
                 renders.append(time.monotonic() - started)
             rss = peak_rss_mb(proc.pid)
         finally:
+            scraper.stopped.set()
             proc.terminate()
             proc.wait(15)
     text = body.decode()
@@ -347,6 +379,9 @@ def exporter_run(config: Path, devices: int, count: int, interval: float,
                    for state in ("up", "down", "unknown"))
     return ExporterFigures(probe_once, float(summary.group(1)), (up, down, unprobed), serve,
                            sample_value(text, "wardops_exporter_cycle_duration_seconds"),
+                           sample_value(text, "wardops_exporter_cycle_aligned") == 1,
+                           int(sample_value(text, 'wardops_probe_errors_total{reason="skipped"}')),
+                           int(sample_value(text, "wardops_exporter_cycle_overruns_total")),
                            served, statistics.median(renders), len(body), rss)
 
 
@@ -458,7 +493,9 @@ def main() -> int:
             (f"exporter serving, interval {args.interval:g}s: CPU {fig.serve.per_1000:.4f}s/1000 "
             f"requests over two intervals = "
             f"{fig.serve.per_1000 / median['fping spread'].per_1000:.1f}× fping spread; "
-            f"cycle {fig.cycle_seconds:.2f}s (probes spread over the interval); "
+            f"cycle {fig.cycle_seconds:.2f}s, aligned to scrapes every {args.interval:g}s: "
+            f"{'yes' if fig.aligned else 'NO'}; skipped probes {fig.skipped}, overruns "
+            f"{fig.overruns} {check(fig.skipped == 0 and fig.overruns == 0)}; "
             f"up/down/unknown {fig.served_counts} {check(fig.served_counts == truth)}"),
             (f"/metrics at {args.devices} devices: {fig.render_seconds:.3f}s median of 5, "
             f"{fig.metrics_bytes / 1e6:.2f} MB (target ≤ 0.25s) "
@@ -468,7 +505,8 @@ def main() -> int:
         ]
         missed = (missed or fig.render_seconds > 0.25 or fig.peak_rss_mb > 150
                   or fig.sweep_seconds > limit or fig.sweep_counts != truth
-                  or fig.served_counts != truth)
+                  or fig.served_counts != truth or not fig.aligned or fig.skipped
+                  or fig.overruns)
     print("\n".join(report))
     return 1 if missed else 0
 

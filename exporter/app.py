@@ -17,6 +17,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 from prometheus_client.process_collector import ProcessCollector
 
+from exporter.alignment import ScrapeLog
 from exporter.collector import (
     DeviceMetrics,
     ExporterCollector,
@@ -81,6 +82,7 @@ class Exporter:
                                      icmp_mode=self.prober.mode)
         self.state_errors = {"save": 0, "load": 0}
         self.device_metrics = DeviceMetrics()
+        self.scrapes = ScrapeLog()  # /metrics arrivals, for probe.align_to_scrapes
         self.scheduler: Scheduler | None = None
         self.poller: SnmpPoller | None = None
         self.registry = CollectorRegistry()
@@ -98,8 +100,11 @@ class Exporter:
         """The ICMP engine's socket mode, "raw" (root) or "datagram" (unprivileged)."""
         return self.prober.mode
 
-    def metrics(self) -> bytes:
-        """The /metrics body from a snapshot of the states."""
+    def metrics(self, scraper: str = "") -> bytes:
+        """The /metrics body from a snapshot of the states; ``scraper`` (source address
+        and User-Agent) notes the scrape's arrival for the scheduler's alignment."""
+        if scraper:
+            self.scrapes.note(scraper, time.monotonic())
         return render_metrics(self.device_metrics, self.store.snapshot(), self.registry)
 
     def ready(self) -> bool:
@@ -158,7 +163,8 @@ class Exporter:
         self.status.icmp_mode = self.prober.mode
         log.info("ICMP sockets open", extra={"mode": self.prober.mode})
         self.scheduler = Scheduler(self.inventory.devices, self.inventory.probe,
-                                   self._probe_and_record, self.errors.count)
+                                   self._probe_and_record, self.errors.count,
+                                   scrapes=self.scrapes)
         self.poller = SnmpPoller(self.inventory.devices, icmp_up=self._icmp_up)
         self.registry.register(ExporterCollector(
             scheduler=self.scheduler, errors=self.errors, status=self.status,

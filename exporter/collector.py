@@ -184,6 +184,10 @@ class ExporterCollector:
                                     "Configured probe interval (probe.interval): each device "
                                     "is probed once per interval.",
                                     value=scheduler.settings.interval)
+            yield GaugeMetricFamily("wardops_exporter_cycle_aligned",
+                                    "1 while probe cycles end just before the scrapes "
+                                    "(probe.align_to_scrapes, scrapes regular), 0 while they "
+                                    "use the even splay.", value=1 if scheduler.aligned else 0)
         devices = GaugeMetricFamily("wardops_exporter_devices", "Devices by state.",
                                     labels=["state"])
         counts = dict.fromkeys((UP, DOWN, UNKNOWN), 0)

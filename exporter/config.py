@@ -41,7 +41,7 @@ _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
 _TOP_KEYS = {"probe", "sites", "devices", "inventory_files", "snmp_defaults"}
 _INCLUDE_KEYS = {"sites", "devices"}
-_PROBE_KEYS = {"interval", "timeout", "count", "down_after", "up_after"}
+_PROBE_KEYS = {"interval", "timeout", "count", "down_after", "up_after", "align_to_scrapes"}
 _SITE_KEYS = {"labels", "latitude", "longitude", "snmp"}
 _DEVICE_KEYS = {"name", "address", "site", "type", "labels", "latitude", "longitude", "enabled",
                 "snmp"}
@@ -67,6 +67,9 @@ class ProbeSettings:
     count: int = 3
     down_after: int = 1
     up_after: int = 1
+    #: end each cycle just before the next regular scrape (exporter.alignment); false:
+    #: the even splay over the interval
+    align_to_scrapes: bool = True
     spacing: float = DEFAULT_SPACING  # between one probe's requests; the engine's, not a key
 
     @property
@@ -415,6 +418,11 @@ def _parse_probe(raw: Any, where: str) -> ProbeSettings:
                 raise ConfigError(f"{where}: probe.{key}: must be a whole number from {low} "
                                   f"to {high}, not {value!r}")
             values[key] = value
+    if "align_to_scrapes" in raw:
+        if not isinstance(raw["align_to_scrapes"], bool):
+            raise ConfigError(f"{where}: probe.align_to_scrapes: must be true or false, not "
+                              f"{raw['align_to_scrapes']!r}")
+        values["align_to_scrapes"] = raw["align_to_scrapes"]
     probe = ProbeSettings(**values)
     # The numbers as the user wrote them, or the defaults in the same form.
     interval = raw.get("interval", f"{probe.interval:g}s")

@@ -7,6 +7,11 @@ each probe normally finishes before the next cycle begins. Each device is probed
 once per cycle; if its previous probe is still running when its turn comes, the turn is
 skipped and counted (probe error ``skipped``). A cycle still running when the next one
 is due is an overrun: counted, and the schedule goes on.
+
+With ``probe.align_to_scrapes`` (the default) and a :class:`~exporter.alignment.ScrapeLog`
+fed by the /metrics handler, cycles move to end just before the scrapes once those are
+regular (``exporter.alignment`` decides where, and over how short a window the probes
+start); until then, and whenever the scrapes stop or turn irregular, the even splay above.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
+from exporter.alignment import (MARGIN, ScrapeLog, aligned_spread, aligned_start,
+                                pick_scraper)
 from exporter.config import Device, ProbeSettings
 
 log = logging.getLogger("exporter.scheduler")
@@ -32,10 +39,19 @@ _SLOT = 0.005
 _SPREAD_SHARE = 0.9
 
 
+def splay_window(interval: float, longest_probe: float) -> float:
+    """Seconds over which an unaligned cycle's probe starts are spread."""
+    return max(interval - longest_probe, 0.0) * _SPREAD_SHARE
+
+
 def start_offsets(count: int, interval: float, longest_probe: float) -> list[float]:
     """Seconds after a cycle's start at which each of ``count`` probes starts, so that
     each ends, even after ``longest_probe`` seconds, before the next cycle."""
-    window = max(interval - longest_probe, 0.0) * _SPREAD_SHARE
+    return spread_offsets(count, splay_window(interval, longest_probe))
+
+
+def spread_offsets(count: int, window: float) -> list[float]:
+    """``count`` start offsets evenly spread over the first ``window`` seconds."""
     if count == 0:
         return []
     step = window / count
@@ -52,8 +68,10 @@ class Scheduler:
     def __init__(self, devices: Sequence[Device], settings: ProbeSettings,
                  probe: Callable[[Device], Awaitable[None]],
                  on_error: Callable[[Device, str, str], None],
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 scrapes: ScrapeLog | None = None) -> None:
         self._probe = probe
+        self._scrapes = scrapes
         self._on_error = on_error
         self._clock = clock
         self._devices: list[Device] = []
@@ -66,6 +84,10 @@ class Scheduler:
         self.overruns = 0
         self.last_cycle_seconds: float | None = None
         self.first_cycle_done = asyncio.Event()
+        #: whether cycles follow the scrapes (``exporter.alignment``), and their period
+        self.aligned = False
+        self.scrape_period: float | None = None
+        self._planned_aligned = False  # the next cycle starts on a scrape's phase
 
     def set_devices(self, devices: Sequence[Device], settings: ProbeSettings) -> None:
         """Take a new inventory; it applies from the next cycle, removals at once."""
@@ -76,11 +98,15 @@ class Scheduler:
     async def run(self) -> None:
         """Schedule cycles forever (cancel the task to stop)."""
         cycle_start = self._clock()
+        window = splay_window(self.settings.interval, self.settings.longest_probe)
         running: asyncio.Task[None] | None = None
         try:
             while True:
-                running = asyncio.create_task(self._cycle(cycle_start))
-                cycle_start += self.settings.interval
+                running = asyncio.create_task(self._cycle(cycle_start, window))
+                # the previous cycle's last probe has ended by `earliest`
+                earliest = cycle_start + window + self.settings.longest_probe
+                cycle_start, window = self._plan(cycle_start + self.settings.interval,
+                                                 earliest)
                 await self._sleep_until(cycle_start)
                 if not running.done():
                     self.overruns += 1
@@ -98,10 +124,40 @@ class Scheduler:
             for task in list(self._tasks):
                 task.cancel()
 
-    async def _cycle(self, cycle_start: float) -> None:
+    def _plan(self, nominal: float, earliest: float) -> tuple[float, float]:
+        """The next cycle's start and spread window: aligned to the scrapes when they are
+        regular and ``align_to_scrapes`` is on, else the plain cadence and even splay."""
+        settings = self.settings
+        splay = (nominal, splay_window(settings.interval, settings.longest_probe))
+        scraper = None
+        if settings.align_to_scrapes and self._scrapes is not None:
+            scraper = pick_scraper(self._scrapes.sources(), self._clock())
+        if scraper is None:
+            if self.aligned:
+                log.info("scrapes stopped or irregular; probe cycles use the even splay")
+            self.aligned, self.scrape_period, self._planned_aligned = False, None, False
+            return splay
+        source, times, period = scraper
+        window = aligned_spread(len(self._devices), settings.interval, settings.longest_probe)
+        start = aligned_start(times[-1], period, lead=window + settings.longest_probe + MARGIN,
+                              nominal=nominal, earliest=earliest, interval=settings.interval,
+                              was_aligned=self._planned_aligned)
+        if not self.aligned:
+            log.info("scrapes are regular; probe cycles align to them", extra={
+                "scraper": source, "scrape_period": round(period, 3)})
+        self.aligned, self.scrape_period = True, period
+        if start is None:
+            # no scrape fits this cycle (scrapes rarer than probes, or their phase moved
+            # later): it keeps the cadence; the next one may move to the scrapes
+            self._planned_aligned = False
+            return splay
+        self._planned_aligned = True
+        return start, window
+
+    async def _cycle(self, cycle_start: float, window: float) -> None:
         devices = self._devices
         settings = self.settings
-        offsets = start_offsets(len(devices), settings.interval, settings.longest_probe)
+        offsets = spread_offsets(len(devices), window)
         started: list[asyncio.Task[None]] = []
         index = 0
         while index < len(devices):

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from flask import Flask, Response, render_template_string
+from flask import Flask, Response, render_template_string, request
 from waitress.server import create_server
 
 from exporter.collector import CONTENT_TYPE
@@ -47,7 +47,7 @@ class WebView(Protocol):
     @property
     def icmp_mode(self) -> str: ...
 
-    def metrics(self) -> bytes: ...
+    def metrics(self, scraper: str = "") -> bytes: ...
     def ready(self) -> bool: ...
     def reload(self) -> tuple[bool, str]: ...
     def page(self) -> list[DeviceRow]: ...
@@ -169,7 +169,9 @@ def create_app(view: WebView) -> Flask:
 
     @app.get("/metrics")
     def metrics() -> Response:
-        return Response(view.metrics(), content_type=CONTENT_TYPE)
+        # who scrapes, so that probe cycles can align to one regular scraper
+        scraper = f"{request.remote_addr or '?'} {request.user_agent.string}"
+        return Response(view.metrics(scraper), content_type=CONTENT_TYPE)
 
     @app.get("/-/healthy")
     def healthy() -> Response:

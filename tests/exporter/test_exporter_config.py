@@ -21,7 +21,10 @@ INVALID = {
                           "unknown key (expected one of address, enabled, labels, latitude, "
                           "longitude, name, site, snmp, type)",
     "unknown-probe-key": "{dir}/invalid-unknown-probe-key.yml: probe: intervall: unknown key "
-                         "(expected one of count, down_after, interval, timeout, up_after)",
+                         "(expected one of align_to_scrapes, count, down_after, interval, "
+                         "timeout, up_after)",
+    "align-not-bool": "{dir}/invalid-align-not-bool.yml: probe.align_to_scrapes: must be true "
+                      "or false, not 'yes please'",
     "missing-name": "{dir}/invalid-missing-name.yml: devices[0]: name: missing",
     "missing-address": "{dir}/invalid-missing-address.yml: devices[0] (r1): address: missing",
     "bad-address": "{dir}/invalid-bad-address.yml: devices[0] (r1): address: not an IP "

@@ -17,7 +17,7 @@ class FixedView:
     def __init__(self, rows: list[DeviceRow]) -> None:
         self.rows = rows
 
-    def metrics(self) -> bytes:
+    def metrics(self, scraper: str = "") -> bytes:
         return b""
 
     def ready(self) -> bool:
