@@ -26,7 +26,7 @@ from alerter.model import Alert
 from alerter.notify.acks import AckStore
 from alerter.notify.config import NotifyConfig, Route, WebhookConfig
 from alerter.notify.db import Database
-from alerter.notify.dedup import LogEntry, Reason, needs_update
+from alerter.notify.dedup import LogEntry, Reason, logged_entry, needs_update
 from alerter.notify.delivery import Deliverer, Notification, Queue, send
 from alerter.notify.dispatch import Dispatcher, GroupSnapshot
 from alerter.notify.formats import renderers
@@ -165,17 +165,20 @@ class NotificationPipeline:
             alerts = mute_stage(group.alerts, self._muters,
                                 lambda reason, n: self.metrics.suppressed.labels(reason).inc(n))
             firing = frozenset(a.fingerprint for a in alerts if not a.resolved)
+            muted = frozenset(a.fingerprint for a in group.alerts
+                              if not a.resolved and a.fingerprint not in firing)
             resolved = frozenset(a.fingerprint for a in alerts if a.resolved)
             acked = frozenset(a.fingerprint for a in alerts if self.acks.acked_by(a))
             for index, hook in enumerate(receiver.webhook_configs):
                 log_key = (receiver.name, index, group.key)
-                reason = needs_update(self._nflog.get(log_key), firing, resolved,
-                                      hook.send_resolved, group.route.repeat_interval, now, acked)
+                entry = self._nflog.get(log_key)
+                reason = needs_update(entry, firing, resolved, hook.send_resolved,
+                                      group.route.repeat_interval, now, acked, muted)
                 if reason is Reason.SKIP_ACKED:
                     self.metrics.suppressed.labels("acked").inc(len(acked))
                 if not reason.send:
                     continue
-                log_updates[log_key] = LogEntry(firing, resolved, now)
+                log_updates[log_key] = logged_entry(entry, firing, resolved, muted, now)
                 to_send = [a for a in alerts if not a.resolved or hook.send_resolved]
                 if to_send:
                     n, ok = self._render(receiver.name, index, hook, group, to_send, now)

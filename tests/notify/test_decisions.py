@@ -7,7 +7,7 @@ import pytest
 
 from alerter.model import Alert, fingerprint
 from alerter.notify.config import InhibitRule, parse_notify_config
-from alerter.notify.dedup import LogEntry, Reason, needs_update
+from alerter.notify.dedup import LogEntry, Reason, logged_entry, needs_update
 from alerter.notify.dispatch import next_flush_at
 from alerter.notify.inhibit import Inhibitor
 from alerter.notify.matchers import parse_matchers
@@ -131,6 +131,44 @@ NOW = 10_000.0
 def test_dedup(entry: LogEntry | None, firing: frozenset[str], resolved: frozenset[str],
                send_resolved: bool, expected: Reason) -> None:
     assert needs_update(entry, firing, resolved, send_resolved, 3600.0, NOW) is expected
+
+
+@pytest.mark.parametrize("entry, firing, resolved, muted, expected", [
+    # the only notified alert is silenced: nothing to say (not "all resolved")
+    (LogEntry(F({"a"}), F(), NOW - 27), F(), F(), F({"a"}), Reason.SKIP_MUTED),
+    # one notified alert muted, another resolved: the resolve is still news
+    (LogEntry(F({"a", "b"}), F(), NOW - 27), F(), F({"b"}), F({"a"}), Reason.SEND_RESOLVED),
+    # muted before it was ever notified: nothing sent yet, nothing to say
+    (None, F(), F(), F({"a"}), Reason.SKIP_NOTHING),
+    (LogEntry(F({"a"}), F(), NOW - 27), F({"a"}), F(), F({"b"}), Reason.SKIP_UNCHANGED),
+])
+def test_dedup_while_muted(entry: LogEntry | None, firing: frozenset[str],
+                           resolved: frozenset[str], muted: frozenset[str],
+                           expected: Reason) -> None:
+    assert needs_update(entry, firing, resolved, True, 3600.0, NOW, muted=muted) is expected
+
+
+def test_silence_that_ends_does_not_renotify_unchanged_group() -> None:
+    """The QA sequence: notified at t0, silenced at t0+27 (flush), expired at t0+39."""
+    t0 = NOW
+    entry = LogEntry(F({"a"}), F(), t0)
+    # While silenced the decision is a skip, so the log keeps what the receiver was told.
+    assert needs_update(entry, F(), F(), True, 3600.0, t0 + 27, muted=F({"a"})) is Reason.SKIP_MUTED
+    # Silence gone, same alert firing: unchanged until repeat_interval.
+    assert needs_update(entry, F({"a"}), F(), True, 3600.0, t0 + 39) is Reason.SKIP_UNCHANGED
+    assert needs_update(entry, F({"a"}), F(), True, 3600.0, t0 + 3600) is Reason.SEND_REPEAT
+
+
+@pytest.mark.parametrize("entry, firing, resolved, muted, logged_firing", [
+    (None, F({"a"}), F(), F({"b"}), F({"a"})),                       # b never told: not logged
+    (LogEntry(F({"a", "b"}), F(), NOW - 10), F({"a"}), F(), F({"b"}), F({"a", "b"})),
+    (LogEntry(F({"a", "b"}), F(), NOW - 10), F(), F({"a"}), F({"b"}), F({"b"})),
+])
+def test_logged_entry_keeps_muted_alerts_the_receiver_knows(
+        entry: LogEntry | None, firing: frozenset[str], resolved: frozenset[str],
+        muted: frozenset[str], logged_firing: frozenset[str]) -> None:
+    logged = logged_entry(entry, firing, resolved, muted, NOW)
+    assert logged == LogEntry(logged_firing, resolved, NOW)
 
 
 @pytest.mark.parametrize("firing, acked, expected", [

@@ -116,6 +116,28 @@ def test_silence_mutes_until_expired(receiver: Receiver, pipeline_factory: Pipel
     assert sites_of(body) == {"A"}
 
 
+def test_silence_that_ends_does_not_renotify_unchanged_group(
+        receiver: Receiver, pipeline_factory: PipelineFactory) -> None:
+    """QA: notified, silenced a little later, silence expired: the receiver already knows,
+    so nothing is sent again before repeat_interval (Alertmanager's nflog does the same)."""
+    p = pipeline_factory(hook_config(receiver.url, group_wait="0.2s", group_interval="0.3s"))
+    a = firing("ProbeFailing", site="A", device="a1")
+    p.process([a])
+    assert sites_of(receiver.wait(1)[0].json()) == {"A"}
+    now = time.time()
+    silence = p.silences.create(tuple(parse_matchers('site="A"')), now - 1, now + 3600,
+                                "ops@bank", "maintenance window")
+    p.process([a])
+    time.sleep(1.0)  # several group_intervals flush the group while it is silenced
+    p.silences.expire(silence.id)
+    p.process([a])
+    time.sleep(1.2)  # and several more after the silence ended
+    assert len(receiver.bodies()) == 1
+    # A real change still goes out at once.
+    p.process([a, firing("ProbeFailing", site="A", device="a2")])
+    assert len(receiver.wait(2)[1].json()["alerts"]) == 2
+
+
 def test_ack_stops_repeats_until_resolved_then_refire_notifies(
         receiver: Receiver, pipeline_factory: PipelineFactory) -> None:
     p = pipeline_factory(hook_config(receiver.url, group_wait="0s", group_interval="0.3s",
