@@ -24,6 +24,7 @@ import yaml
 from alerter.alignment import EvaluationAlignment, is_series_selector, selector_from_targets
 from alerter.notify.config import (NOTIFY_KEYS, NotifyConfig, collect_missing, missing_input,
                                    parse_notify_config)
+from alerter.notify.matchers import LABEL_NAME
 from alerter.promql_check import check_expressions
 from alerter.rules import RuleError, RuleGroup, load_rule_files
 from wardops_common.durations import parse_duration
@@ -110,6 +111,23 @@ def _string_map(path: Path, where: str, value: Any) -> dict[str, str]:
     if not isinstance(value, Mapping) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
         raise _fail(path, where, "must be a mapping of text to text")
+    return dict(value)
+
+
+def _external_labels(path: Path, value: Any) -> dict[str, str]:
+    """``external_labels``: a label set (they are added to every alert, so Prometheus's
+    label-name rule applies; a YAML number or bool as a value is a quoting mistake)."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise _fail(path, "external_labels", "must be a mapping of text to text")
+    for name, label_value in value.items():
+        if not isinstance(name, str) or not LABEL_NAME.fullmatch(name):
+            raise _fail(path, f"external_labels.{name}",
+                        f"invalid label name (must match {LABEL_NAME.pattern})")
+        if not isinstance(label_value, str):
+            raise _fail(path, f"external_labels.{name}",
+                        f'value must be text (quote it: "{label_value}")')
     return dict(value)
 
 
@@ -282,7 +300,7 @@ def _load_config(file: Path) -> AlerterConfig:
     state_dir = raw.get("state_dir", "data/alerter")
     if not isinstance(state_dir, str) or not state_dir:
         raise _fail(file, "state_dir", "must be a directory path")
-    external_labels = _string_map(file, "external_labels", raw.get("external_labels"))
+    external_labels = _external_labels(file, raw.get("external_labels"))
     patterns, paths = _rule_paths(file, raw.get("rule_files"))
     try:
         groups = load_rule_files(list(paths), interval)

@@ -20,14 +20,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from alerter.notify.matchers import Matcher, format_matchers, parse_matchers
+from alerter.notify.matchers import LABEL_NAME, Matcher, format_matchers, parse_matchers
 from wardops_common.durations import parse_duration
 from wardops_common.secrets import Secret, read_secret
 
 NOTIFY_KEYS = ("route", "receivers", "inhibit_rules", "api", "templates")
 FORMATS = ("alertmanager", "slack", "teams", "telegram", "template")
 GROUP_BY_ALL = "..."
-_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _HEADER_NAME = re.compile(r"[A-Za-z0-9-]+")
 T = TypeVar("T")
 
@@ -177,7 +176,7 @@ def _matchers(value: object, path: str) -> tuple[Matcher, ...]:
 def _label_names(value: object, path: str) -> tuple[str, ...]:
     names = _each(value, path, read_str)
     for i, name in enumerate(names):
-        if name != GROUP_BY_ALL and not _LABEL_NAME.fullmatch(name):
+        if name != GROUP_BY_ALL and not LABEL_NAME.fullmatch(name):
             raise ValueError(f"{path}[{i}]: invalid label name {name!r}")
     return tuple(names)
 

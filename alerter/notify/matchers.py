@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 OPS = ("=~", "!~", "!=", "=")
-_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")  # Prometheus label names
 _ESCAPES = {"\\": "\\", '"': '"', "n": "\n"}
 
 
@@ -26,7 +26,7 @@ class Matcher:
     _regex: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        if not _NAME.fullmatch(self.name):
+        if not LABEL_NAME.fullmatch(self.name):
             raise ValueError(f"invalid label name {self.name!r}")
         if self.op not in OPS:
             raise ValueError(f"invalid operator {self.op!r} (use =, !=, =~ or !~)")
@@ -91,7 +91,7 @@ class _Scanner:
 
 def _parse_one(sc: _Scanner) -> Matcher:
     sc.skip_space()
-    name_match = _NAME.match(sc.text, sc.pos)
+    name_match = LABEL_NAME.match(sc.text, sc.pos)
     if not name_match:
         raise sc.fail("expected a label name")
     sc.pos = name_match.end()

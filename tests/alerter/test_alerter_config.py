@@ -50,7 +50,8 @@ def test_invalid(fixture: Path, tmp_path: Path) -> None:
     assert "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("fixture", FIXTURES[:3] + [TESTDATA / "invalid-rules-recording.yml"],
+@pytest.mark.parametrize("fixture", FIXTURES[:3] + [TESTDATA / "invalid-rules-recording.yml",
+                                                    TESTDATA / "invalid-config-external-label-name.yml"],
                          ids=lambda f: f.name)
 def test_check_config_cli(fixture: Path, tmp_path: Path) -> None:
     config, shown = config_for(fixture, tmp_path)
