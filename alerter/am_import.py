@@ -15,9 +15,12 @@ Converts what has a wardops equivalent and names everything else:
 Everything else Alertmanager knows (email, PagerDuty, Opsgenie ..., Go templates, time
 intervals, TLS and proxy settings) is reported on stderr, one line each, naming the field.
 A key Alertmanager does not know (a typo such as ``routez``) is an error, as in
-Alertmanager itself. The YAML goes to stdout. Exit status: 0 (also with warnings), 2 when
-the file cannot be read or is not a valid Alertmanager config (the message names the
-file and the field's path).
+Alertmanager itself. The YAML goes to stdout, with a ``# NOT CONVERTED here: ...`` comment
+above every receiver that lost integrations, so the loss is visible where it matters.
+Exit status: 0 when every receiver a route uses still has an integration (warnings
+allowed); 1 "converted with losses" when a receiver that routes send alerts to has
+nothing left (those alerts would go nowhere); 2 when the file cannot be read or is not a
+valid Alertmanager config (the message names the file and the field's path).
 """
 
 from __future__ import annotations
@@ -89,6 +92,8 @@ class Converter:
         self.source = source
         self.warnings: list[str] = []
         self.global_: Mapping[str, Any] = {}
+        self.dropped: dict[str, list[str]] = {}  # receiver name -> what it lost
+        self.emptied: list[str] = []  # receivers with integrations before, none now
 
     def warn(self, where: str, message: str) -> None:
         self.warnings.append(f"{self.source}: {where}: {message}")
@@ -281,6 +286,7 @@ class Converter:
         hooks: list[dict[str, Any]] = []
         kinds = {"webhook_configs": self.webhook, "slack_configs": self.slack,
                  "telegram_configs": self.telegram, "msteams_configs": self.teams}
+        dropped: list[str] = []
         for key, value in raw.items():
             if key == "name":
                 continue
@@ -289,11 +295,19 @@ class Converter:
                     converted = kinds[key](item, f"{path}.{key}[{i}]")
                     if converted is not None:
                         hooks.append(converted)
+                    else:
+                        dropped.append(f"{key}[{i}] (incomplete)")
             elif key in UNSUPPORTED_INTEGRATIONS:
-                self.warn(f"{path}.{key}", f"{len(value or [])} integration(s) not converted "
+                count = len(value or [])
+                self.warn(f"{path}.{key}", f"{count} integration(s) not converted "
                           "(wardops delivers webhooks: slack, teams, telegram, alertmanager "
                           "or a template body)")
-        if not hooks and len(raw) > 1:
+                if count:
+                    dropped.append(f"{key} ({count} integration{'s' if count > 1 else ''})")
+        if dropped:
+            self.dropped[name] = dropped
+        if not hooks and dropped:
+            self.emptied.append(name)
             self.warn(path, f"receiver {name!r} has nothing left after conversion: alerts "
                             "routed to it will not be notified")
         out: dict[str, Any] = {"name": name}
@@ -361,8 +375,42 @@ HEADER = """\
 """
 
 
-def convert_file(path: str) -> tuple[str, list[str]]:
-    """Read and convert ``path``; return (YAML text, warnings). Raises ``ConversionError``."""
+def routed_receivers(route: Mapping[str, Any]) -> set[str]:
+    """Every receiver a converted route tree sends alerts to."""
+    names = {route["receiver"]} if "receiver" in route else set()
+    for child in route.get("routes", []):
+        names |= routed_receivers(child)
+    return names
+
+
+def receiver_comments(name: str, dropped: list[str], emptied: bool) -> str:
+    """The comment lines put above a receiver that lost integrations."""
+    lines = [f"# NOT CONVERTED here: {', '.join(dropped)}; alerts routed to {name!r} no "
+             "longer reach it"]
+    if emptied:
+        lines.append(f"# NOTHING LEFT: alerts routed to {name!r} are NOT notified until you "
+                     "add a webhook_configs entry")
+    return "".join(line + "\n" for line in lines)
+
+
+def dump(result: dict[str, Any], conv: Converter) -> str:
+    """The converted config as YAML, each receiver preceded by what it lost (PyYAML
+    writes no comments, so receivers are dumped one by one)."""
+    receivers = result.pop("receivers")
+    text = yaml.safe_dump(result, sort_keys=False, allow_unicode=True, width=100)
+    text += "receivers:\n"
+    for receiver in receivers:
+        name = receiver["name"]
+        if name in conv.dropped:
+            text += receiver_comments(name, conv.dropped[name], name in conv.emptied)
+        text += yaml.safe_dump([receiver], sort_keys=False, allow_unicode=True, width=100)
+    result["receivers"] = receivers
+    return text
+
+
+def convert_file(path: str) -> tuple[str, list[str], list[str]]:
+    """Read and convert ``path``; return (YAML text, warnings, receivers that routes use
+    but that have no integration left). Raises ``ConversionError``."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -380,8 +428,9 @@ def convert_file(path: str) -> tuple[str, list[str]]:
         parse_notify_config(result, base_dir=Path(path).parent)
     except ValueError as exc:
         conv.warnings.append(f"{path}: the converted config does not validate yet: {exc}")
-    body = yaml.safe_dump(result, sort_keys=False, allow_unicode=True, width=100)
-    return HEADER.format(source=path) + body, conv.warnings
+    routed = routed_receivers(result["route"])
+    lost = [name for name in conv.emptied if name in routed]
+    return HEADER.format(source=path) + dump(result, conv), conv.warnings, lost
 
 
 def main(args: list[str]) -> int:
@@ -391,11 +440,18 @@ def main(args: list[str]) -> int:
               "what could not be converted on stderr)", file=sys.stderr)
         return 2
     try:
-        text, warnings = convert_file(args[0])
+        text, warnings, lost = convert_file(args[0])
     except ConversionError as exc:
         print(f"import-alertmanager-config: {exc}", file=sys.stderr)
         return 2
     sys.stdout.write(text)
     for line in warnings:
         print(f"warning: {line}", file=sys.stderr)
+    if lost:
+        which = (f"receiver {lost[0]!r} has" if len(lost) == 1 else
+                 "receivers " + ", ".join(repr(n) for n in lost) + " have")
+        print(f"import-alertmanager-config: converted with losses: {which} no integration "
+              "left but routes send alerts to it (see the comments in the output)",
+              file=sys.stderr)
+        return 1
     return 0

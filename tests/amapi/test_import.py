@@ -39,7 +39,20 @@ EXPECTED_WARNINGS = [
     "a Jinja2 body)",
     f"warning: {SRC}: time_intervals: not converted (wardops has no time intervals; use "
     "silences)",
+    f"import-alertmanager-config: converted with losses: receiver 'atm-vendor' has no "
+    "integration left but routes send alerts to it (see the comments in the output)",
 ]
+# What the output says in place, above each receiver that lost integrations.
+EXPECTED_COMMENTS = {
+    "oncall": ["# NOT CONVERTED here: pagerduty_configs (1 integration); alerts routed to "
+               "'oncall' no longer reach it"],
+    "oncall-capital": ["# NOT CONVERTED here: email_configs (1 integration); alerts routed "
+                       "to 'oncall-capital' no longer reach it"],
+    "atm-vendor": ["# NOT CONVERTED here: email_configs (1 integration); alerts routed to "
+                   "'atm-vendor' no longer reach it",
+                   "# NOTHING LEFT: alerts routed to 'atm-vendor' are NOT notified until you "
+                   "add a webhook_configs entry"],
+}
 
 LABEL_SETS = [
     {"alertname": "Watchdog"},
@@ -63,8 +76,26 @@ def converted() -> subprocess.CompletedProcess[str]:
     return run_cli("import-alertmanager-config", SRC)
 
 
+def comments_above_receivers(text: str) -> dict[str, list[str]]:
+    """{receiver name: the comment lines right above its ``- name:`` line}."""
+    found: dict[str, list[str]] = {}
+    pending: list[str] = []
+    lines = text.splitlines()
+    for line in lines[lines.index("receivers:"):]:
+        if line.startswith("#"):
+            pending.append(line)
+        elif line.startswith("- name: "):
+            if pending:
+                found[line.removeprefix("- name: ")] = pending
+            pending = []
+        else:
+            pending = []
+    return found
+
+
 def test_converts_with_exact_warnings(converted: subprocess.CompletedProcess[str]) -> None:
-    assert converted.returncode == 0, converted.stderr
+    # 1: a receiver that routes use lost every integration ("converted with losses")
+    assert converted.returncode == 1, converted.stderr
     assert converted.stderr.splitlines() == EXPECTED_WARNINGS
     doc = yaml.safe_load(converted.stdout)
     receivers = {r["name"]: r.get("webhook_configs", []) for r in doc["receivers"]}
@@ -83,6 +114,32 @@ def test_converts_with_exact_warnings(converted: subprocess.CompletedProcess[str
         {"source_matchers": ['severity="critical"'], "target_matchers": ['severity=~"warning|info"'],
          "equal": ["device"]},
     ]
+
+
+def test_output_names_what_each_receiver_lost(
+        converted: subprocess.CompletedProcess[str]) -> None:
+    assert comments_above_receivers(converted.stdout) == EXPECTED_COMMENTS
+
+
+def test_lossless_conversion_exits_0_without_comments(tmp_path: Path) -> None:
+    path = tmp_path / "alertmanager.yml"
+    path.write_text(BASE + "  - name: blackhole\n")  # empty on purpose in Alertmanager too
+    result = run_cli("import-alertmanager-config", str(path))
+    assert (result.returncode, result.stderr) == (0, "")
+    assert comments_above_receivers(result.stdout) == {}
+
+
+def test_partial_loss_is_commented_but_exits_0(tmp_path: Path) -> None:
+    """Only a receiver left with nothing (and routed to) makes the exit status 1."""
+    path = tmp_path / "alertmanager.yml"
+    path.write_text("route: {receiver: x}\nreceivers:\n- name: x\n"
+                    "  webhook_configs: [{url: 'http://127.0.0.1:9/'}]\n"
+                    "  email_configs: [{to: a@b.example}]\n"
+                    "- name: unused\n  email_configs: [{to: a@b.example}]\n")
+    result = run_cli("import-alertmanager-config", str(path))
+    assert result.returncode == 0, result.stderr
+    assert "converted with losses" not in result.stderr
+    assert list(comments_above_receivers(result.stdout)) == ["x", "unused"]
 
 
 def test_output_passes_check_config(converted: subprocess.CompletedProcess[str],
@@ -132,7 +189,7 @@ def test_usage_error_exits_2() -> None:
 
 
 BASE = ("route: {receiver: x}\n"
-        "receivers: [{name: x, webhook_configs: [{url: 'http://127.0.0.1:9/'}]}]\n")
+        "receivers:\n  - {name: x, webhook_configs: [{url: 'http://127.0.0.1:9/'}]}\n")
 
 
 @pytest.mark.parametrize("content,message", [
