@@ -97,7 +97,8 @@ def create_app(*, alerts: Callable[[], list[Alert]], rules: Callable[[], list[di
     ``alerts`` returns the active alerts (pending and firing); ``rules`` the rule groups in
     the shape of Prometheus's ``/api/v1/rules`` ``data.groups``; ``reload`` re-reads config
     and raises ``ValueError`` on a bad file (keeping the running one); ``ready`` is true
-    after the first evaluation. ``notify_config`` may also be a callable returning the
+    after the first evaluation cycle, also one whose queries failed (readiness is "can
+    serve", not "data healthy": that is ``MonitoringDegraded``). ``notify_config`` may also be a callable returning the
     current config (extension); otherwise the pipeline's current config is used, so the
     bearer token follows reloads.
     """
