@@ -251,6 +251,11 @@ def create_blueprint(*, alerts: Callable[[], list[Alert]], pipeline: Any,
                               "api.bearer_token_file")
         given = token_from(request.headers.get("Authorization", ""))
         if given is None or not hmac.compare_digest(given.encode(), token.value.encode()):
+            # amtool shows no body for a 401 (its spec declares none), so the operator
+            # finds the reason here; the token itself is never logged.
+            log.warning("write refused: %s token", "no" if given is None else "wrong",
+                        extra={"method": request.method, "path": request.path,
+                               "remote": request.remote_addr})
             resp = error(401, "missing or wrong token (send it as a bearer token or as the "
                               "basic-auth password)")
             resp.headers["WWW-Authenticate"] = 'Basic realm="wardops-alerter"'

@@ -7,11 +7,15 @@ the silence with amtool lets it through.
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable
+from pathlib import Path
+
+import requests
 
 from tests.amapi.conftest import AmtoolRun, Lab, amtool_json, wait_metric
 from tests.notify.receiver import Receiver
-from tests.support import wait_for
+from tests.support import Proc, free_port, wait_for
 
 NOTIFY = """\
 route:
@@ -112,3 +116,52 @@ def test_amtool_silence_update_and_v1_sees_v2_silences(
     after = amtool_json(run("-o", "json", "silence", "query", "site=Tbilisi"))
     assert [(s["id"], s["comment"]) for s in after] == [(silence_id, "longer")]
     assert amtool_json(run("-o", "json", "silence", "query", "site=Batumi")) == []
+
+
+# bcrypt of "secret" (libxcrypt), for Alertmanager's --web.config.file basic auth
+BCRYPT_SECRET = "$2b$04$abcdefghijklmnopqrstuu2r9OfJnfCsdneAXAGHnS4UpFFP8WIrW"
+
+
+def amtool_error(result: subprocess.CompletedProcess[str]) -> str:
+    """amtool's error line (without its version-mismatch warning)."""
+    return next(line for line in result.stderr.splitlines() if line.startswith("amtool: error"))
+
+
+def test_amtool_auth_error_reads_like_alertmanager_behind_basic_auth(
+        lab: Lab, amtool: Callable[[str], AmtoolRun], tmp_path: Path) -> None:
+    """amtool prints no body for a status its swagger spec does not declare (401 is not),
+    whatever the body: against a real Alertmanager behind basic auth it shows exactly the
+    same line. So the alerter keeps the correct 401 with Alertmanager's JSON-string error
+    body (curl and Grafana show it) and logs every refused write with its reason."""
+    alerter = lab.alerter(NOTIFY.format(url="http://127.0.0.1:9/"))
+    (tmp_path / "am.yml").write_text("route: {receiver: x}\nreceivers: [{name: x}]\n")
+    (tmp_path / "web.yml").write_text(f"basic_auth_users:\n  ops: {BCRYPT_SECRET}\n")
+    port = free_port()
+    am = Proc(["prometheus-alertmanager", f"--config.file={tmp_path / 'am.yml'}",
+               f"--storage.path={tmp_path / 'am-data'}", f"--web.listen-address=127.0.0.1:{port}",
+               "--cluster.listen-address=", f"--web.config.file={tmp_path / 'web.yml'}"],
+              log=tmp_path / "alertmanager.log")
+    try:
+        am_url = f"http://127.0.0.1:{port}"
+        def refused() -> tuple[int, str]:
+            resp = requests.post(am_url + "/api/v2/silences", json={}, timeout=5)
+            return resp.status_code, resp.text
+        # Alertmanager's own 401 body is plain text, not a JSON string
+        assert wait_for(refused, timeout=30, what="Alertmanager") == (401, "Unauthorized\n")
+        ours = amtool(alerter.url)("silence", "add", "a=b", "--comment=x", auth=None)
+        theirs = amtool(am_url)("silence", "add", "a=b", "--comment=x", auth=None)
+        assert ours.returncode == theirs.returncode == 1
+        assert amtool_error(ours) == amtool_error(theirs)
+        assert "(status 401)" in amtool_error(ours)
+        # what amtool cannot show, the body and the alerter's log do
+        wrong = amtool(alerter.url)("silence", "add", "a=b", "--comment=x", auth="wrong")
+        assert "(status 401)" in amtool_error(wrong)
+        body = requests.post(alerter.url + "/api/v2/silences", json={}, timeout=5)
+        assert (body.status_code, body.json()) == (401, "missing or wrong token (send it as "
+                                                        "a bearer token or as the basic-auth "
+                                                        "password)")
+        log = (alerter.workdir / "alerter.log").read_text()
+        assert 'msg="write refused: no token" method=POST path=/api/v2/silences' in log
+        assert 'msg="write refused: wrong token" method=POST path=/api/v2/silences' in log
+    finally:
+        am.stop()
