@@ -3,12 +3,15 @@
 FROM python:3.11-slim-bookworm
 
 WORKDIR /opt/wardops
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY wardops_common wardops_common
 COPY exporter exporter
 COPY alerter alerter
 RUN pip install --no-cache-dir . \
  && mkdir -p /var/lib/wardops/exporter /var/lib/wardops/alerter
+# promtool lets the alerter check rule expressions with Prometheus's own parser at load
+# time (without it only a light syntax check runs); same version as the tested Debian one.
+COPY --from=prom/prometheus:v2.42.0 /bin/promtool /usr/local/bin/promtool
 COPY rules /etc/wardops/rules
 COPY examples /opt/wardops/examples
 

@@ -30,6 +30,11 @@ from alerter.state import StateStore
 log = logging.getLogger("alerter")
 
 
+class ListenError(RuntimeError):
+    """The web listener could not bind; ``str()`` names the flag, the address and why
+    (the same form as the exporter's)."""
+
+
 def listen_address(text: str) -> str:
     """``:9470`` → ``0.0.0.0:9470`` (all interfaces, as Prometheus tools read it)."""
     host, sep, port = text.rpartition(":")
@@ -97,7 +102,10 @@ class AlerterApp:
         self._stop.set()
 
     def run(self) -> int:
-        """Serve and evaluate until SIGTERM/SIGINT; return the exit status."""
+        """Serve and evaluate until SIGTERM/SIGINT; return the exit status.
+
+        Raises :class:`ListenError` if the listen address cannot be bound.
+        """
         signal.signal(signal.SIGTERM, lambda *_: self.stop())
         signal.signal(signal.SIGINT, lambda *_: self.stop())
         signal.signal(signal.SIGHUP, lambda *_: self._reload_requested.set())
@@ -105,10 +113,12 @@ class AlerterApp:
             self.server = waitress.create_server(self.wsgi, listen=self.listen, threads=6,
                                                  ident="wardops-alerter")
         except OSError as exc:  # port in use, address not local, no permission
-            log.error(f"cannot listen on {self.listen}: {exc.strerror or exc}")
             self.evaluator.close()
             self.store.close()
-            return 1
+            # The OS's message does not say which address; the operator needs to know.
+            reason = exc.strerror or str(exc)
+            raise ListenError(f"--web.listen-address {self.listen}: "
+                              f"{reason[:1].lower() + reason[1:]}") from exc
         web = threading.Thread(target=self.server.run, name="web", daemon=True)
         web.start()
         self.pipeline.start()

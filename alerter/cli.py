@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     # client_python adds a `*_created` series to every counter and histogram; nobody
     # queries them and they double the exposition, so they are off (process-wide).
     prometheus_client.disable_created_metrics()
-    from alerter.app import AlerterApp
+    from alerter.app import AlerterApp, ListenError
 
     try:
         config = load_config(opts.config)
@@ -146,4 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wardops-alerter: {config.path}: state_dir: cannot use {config.state_dir}: "
               f"{exc}", file=sys.stderr)
         return 2
-    return app.run()
+    try:
+        return app.run()
+    except ListenError as exc:
+        print(f"wardops-alerter: {exc}", file=sys.stderr)
+        return 1

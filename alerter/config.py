@@ -27,6 +27,7 @@ from alerter.notify.config import (NOTIFY_KEYS, NotifyConfig, collect_missing, m
 from alerter.promql_check import check_expressions
 from alerter.rules import RuleError, RuleGroup, load_rule_files
 from wardops_common.durations import parse_duration
+from wardops_common.secrets import read_secret
 
 
 class ConfigError(ValueError):
@@ -129,31 +130,16 @@ def _url(path: Path, where: str, value: Any) -> str:
     return value.rstrip("/")
 
 
-def _secret(path: Path, where: str, raw: Mapping[str, Any]) -> str | None:
-    given = [k for k in ("password", "password_file", "password_env") if raw.get(k) is not None]
-    if len(given) > 1:
-        raise _fail(path, f"{where}.{given[1]}", f"give only one of {', '.join(given)}")
-    if not given:
-        return None
-    key = given[0]
-    value = raw[key]
-    if not isinstance(value, str):
-        raise _fail(path, f"{where}.{key}", "must be text")
-    if key == "password":
-        return value
+def _password(path: Path, where: str, raw: Mapping[str, Any]) -> str | None:
+    """``password`` / ``password_env`` / ``password_file`` (relative to the config file) of
+    ``raw``: :func:`wardops_common.secrets.read_secret`; a missing variable or file goes
+    through :func:`missing_input` (collected with the others when loading collects)."""
     try:
-        if key == "password_env":
-            if value not in os.environ:
-                return missing_input(f"{where}.password_env: environment variable {value} "
-                                     "is not set")
-            return os.environ[value]
-        file = path.parent / value
-        try:
-            return file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            return missing_input(f"{where}.password_file: cannot read {file}: {exc.strerror}")
-    except ValueError as exc:  # not collecting: this one is the error
+        secret = read_secret(raw, "password", where, literal=True, base_dir=path.parent,
+                             missing=missing_input)
+    except ValueError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+    return secret.value if secret is not None else None
 
 
 def _datasource(path: Path, raw: Any) -> DataSource:
@@ -171,7 +157,7 @@ def _datasource(path: Path, raw: Any) -> DataSource:
         username = auth.get("username")
         if not isinstance(username, str) or not username:
             raise _fail(path, "prometheus.basic_auth.username", "missing")
-        password = _secret(path, "prometheus.basic_auth", auth) or ""
+        password = _password(path, "prometheus.basic_auth", auth) or ""
     return DataSource(
         url=_url(path, "prometheus.url", raw.get("url", DataSource.url)),
         timeout=_duration(path, "prometheus.timeout", raw.get("timeout", "10s"), positive=True),

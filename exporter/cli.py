@@ -15,6 +15,8 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import prometheus_client
+
 from exporter import __version__
 from exporter.app import Exporter, ListenError
 from exporter.config import (
@@ -79,6 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     setup_logging(args.log_level, args.log_format)
+    # Our collectors build metric families without creation times, but client_python's
+    # Counter/Histogram objects would add a `*_created` series nobody queries: off, as in
+    # the alerter, so /metrics stays what the README documents (tested).
+    prometheus_client.disable_created_metrics()
     try:
         shard = parse_shard(args.shard) if args.shard else None
         listen = parse_listen_address(args.listen)

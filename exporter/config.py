@@ -288,7 +288,9 @@ class _Loader:
         if not merged:
             return device
         try:
-            settings = parse_snmp_settings(merged)
+            # Relative *_file paths are read from the main config's folder, as Prometheus
+            # does, so the exporter finds them whatever directory it was started from.
+            settings = parse_snmp_settings(merged, base_dir=self.path.parent)
         except ValueError as exc:
             raise ConfigError(f"{device.source}: snmp.{exc}") from None
         return replace(device, snmp=settings)

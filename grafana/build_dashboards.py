@@ -292,12 +292,6 @@ def custom_variable(name: str, label: str, values: list[str], description: str) 
                         for i, v in enumerate(values)]}
 
 
-STALE_AFTER = custom_variable(
-    "stale_after", "Stale after (s)", ["90", "180", "300"],
-    "A device whose last probe finished longer ago than this is stale (3 probe "
-    "intervals at the default 30 s).")
-
-
 def dashboard(uid: str, title: str, description: str, panels: list[Panel], *,
               variables: list[dict[str, Any]] | None = None, time_from: str = "now-6h",
               links: bool = True) -> dict[str, Any]:
@@ -320,10 +314,101 @@ def dashboard(uid: str, title: str, description: str, panels: list[Panel], *,
 
 # ---------------------------------------------------------------- the dashboards
 
-def state_or_unknown(selector: str) -> str:
-    """wardops_device_up, and -1 (UNKNOWN) for devices in the inventory without a state."""
-    return (f"wardops_device_up{{{selector}}} or on(job, instance, device, address) "
-            f"(max without (latitude, longitude) (wardops_device_info{{{selector}}}) * 0 - 1)")
+# How long a device stays in the inventory, and a down device stays down, after its
+# series were last seen (exporter unreachable, restarted without its state file, probes
+# that cannot run): the same 10 minutes as DeviceDown and SiteDown (rules/wardops.yml).
+HOLD = "10m"
+
+
+def _sel(selector: str) -> str:
+    return f"{{{selector}}}" if selector else ""
+
+
+def _by(labels: tuple[str, ...]) -> str:
+    return ", ".join(("device", "address", *labels))
+
+
+def stale_probes(selector: str = "") -> str:
+    """Devices probed before whose last probe is older than 3 of their exporter's
+    intervals: ProbeStale's condition (rules/wardops.yml), value = seconds since."""
+    return (f"(time() - (wardops_device_last_probe_timestamp_seconds{_sel(selector)} > 0))"
+            " > on (job, instance) group_left () (3 * wardops_exporter_probe_interval_seconds)")
+
+
+def inventory(selector: str = "", labels: tuple[str, ...] = ()) -> str:
+    """One series (value 1) per device reported in the last :data:`HOLD`."""
+    return (f"group by ({_by(labels)}) "
+            f"(last_over_time(wardops_device_info{_sel(selector)}[{HOLD}]))")
+
+
+def device_state(selector: str = "", labels: tuple[str, ...] = ()) -> str:
+    """Each inventory device's state: 0 DOWN, 1 UP, -1 UNKNOWN; exactly one per device.
+
+    DOWN is what DeviceDown and SiteDown read: the last state reported within
+    :data:`HOLD` is down and no exporter reports it up now (missing data holds it).
+    UP needs a current up series whose probe is not stale (ProbeStale). Everything else
+    in the inventory is UNKNOWN (never probed, probes failing, stale, exporter unreachable).
+    """
+    sel = _sel(selector)
+    by = _by(labels)
+    return (f"(min by ({by}) (last_over_time(wardops_device_up{sel}[{HOLD}])) == 0"
+            f" unless on (device, address) (wardops_device_up{sel} == 1))"
+            f" or on (device, address) (min by ({by}) (wardops_device_up{sel}) == 1"
+            f" unless on (device, address) ({stale_probes(selector)}))"
+            f" or on (device, address) ({inventory(selector, labels)} * 0 - 1)")
+
+
+def count_state(value: int, selector: str = "") -> str:
+    """How many inventory devices are in state ``value`` (0 when none)."""
+    return f"count(({device_state(selector)}) == {value}) or vector(0)"
+
+
+def not_up_reason(selector: str = "") -> str:
+    """One ``reason`` label per inventory device (value 1): why it is not known to be up.
+
+    The first that applies wins: probes that cannot run (with the exporter's reason), no
+    data from the exporter, never probed, stale probes, no reply; anything else is 'no
+    probe result'.
+    """
+    sel = _sel(selector)
+
+    def because(expr: str, text: str) -> str:
+        return f'label_replace(group by (device, address) ({expr}), "reason", "{text}", "", "")'
+
+    failing = (f"label_replace(max by (device, address, reason) (topk by (device, address) "
+               f"(1, wardops_device_probe_failing{sel})), \"reason\", \"probes cannot run: "
+               f"$1\", \"reason\", \"(.*)\")")
+    chain = [
+        failing,
+        because(f"{inventory(selector)} unless on (device, address) wardops_device_info{sel}",
+                "no data from its exporter"),
+        because(f"wardops_device_last_probe_timestamp_seconds{sel} == 0", "not probed yet"),
+        because(stale_probes(selector), "probes stale (3 intervals)"),
+        because(f"last_over_time(wardops_device_up{sel}[{HOLD}]) == 0", "no reply (down)"),
+        because(inventory(selector), "no probe result"),
+    ]
+    return "\n  or on (device, address) ".join(chain)
+
+
+def not_known_up(selector: str = "") -> str:
+    """Devices not known to be up: state (0 DOWN, -1 UNKNOWN) with the ``reason``."""
+    return (f"(({device_state(selector, ('site',))}) < 1)"
+            f" * on (device, address) group_left (reason) ({not_up_reason(selector)})")
+
+
+# SiteDown's expression, verbatim (tests/stack checks it against rules/wardops.yml): a
+# site with 2 or more devices, every one of them down.
+SITE_DOWN = """count by (site) (
+  min without (instance, job) (last_over_time(wardops_device_up[10m])) == 0
+    unless on (device, address) (wardops_device_up == 1)
+) >= 2
+  unless on (site) count by (site) (
+    min without (instance, job) (last_over_time(wardops_device_up[10m])) == 1
+      or on (device, address) (wardops_device_up == 1)
+  )"""
+
+UPLINKS_DOWN = ('wardops_interface_oper_up{isp!=""} == 0'
+                " and on (device, address, ifindex) wardops_interface_admin_up == 1")
 
 
 DEVICE_LINK = "/d/wardops-device/wardops-device?var-device=${__data.fields.device}"
@@ -332,42 +417,59 @@ SITE_LINK = "/d/wardops-site/wardops-site?var-site=${__data.fields.site}"
 
 def fleet_overview() -> dict[str, Any]:
     """What is down right now, where, and since when."""
-    share_up = (
-        "(sum by (region, site) (wardops_device_up)"
-        " or 0 * count by (region, site) (wardops_device_info))"
-        " / count by (region, site) (wardops_device_info)")
-    site_map = (
-        "(sum by (site, latitude, longitude) (wardops_device_up"
-        " * on(job, instance, device, address) group_left(latitude, longitude)"
-        " wardops_device_info{latitude!=\"\"})"
-        " or 0 * count by (site, latitude, longitude) (wardops_device_info{latitude!=\"\"}))"
-        " / count by (site, latitude, longitude) (wardops_device_info{latitude!=\"\"})")
+    site_state = device_state(labels=("region", "site"))
+    share_up = (f"(count by (region, site) (({site_state}) == 1)"
+                f" or 0 * count by (region, site) ({site_state}))"
+                f" / count by (region, site) ({site_state})")
+    # One position per device, even while an edited position and the old one are both
+    # in the window.
+    coords = (f'group by (device, address, latitude, longitude) (topk by (device, address) '
+              f'(1, last_over_time(wardops_device_info{{latitude!=""}}[{HOLD}])))')
+    located = (f"({device_state(labels=('site',))})"
+               f" * on (device, address) group_left (latitude, longitude) {coords}")
+    site_map = (f"(count by (site, latitude, longitude) (({located}) == 1)"
+                f" or 0 * count by (site, latitude, longitude) ({located}))"
+                f" / count by (site, latitude, longitude) ({located})")
+    down_since = (f"min by (device, address, site) (last_over_time("
+                  f"wardops_device_down_since_timestamp_seconds[{HOLD}]) > 0)"
+                  f" and on (device, address) (({device_state()}) == 0)")
+    uplink_sites = f'last_over_time(wardops_interface_oper_up{{isp!=""}}[{HOLD}])'
     panels = [
-        stat("Devices up", 'sum(wardops_exporter_devices{state="up"})',
+        stat("In inventory", f"count({inventory()}) or vector(0)", w=3,
+             thresholds={"mode": "absolute", "steps": [{"color": "blue", "value": None}]},
+             description="Devices reported by the exporters (wardops_device_info) in the "
+                         f"last {HOLD}: up + down + unknown add up to this."),
+        stat("Devices up", count_state(1), w=3,
              thresholds={"mode": "absolute", "steps": [{"color": "green", "value": None}]},
-             description="Devices whose last probe(s) got a reply."),
-        stat("Devices down", 'sum(wardops_exporter_devices{state="down"})',
-             thresholds=zero_is_good(), description="Devices that stopped answering."),
-        stat("Devices unknown", 'sum(wardops_exporter_devices{state="unknown"})',
+             description="Devices whose latest probe got a reply and is not stale."),
+        stat("Devices down", count_state(0), w=3, thresholds=zero_is_good(),
+             description="Devices that stopped answering, as DeviceDown/SiteDown see them: "
+                         f"a down device stays down while its data is missing (up to {HOLD})."),
+        stat("Devices unknown", count_state(-1), w=3, thresholds=zero_is_good("orange"),
+             description="Neither up nor down: never probed, probes failing or stale, or "
+                         "no data from their exporter. Never counted as up; see 'Not known "
+                         "to be up' for the reason."),
+        stat("Probes failing", "count(wardops_device_probe_failing == 1) or vector(0)", w=3,
              thresholds=zero_is_good("orange"),
-             description="Not yet probed, or their probes cannot run (see probe errors). "
-                         "Never counted as up."),
-        stat("Sites fully down",
-             "count(max by (site) (wardops_device_up) == 0) or vector(0)",
-             thresholds=zero_is_good(), description="Sites where every probed device is down."),
-        stat("Exporters unreachable", 'count(up{job="wardops-exporter"} == 0) or vector(0)',
+             description="Devices whose probes cannot run (ProbeFailing): name does not "
+                         "resolve, no route, local firewall ..."),
+        stat("Stale devices",
+             f"count(({stale_probes()}) unless on (device, address)"
+             " wardops_device_probe_failing) or vector(0)", w=3,
+             thresholds=zero_is_good("orange"),
+             description="Devices probed before with no probe for 3 of their exporter's "
+                         "intervals (ProbeStale). Shown unknown, not up."),
+        stat("Sites fully down", f"count({SITE_DOWN}) or vector(0)", w=3,
              thresholds=zero_is_good(),
+             description="Sites with 2 or more devices, all down: what SiteDown fires on."),
+        stat("Exporters unreachable", 'count(up{job="wardops-exporter"} == 0) or vector(0)',
+             w=3, thresholds=zero_is_good(),
              description="Exporter scrape targets Prometheus cannot reach: their devices' "
                          "state is unknown, not green."),
-        stat("Stale devices",
-             "count(time() - wardops_device_last_probe_timestamp_seconds > $stale_after)"
-             " or vector(0)",
-             thresholds=zero_is_good("orange"),
-             description="Devices with no finished probe for longer than $stale_after s."),
         table("Down devices (longest outage first)", [
-            ("wardops_device_down_since_timestamp_seconds > 0", ""),
-            ("time() - (wardops_device_down_since_timestamp_seconds > 0)", ""),
-        ], h=9, rename={"Value #A": "Down since", "Value #B": "Down for"},
+            (down_since, ""),
+            (f"time() - ({down_since})", ""),
+        ], w=12, h=9, rename={"Value #A": "Down since", "Value #B": "Down for"},
             sort_by="Down since", desc=False,
             overrides=[column("Down since", unit="dateTimeAsIso"),
                        column("Down for", unit="dtdurations", decimals=0),
@@ -375,6 +477,14 @@ def fleet_overview() -> dict[str, Any]:
                                                 "url": DEVICE_LINK}])],
             description="Every device that is down now, with the start of its outage "
                         "(kept across exporter restarts)."),
+        table("Not known to be up", [(not_known_up(), "")], w=12, h=9,
+              rename={"Value": "State"}, sort_by="State",
+              overrides=[column("State", mappings=STATE_MAPPINGS, cell="color-background"),
+                         column("device", links=[{"title": "Device dashboard",
+                                                  "url": DEVICE_LINK}])],
+              description="Every device of the inventory that is not up, DOWN or UNKNOWN, "
+                          "with the reason: probes that cannot run, no data from its "
+                          "exporter, not probed yet, stale probes, no reply."),
         row("Sites"),
         status_grid("Sites by region: share of devices up", share_up, "{{region}} · {{site}}",
                     description="One tile per site; green only when every device of the site "
@@ -382,6 +492,19 @@ def fleet_overview() -> dict[str, Any]:
         geomap("Sites on the map", site_map,
                description="Site coordinates come from wardops_device_info; colour is the "
                            "share of the site's devices that are up."),
+        row("ISP uplinks (SNMP)"),
+        stat("Sites with no uplink up",
+             f"count(count by (site) ({uplink_sites}) unless on (site)"
+             ' (wardops_interface_oper_up{isp!=""} == 1)) or vector(0)', w=6,
+             thresholds=zero_is_good(),
+             description="Sites with ISP uplinks (reported in the last "
+                         f"{HOLD}) none of which is reported up now: down, or SNMP polls "
+                         "failing."),
+        stat("Uplinks down per ISP",
+             f'count by (isp) ({UPLINKS_DOWN}) or 0 * count by (isp) ({uplink_sites})',
+             w=18, thresholds=zero_is_good(), legend="{{isp}}", text_mode="value_and_name",
+             description="Uplinks down (oper down, admin up) by provider: many uplinks of "
+                         "one ISP down at once is that provider's outage."),
         row("Latency and loss"),
         table("Worst round-trip time", [("topk(10, wardops_device_rtt_seconds)", "")],
               w=12, h=9, rename={"Value": "RTT"}, sort_by="RTT", desc=True,
@@ -394,34 +517,39 @@ def fleet_overview() -> dict[str, Any]:
             ("quantile(0.95, wardops_device_rtt_seconds)", "p95"),
             ("quantile(0.5, wardops_device_rtt_seconds)", "median")], unit="s"),
         timeseries("Devices by state", [
-            ('sum by (state) (wardops_exporter_devices)', "{{state}}")], min_value=0),
+            (count_state(1), "up"), (count_state(0), "down"), (count_state(-1), "unknown")],
+            min_value=0),
     ]
     return dashboard("wardops-fleet", "wardops / Fleet overview",
-                     "Devices up, down and unknown, what is down since when, sites by region "
-                     "and on the map, worst latency and loss.", panels,
-                     variables=[STALE_AFTER], time_from="now-1h")
+                     "Devices up, down and unknown (adding up to the inventory), what is down "
+                     "since when and why the rest are not known to be up, sites by region and "
+                     "on the map, ISP uplinks, worst latency and loss.", panels,
+                     time_from="now-1h")
 
 
 def site_dashboard() -> dict[str, Any]:
     """One site's devices and its uplinks."""
     sel = 'site="$site"'
     panels = [
-        stat("In inventory", f"count(wardops_device_info{{{sel}}})",
+        stat("In inventory", f"count({inventory(sel)}) or vector(0)",
              thresholds={"mode": "absolute", "steps": [{"color": "blue", "value": None}]}),
-        stat("Up", f"count(wardops_device_up{{{sel}}} == 1) or vector(0)",
+        stat("Up", count_state(1, sel),
              thresholds={"mode": "absolute", "steps": [{"color": "green", "value": None}]}),
-        stat("Down", f"count(wardops_device_up{{{sel}}} == 0) or vector(0)",
-             thresholds=zero_is_good()),
-        stat("Unknown",
-             f"count(wardops_device_info{{{sel}}} unless on(job, instance, device, address)"
-             f" wardops_device_up) or vector(0)",
-             thresholds=zero_is_good("orange"),
-             description="In the inventory but without a probe result: never green."),
+        stat("Down", count_state(0, sel), thresholds=zero_is_good()),
+        stat("Unknown", count_state(-1, sel), thresholds=zero_is_good("orange"),
+             description="In the inventory but neither up nor down (never probed, probes "
+                         "failing or stale, exporter unreachable): never green."),
         stat("Availability 1d", f"wardops:site_availability:ratio_1d{{{sel}}}", unit="percentunit",
              thresholds=AVAILABILITY_THRESHOLDS, w=8),
-        state_timeline("Device state", f"wardops_device_up{{{sel}}}", "{{device}} ({{address}})",
-                       h=10, description="Grey is no data: the device was not probed, its "
-                                         "probes failed to run, or the exporter was unreachable."),
+        state_timeline("Device state", device_state(sel), "{{device}} ({{address}})",
+                       h=10, description="UNKNOWN (grey): not probed, probes failing or stale, "
+                                         "or the exporter was unreachable; never green."),
+        stat("Uplinks by ISP", f'wardops_interface_oper_up{{{sel}, isp!=""}}', w=24,
+             mappings=UPLINK_MAPPINGS, legend="{{isp}} · {{device}} {{ifname}}",
+             text_mode="value_and_name",
+             thresholds={"mode": "absolute", "steps": [{"color": "#8e8e8e", "value": None}]},
+             description="Each ISP uplink's operational state now (SNMP); an uplink whose "
+                         "device's SNMP poll fails has no value."),
         state_timeline("ISP uplinks", f'wardops_interface_oper_up{{{sel}, isp!=""}}',
                        "{{device}} {{isp}} ({{ifname}})", h=5, mappings=UPLINK_MAPPINGS,
                        description="Operational state of the interfaces marked as ISP uplinks "
@@ -431,10 +559,11 @@ def site_dashboard() -> dict[str, Any]:
         timeseries("Packet loss", [(f"wardops_device_packet_loss_ratio{{{sel}}}", "{{device}}")],
                    unit="percentunit", min_value=0, max_value=1),
         table("Devices", [
-            (state_or_unknown(sel), ""),
-            (f"wardops_device_rtt_seconds{{{sel}}}", ""),
-            (f"wardops_device_packet_loss_ratio{{{sel}}}", ""),
-            (f"time() - wardops_device_last_probe_timestamp_seconds{{{sel}}}", ""),
+            (device_state(sel, ("site",)), ""),
+            (f"max by (device, address, site) (wardops_device_rtt_seconds{{{sel}}})", ""),
+            (f"max by (device, address, site) (wardops_device_packet_loss_ratio{{{sel}}})", ""),
+            (f"min by (device, address, site) (time() - "
+             f"(wardops_device_last_probe_timestamp_seconds{{{sel}}} > 0))", ""),
         ], rename={"Value #A": "State", "Value #B": "RTT", "Value #C": "Loss",
                    "Value #D": "Last probe"}, sort_by="State",
             overrides=[column("State", mappings=STATE_MAPPINGS, cell="color-background"),
@@ -443,6 +572,10 @@ def site_dashboard() -> dict[str, Any]:
                        column("Last probe", unit="s", decimals=0),
                        column("device", links=[{"title": "Device dashboard",
                                                 "url": DEVICE_LINK}])]),
+        table("Not known to be up", [(not_known_up(sel), "")], h=6,
+              rename={"Value": "State"}, sort_by="State",
+              overrides=[column("State", mappings=STATE_MAPPINGS, cell="color-background")],
+              description="This site's devices that are not up, with the reason."),
     ]
     return dashboard("wardops-site", "wardops / Site", "One site: its devices' state over "
                      "time, ISP uplinks, round-trip time and loss.", panels,
@@ -454,25 +587,27 @@ def device_dashboard() -> dict[str, Any]:
     """One device: state, latency, loss, outages and its SNMP interfaces."""
     sel = 'device="$device", address=~"$address"'
     panels = [
-        stat("State", state_or_unknown(sel), mappings=STATE_MAPPINGS,
+        stat("State", device_state(sel), mappings=STATE_MAPPINGS,
              thresholds={"mode": "absolute", "steps": [{"color": "#8e8e8e", "value": None}]},
              legend="{{address}}", text_mode="value_and_name"),
         stat("Down for",
              f"time() - (wardops_device_down_since_timestamp_seconds{{{sel}}} > 0)",
              unit="dtdurations", thresholds=zero_is_good(), legend="{{address}}",
              description="Empty while the device is up."),
-        stat("Last probe", f"time() - wardops_device_last_probe_timestamp_seconds{{{sel}}}",
+        stat("Last probe",
+             f"time() - (wardops_device_last_probe_timestamp_seconds{{{sel}}} > 0)",
              unit="s", legend="{{address}}",
              thresholds={"mode": "absolute", "steps": [{"color": "green", "value": None},
                                                        {"color": "orange", "value": 90}]},
-             description="Seconds since the last probe finished (freshness)."),
+             description="Seconds since the last probe finished (freshness); empty before the "
+                         "first probe. Stale after 3 probe intervals."),
         stat("Availability 1d", f"wardops:device_availability:ratio_1d{{{sel}}}",
              unit="percentunit", thresholds=AVAILABILITY_THRESHOLDS, legend="{{address}}"),
         stat("Availability 30d", f"wardops:device_availability:ratio_30d{{{sel}}}",
              unit="percentunit", thresholds=AVAILABILITY_THRESHOLDS, legend="{{address}}"),
         stat("Outages 30d", f"wardops:device_outages:count_30d{{{sel}}}",
              thresholds=zero_is_good("orange"), legend="{{address}}"),
-        state_timeline("State over time", f"wardops_device_up{{{sel}}}",
+        state_timeline("State over time", device_state(sel),
                        "{{device}} ({{address}})", h=4),
         timeseries("Round-trip time", [(f"wardops_device_rtt_seconds{{{sel}}}", "{{address}}")],
                    unit="s"),
@@ -487,15 +622,41 @@ def device_dashboard() -> dict[str, Any]:
             (f"(time() - (wardops_device_down_since_timestamp_seconds{{{sel}}} > 0))",
              "{{address}}")], unit="s", min_value=0,
                    description="How long the current outage had lasted at each moment."),
+        table("Not known to be up", [(not_known_up(sel), "")], h=4,
+              rename={"Value": "State"}, hide=["device", "site"],
+              overrides=[column("State", mappings=STATE_MAPPINGS, cell="color-background")],
+              description="Empty while the device is up; else why it is not known to be up."),
         row("SNMP"),
         stat("SNMP agent", f"wardops_snmp_up{{{sel}}}", mappings=UPLINK_MAPPINGS,
              thresholds={"mode": "absolute", "steps": [{"color": "#8e8e8e", "value": None}]},
-             legend="{{address}}"),
+             legend="{{address}}", description="Last poll succeeded (UP) or failed (DOWN)."),
+        stat("Last SNMP poll",
+             f"time() - (wardops_snmp_last_poll_timestamp_seconds{{{sel}}} > 0)", unit="s",
+             legend="{{address}}",
+             thresholds={"mode": "absolute", "steps": [{"color": "green", "value": None},
+                                                       {"color": "orange", "value": 180}]},
+             description="Seconds since the last SNMP poll finished (freshness)."),
         stat("Uptime", f"wardops_snmp_uptime_seconds{{{sel}}}", unit="dtdurations",
              legend="{{address}}"),
+        timeseries("SNMP poll errors by reason", [
+            (f"sum by (reason) (increase(wardops_snmp_errors_total{{{sel}}}[$__rate_interval]))",
+             "{{reason}}")], w=12, bars=True, min_value=0,
+            description="Failed polls: timeout, auth, unreachable, resolve, protocol, "
+                        "device_down, internal."),
         state_timeline("Uplinks at this site",
                        'wardops_interface_oper_up{site="$site", isp!=""}',
-                       "{{device}} {{isp}} ({{ifname}})", w=16, h=4, mappings=UPLINK_MAPPINGS),
+                       "{{device}} {{isp}} ({{ifname}})", w=12, h=4, mappings=UPLINK_MAPPINGS),
+        table("Interfaces", [
+            (f"wardops_interface_oper_up{{{sel}}}", ""),
+            (f"wardops_interface_admin_up{{{sel}}}", ""),
+            (f"wardops_interface_speed_bits_per_second{{{sel}}}", ""),
+        ], h=8, rename={"Value #A": "Oper", "Value #B": "Admin", "Value #C": "Speed"},
+            hide=["device", "address", "site", "type", "region"], sort_by="ifname",
+            overrides=[column("Oper", mappings=UPLINK_MAPPINGS, cell="color-background"),
+                       column("Admin", mappings=UPLINK_MAPPINGS, cell="color-background"),
+                       column("Speed", unit="bps")],
+            description="Operational and administrative state by interface (ifname, "
+                        "ifalias, isp for uplinks), and speed."),
         state_timeline("Interface state", f"wardops_interface_oper_up{{{sel}}}",
                        "{{ifname}} {{ifalias}}", h=8, mappings=UPLINK_MAPPINGS),
         timeseries("Interface traffic (in +, out −)", [
@@ -503,9 +664,24 @@ def device_dashboard() -> dict[str, Any]:
              "{{ifname}} in"),
             (f"-rate(wardops_interface_out_octets_total{{{sel}}}[$__rate_interval]) * 8",
              "{{ifname}} out")], unit="bps"),
-        timeseries("Interface errors", [
+        timeseries("Interface utilisation", [
+            (f"rate(wardops_interface_in_octets_total{{{sel}}}[$__rate_interval]) * 8"
+             f" / on (device, address, ifindex) (wardops_interface_speed_bits_per_second > 0)",
+             "{{ifname}} in"),
+            (f"rate(wardops_interface_out_octets_total{{{sel}}}[$__rate_interval]) * 8"
+             f" / on (device, address, ifindex) (wardops_interface_speed_bits_per_second > 0)",
+             "{{ifname}} out")], unit="percentunit", min_value=0,
+            description="Traffic as a share of the interface speed (interfaces reporting "
+                        "speed 0 are left out)."),
+        timeseries("Interface errors and discards", [
             (f"rate(wardops_interface_in_errors_total{{{sel}}}[$__rate_interval])",
-             "{{ifname}} in")], unit="pps", min_value=0),
+             "{{ifname}} in errors"),
+            (f"rate(wardops_interface_out_errors_total{{{sel}}}[$__rate_interval])",
+             "{{ifname}} out errors"),
+            (f"rate(wardops_interface_in_discards_total{{{sel}}}[$__rate_interval])",
+             "{{ifname}} in discards"),
+            (f"rate(wardops_interface_out_discards_total{{{sel}}}[$__rate_interval])",
+             "{{ifname}} out discards")], unit="pps", min_value=0),
     ]
     variables = [
         query_variable("device", "Device", "label_values(wardops_device_info, device)"),
@@ -580,8 +756,13 @@ def health_dashboard() -> dict[str, Any]:
         stat("Targets down", 'count(up{job=~"wardops-.*"} == 0) or vector(0)',
              thresholds=zero_is_good()),
         stat("Stale devices",
-             "count(time() - wardops_device_last_probe_timestamp_seconds > $stale_after)"
-             " or vector(0)", thresholds=zero_is_good("orange")),
+             f"count(({stale_probes()}) unless on (device, address)"
+             " wardops_device_probe_failing) or vector(0)", w=2,
+             thresholds=zero_is_good("orange"),
+             description="No probe for 3 of the exporter's intervals (ProbeStale)."),
+        stat("Probes failing", "count(wardops_device_probe_failing == 1) or vector(0)", w=2,
+             thresholds=zero_is_good("orange"),
+             description="Devices whose probes cannot run (ProbeFailing)."),
         stat("Config reload", "min(wardops_exporter_config_last_reload_successful)",
              mappings=[{"type": "value", "options": {
                  "1": {"text": "OK", "color": "green", "index": 0},
@@ -603,10 +784,14 @@ def health_dashboard() -> dict[str, Any]:
         timeseries("Probe errors by reason", [
             ("sum by (reason) (increase(wardops_probe_errors_total[$__rate_interval]))",
              "{{reason}}")], bars=True, min_value=0),
-        table("Stale devices (list)", [("time() - wardops_device_last_probe_timestamp_seconds"
-                                 " > $stale_after", "")], w=12, h=8,
+        table("Stale devices (list)", [(stale_probes(), "")], w=12, h=8,
               rename={"Value": "Since last probe"}, sort_by="Since last probe", desc=True,
-              overrides=[column("Since last probe", unit="s", decimals=0)]),
+              overrides=[column("Since last probe", unit="s", decimals=0)],
+              description="Devices probed before with no probe for 3 of their exporter's "
+                          "intervals."),
+        table("Probes failing (list)", [("wardops_device_probe_failing == 1", "")], w=12,
+              h=8, hide=["Value"], sort_by="reason",
+              description="Devices whose probes cannot run, with the exporter's reason."),
         row("Alerter"),
         stat("Data trusted", "min(wardops_alerter_data_healthy)", w=4,
              mappings=[{"type": "value", "options": {
@@ -660,7 +845,7 @@ def health_dashboard() -> dict[str, Any]:
     return dashboard("wardops-health", "wardops / Alerts and monitoring health",
                      "Active alerts, and whether the monitoring itself works: targets, "
                      "probe cycles, probe errors, stale devices, rule evaluation and "
-                     "notification delivery.", panels, variables=[STALE_AFTER],
+                     "notification delivery.", panels,
                      time_from="now-6h")
 
 

@@ -14,7 +14,7 @@ or a traceback that prints the settings shows only where the secret came from.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,8 @@ class Secret:
 
 
 def read_secret(raw: Mapping[str, Any], key: str, where: str = "", *, required: bool = False,
-                literal: bool = False, base_dir: Path | None = None) -> Secret | None:
+                literal: bool = False, base_dir: Path | None = None,
+                missing: Callable[[str], str] | None = None) -> Secret | None:
     """Resolve the secret ``key`` of the config mapping ``raw``.
 
     ``<key>_env`` names an environment variable; ``<key>_file`` a file (relative paths
@@ -60,7 +61,16 @@ def read_secret(raw: Mapping[str, Any], key: str, where: str = "", *, required: 
     Raises ``ValueError("<where>.<field>: problem")`` (no ``<where>.`` when ``where`` is
     empty) for: more than one form given, a required secret missing, a literal where
     none is allowed, a variable not set or empty, a file that cannot be read or is empty.
+    For the last three (inputs missing from this machine, not mistakes in the file),
+    ``missing`` is called instead when given, with the message, and what it returns
+    stands in for the value: the alerter collects every missing input of a config and
+    reports them together, instead of one per run.
     """
+    def absent(message: str) -> str:
+        if missing is None:
+            raise ValueError(message)
+        return missing(message)
+
     prefix = f"{where}." if where else ""
     env_key, file_key = f"{key}_env", f"{key}_file"
     forms = ([key] if literal else []) + [env_key, file_key]
@@ -83,22 +93,19 @@ def read_secret(raw: Mapping[str, Any], key: str, where: str = "", *, required: 
     if field == env_key:
         if not isinstance(setting, str) or not setting:
             raise ValueError(f"{prefix}{field}: must be the name of an environment variable")
-        value = os.environ.get(setting, "").strip()
-        if not value:
-            raise ValueError(f"{prefix}{field}: environment variable {setting} is not set or "
-                             "empty")
+        value = os.environ.get(setting, "").strip() or absent(
+            f"{prefix}{field}: environment variable {setting} is not set or empty")
         return Secret(value, f"env {setting}")
     if not isinstance(setting, str) or not setting:
         raise ValueError(f"{prefix}{field}: must be a file path")
     path = Path(setting) if base_dir is None else base_dir / setting
     try:
-        value = path.read_text(encoding="utf-8").strip()
+        value = path.read_text(encoding="utf-8").strip() or absent(
+            f"{prefix}{field}: {path} is empty")
     except OSError as exc:
-        raise ValueError(f"{prefix}{field}: cannot read {path}: {exc.strerror or exc}") from None
+        value = absent(f"{prefix}{field}: cannot read {path}: {exc.strerror or exc}")
     except UnicodeDecodeError:
         raise ValueError(f"{prefix}{field}: {path} is not UTF-8 text") from None
-    if not value:
-        raise ValueError(f"{prefix}{field}: {path} is empty")
     return Secret(value, f"file {path}")
 
 

@@ -11,7 +11,6 @@ the alerter's config loader puts the file name in front.
 from __future__ import annotations
 
 import glob
-import os
 import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -23,6 +22,7 @@ from urllib.parse import urlsplit
 
 from alerter.notify.matchers import Matcher, format_matchers, parse_matchers
 from wardops_common.durations import parse_duration
+from wardops_common.secrets import Secret, read_secret
 
 NOTIFY_KEYS = ("route", "receivers", "inhibit_rules", "api", "templates")
 FORMATS = ("alertmanager", "slack", "teams", "telegram", "template")
@@ -30,27 +30,6 @@ GROUP_BY_ALL = "..."
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _HEADER_NAME = re.compile(r"[A-Za-z0-9-]+")
 T = TypeVar("T")
-
-
-class Secret:
-    """A URL, token or key read from config, the environment or a file; never printed."""
-
-    __slots__ = ("value", "source")
-
-    def __init__(self, value: str, source: str) -> None:
-        self.value = value
-        self.source = source  # "url_env CHAT_WEBHOOK_URL", safe to show
-
-    def __repr__(self) -> str:
-        return f"Secret(<from {self.source}>)"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other.value == self.value
-
-    def __hash__(self) -> int:
-        return hash(self.value)
 
 
 @dataclass(frozen=True)
@@ -233,32 +212,11 @@ def missing_input(message: str) -> str:
 
 def secret(raw: Mapping[str, Any], path: str, base: str, base_dir: Path,
            required: bool) -> Secret | None:
-    """Read ``base`` / ``base_env`` / ``base_file`` (exactly one when ``required``)."""
-    given = [k for k in (base, f"{base}_env", f"{base}_file") if k in raw]
-    if len(given) > 1:
-        raise ValueError(f"{path}: give only one of {', '.join(given)}")
-    if not given:
-        if required:
-            raise ValueError(f"{path}: one of {base}, {base}_env or {base}_file is required")
-        return None
-    key = given[0]
-    name = read_str(raw[key], f"{path}.{key}")
-    if key == base:
-        return Secret(name, f"{path}.{key}")
-    if key.endswith("_env"):
-        value = os.environ.get(name)
-        if not value:
-            value = missing_input(f"{path}.{key}: environment variable {name} "
-                                  "is not set or empty")
-        return Secret(value.strip(), f"${name}")
-    file = base_dir / name
-    try:
-        value = file.read_text().strip()
-    except OSError as exc:
-        value = missing_input(f"{path}.{key}: cannot read {file}: {exc.strerror}")
-    if not value:
-        value = missing_input(f"{path}.{key}: {file} is empty")
-    return Secret(value, str(file))
+    """``base`` (a literal), ``base_env`` or ``base_file`` (relative to ``base_dir``) of
+    ``raw``: :func:`wardops_common.secrets.read_secret`, with a missing variable or file
+    reported through :func:`missing_input`."""
+    return read_secret(raw, base, path, required=required, literal=True, base_dir=base_dir,
+                       missing=missing_input)
 
 
 def check_url(url: Secret, path: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from wardops_common.secrets import Secret, read_secret, refuse_literal
@@ -58,8 +59,11 @@ def reject_literal_secrets(raw: Mapping[str, Any]) -> None:
         refuse_literal(raw, key)
 
 
-def parse_credentials(raw: Mapping[str, Any], version: str) -> V2cCredentials | V3Credentials:
+def parse_credentials(raw: Mapping[str, Any], version: str, base_dir: Path | None = None
+                      ) -> V2cCredentials | V3Credentials:
     """Build credentials for ``version`` ("2c" or "3") from the merged settings.
+
+    Relative ``*_file`` paths are read from ``base_dir`` (the inventory's folder) when given.
 
     Keys of the other version are ignored: settings are merged from snmp_defaults, the
     site and the device, so a site that moves its routers to v3 inherits the default
@@ -67,7 +71,7 @@ def parse_credentials(raw: Mapping[str, Any], version: str) -> V2cCredentials | 
     """
     reject_literal_secrets(raw)
     if version == "2c":
-        community = read_secret(raw, "community", required=True)
+        community = read_secret(raw, "community", required=True, base_dir=base_dir)
         assert community is not None
         return V2cCredentials(community)
     username = raw.get("username")
@@ -77,14 +81,14 @@ def parse_credentials(raw: Mapping[str, Any], version: str) -> V2cCredentials | 
     if level == "noAuthNoPriv":  # keys inherited from another layer are not used
         return V3Credentials(username, level)
     auth_protocol = _choice(raw, "auth_protocol", AUTH_PROTOCOLS, "SHA")
-    auth_key = read_secret(raw, "auth_key", required=True)
+    auth_key = read_secret(raw, "auth_key", required=True, base_dir=base_dir)
     assert auth_key is not None
     if len(auth_key.value) < 8:
         raise ValueError("auth_key: must be at least 8 characters (RFC 3414)")
     if level == "authNoPriv":
         return V3Credentials(username, level, auth_protocol, auth_key)
     priv_protocol = _choice(raw, "priv_protocol", PRIV_PROTOCOLS, "AES")
-    priv_key = read_secret(raw, "priv_key", required=True)
+    priv_key = read_secret(raw, "priv_key", required=True, base_dir=base_dir)
     assert priv_key is not None
     if len(priv_key.value) < 8:
         raise ValueError("priv_key: must be at least 8 characters (RFC 3414)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from exporter.snmp.credentials import V2cCredentials, V3Credentials, parse_credentials
@@ -190,10 +191,11 @@ def _scalars(value: Any) -> tuple[ScalarSpec, ...]:
     return tuple(specs)
 
 
-def parse_snmp_settings(raw: Mapping[str, Any]) -> SnmpSettings:
+def parse_snmp_settings(raw: Mapping[str, Any], base_dir: Path | None = None) -> SnmpSettings:
     """Validate merged SNMP settings; raise ``ValueError("field: problem")`` on bad input.
 
-    The caller adds file and entry to the message.
+    Relative ``*_file`` credential paths are read from ``base_dir`` when given. The caller
+    adds file and entry to the message.
     """
     if not isinstance(raw, Mapping):
         raise ValueError("snmp: must be a mapping")
@@ -212,7 +214,7 @@ def parse_snmp_settings(raw: Mapping[str, Any]) -> SnmpSettings:
         raise ValueError(f"timeout: {timeout:g}s x {retries + 1} tries does not fit in the "
                          f"interval of {interval:g}s")
     return SnmpSettings(
-        credentials=parse_credentials(raw, version),
+        credentials=parse_credentials(raw, version, base_dir),
         port=_int(raw, "port", 161, 1, 65535),
         interval=interval,
         timeout=timeout,

@@ -72,3 +72,21 @@ def test_empty_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "t").write_text("\n")
     with pytest.raises(ValueError, match=r"^token_file: .*/t is empty$"):
         read_secret({"token_file": str(tmp_path / "t")}, "token")
+
+
+def test_missing_inputs_can_be_collected_instead_of_raised(tmp_path: Path) -> None:
+    seen: list[str] = []
+
+    def collect(message: str) -> str:
+        seen.append(message)
+        return "placeholder"
+
+    env = read_secret({"url_env": "T_UNSET"}, "url", "hook", missing=collect)
+    unread = read_secret({"key_file": "nope"}, "key", "", base_dir=tmp_path, missing=collect)
+    assert env is not None and env.value == "placeholder"
+    assert unread is not None and unread.value == "placeholder"
+    assert seen == ["hook.url_env: environment variable T_UNSET is not set or empty",
+                    f"key_file: cannot read {tmp_path / 'nope'}: No such file or directory"]
+    # Mistakes in the file itself are still raised at once.
+    with pytest.raises(ValueError, match="give only one of"):
+        read_secret({"url_env": "T_SECRET", "url_file": "x"}, "url", missing=collect)

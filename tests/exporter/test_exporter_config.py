@@ -207,7 +207,7 @@ def test_snmp_settings_merge_type_defaults_then_site_then_device(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     seen = []
 
-    def parse(raw):  # type: ignore[no-untyped-def]
+    def parse(raw, base_dir=None):  # type: ignore[no-untyped-def]
         seen.append(dict(raw))
         if raw.get("version") == "1":
             raise ValueError("version: must be 2c or 3")
@@ -276,3 +276,20 @@ inventory_files: [sites.yml, branches.csv]
     # a CSV import names its branches without declaring them; YAML devices may join them
     assert [d.site for d in inv.devices] == ["Gldani", "Marjanishvili", "", "Marjanishvili",
                                              "Unlisted"]
+
+
+def test_snmp_credential_files_are_read_from_the_inventory_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A relative community_file works whatever directory the exporter starts in."""
+    conf = tmp_path / "conf"
+    (conf / "secrets").mkdir(parents=True)
+    (conf / "secrets" / "community").write_text("branch-ro\n")
+    (conf / "devices.yml").write_text(
+        "snmp_defaults:\n  router: {version: 2c, community_file: secrets/community}\n"
+        "sites: {Gori: {}}\n"
+        "devices:\n  - {name: Gori-R1, address: 127.0.0.1, site: Gori, type: router}\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    inventory = load_inventory(conf / "devices.yml")
+    assert inventory.devices[0].snmp.credentials.community.value == "branch-ro"

@@ -50,6 +50,9 @@ def test_readme_tables_list_every_served_metric_with_its_type(lab: Lab) -> None:
     wait_http(exporter.url + "/-/ready", timeout=20)
     text = requests.get(exporter.url + "/metrics", timeout=5).text
     served = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.MULTILINE))
+    created = sorted({line.split("{")[0] for line in text.splitlines()
+                      if line.split("{")[0].split(" ")[0].endswith("_created")})
+    assert not created, f"client_python's *_created series are served: {created}"
     assert "wardops_device_up" in served and "wardops_icmp_requests_total" in served
     documented = documented_metrics()
     missing = {f"{name} ({kind})" for name, kind in served.items() if name not in documented}

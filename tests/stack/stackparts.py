@@ -198,6 +198,14 @@ def panel_queries() -> list[PanelQuery]:
             for t in panel.get("targets", [])]
 
 
+def panel_expr(uid: str, title: str, values: dict[str, str] | None = None) -> str:
+    """The single query of the panel ``title`` on dashboard ``uid``, variables filled."""
+    found = [t["expr"] for p in panels(dashboards()[uid]) if p["title"] == title
+             for t in p.get("targets", [])]
+    assert len(found) == 1, f"{uid} / {title}: {len(found)} queries"
+    return substitute(found[0], values or {})
+
+
 def variable_queries() -> list[tuple[str, str, str]]:
     """(dashboard uid, variable name, label_values(...) query) of every query variable."""
     return [(uid, var["name"], var["query"]["query"] if isinstance(var["query"], dict)
@@ -212,12 +220,13 @@ GRAFANA_RANGE_VARIABLES = {"$__rate_interval": "1m", "$__interval": "15s", "$__r
 def substitute(expr: str, values: dict[str, str]) -> str:
     """``expr`` with Grafana's interval variables and the given ``$name`` values filled in.
 
-    Longest names first, so ``$site`` does not eat the start of ``$sites``.
+    Longest names first, so ``$site`` does not eat the start of ``$sites``. ``$1`` and the
+    like are label_replace references, not variables (Grafana leaves them as they are).
     """
     table = {**GRAFANA_RANGE_VARIABLES, **{f"${k}": v for k, v in values.items()}}
     for name in sorted(table, key=len, reverse=True):
         expr = expr.replace(name, table[name])
-    leftover = re.findall(r"\$\w+", expr)
+    leftover = re.findall(r"\$(?!\d)\w+", expr)
     if leftover:
         raise ValueError(f"unsubstituted variables {leftover} in {expr!r}")
     return expr

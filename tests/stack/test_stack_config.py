@@ -9,24 +9,37 @@ accepted by a real Prometheus.
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import requests
 import yaml
 
 from stackparts import (DASHBOARD_DIR, Prometheus, dashboards,
                         label_values_query, panel_queries, panels, substitute,
                         variable_queries)
-from tests.support import REPO, python_env
+from tests.support import REPO, Proc, free_port, python_env, wait_http
 
 DATASOURCE_UID = "wardops-prometheus"
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
+TOKEN = "test-token-3b9f"  # what a user puts in .env as WARDOPS_API_TOKEN
+
+
+def run(*args: str, env: dict[str, str] | None = None, cwd: Path = REPO
+        ) -> subprocess.CompletedProcess[str]:
     """Run a tool in the repository and return its result (never raises)."""
-    return subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=120)
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=120, env=env)
+
+
+def compose_env(**extra: str) -> dict[str, str]:
+    """A plain environment for docker-compose with the API token set (as .env would)."""
+    return {"PATH": "/usr/bin:/bin", "WARDOPS_API_TOKEN": TOKEN, **extra}
 
 
 # ---------------------------------------------------------------- Prometheus
@@ -87,7 +100,7 @@ def test_prometheus_scrapes_exporter_and_alerter_every_15s() -> None:
 # ---------------------------------------------------------------- docker-compose
 
 def compose_config() -> dict:
-    result = run("docker-compose", "-f", "docker-compose.yml", "config")
+    result = run("docker-compose", "-f", "docker-compose.yml", "config", env=compose_env())
     assert result.returncode == 0, result.stderr
     return yaml.safe_load(result.stdout)
 
@@ -124,14 +137,44 @@ def test_docker_compose_keeps_state_in_named_volumes() -> None:
 
 def test_docker_compose_inventory_can_be_pointed_elsewhere(tmp_path: Path) -> None:
     """WARDOPS_INVENTORY replaces the example inventory folder (the README says so)."""
-    result = subprocess.run(["docker-compose", "-f", "docker-compose.yml", "config"], cwd=REPO,
-                            capture_output=True, text=True, timeout=120,
-                            env={"PATH": "/usr/bin:/bin", "WARDOPS_INVENTORY": str(tmp_path)})
+    result = run("docker-compose", "-f", "docker-compose.yml", "config",
+                 env=compose_env(WARDOPS_INVENTORY=str(tmp_path)))
     assert result.returncode == 0, result.stderr
     exporter = yaml.safe_load(result.stdout)["services"]["exporter"]
     sources = [v["source"] if isinstance(v, dict) else v.split(":")[0]
                for v in exporter["volumes"]]
     assert str(tmp_path) in sources
+
+
+def test_docker_compose_gives_the_api_token_to_alerter_and_grafana() -> None:
+    """The alerter checks writes against WARDOPS_API_TOKEN; Grafana's Alertmanager
+    datasource sends the same value as its basic-auth password."""
+    services = compose_config()["services"]
+    for name in ("alerter", "grafana"):
+        assert services[name]["environment"]["WARDOPS_API_TOKEN"] == TOKEN, name
+    alerter = yaml.safe_load((REPO / "docker/alerter.yml").read_text())
+    assert alerter["api"] == {"bearer_token_env": "WARDOPS_API_TOKEN"}
+    datasource = yaml.safe_load(
+        (REPO / "grafana/provisioning/datasources/wardops-alertmanager.yml").read_text())
+    password = datasource["datasources"][0]["secureJsonData"]["basicAuthPassword"]
+    assert password == "${WARDOPS_API_TOKEN}"
+
+
+def test_docker_compose_without_the_token_is_refused_with_a_hint() -> None:
+    result = run("docker-compose", "-f", "docker-compose.yml", "config",
+                 env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode != 0
+    assert "set WARDOPS_API_TOKEN, e.g. in .env next to docker-compose.yml" in result.stderr
+
+
+def test_docker_compose_reads_the_token_from_env_file_beside_it(tmp_path: Path) -> None:
+    """The README's recipe: a .env file next to docker-compose.yml."""
+    shutil.copy(REPO / "docker-compose.yml", tmp_path / "docker-compose.yml")
+    (tmp_path / ".env").write_text(f"WARDOPS_API_TOKEN={TOKEN}\n")
+    result = run("docker-compose", "config", env={"PATH": "/usr/bin:/bin"}, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    assert services["alerter"]["environment"]["WARDOPS_API_TOKEN"] == TOKEN
 
 
 # ---------------------------------------------------------------- Grafana
@@ -211,7 +254,7 @@ def test_dashboard_provider_path_is_where_compose_mounts_the_dashboards() -> Non
 def test_every_dashboard_query_is_accepted_by_prometheus(tmp_path: Path) -> None:
     """A real Prometheus (no data) parses every panel and variable query."""
     prom = Prometheus(tmp_path / "prom", {"global": {"scrape_interval": "15s"}})
-    values = {"site": "S", "device": "D", "address": ".*", "stale_after": "90"}
+    values = {"site": "S", "device": "D", "address": ".*"}
     problems = []
     try:
         for q in panel_queries():
@@ -230,15 +273,63 @@ def test_every_dashboard_query_is_accepted_by_prometheus(tmp_path: Path) -> None
     assert not problems, "\n".join(problems)
 
 
-def test_docker_alerter_config_passes_check_config(tmp_path: Path) -> None:
-    """docker/alerter.yml, with the image's rule folder mapped to the repository's."""
+def docker_alerter_config(tmp_path: Path, **urls: str) -> Path:
+    """docker/alerter.yml with the image's paths mapped to the repository's and the
+    compose service URLs (``prometheus``, ``sink``) replaced by ``urls``."""
     text = (REPO / "docker/alerter.yml").read_text()
     assert "/etc/wardops/rules/*.yml" in text
     text = text.replace("/etc/wardops/rules/", f"{REPO}/rules/")
     text = text.replace("/var/lib/wardops/alerter", str(tmp_path / "state"))
+    for service, url in urls.items():
+        assert f"http://{service}:" in text
+        text = re.sub(rf"http://{service}:\d+", url, text)
     config = tmp_path / "alerter.yml"
     config.write_text(text)
-    result = subprocess.run([sys.executable, "-m", "alerter", "check-config", str(config)],
-                            cwd=REPO, capture_output=True, text=True, timeout=60,
-                            env=python_env())
+    return config
+
+
+def check_config(config: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "alerter", "check-config", str(config)],
+                          cwd=REPO, capture_output=True, text=True, timeout=60, env=env)
+
+
+def test_docker_alerter_config_passes_check_config(tmp_path: Path) -> None:
+    """docker/alerter.yml, with the token compose passes in; without it, a clear error."""
+    config = docker_alerter_config(tmp_path)
+    result = check_config(config, python_env(WARDOPS_API_TOKEN=TOKEN))
     assert result.returncode == 0, result.stdout + result.stderr
+    env = python_env()
+    env.pop("WARDOPS_API_TOKEN", None)
+    result = check_config(config, env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "WARDOPS_API_TOKEN" in result.stderr
+
+
+def test_docker_alerter_config_accepts_silences_with_the_token(netns: None,
+                                                               tmp_path: Path) -> None:
+    """The alerter on docker/alerter.yml: a silence with the token (as amtool's bearer
+    token or Grafana's basic-auth password) is created; without it, refused."""
+    port = free_port()
+    config = docker_alerter_config(tmp_path, prometheus=f"http://127.0.0.1:{free_port()}",
+                                   sink=f"http://127.0.0.1:{free_port()}")
+    alerter = Proc.python("alerter", "--config", str(config), "--web.listen-address",
+                          f"127.0.0.1:{port}", log=tmp_path / "alerter.log",
+                          env=python_env(WARDOPS_API_TOKEN=TOKEN))
+    try:
+        wait_http(f"http://127.0.0.1:{port}/-/healthy", timeout=30)
+        url = f"http://127.0.0.1:{port}/api/v2/silences"
+        now = time.time()
+        silence = {"matchers": [{"name": "site", "value": "Delta", "isRegex": False}],
+                   "startsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+                   "endsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 3600)),
+                   "createdBy": "test", "comment": "maintenance"}
+        assert requests.post(url, json=silence, timeout=5).status_code == 401
+        bearer = requests.post(url, json=silence, timeout=5,
+                               headers={"Authorization": f"Bearer {TOKEN}"})
+        assert bearer.status_code == 200, bearer.text
+        basic = requests.post(url, json=silence, timeout=5, auth=("grafana", TOKEN))
+        assert basic.status_code == 200, basic.text
+        ids = {s["id"] for s in requests.get(url, timeout=5).json()}
+        assert {bearer.json()["silenceID"], basic.json()["silenceID"]} <= ids
+    finally:
+        alerter.stop()
