@@ -14,7 +14,6 @@ import threading
 import time
 from typing import Any
 
-import waitress
 from prometheus_client import CollectorRegistry
 
 from alerter.am_forward import Fanout, Forwarder, eval_interval_of
@@ -26,13 +25,9 @@ from alerter.metrics import EvalMetrics
 from alerter.model import Alert
 from alerter.notify import NotificationPipeline
 from alerter.state import StateStore
+from wardops_common.webserver import ListenError, WebServer
 
 log = logging.getLogger("alerter")
-
-
-class ListenError(RuntimeError):
-    """The web listener could not bind; ``str()`` names the flag, the address and why
-    (the same form as the exporter's)."""
 
 
 def listen_address(text: str) -> str:
@@ -110,17 +105,12 @@ class AlerterApp:
         signal.signal(signal.SIGINT, lambda *_: self.stop())
         signal.signal(signal.SIGHUP, lambda *_: self._reload_requested.set())
         try:
-            self.server = waitress.create_server(self.wsgi, listen=self.listen, threads=6,
-                                                 ident="wardops-alerter")
-        except OSError as exc:  # port in use, address not local, no permission
+            self.server = WebServer(self.wsgi, self.listen, ident="wardops-alerter", threads=6)
+        except ListenError:
             self.evaluator.close()
             self.store.close()
-            # The OS's message does not say which address; the operator needs to know.
-            reason = exc.strerror or str(exc)
-            raise ListenError(f"--web.listen-address {self.listen}: "
-                              f"{reason[:1].lower() + reason[1:]}") from exc
-        web = threading.Thread(target=self.server.run, name="web", daemon=True)
-        web.start()
+            raise
+        self.server.start()
         self.pipeline.start()
         self.forwarder.start()
         log.info("alerter started", extra={"listen": self.listen,

@@ -32,31 +32,19 @@ from exporter.probing import ProbeErrors, probe_device
 from exporter.scheduler import Scheduler
 from exporter.snmp.poller import SnmpPoller
 from exporter.state import DOWN, UP, StateStore
-from exporter.web import DeviceRow, WebServer, create_app
+from exporter.web import DeviceRow, create_app
+from wardops_common.webserver import ListenError, WebServer
 
 log = logging.getLogger("exporter")
 
 RELOAD_TIMEOUT = 30.0
 
 
-class ListenError(RuntimeError):
-    """The web listener could not bind; ``str()`` names the flag, the address and why."""
-
-
 def bind(app: object, listen: tuple[str, int]) -> WebServer:
-    """Bind the HTTP listener, or raise :class:`ListenError` naming the address.
-
-    The OS's own message ("Address already in use") does not say which address; with
-    several exporters (shards) on one host, the operator needs to know which one.
-    """
+    """Bind the HTTP listener, or raise :class:`ListenError` naming the address."""
     host, port = listen
-    shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    try:
-        return WebServer(app, host, port)
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        reason = reason[:1].lower() + reason[1:]
-        raise ListenError(f"--web.listen-address {shown}: {reason}") from exc
+    return WebServer(app, f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+                     ident="wardops-exporter", threads=4)
 
 
 def load(path: str, shard: tuple[int, int] | None) -> Inventory:

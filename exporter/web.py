@@ -1,4 +1,4 @@
-"""The exporter's HTTP side: a Flask (WSGI) app served by waitress in a thread.
+"""The exporter's HTTP side: a Flask (WSGI) app, served by ``wardops_common.webserver``.
 
 Endpoints: ``/metrics``, ``/-/healthy``, ``/-/ready`` (200 after the first full probe
 cycle), ``POST /-/reload`` and ``/``, a page for an operator: counts by state, then down devices
@@ -9,13 +9,11 @@ handler reads a snapshot through the :class:`WebView` it is given; none waits on
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from flask import Flask, Response, render_template_string, request
-from waitress.server import create_server
 
 from exporter.collector import CONTENT_TYPE
 from exporter.state import DOWN, UNKNOWN
@@ -208,22 +206,3 @@ def parse_listen_address(value: str) -> tuple[str, int]:
         raise ValueError(f"invalid listen address {value!r} (use HOST:PORT or :PORT)")
     host = host.strip("[]") or "0.0.0.0"
     return host, int(port)
-
-
-class WebServer:
-    """waitress serving ``app`` on ``host:port`` in a daemon thread."""
-
-    def __init__(self, app: Any, host: str, port: int) -> None:
-        # Binding happens here, so a port in use fails at start-up, not in the thread.
-        self._server = create_server(app, host=host, port=port, threads=4,
-                                     ident="wardops-exporter")
-        self._thread = threading.Thread(target=self._server.run, name="web", daemon=True)
-
-    def start(self) -> None:
-        """Start serving."""
-        self._thread.start()
-
-    def close(self) -> None:
-        """Stop serving."""
-        self._server.close()
-

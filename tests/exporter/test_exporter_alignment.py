@@ -105,7 +105,7 @@ def test_aligned_start(case: str, last: float, period: float, nominal: float, ea
 def test_a_regular_scraper_gets_fresh_results_and_each_device_is_probed_once_per_cycle() -> None:
     """A simulated Prometheus scrapes every interval at its own phase; once it is regular
     the cycles end just before its scrapes, and every device is probed once per cycle."""
-    interval = 0.6
+    interval = 1.0
     settings = ProbeSettings(interval=interval, timeout=0.05, count=1)
     devs = [Device(name=f"d{i}", address=f"127.0.0.{i + 1}", site="", type="")
             for i in range(30)]
@@ -124,10 +124,10 @@ def test_a_regular_scraper_gets_fresh_results_and_each_device_is_probed_once_per
         loop = asyncio.get_running_loop()
         await asyncio.sleep(0.37)  # a phase unrelated to the exporter's start
         start = loop.time()
-        for k in range(14):
+        for k in range(13):
             await asyncio.sleep(max(0.0, start + k * interval - loop.time()))
             now = loop.time()
-            if scheduler.aligned and k >= 8:
+            if scheduler.aligned and k >= 7:
                 fresh_at_scrape.append(now - min(finished.values()))
             log.note("127.0.0.1 Prometheus/2.42.0", now)
 
@@ -148,11 +148,13 @@ def test_a_regular_scraper_gets_fresh_results_and_each_device_is_probed_once_per
     # running when stopped)
     assert max(probed.values()) - min(probed.values()) <= 1
     assert max(probed.values()) <= scheduler.cycles + 1
-    # every result a late scrape sees is from the cycle just before it: younger than the
-    # cycle's spread + probe + margin, far younger than an interval
+    # every result a scrape sees comes from the cycle that ended just before it (about
+    # spread + margin = 0.26 s old), not from up to an interval ago as with the even splay;
+    # the bound leaves the busy test machine a quarter of a second
     assert len(fresh_at_scrape) >= 4
     lead = aligned_spread(len(devs), interval, settings.longest_probe) + MARGIN
-    assert max(fresh_at_scrape) < lead + interval / 2, fresh_at_scrape
+    assert lead < 0.3
+    assert max(fresh_at_scrape) < interval / 2, fresh_at_scrape
 
 
 def test_alignment_off_keeps_the_even_splay() -> None:
