@@ -60,6 +60,7 @@ class Evaluator:
         self.metrics = metrics
         self.clock = clock
         self.api = PromAPI(config.datasource)
+        self._health = health.HealthMonitor()  # remembers outages until a fresh scrape
         self._cycle_lock = threading.Lock()
         self._active, outbox = store.load()
         self._restore_after_downtime(store.last_evaluation(), clock())
@@ -176,9 +177,9 @@ class Evaluator:
     # ------------------------------------------------------------------ the cycle
 
     def _cycle(self, now: float, groups: list[RuleGroup]) -> list[Alert]:
-        causes = health.check(self.api, self.config.data_health, now)
+        causes = self._health.check(self.api, self.config.data_health, now)
         frozen = any(c.freezes_all for c in causes)
-        skip_queries = any(c.cause == "datasource_unreachable" for c in causes)
+        skip_queries = any(c.skips_queries for c in causes)
         self.metrics.data_healthy.set(0 if frozen else 1)
 
         upserts: list[AlertState] = []

@@ -204,11 +204,13 @@ def alerter_config(run_dir: Path, prometheus_port: int, sink_port: int,
         "external_url": "http://127.0.0.1:9470",
         # group_wait of one probe interval of the example inventory (10 s): the devices of
         # a site that goes dark stop answering within one interval, and SiteDown must be
-        # there to inhibit their DeviceDown before the first notification goes out.
+        # there to inhibit their DeviceDown (and flapping/probe alerts) before the first notification goes out.
         "route": {"receiver": "demo-sink", "group_by": ["alertname", "site"],
                   "group_wait": "10s", "group_interval": "1m", "repeat_interval": "4h"},
         "inhibit_rules": [{"source_matchers": ['alertname="SiteDown"'],
-                           "target_matchers": ['alertname="DeviceDown"'], "equal": ["site"]}],
+                           "target_matchers": [
+                               'alertname=~"DeviceDown|DeviceFlapping|ProbeFailing|ProbeStale"'],
+                           "equal": ["site"]}],
         "receivers": [{"name": "demo-sink", "webhook_configs": [
             {"url": f"http://127.0.0.1:{sink_port}/demo", "send_resolved": True}]}],
     }

@@ -85,7 +85,10 @@ def test_example_config_and_default_rules_are_valid(monkeypatch: pytest.MonkeyPa
     config = load_config(REPO / "examples" / "alerter.yml")
     names = [r.name for g in config.groups if g.file.endswith("wardops.yml") for r in g.rules]
     assert names == ["DeviceDown", "DeviceFlapping", "SiteDown", "HighLatency", "PacketLoss",
-                     "ProbeStale", "ProbeFailing", "ExporterDown", "Watchdog"]
+                     "ProbeStale", "ProbeFailing", "ExporterDown", "ExporterStateFileFailing",
+                     "ExporterConfigReloadFailed", "AlerterConfigReloadFailed",
+                     "AlerterNotificationsFailed", "AlerterNotificationsStuck",
+                     "ExporterCycleOverruns", "Watchdog"]
     rules = sum(len(g.rules) for g in config.groups)
     assert config.state_dir == REPO / "examples" / "data" / "alerter"
     proc = subprocess.run([sys.executable, "-m", "alerter", "check-config",

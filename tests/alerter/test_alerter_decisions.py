@@ -8,7 +8,7 @@ import pytest
 
 from alerter.evaluation import (AlertState, Candidate, Transition, orphaned,
                                 restore_after_downtime, step)
-from alerter.health import classify_freshness, classify_targets
+from alerter.health import Cause, Outage, classify_freshness, classify_targets, hold_until_scraped
 from alerter.model import fingerprint
 from alerter.promapi import QueryError, Sample, parse_response
 
@@ -140,6 +140,61 @@ def test_classify_targets(samples: list[Sample], causes: list[str]) -> None:
 def test_classify_freshness(age: float, stale: bool) -> None:
     causes = classify_freshness([Sample(UP, age)], stale_after=180)
     assert [c.labels for c in causes] == ([UP] if stale else [])
+
+
+A = ("wardops-exporter", "a:9469")
+B = ("wardops-exporter", "b:9469")
+UNREACHABLE = Cause("datasource_unreachable", "Cannot query http://p:9090 (unreachable: x); "
+                    "alerts are frozen")
+A_DOWN = Cause("exporter_down", "Exporter a:9469 (job wardops-exporter) is down (up == 0): its "
+               "devices are not being seen; alerts are frozen", dict(zip(("job", "instance"), A)))
+STALE = Cause("probes_stale", "stale", dict(zip(("job", "instance"), A)))
+
+
+# (case, outage remembered from before (last seen at 100) or None, causes now,
+#  newest scrape per target or None (unreadable), expected (cause, awaiting_scrape) list)
+@pytest.mark.parametrize("case,before,now_causes,scraped,expected", [
+    ("outage goes on", UNREACHABLE, [UNREACHABLE], None,
+     [("datasource_unreachable", False)]),
+    ("answers again, only samples from before the outage", UNREACHABLE, [], {A: 95.0, B: 99.0},
+     [("datasource_unreachable", True)]),
+    ("answers again, one target scraped since, the other not", UNREACHABLE, [],
+     {A: 101.0, B: 99.0}, [("datasource_unreachable", True)]),
+    ("answers again, every target scraped since: trusted", UNREACHABLE, [],
+     {A: 101.0, B: 100.5}, []),
+    ("scrape times unreadable: keep waiting", UNREACHABLE, [], None,
+     [("datasource_unreachable", True)]),
+    ("exporter up again, scraped since the outage: trusted", A_DOWN, [], {A: 101.0, B: 50.0},
+     []),
+    ("exporter up again, its last scrape older than the outage", A_DOWN, [],
+     {A: 100.0, B: 200.0}, [("exporter_down", True)]),
+    ("exporter removed from the scrape config: nothing to wait for", A_DOWN, [], {B: 50.0}, []),
+    ("stale probes are not remembered: they end with fresh probes", None, [STALE], {A: 10.0},
+     [("probes_stale", False)]),
+    ("no outage before: nothing held", None, [], {A: 10.0}, []),
+])
+def test_hold_until_scraped(case: str, before: Cause | None, now_causes: list[Cause],
+                            scraped: dict[tuple[str, str], float] | None,
+                            expected: list[tuple[str, bool]]) -> None:
+    outages = {before.key: Outage(before, 100.0)} if before else {}
+    causes, kept = hold_until_scraped(outages, now_causes, scraped, now=101.0)
+    assert [(c.cause, c.awaiting_scrape) for c in causes] == expected, case
+    assert all(c.freezes_all and c.skips_queries for c in causes if c.awaiting_scrape)
+    # the held cause keeps the identity of the outage's MonitoringDegraded alert
+    assert [c.key for c in causes] == [before.key] * len(expected) if before else True
+    # an ongoing outage is remembered as last seen now; a held one keeps its time
+    assert {k: o.last_seen for k, o in kept.items()} == {
+        c.key: (101.0 if c in now_causes else 100.0) for c in causes
+        if c.cause != "probes_stale"}
+
+
+def test_held_cause_says_what_it_waits_for() -> None:
+    [cause], _ = hold_until_scraped({A_DOWN.key: Outage(A_DOWN, 0.0)}, [], {A: 0.0}, 5.0)
+    assert cause.summary == (
+        "Exporter a:9469 (job wardops-exporter) is down (up == 0): its devices are not being "
+        "seen until 00:00:00 UTC; now answering again, but waiting for a scrape of the exporter "
+        "newer than that before trusting the data: alerts are frozen (nothing resolves or "
+        "newly fires)")
 
 
 def _body(doc: object) -> bytes:

@@ -21,7 +21,7 @@ def test_promtool_check_rules() -> None:
     proc = subprocess.run(["promtool", "check", "rules", *map(str, RULES)],
                           check=False, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "Checking " + str(REPO / "rules" / "wardops.yml") + "\n  SUCCESS: 9 rules found" \
+    assert "Checking " + str(REPO / "rules" / "wardops.yml") + "\n  SUCCESS: 15 rules found" \
         in proc.stdout
 
 
@@ -54,3 +54,14 @@ def test_wardops_renders_summaries_like_prometheus() -> None:
         "Probes of Gori-NVR (nvr.gori.example) at Gori cannot run: dns")
     site = rules["SiteDown"].annotation_templates["summary"]
     assert site.render({"site": "Gori"}, 2.0) == "Site Gori is DOWN: all 2 devices do not answer"
+    # the monitor's own failures, as in the promtool test
+    save = rules["ExporterStateFileFailing"].annotation_templates["summary"]
+    assert save.render({"instance": "e1:9469", "operation": "save"}, 2.0) == (
+        "wardops exporter e1:9469 cannot save its state file (2 failures in 5 minutes)")
+    failed = rules["AlerterNotificationsFailed"].annotation_templates["summary"]
+    assert failed.render({"receiver": "oncall"}, 1.0) == (
+        "wardops alerter gave up delivering 1 notification(s) to receiver oncall in 15 "
+        "minutes: people were not told")
+    stuck = rules["AlerterNotificationsStuck"].annotation_templates["summary"]
+    assert stuck.render({"receiver": "chat"}, 420.0) == (
+        "Notifications to receiver chat are late: the oldest undelivered one has waited 7m 0s")

@@ -359,3 +359,55 @@ def test_for_outage_tolerance(prometheus: TSDB, exporter: FakeExporter, tmp_path
         assert pipeline.batches[-1] == []
     else:
         assert [a.labels["device"] for a in pipeline.batches[-1]] == ["Zugdidi-ATM"]
+
+
+STALE_RULES = """\
+    groups:
+      - name: devices
+        rules:
+          - alert: ProbeStale
+            expr: time() - wardops_device_last_probe_timestamp_seconds > 4
+            labels: {severity: warning}
+          - alert: DeviceDown
+            expr: wardops_device_up == 0
+            labels: {severity: critical}
+    """
+
+
+def test_prometheus_restart_gap_gives_no_probe_stale_storm(
+        prometheus: TSDB, exporter: FakeExporter, tmp_path: Path) -> None:
+    """Prometheus stopped for longer than the staleness limit, then started again: until it
+    has scraped the exporter again it answers with the samples from before the gap, whose
+    probe timestamps are old. Nothing may fire from them, MonitoringDegraded stays firing
+    until that fresh scrape, and then everything is quiet again."""
+    exporter.add("Poti-ATM", site="Poti")
+    exporter.add("Poti-Router", site="Poti")
+    pipeline = RecordingPipeline()
+    ev = make_evaluator(write_config(tmp_path, prometheus.url, STALE_RULES), pipeline)
+    prometheus.wait_value('count(wardops_device_up == 1)', 2)
+    ev.run_cycle()
+    assert states(pipeline) == {}
+
+    prometheus.stop()
+    gap_until = time.monotonic() + 6        # longer than ProbeStale's 4 s
+    while time.monotonic() < gap_until:
+        ev.run_cycle()
+        assert states(pipeline) == {"datasource_unreachable": "firing"}
+        time.sleep(0.5)
+    prometheus.start()
+    seen: list[dict[str, object]] = []
+    # cycle as fast as possible from the moment it answers, through its first scrapes
+    deadline = time.monotonic() + 8
+    while time.monotonic() < deadline:
+        ev.run_cycle()
+        seen.append(states(pipeline))
+        time.sleep(0.1)
+    fired = [s for s in seen if set(s) - {"datasource_unreachable"}]
+    assert fired == [], fired[:3]
+    # it waited for a fresh scrape (a scrape lands within 1 s of the start), then trusted
+    assert seen[0] == {"datasource_unreachable": "firing"}, seen[:3]
+    trusted = seen.index({"datasource_unreachable": "resolved"})
+    assert all(s == {} for s in seen[trusted + 1:]), seen[trusted:]
+    summaries = [a.annotations["summary"] for batch in pipeline.batches for a in batch
+                 if a.name == "MonitoringDegraded" and a.state == "firing"]
+    assert "now answering again, but waiting for a scrape of the exporter" in summaries[-1]

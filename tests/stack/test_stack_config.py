@@ -8,6 +8,7 @@ accepted by a real Prometheus.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import shutil
@@ -23,6 +24,9 @@ import yaml
 from stackparts import (DASHBOARD_DIR, Prometheus, dashboards,
                         label_values_query, panel_queries, panels, substitute,
                         variable_queries)
+from alerter.config import load_config
+from alerter.model import Alert
+from alerter.notify.inhibit import Inhibitor
 from tests.support import REPO, Proc, free_port, python_env, wait_http
 
 DATASOURCE_UID = "wardops-prometheus"
@@ -333,3 +337,48 @@ def test_docker_alerter_config_accepts_silences_with_the_token(netns: None,
         assert {bearer.json()["silenceID"], basic.json()["silenceID"]} <= ids
     finally:
         alerter.stop()
+
+
+# ---------------------------------------------------------------- inhibition
+
+def _demo_alerter_config(tmp_path: Path) -> Path:
+    """The config scripts/demo.py generates, written where the alerter can load it."""
+    spec = importlib.util.spec_from_file_location("wardops_demo", REPO / "scripts" / "demo.py")
+    assert spec is not None and spec.loader is not None
+    demo = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = demo  # its dataclasses look their module up there
+    spec.loader.exec_module(demo)
+    config = tmp_path / "demo-alerter.yml"
+    config.write_text(yaml.safe_dump(demo.alerter_config(tmp_path, 9090, 9999, "5s")))
+    return config
+
+
+@pytest.mark.parametrize("which", ["examples/alerter.yml", "docker/alerter.yml", "demo"])
+def test_site_down_inhibits_the_per_device_alerts_of_its_site(
+        which: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A site outage sends one SiteDown, not also a DeviceDown, DeviceFlapping,
+    ProbeFailing or ProbeStale per device of the site; other sites are untouched."""
+    for name, value in {"WARDOPS_API_TOKEN": TOKEN, "CHAT_WEBHOOK_URL": "http://127.0.0.1:9/c",
+                        "ONCALL_WEBHOOK_URL": "http://127.0.0.1:9/o", "ONCALL_HMAC": "s",
+                        "DEADMANS_SWITCH_URL": "http://127.0.0.1:9/d"}.items():
+        monkeypatch.setenv(name, value)
+    path = {"examples/alerter.yml": lambda: REPO / which,
+            "docker/alerter.yml": lambda: docker_alerter_config(tmp_path),
+            "demo": lambda: _demo_alerter_config(tmp_path)}[which]()
+    inhibitor = Inhibitor(load_config(path).notify.inhibit_rules)
+
+    def alert(alertname: str, site: str, device: str = "") -> Alert:
+        labels = {"alertname": alertname, "site": site, "severity": "warning"}
+        if device:
+            labels["device"] = device
+        return Alert(labels=labels, annotations={}, state="firing", starts_at=0.0)
+    site_down = alert("SiteDown", "Gori")
+    per_device = ("DeviceDown", "DeviceFlapping", "ProbeFailing", "ProbeStale")
+    gori = [alert(name, "Gori", f"gori-{i}") for i, name in enumerate(per_device)]
+    telavi = [alert(name, "Telavi", f"telavi-{i}") for i, name in enumerate(per_device)]
+    gori_latency = alert("HighLatency", "Gori", "gori-9")
+    inhibitor.update([site_down, *gori, *telavi, gori_latency])
+    for muted in gori:
+        assert inhibitor.inhibited_by(muted) == [site_down.fingerprint], muted.labels
+    for alert_ in [*telavi, site_down, gori_latency]:
+        assert inhibitor.inhibited_by(alert_) == [], alert_.labels
