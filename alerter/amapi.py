@@ -31,7 +31,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from alerter import __version__
 from alerter.am_forward import RESEND_DELAY, eval_interval_of, firing_ends_at
-from alerter.api import BadRequest, parse_api_matchers, parse_time, silence_json
+from alerter.api import BadRequest, parse_api_matchers, parse_time, save_silence, silence_json
 from alerter.model import Alert
 from alerter.notify.config import NotifyConfig, Route
 from alerter.notify.formats.alertmanager import rfc3339
@@ -357,29 +357,11 @@ def create_blueprint(*, alerts: Callable[[], list[Alert]], pipeline: Any,
         if not data.get("endsAt"):
             raise BadRequest("endsAt: required")
         ends_at_ = parse_time(data["endsAt"], "endsAt")
-        created_by, comment = data.get("createdBy", ""), data.get("comment", "")
-        silence_id = data.get("id") or None
-        if not all(isinstance(v, str) for v in (created_by, comment)) or \
-                not isinstance(silence_id, (str, type(None))):
-            raise BadRequest("createdBy, comment and id must be strings")
-        if silence_id is not None:
-            try:
-                if pipeline.silences.get(silence_id).state(now) == "expired":
-                    silence_id = None  # as Alertmanager: an expired silence is not revived
-            except SilenceNotFound:
-                return error(404, f"silence {silence_id} not found")
-        if silence_id is None:
-            starts_at = max(starts_at, now)  # a new silence does not start in the past
         try:
-            silence = pipeline.silences.create(matchers, starts_at, ends_at_, created_by,
-                                               comment, silence_id)
+            silence = save_silence(pipeline.silences, data, matchers, starts_at, ends_at_, now,
+                                   api="v2")
         except SilenceNotFound:
-            return error(404, f"silence {silence_id} not found")
-        except ValueError as exc:
-            raise BadRequest(str(exc)) from None
-        log.info("silence saved", extra={"silence": silence.id, "created_by": created_by,
-                                         "matchers": ",".join(map(str, matchers)),
-                                         "api": "v2"})
+            return error(404, f"silence {data.get('id')} not found")
         return jsonify({"silenceID": silence.id})
 
     @bp.get("/silence/<silence_id>")

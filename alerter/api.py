@@ -25,7 +25,7 @@ from alerter.model import Alert
 from alerter.notify.config import NotifyConfig
 from alerter.notify.formats.alertmanager import rfc3339
 from alerter.notify.matchers import Matcher, matches_all, parse_matchers
-from alerter.notify.silences import Silence, SilenceNotFound
+from alerter.notify.silences import Silence, SilenceNotFound, SilenceStore
 from wardops_common.durations import parse_duration
 
 log = logging.getLogger("alerter.api")
@@ -87,6 +87,34 @@ def silence_json(s: Silence, now: float) -> dict[str, Any]:
         "comment": s.comment,
         "status": {"state": s.state(now)},
     }
+
+
+def save_silence(silences: SilenceStore, data: dict[str, Any], matchers: tuple[Matcher, ...],
+                 starts_at: float, ends_at: float, now: float, *, api: str) -> Silence:
+    """Create (or, with ``id``, update) a silence from an API body; log who did it.
+
+    Both APIs share this. In ``api == "v2"`` Alertmanager's rules apply on top: an
+    expired silence is not revived by an update (a new one is made) and a new silence
+    does not start in the past. Raises :class:`BadRequest` for a bad body and
+    :class:`SilenceNotFound` for an unknown ``id``; each API words its own 404.
+    """
+    created_by, comment = data.get("createdBy", ""), data.get("comment", "")
+    silence_id = data.get("id") or None
+    if not all(isinstance(v, str) for v in (created_by, comment)) or \
+            not isinstance(silence_id, (str, type(None))):
+        raise BadRequest("createdBy, comment and id must be strings")
+    if api == "v2":
+        if silence_id is not None and silences.get(silence_id).state(now) == "expired":
+            silence_id = None
+        if silence_id is None:
+            starts_at = max(starts_at, now)
+    try:
+        silence = silences.create(matchers, starts_at, ends_at, created_by, comment, silence_id)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    log.info("silence saved", extra={"silence": silence.id, "created_by": created_by,
+                                     "matchers": ",".join(map(str, matchers)), "api": api})
+    return silence
 
 
 def create_app(*, alerts: Callable[[], list[Alert]], rules: Callable[[], list[dict[str, Any]]],
@@ -280,20 +308,11 @@ def create_app(*, alerts: Callable[[], list[Alert]], rules: Callable[[], list[di
                 raise BadRequest(f"duration: {exc}") from None
         else:
             raise BadRequest("endsAt or duration is required")
-        created_by, comment = data.get("createdBy", ""), data.get("comment", "")
-        silence_id = data.get("id") or None
-        if not all(isinstance(v, str) for v in (created_by, comment)) or \
-                not isinstance(silence_id, (str, type(None))):
-            raise BadRequest("createdBy, comment and id must be strings")
         try:
-            silence = pipeline.silences.create(matchers, starts_at, ends_at, created_by,
-                                               comment, silence_id)
+            silence = save_silence(pipeline.silences, data, matchers, starts_at, ends_at, t,
+                                   api="v1")
         except SilenceNotFound:
-            return error(404, f"no silence {silence_id}")
-        except ValueError as exc:
-            raise BadRequest(str(exc)) from None
-        log.info("silence saved", extra={"silence": silence.id, "created_by": created_by,
-                                         "matchers": ",".join(map(str, matchers))})
+            return error(404, f"no silence {data.get('id')}")
         return jsonify({"status": "success", "silenceID": silence.id,
                         "data": silence_json(silence, t)})
 
