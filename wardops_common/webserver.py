@@ -10,6 +10,7 @@ import threading
 from typing import Any
 
 import waitress
+from waitress import wasyncore
 
 #: how long a stopping server lets requests in progress finish
 DRAIN_TIMEOUT = 5.0
@@ -42,10 +43,19 @@ class WebServer:
         self._thread.start()
 
     def close(self) -> None:
-        """Stop serving: let requests in progress finish, then close the sockets.
+        """Stop serving: let requests in progress finish, then close every socket.
 
         Closing first would leave a request that is still being answered writing to a
-        closed wake-up pipe, which waitress logs as an error on every busy shutdown.
+        closed wake-up pipe, which waitress logs as an error on every busy shutdown. The
+        sockets are closed by the serving thread itself, between two ``select()`` calls:
+        closed from here, its ``select()`` fails on a closed descriptor.
         """
         self._server.task_dispatcher.shutdown(cancel_pending=True, timeout=DRAIN_TIMEOUT)
-        self._server.close()
+        if not self._thread.is_alive():
+            self._server.close()
+            return
+        # waitress has no public "stop" for a running server; emptying its socket map from
+        # a trigger thunk ends its loop (``while map: poll()``) cleanly.
+        sockets = self._server._map  # noqa: SLF001
+        self._server.trigger.pull_trigger(lambda: wasyncore.close_all(sockets))
+        self._thread.join(DRAIN_TIMEOUT)

@@ -21,7 +21,10 @@ def slow_app(environ, start_response):  # type: ignore[no-untyped-def]
     return [b"ok\n"]
 
 
-def test_close_lets_requests_in_progress_finish(caplog: pytest.LogCaptureFixture) -> None:
+def test_close_lets_requests_in_progress_finish(caplog: pytest.LogCaptureFixture,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    crashes: list[threading.ExceptHookArgs] = []
+    monkeypatch.setattr(threading, "excepthook", crashes.append)
     port = free_port()
     server = WebServer(slow_app, f"127.0.0.1:{port}", ident="test", threads=2)
     server.start()
@@ -38,6 +41,8 @@ def test_close_lets_requests_in_progress_finish(caplog: pytest.LogCaptureFixture
     for client in clients:
         client.join(5)
     assert answers == [200, 200]
+    assert not server._thread.is_alive()  # noqa: SLF001 - the serving thread has ended
+    assert not crashes, [f"{c.thread.name}: {c.exc_value!r}" for c in crashes]
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
     with pytest.raises(requests.ConnectionError):
         requests.get(f"http://127.0.0.1:{port}/", timeout=2)
