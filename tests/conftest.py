@@ -11,6 +11,13 @@ import os
 import pytest
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+# Programs the tests start (`python -m alerter`, the webhook sink, ...) import wardops from
+# this checkout, not from wherever the virtualenv's editable install points: a second
+# work tree (git worktree, a clean clone sharing a venv) must test its own code.
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (_REPO, os.environ.get("PYTHONPATH", "")) if p)
 IN_NETNS = os.environ.get("WARDOPS_NETNS") == "1"
 
 
