@@ -1,5 +1,13 @@
 # One image for the exporter, the alerter and the demo webhook sink (docker-compose.yml
 # picks the command). Debian-based like the machines wardops is tested on.
+#
+# promtool lets the alerter check rule expressions with Prometheus's own parser at load
+# time (without it only a light syntax check runs). It comes from the same Prometheus
+# release that docker-compose.yml runs, so a rule the alerter accepts is one that
+# Prometheus accepts (a test keeps the two versions equal).
+ARG PROMETHEUS_VERSION=v2.53.2
+FROM prom/prometheus:${PROMETHEUS_VERSION} AS prometheus
+
 FROM python:3.11-slim-bookworm
 
 WORKDIR /opt/wardops
@@ -7,17 +15,22 @@ COPY pyproject.toml README.md LICENSE ./
 COPY wardops_common wardops_common
 COPY exporter exporter
 COPY alerter alerter
+# The programs run as an unprivileged user that owns only its state directories; the
+# code and the rules stay root-owned and read-only to it (compose also mounts the root
+# filesystem read-only).
 RUN pip install --no-cache-dir . \
- && mkdir -p /var/lib/wardops/exporter /var/lib/wardops/alerter
-# promtool lets the alerter check rule expressions with Prometheus's own parser at load
-# time (without it only a light syntax check runs); same version as the tested Debian one.
-COPY --from=prom/prometheus:v2.42.0 /bin/promtool /usr/local/bin/promtool
+ && useradd --system --uid 10001 --user-group --home-dir /var/lib/wardops --no-create-home wardops \
+ && mkdir -p /var/lib/wardops/exporter /var/lib/wardops/alerter \
+ && chown -R wardops:wardops /var/lib/wardops
+COPY --from=prometheus /bin/promtool /usr/local/bin/promtool
 COPY rules /etc/wardops/rules
 COPY examples /opt/wardops/examples
 
-ENV PYTHONUNBUFFERED=1
+ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+USER wardops:wardops
 EXPOSE 9469 9470 9099
-# The exporter needs raw ICMP sockets: compose gives it NET_RAW and drops everything else.
+# As a non-root user the exporter probes with unprivileged datagram ICMP sockets: compose
+# sets the container's net.ipv4.ping_group_range and gives it no capability at all.
 CMD ["wardops-exporter", "--config", "/etc/wardops/inventory/devices.yml", \
      "--web.listen-address", "0.0.0.0:9469", \
      "--state-file", "/var/lib/wardops/exporter/state.json"]

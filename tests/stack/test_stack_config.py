@@ -114,10 +114,36 @@ def test_docker_compose_config_is_valid() -> None:
     assert set(services) == {"exporter", "prometheus", "alerter", "grafana", "sink"}
 
 
-def test_docker_compose_gives_the_exporter_net_raw_only() -> None:
+def test_docker_compose_gives_the_exporter_no_capability_and_ping_sockets() -> None:
+    """Non-root in the image, so a capability would not reach the process anyway: the
+    exporter probes with datagram ICMP sockets that the namespaced sysctl allows."""
     exporter = compose_config()["services"]["exporter"]
-    assert exporter["cap_add"] == ["NET_RAW"]
     assert exporter["cap_drop"] == ["ALL"]
+    assert not exporter.get("cap_add")
+    assert exporter["sysctls"]["net.ipv4.ping_group_range"] == "0 2147483647"
+
+
+def test_docker_compose_wardops_services_are_read_only_and_unprivileged() -> None:
+    services = compose_config()["services"]
+    for name in ("exporter", "alerter", "sink", "prometheus"):
+        service = services[name]
+        assert service.get("read_only") is True, f"{name}: root filesystem is writable"
+        assert "no-new-privileges:true" in service.get("security_opt", []), name
+    for name in ("exporter", "alerter", "sink"):
+        assert services[name]["cap_drop"] == ["ALL"], name
+    dockerfile = (REPO / "Dockerfile").read_text()
+    users = re.findall(r"^USER\s+(\S+)", dockerfile, re.MULTILINE)
+    assert users and not users[-1].startswith(("root", "0")), "the image runs as root"
+
+
+def test_docker_image_promtool_matches_the_composed_prometheus() -> None:
+    """A rule the alerter's promtool accepts must be one the running Prometheus accepts."""
+    dockerfile = (REPO / "Dockerfile").read_text()
+    arg = re.search(r"^ARG PROMETHEUS_VERSION=(\S+)", dockerfile, re.MULTILINE)
+    assert arg, "Dockerfile: no PROMETHEUS_VERSION"
+    assert re.search(r"^COPY --from=prometheus /bin/promtool", dockerfile, re.MULTILINE)
+    image = compose_config()["services"]["prometheus"]["image"]
+    assert image == f"prom/prometheus:{arg.group(1)}"
 
 
 def test_docker_compose_every_service_has_a_health_check() -> None:
