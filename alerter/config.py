@@ -37,11 +37,12 @@ class ConfigError(ValueError):
 
 _TOP_KEYS = {"prometheus", "evaluation_interval", "rule_files", "state_dir", "external_url",
              "external_labels", "data_health", "for_outage_tolerance",
-             "evaluation_alignment"}
+             "evaluation_alignment", "resolve_evidence"}
 _SOURCE_KEYS = {"url", "timeout", "headers", "basic_auth"}
 _AUTH_KEYS = {"username", "password", "password_file", "password_env"}
 _HEALTH_KEYS = {"targets", "probe_timestamp", "stale_after", "degraded_for"}
 _ALIGN_KEYS = {"enabled", "margin", "selector"}
+_EVIDENCE_KEYS = {"alertname", "on", "resolved_by", "inventory"}
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,31 @@ class DataHealth:
 
 
 @dataclass(frozen=True)
+class ResolveEvidence:
+    """What may end an alert of ``alertname`` once its condition no longer returns it.
+
+    Without such an entry a vanished alert resolves (when the data is trusted and the
+    data source's history covers the rule's lookback). With one it resolves only on
+    evidence: ``resolved_by`` returns a series with the alert's ``on`` label values (the
+    device was seen up), or ``inventory`` no longer returns one (it left the inventory).
+    Anything else — no data, unknown, a scrape gap of any length — holds it firing.
+    """
+
+    alertname: str
+    on: tuple[str, ...]
+    resolved_by: str
+    inventory: str
+
+
+#: The defaults: a device or site outage ends only when something says "up".
+DEFAULT_RESOLVE_EVIDENCE = (
+    ResolveEvidence("DeviceDown", ("device", "address"), "wardops_device_up == 1",
+                    "wardops_device_info"),
+    ResolveEvidence("SiteDown", ("site",), "wardops_device_up == 1", "wardops_device_info"),
+)
+
+
+@dataclass(frozen=True)
 class AlerterConfig:
     """A validated alerter config with its rule groups loaded."""
 
@@ -89,6 +115,8 @@ class AlerterConfig:
     evaluation_alignment: EvaluationAlignment = EvaluationAlignment()
     #: how rule expressions were checked: "promtool" or a note that it was a light check
     promql_check: str = "promtool"
+    #: alerts that resolve only on positive evidence (by alertname)
+    resolve_evidence: tuple[ResolveEvidence, ...] = DEFAULT_RESOLVE_EVIDENCE
 
 
 def _fail(path: Path, where: str, message: str) -> ConfigError:
@@ -200,6 +228,33 @@ def _data_health(path: Path, raw: Any) -> DataHealth:
                               raw.get("stale_after", defaults.stale_after), positive=True),
         degraded_for=_duration(path, "data_health.degraded_for",
                                raw.get("degraded_for", defaults.degraded_for)))
+
+
+def _resolve_evidence(path: Path, raw: Any) -> tuple[ResolveEvidence, ...]:
+    if raw is None:
+        return DEFAULT_RESOLVE_EVIDENCE
+    if not isinstance(raw, list):
+        raise _fail(path, "resolve_evidence", "must be a list (an empty list turns it off)")
+    out: list[ResolveEvidence] = []
+    for i, entry in enumerate(raw):
+        where = f"resolve_evidence[{i}]"
+        if not isinstance(entry, Mapping):
+            raise _fail(path, where, "must be a mapping with alertname, on, resolved_by, "
+                        "inventory")
+        _unknown(path, where, entry, _EVIDENCE_KEYS)
+        for key in ("alertname", "resolved_by", "inventory"):
+            if not isinstance(entry.get(key), str) or not entry[key].strip():
+                raise _fail(path, f"{where}.{key}", "must be non-empty text")
+        on = entry.get("on")
+        if (not isinstance(on, list) or not on
+                or not all(isinstance(n, str) and LABEL_NAME.fullmatch(n) for n in on)):
+            raise _fail(path, f"{where}.on", "must be a non-empty list of label names")
+        out.append(ResolveEvidence(entry["alertname"].strip(), tuple(on),
+                                   entry["resolved_by"].strip(), entry["inventory"].strip()))
+    names = [e.alertname for e in out]
+    if len(set(names)) != len(names):
+        raise _fail(path, "resolve_evidence", "an alertname is listed twice")
+    return tuple(out)
 
 
 def _alignment(path: Path, raw: Any, interval: float, health: DataHealth
@@ -317,5 +372,6 @@ def _load_config(file: Path) -> AlerterConfig:
         evaluation_alignment=_alignment(file, raw.get("evaluation_alignment"), interval,
                                         data_health),
         promql_check=promql_check,
+        resolve_evidence=_resolve_evidence(file, raw.get("resolve_evidence")),
         for_outage_tolerance=_duration(file, "for_outage_tolerance",
                                        raw.get("for_outage_tolerance", "1h")))

@@ -12,7 +12,7 @@ Each alert's fate in a cycle is a ``Transition`` so tests can read a case table.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 
@@ -28,6 +28,7 @@ class Transition(enum.Enum):
     RESOLVED = "resolved"              # condition false (with trusted data) → resolved
     PENDING_CLEARED = "pending_cleared"  # condition false before `for` elapsed: forgotten
     FROZEN = "frozen"                  # no trustworthy data: state kept as it was
+    HELD = "held"                      # condition gone, but nothing proves it is over
 
 
 @dataclass
@@ -71,7 +72,8 @@ class StepResult:
 
 def step(previous: Mapping[str, AlertState], candidates: Mapping[str, Candidate] | None, *,
          rule_key: str, hold: float, keep_firing_for: float, now: float,
-         frozen: bool = False) -> StepResult:
+         frozen: bool = False,
+         may_resolve: Callable[[AlertState], bool] | None = None) -> StepResult:
     """Decide every alert of one rule for the evaluation at ``now``.
 
     ``candidates`` is the query result by fingerprint, or ``None`` if the query failed:
@@ -80,6 +82,11 @@ def step(previous: Mapping[str, AlertState], candidates: Mapping[str, Candidate]
     result are updated and may fire, but absent ones are neither resolved nor dropped,
     and keep_firing_for does not run out. keep_firing_for counts from the first
     evaluation without the condition, as in Prometheus.
+
+    ``may_resolve`` is asked about each firing alert that would resolve: absence of a
+    result is not evidence that an outage is over when the series are unknown, or when
+    the data source lost the history the expression reads. Where it says no, the alert
+    stays firing (HELD) and is asked again next cycle.
     """
     result = StepResult(active={})
     if candidates is None:
@@ -129,6 +136,9 @@ def step(previous: Mapping[str, AlertState], candidates: Mapping[str, Candidate]
             result.transitions[fp] = Transition.KEPT_FIRING
             if old.keep_firing_since is None:
                 result.dirty.append(fp)
+        elif may_resolve is not None and not may_resolve(old):
+            result.active[fp] = old
+            result.transitions[fp] = Transition.HELD
         else:
             result.resolved.append(replace(old, state="resolved", resolved_at=now))
             result.transitions[fp] = Transition.RESOLVED

@@ -21,6 +21,7 @@ from alerter.alignment import Plan, next_evaluation
 from alerter.config import AlerterConfig
 from alerter.evaluation import (AlertState, Candidate, StepResult, orphaned,
                                 restore_after_downtime, step)
+from alerter.evidence import ResolveGate
 from alerter.health import DEGRADED_ALERTNAME, Cause
 from alerter.metrics import EvalMetrics
 from alerter.model import Alert, fingerprint
@@ -185,6 +186,7 @@ class Evaluator:
         upserts: list[AlertState] = []
         deletes: list[tuple[str, str]] = []
         resolved: list[AlertState] = []
+        gate = ResolveGate(self.api.query, self.config, now)
         for group in groups:
             started = time.monotonic()
             for rule in group.rules:
@@ -194,7 +196,9 @@ class Evaluator:
                     self.metrics.rule_failures.labels(group.name, "skipped_datasource_down").inc()
                 result = step(self._active.get(rule.key, {}), candidates, rule_key=rule.key,
                               hold=rule.hold, keep_firing_for=rule.keep_firing_for, now=now,
-                              frozen=frozen)
+                              frozen=frozen,
+                              may_resolve=gate.for_rule(rule, [c.labels for c in
+                                                               (candidates or {}).values()]))
                 self._apply(rule.key, result, upserts, deletes, resolved)
                 self._rule_status[rule.key]["lastEvaluation"] = now
                 self._rule_status[rule.key]["evaluationTime"] = time.monotonic() - rule_started
@@ -220,6 +224,10 @@ class Evaluator:
                          f"evaluated ({message}); its alerts are frozen (nothing resolves)",
                          {"rule": rule.name, "rulegroup": rule.group})
                    for rule, message in self._rule_failures.values()]
+        self.metrics.held_alerts.labels("no_evidence").set(gate.held_without_evidence)
+        self.metrics.held_alerts.labels("history_lost").set(gate.held_for_history)
+        if gate.waiting_for_history:
+            causes.append(Cause("history_lost", gate.history_summary()))
         if self._state_failure:
             causes.append(Cause("state_write_failed", "Alert state cannot be saved in "
                                 f"{self.config.state_dir} ({self._state_failure}); a restart "

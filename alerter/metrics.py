@@ -70,6 +70,14 @@ class EvalMetrics:
             "wardops_alerter_pipeline_handover_errors",
             "Evaluation cycles whose alerts the notification pipeline refused (retried).",
             registry=registry)
+        self.held_alerts = Gauge(
+            "wardops_alerter_alerts_held",
+            "Firing alerts whose condition is gone but that are held, not resolved, in the "
+            "last cycle: no_evidence (nothing says the device is up: unknown) or "
+            "history_lost (the data source's history is shorter than the rule reads).",
+            ["reason"], registry=registry)
+        for reason in ("no_evidence", "history_lost"):
+            self.held_alerts.labels(reason)
         self.data_healthy = Gauge(
             "wardops_alerter_data_healthy",
             "1 when the data source and exporters are trusted; 0 while alerts are frozen.",

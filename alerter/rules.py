@@ -44,6 +44,9 @@ class Rule:
     group: str
     file: str
     key: str                         # stable identity of the rule across restarts
+    #: how far back the expression reads (its longest range or subquery plus its longest
+    #: offset), seconds: history shorter than this cannot prove the condition is over
+    lookback: float = 0.0
     label_templates: Mapping[str, Template] = field(repr=False, default_factory=dict)
     annotation_templates: Mapping[str, Template] = field(repr=False, default_factory=dict)
 
@@ -126,9 +129,32 @@ def _parse_rule(raw: Any, file: str, group: str, index: int, seen: dict[str, int
         keep_firing_for=_duration(raw.get("keep_firing_for", 0), where, "keep_firing_for"),
         labels=labels, annotations=annotations, group=group, file=file,
         key=f"{Path(file).name}:{group}:{name}:{seen[name]}",
+        lookback=expr_lookback(expr),
         label_templates=_templates(labels, where, "labels"),
         annotation_templates=_templates(annotations, where, "annotations"),
     )
+
+
+_RANGE = re.compile(r"\[\s*(\d+(?:\.\d+)?[a-z]+(?:\d+[a-z]+)*)\s*(?::[^\]]*)?\]")
+_OFFSET = re.compile(r"\boffset\s+(\d+(?:\.\d+)?[a-z]+(?:\d+[a-z]+)*)")
+
+
+def expr_lookback(expr: str) -> float:
+    """Seconds of history ``expr`` reads: its longest range (``[10m]``, subquery
+    ``[10m:1m]``) plus its longest ``offset``; 0 for an instant-only expression.
+
+    An over-estimate where several ranges nest, which is the safe side: it only decides
+    how long after a loss of history the alerter waits before trusting a "no result".
+    """
+    def longest(pattern: re.Pattern[str]) -> float:
+        found = 0.0
+        for match in pattern.finditer(expr):
+            try:
+                found = max(found, parse_duration(match.group(1)))
+            except ValueError:
+                continue  # not a duration (e.g. a label value in brackets): promtool decides
+        return found
+    return longest(_RANGE) + longest(_OFFSET)
 
 
 def parse_rule_file(text: str, file: str, default_interval: float) -> list[RuleGroup]:

@@ -210,7 +210,10 @@ def alerter_config(run_dir: Path, prometheus_port: int, sink_port: int,
         "inhibit_rules": [{"source_matchers": ['alertname="SiteDown"'],
                            "target_matchers": [
                                'alertname=~"DeviceDown|DeviceFlapping|ProbeFailing|ProbeStale"'],
-                           "equal": ["site"]}],
+                           "equal": ["site"]},
+                          {"source_matchers": ['alertname="DeviceFlapping"'],
+                           "target_matchers": ['alertname="DeviceDown"'],
+                           "equal": ["device", "address"]}],
         "receivers": [{"name": "demo-sink", "webhook_configs": [
             {"url": f"http://127.0.0.1:{sink_port}/demo", "send_resolved": True}]}],
     }

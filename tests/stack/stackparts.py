@@ -157,6 +157,18 @@ class WebhookSink:
                  alert.get("labels", {}))
                 for req in self.requests() for alert in req["payload"].get("alerts", [])]
 
+    def notified(self, alertname: str, status: str | None = None, **labels: str
+                 ) -> list[float]:
+        """Receive times of the notifications carrying this alert (in this status)."""
+        return [at for at, st, lab in self.alerts()
+                if lab.get("alertname") == alertname and (status is None or st == status)
+                and all(lab.get(k) == v for k, v in labels.items())]
+
+    def summary(self) -> list[str]:
+        """Every alert received, one short string each, for failure messages."""
+        return [f"{st} {lab.get('alertname')} {lab.get('cause', '')}{lab.get('site', '')} "
+                f"{lab.get('device', '')}" for _, st, lab in self.alerts()]
+
     def stop(self) -> None:
         """Stop the sink."""
         self.proc.stop()

@@ -135,9 +135,7 @@ class Stack:
     def notified(self, alertname: str, status: str | None = None, **labels: str
                  ) -> list[float]:
         """Receive times of the notifications carrying this alert (in this status)."""
-        return [at for at, st, lab in self.sink.alerts()
-                if lab.get("alertname") == alertname and (status is None or st == status)
-                and all(lab.get(k) == v for k, v in labels.items())]
+        return self.sink.notified(alertname, status, **labels)
 
     def wait_notified(self, alertname: str, status: str, **labels: str) -> None:
         wait_for(lambda: self.notified(alertname, status, **labels), timeout=DETECT,
@@ -146,8 +144,7 @@ class Stack:
 
     def summary(self) -> list[str]:
         """Every alert received, one short string each, for failure messages."""
-        return [f"{st} {lab.get('alertname')} {lab.get('site', '')} {lab.get('device', '')}"
-                for _, st, lab in self.sink.alerts()]
+        return self.sink.summary()
 
 
 @pytest.fixture(scope="module")
