@@ -89,6 +89,25 @@ def scrape_period(starts: Sequence[float], now: float) -> tuple[float | None, st
     return period, ""
 
 
+def last_in_round(series: Sequence[Sequence[tuple[float, float]]], now: float
+                  ) -> Sequence[tuple[float, float]]:
+    """Of several exporter targets' scrapes (shards), the target scraped last in each
+    round: evaluating after its scrapes means no shard's results are read a round late.
+
+    Each round, the targets land in the same order; the one whose latest scrape ends
+    furthest after the round's first start is the last. Targets whose scrapes are not
+    regular (too few, stopped) are left out unless no target is regular.
+    """
+    if not series:
+        return []
+    regular = [s for s in series if s and scrape_period([p[0] for p in s], now)[0] is not None]
+    if not regular:
+        return series[0]
+    period = scrape_period([p[0] for p in regular[0]], now)[0] or 1.0
+    first = min(s[-1][0] for s in regular)
+    return max(regular, key=lambda s: (s[-1][0] + s[-1][1] - first) % period)
+
+
 def next_evaluation(scrapes: Sequence[tuple[float, float]], *, previous: float,
                     cadence: float, interval: float, margin: float, now: float) -> Plan:
     """Decide the next evaluation time.

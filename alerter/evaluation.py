@@ -73,7 +73,8 @@ class StepResult:
 def step(previous: Mapping[str, AlertState], candidates: Mapping[str, Candidate] | None, *,
          rule_key: str, hold: float, keep_firing_for: float, now: float,
          frozen: bool = False,
-         may_resolve: Callable[[AlertState], bool] | None = None) -> StepResult:
+         may_resolve: Callable[[AlertState], bool] | None = None,
+         freeze: Callable[[AlertState], bool] | None = None) -> StepResult:
     """Decide every alert of one rule for the evaluation at ``now``.
 
     ``candidates`` is the query result by fingerprint, or ``None`` if the query failed:
@@ -86,7 +87,8 @@ def step(previous: Mapping[str, AlertState], candidates: Mapping[str, Candidate]
     ``may_resolve`` is asked about each firing alert that would resolve: absence of a
     result is not evidence that an outage is over when the series are unknown, or when
     the data source lost the history the expression reads. Where it says no, the alert
-    stays firing (HELD) and is asked again next cycle.
+    stays firing (HELD) and is asked again next cycle. ``freeze`` is ``frozen`` for
+    single alerts (those of one exporter target whose data is not trusted).
     """
     result = StepResult(active={})
     if candidates is None:
@@ -124,7 +126,7 @@ def step(previous: Mapping[str, AlertState], candidates: Mapping[str, Candidate]
     for fp, old in previous.items():
         if fp in candidates:
             continue
-        if frozen:
+        if frozen or (freeze is not None and freeze(old)):
             result.active[fp] = old
             result.transitions[fp] = Transition.FROZEN
         elif old.state == "pending":

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 from alerter import health
-from alerter.alignment import Plan, next_evaluation
+from alerter.alignment import Plan, last_in_round, next_evaluation
 from alerter.config import AlerterConfig
 from alerter.evaluation import (AlertState, Candidate, StepResult, orphaned,
                                 restore_after_downtime, step)
@@ -27,6 +27,7 @@ from alerter.metrics import EvalMetrics
 from alerter.model import Alert, fingerprint
 from alerter.promapi import PromAPI, QueryError, Sample
 from alerter.rules import Rule, RuleGroup
+from alerter.shards import ShardFreeze
 from alerter.state import StateStore
 from alerter.templating import Template
 from wardops_common.durations import format_duration
@@ -181,7 +182,10 @@ class Evaluator:
         causes = self._health.check(self.api, self.config.data_health, now)
         frozen = any(c.freezes_all for c in causes)
         skip_queries = any(c.skips_queries for c in causes)
-        self.metrics.data_healthy.set(0 if frozen else 1)
+        # One exporter target's trouble freezes only the alerts of the devices it serves.
+        shard = None if frozen else ShardFreeze.build(self.api.query, causes,
+                                                      self.config.data_health, now)
+        self.metrics.data_healthy.set(0 if frozen or shard else 1)
 
         upserts: list[AlertState] = []
         deletes: list[tuple[str, str]] = []
@@ -192,11 +196,16 @@ class Evaluator:
             for rule in group.rules:
                 rule_started = time.monotonic()
                 candidates = None if skip_queries else self._query_rule(group, rule, now)
+                previous = self._active.get(rule.key, {})
+                if shard is not None and candidates is not None:
+                    candidates = {fp: c for fp, c in candidates.items()
+                                  if fp in previous or not shard.blocks_new(c.labels)}
                 if skip_queries:
                     self.metrics.rule_failures.labels(group.name, "skipped_datasource_down").inc()
-                result = step(self._active.get(rule.key, {}), candidates, rule_key=rule.key,
+                result = step(previous, candidates, rule_key=rule.key,
                               hold=rule.hold, keep_firing_for=rule.keep_firing_for, now=now,
                               frozen=frozen,
+                              freeze=(lambda a: shard.freezes(a.labels)) if shard else None,
                               may_resolve=gate.for_rule(rule, [c.labels for c in
                                                                (candidates or {}).values()]))
                 self._apply(rule.key, result, upserts, deletes, resolved)
@@ -422,9 +431,9 @@ class Evaluator:
         self._alignment_failing = ""
         if not series:
             return []
-        # several exporter targets (shards): follow the first by its labels (instance)
-        first = min(series, key=lambda one: sorted(one.labels.items()))
-        return first.points
+        # several exporter targets (shards): follow the one scraped last in each round
+        ordered = sorted(series, key=lambda one: sorted(one.labels.items()))
+        return list(last_in_round([one.points for one in ordered], self.clock()))
 
     def _plan(self, scrapes: list[tuple[float, float]] | None, previous: float,
               cadence: float, interval: float) -> Plan:

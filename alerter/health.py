@@ -40,6 +40,9 @@ FREEZE_ALL = {"datasource_unreachable", "exporter_missing", "exporter_down", "pr
               "health_check_failed"}
 #: outages after which data is trusted only once the exporter target was scraped again
 NEEDS_FRESH_SCRAPE = {"datasource_unreachable", "exporter_missing", "exporter_down"}
+#: causes about one exporter target (labels job, instance): with several exporters
+#: (``--shard K/N``) only the alerts of the devices that target serves are frozen
+PER_TARGET = {"exporter_down", "probes_stale"}
 
 
 @dataclass(frozen=True)
@@ -53,13 +56,21 @@ class Cause:
     awaiting_scrape: bool = False
 
     @property
+    def target(self) -> tuple[str, str] | None:
+        """(job, instance) of the one exporter target this cause is about, if it is."""
+        if self.cause in PER_TARGET and "instance" in self.labels:
+            return _target(self.labels)
+        return None
+
+    @property
     def freezes_all(self) -> bool:
-        return self.cause in FREEZE_ALL
+        return self.cause in FREEZE_ALL and self.target is None
 
     @property
     def skips_queries(self) -> bool:
         """No rule is queried: the answers would be missing or from before an outage."""
-        return self.cause == "datasource_unreachable" or self.awaiting_scrape
+        return self.cause == "datasource_unreachable" or (
+            self.awaiting_scrape and self.target is None)
 
     @property
     def key(self) -> tuple[str, tuple[tuple[str, str], ...]]:

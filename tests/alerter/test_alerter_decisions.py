@@ -133,7 +133,10 @@ UP = {"job": "wardops-exporter", "instance": "127.0.0.1:9469"}
 ])
 def test_classify_targets(samples: list[Sample], causes: list[str]) -> None:
     assert [c.cause for c in classify_targets(samples, 'up{job="x"}')] == causes
-    assert all(c.freezes_all for c in classify_targets(samples, "up"))
+    # a missing exporter freezes everything; one target down freezes only its devices
+    for cause in classify_targets(samples, "up"):
+        assert cause.freezes_all is (cause.cause == "exporter_missing")
+        assert (cause.target is None) is (cause.cause == "exporter_missing")
 
 
 @pytest.mark.parametrize("age,stale", [(10.0, False), (180.0, False), (180.5, True)])
@@ -179,7 +182,8 @@ def test_hold_until_scraped(case: str, before: Cause | None, now_causes: list[Ca
     outages = {before.key: Outage(before, 100.0)} if before else {}
     causes, kept = hold_until_scraped(outages, now_causes, scraped, now=101.0)
     assert [(c.cause, c.awaiting_scrape) for c in causes] == expected, case
-    assert all(c.freezes_all and c.skips_queries for c in causes if c.awaiting_scrape)
+    # a whole-source outage skips every query; one target's only freezes its own devices
+    assert all(c.skips_queries is (c.target is None) for c in causes if c.awaiting_scrape)
     # the held cause keeps the identity of the outage's MonitoringDegraded alert
     assert [c.key for c in causes] == [before.key] * len(expected) if before else True
     # an ongoing outage is remembered as last seen now; a held one keeps its time

@@ -9,13 +9,16 @@ from pathlib import Path
 
 import pytest
 
+from alerter.alignment import last_in_round
 from alerter.config import DEFAULT_RESOLVE_EVIDENCE, AlerterConfig, DataHealth, DataSource
 from alerter.evaluation import AlertState, Transition, step
 from alerter.evidence import ResolveGate
+from alerter.health import Cause
 from alerter.model import fingerprint
 from alerter.notify.config import NotifyConfig
 from alerter.promapi import QueryError, Sample
 from alerter.rules import Rule, expr_lookback
+from alerter.shards import ShardFreeze
 
 DOWN = {"alertname": "DeviceDown", "device": "atm", "address": "127.0.0.9", "site": "Gori"}
 FP = fingerprint(DOWN)
@@ -155,3 +158,60 @@ def test_resolve_evidence_can_be_turned_off() -> None:
 ])
 def test_expr_lookback(expr: str, seconds: float) -> None:
     assert expr_lookback(expr) == pytest.approx(seconds)
+
+
+# ---------------------------------------------------------------- one shard's trouble
+
+SHARD_A = {"job": "wardops-exporter", "instance": "a:9469"}
+SHARD_B = {"job": "wardops-exporter", "instance": "b:9469"}
+PROBES = [{**SHARD_A, "device": "atm", "address": "127.0.0.9", "site": "Gori"},
+          {**SHARD_B, "device": "nvr", "address": "127.0.0.8", "site": "Gori"},
+          {**SHARD_B, "device": "sw", "address": "127.0.0.7", "site": "Kutaisi"}]
+
+
+def test_no_per_target_cause_freezes_nothing_and_asks_nothing() -> None:
+    query = source({})
+    assert ShardFreeze.build(query, [Cause("rule_failed", "x", {"rule": "r"})], DataHealth(),
+                             1000) is None
+    assert query.asked == []  # type: ignore[attr-defined]
+
+
+# (case, labels of an alert, frozen while B is down?, new alerts blocked while B awaits?)
+SHARD_CASES = [
+    ("device on the healthy shard", {"device": "atm", "address": "127.0.0.9"}, False, False),
+    ("device on the failed shard", {"device": "nvr", "address": "127.0.0.8"}, True, True),
+    ("a site served partly by the failed shard", {"site": "Gori"}, True, True),
+    ("an alert about the healthy exporter itself", SHARD_A, False, False),
+    ("an alert about the failed exporter itself", SHARD_B, True, True),
+    ("a device nobody reported: cannot tell, so frozen", {"device": "x", "address": "y"},
+     True, True),
+    ("no device, site or instance: cannot tell, so frozen", {"alertname": "Fleet"}, True, True),
+]
+
+
+@pytest.mark.parametrize("case,labels,frozen,blocked", SHARD_CASES,
+                         ids=[c[0] for c in SHARD_CASES])
+def test_shard_freeze(case: str, labels: dict, frozen: bool, blocked: bool) -> None:
+    down = Cause("exporter_down", "down", SHARD_B)
+    freeze = ShardFreeze.build(source({"last_over_time": PROBES}), [down], DataHealth(), 1000)
+    assert freeze is not None and freeze.freezes(labels) is frozen
+    assert freeze.blocks_new(labels) is False, "while it is down, present alerts still fire"
+    awaiting = ShardFreeze.build(source({"last_over_time": PROBES}),
+                                 [replace(down, awaiting_scrape=True)], DataHealth(), 1000)
+    assert awaiting is not None and awaiting.blocks_new(labels) is blocked
+
+
+def test_ownership_unreadable_freezes_every_alert() -> None:
+    down = Cause("exporter_down", "down", SHARD_B)
+    freeze = ShardFreeze.build(source({"last_over_time": None}), [down], DataHealth(), 1000)
+    assert freeze is not None
+    assert freeze.freezes({"device": "atm", "address": "127.0.0.9"})
+
+
+def test_evaluation_follows_the_shard_scraped_last_in_each_round() -> None:
+    early = [(100.0 + 15 * i, 0.1) for i in range(6)]   # scraped at :00, :15, ...
+    late = [(110.0 + 15 * i, 0.3) for i in range(6)]    # scraped 10 s later each round
+    assert last_in_round([early, late], 190) is late
+    assert last_in_round([late, early], 190) is late
+    stopped = [(0.0 + 15 * i, 0.1) for i in range(6)]   # stopped long ago: ignored
+    assert last_in_round([early, stopped], 190) is early

@@ -123,6 +123,21 @@ def fast_recording_rules(dest: Path, block: str = "5s", short: str = "1s",
     return dest
 
 
+#: the alerting rules' windows, shortened for tests (fast_alerting_rules)
+FAST_WINDOWS = {"[10m]": "[20s]", "[5m]": "[30s]", "[2m]": "[10s]"}
+
+
+def fast_alerting_rules(dest: Path) -> Path:
+    """rules/wardops.yml with its windows shortened (FAST_WINDOWS), in ``dest``; names,
+    labels and logic unchanged, so tests wait seconds where production waits minutes."""
+    dest.mkdir(parents=True, exist_ok=True)
+    text = (REPO / "rules" / "wardops.yml").read_text()
+    for long, short in FAST_WINDOWS.items():
+        text = text.replace(long, short)
+    (dest / "wardops.yml").write_text(text)
+    return dest
+
+
 def _duration_ms(text: str) -> int:
     units = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
     match = re.fullmatch(r"(\d+)(ms|s|m|h)", text)
