@@ -472,14 +472,16 @@ def _alert_dict(a: Alert) -> dict[str, Any]:
 
 
 class Fanout:
-    """Hands each evaluation batch to the notification pipeline and then the forwarder.
-
-    Everything else (attributes the evaluator may use) is the pipeline's.
-    """
+    """Hands each evaluation batch to the notification pipeline and then the forwarder
+    (the evaluator's ``Notifier``); what is still waiting is the pipeline's to say."""
 
     def __init__(self, pipeline: Any, *others: Any) -> None:
         self._pipeline = pipeline
         self._others = others
+
+    def pending_resolves(self) -> set[str]:
+        """The pipeline's resolves not flushed yet (forwarding resends by itself)."""
+        return set(self._pipeline.pending_resolves())
 
     def process(self, alerts: list[Alert]) -> None:
         try:
@@ -487,9 +489,6 @@ class Fanout:
         finally:  # the evaluator counts and retries a pipeline error; forwarding goes on
             for other in self._others:
                 other.process(alerts)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._pipeline, name)
 
 
 def eval_interval_of(config: Any) -> float:

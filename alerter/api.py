@@ -198,8 +198,13 @@ def create_app(*, alerts: Callable[[], list[Alert]], rules: Callable[[], list[di
     # --- health and metrics ---------------------------------------------------------------
 
     @app.get("/-/healthy")
-    def healthy() -> str:
-        return "OK\n"
+    def healthy() -> Response:
+        # Unhealthy only for what a restart or an operator must fix here: the state
+        # directory cannot be written (notifications are then held in memory only).
+        problem = pipeline.storage.problem() if pipeline is not None else ""
+        if problem:
+            return Response(f"Unhealthy: {problem}\n", status=503, mimetype="text/plain")
+        return Response("OK\n", mimetype="text/plain")
 
     @app.get("/-/ready")
     def is_ready() -> Response:

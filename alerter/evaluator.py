@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from alerter import health
@@ -51,10 +51,21 @@ def _iso(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
+class Notifier(Protocol):
+    """What evaluation needs of the notification pipeline (``alerter.notify``)."""
+
+    def process(self, alerts: list[Alert]) -> None:
+        """Take one cycle's alerts: every firing one, and those resolved since."""
+
+    def pending_resolves(self) -> set[str]:
+        """Fingerprints of resolved alerts handed over but not yet flushed (queued or
+        decided) by the pipeline: their outbox rows must stay until then."""
+
+
 class Evaluator:
     """Owns the alert state of all rules and runs evaluation cycles (one thread at a time)."""
 
-    def __init__(self, config: AlerterConfig, store: StateStore, pipeline: Any,
+    def __init__(self, config: AlerterConfig, store: StateStore, pipeline: Notifier,
                  metrics: EvalMetrics, clock: Callable[[], float] = time.time) -> None:
         self.config = config
         self.store = store
@@ -67,6 +78,8 @@ class Evaluator:
         self._active, outbox = store.load()
         self._restore_after_downtime(store.last_evaluation(), clock())
         self._outbox: list[tuple[int | None, AlertState]] = list(outbox)
+        #: outbox id → fingerprint of resolves handed over, kept on disk until flushed
+        self._unflushed: dict[int, str] = {}
         self._rule_failures: dict[str, tuple[Rule, str]] = {}
         self._state_failure: str | None = None
         self._group_status: dict[tuple[str, str], dict[str, Any]] = {}
@@ -383,13 +396,23 @@ class Evaluator:
             log.error("notification pipeline refused the alerts; retrying next cycle",
                       extra={"error": repr(exc)})
             return batch
-        ids = [i for i, _ in self._outbox if i is not None]
+        # A resolve leaves the outbox only once the pipeline has flushed it (queued on
+        # disk, or decided that nothing is to be sent): a stop or kill -9 while it waits
+        # in its group (up to group_interval) hands it over again after the restart, and
+        # the notification log keeps that from sending it twice.
+        self._unflushed.update((i, a.fingerprint) for i, a in self._outbox if i is not None)
         self._outbox = []
-        try:
-            self.store.handed_over(ids)
-        except Exception as exc:  # noqa: BLE001 - sqlite3.Error, OSError: resolve may repeat
-            self.metrics.state_errors.labels("handover").inc()
-            log.error("cannot clear handed-over resolves", extra={"error": repr(exc)})
+        pending = self.pipeline.pending_resolves()
+        done = [i for i, fp in self._unflushed.items() if fp not in pending]
+        if done:
+            try:
+                self.store.handed_over(done)
+            except Exception as exc:  # noqa: BLE001 - sqlite3.Error, OSError: resolve may repeat
+                self.metrics.state_errors.labels("handover").inc()
+                log.error("cannot clear flushed resolves", extra={"error": repr(exc)})
+            else:
+                for i in done:
+                    del self._unflushed[i]
         return batch
 
     # ------------------------------------------------------------------ helpers

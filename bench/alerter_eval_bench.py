@@ -152,6 +152,9 @@ class NoopPipeline:
     def process(self, alerts: list) -> None:
         self.last = len(alerts)
 
+    def pending_resolves(self) -> set[str]:
+        return set()
+
 
 # ---------------------------------------------------------------------------- the run
 

@@ -1,11 +1,23 @@
 #!/usr/bin/env python3
 """A demo webhook receiver: prints each wardops notification readably.
 
-It accepts the Alertmanager webhook payload (version 4, the alerter's default format),
-prints one line per alert, and checks the ``X-Wardops-Signature`` HMAC when given the
-secret. With ``--jsonl FILE`` it also appends every request (receive time, headers,
-body) to FILE, one JSON object per line, which the end-to-end test and the latency
-benchmark read. Standard library only, so it runs anywhere Python 3.11 does.
+It accepts the Alertmanager webhook payload (version 4, the alerter's default format)
+and prints one line per alert. It is the model for receivers, so it does what one should:
+
+- **Authenticity** (with the secret): a missing or wrong ``X-Wardops-Signature`` (HMAC
+  of the body) or an ``X-Wardops-Timestamp`` older than ``--max-age`` (default 300 s) is
+  refused with 401, so a forged or replayed notification is never applied.
+- **Order**: ``X-Wardops-Sequence`` (or the payload's ``sequence``) increases strictly per
+  group; a notification whose sequence is not above the last one applied for its
+  ``groupKey`` is a late retry overtaken by a newer state: answered 200 (so the sender
+  stops retrying) and ignored. Senders without a sequence are applied in arrival order.
+- **Duplicates**: a repeated ``Idempotency-Key`` (a retry of one already applied) is
+  answered 200 and ignored.
+
+With ``--jsonl FILE`` it also appends every request (receive time, headers, body, and
+``verdict``: applied, stale, duplicate or rejected) to FILE, one JSON object per line,
+which the end-to-end tests and the latency benchmark read. Standard library only, so it
+runs anywhere Python 3.11 does.
 
     python3 examples/webhook_sink.py --listen 127.0.0.1:9099
     python3 examples/webhook_sink.py --listen 127.0.0.1:9099 --hmac-secret-env CHAT_HMAC
@@ -74,6 +86,44 @@ def format_notification(payload: dict[str, Any], *, colour: bool = False) -> str
     return "\n".join(lines)
 
 
+def timestamp_status(header: str | None, now: float, max_age: float) -> str:
+    """"ok", "missing", "BAD" (not a number) or "stale" (older, or newer, than max_age)."""
+    if not header:
+        return "missing"
+    try:
+        sent = float(header)
+    except ValueError:
+        return "BAD"
+    return "ok" if abs(now - sent) <= max_age else "stale"
+
+
+class Ledger:
+    """What this receiver has applied: the last sequence per group, the keys it has seen."""
+
+    def __init__(self, remember: int = 100_000) -> None:
+        self.sequences: dict[tuple[str, str], int] = {}
+        self.keys: dict[str, None] = {}  # insertion-ordered: the oldest are forgotten first
+        self.remember = remember
+
+    def verdict(self, path: str, payload: Any, sequence: str | None, key: str | None) -> str:
+        """"applied", "duplicate" or "stale" (and record an applied one)."""
+        if key and key in self.keys:
+            return "duplicate"
+        group = str(payload.get("groupKey", "")) if isinstance(payload, dict) else ""
+        if sequence is None and isinstance(payload, dict) and "sequence" in payload:
+            sequence = str(payload["sequence"])
+        if sequence is not None and sequence.isdigit():
+            number = int(sequence)
+            if number <= self.sequences.get((path, group), 0):
+                return "stale"
+            self.sequences[(path, group)] = number
+        if key:
+            self.keys[key] = None
+            if len(self.keys) > self.remember:
+                del self.keys[next(iter(self.keys))]
+        return "applied"
+
+
 def signature_status(body: bytes, header: str | None, secret: str | None) -> str:
     """"ok", "BAD", "missing" or "" (no secret to check against)."""
     if not secret:
@@ -90,10 +140,12 @@ class Sink(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, address: tuple[str, int], *, jsonl: str | None, secret: str | None,
-                 colour: bool, quiet: bool) -> None:
+                 colour: bool, quiet: bool, max_age: float = 300.0) -> None:
         super().__init__(address, Handler)
         self.jsonl = jsonl
         self.secret = secret
+        self.max_age = max_age
+        self.ledger = Ledger()
         self.colour = colour
         self.quiet = quiet
         self.lock = threading.Lock()
@@ -126,10 +178,21 @@ class Handler(BaseHTTPRequestHandler):
             self._reply(400, f"not JSON: {exc}\n")
             return
         sig = signature_status(body, self.headers.get("X-Wardops-Signature"), self.server.secret)
+        if sig and sig != "ok":
+            refusal = f"signature {sig}"
+        elif sig:
+            stamp = timestamp_status(self.headers.get("X-Wardops-Timestamp"), received_at,
+                                     self.server.max_age)
+            refusal = "" if stamp == "ok" else f"timestamp {stamp}"
+        else:
+            refusal = ""
         record = {"received_at": received_at, "path": self.path,
                   "headers": {k: v for k, v in self.headers.items()}, "payload": payload,
                   "signature": sig}
         with self.server.lock:
+            record["verdict"] = "rejected" if refusal else self.server.ledger.verdict(
+                self.path, payload, self.headers.get("X-Wardops-Sequence"),
+                self.headers.get("Idempotency-Key"))
             if self.server.jsonl:
                 with open(self.server.jsonl, "a", encoding="utf-8") as out:
                     out.write(json.dumps(record) + "\n")
@@ -138,10 +201,18 @@ class Handler(BaseHTTPRequestHandler):
                 extra = f" · signature {sig}" if sig else ""
                 key = self.headers.get("Idempotency-Key")
                 extra += f" · id {key[:12]}" if key else ""
-                text = (format_notification(payload, colour=self.server.colour)
-                        if isinstance(payload, dict) else json.dumps(payload))
-                print(f"[{stamp}] {self.path}{extra}\n{text}", flush=True)
-        self._reply(200, "OK\n")
+                if record["verdict"] == "applied":
+                    text = (format_notification(payload, colour=self.server.colour)
+                            if isinstance(payload, dict) else json.dumps(payload))
+                elif refusal:
+                    text = f"   refused (401): {refusal}"
+                else:
+                    text = f"   ignored: {record['verdict']}"
+                _print(f"[{stamp}] {self.path}{extra}\n{text}")
+        if refusal:
+            self._reply(401, f"refused: {refusal}\n")
+        else:
+            self._reply(200, "OK\n")
 
     def _reply(self, status: int, text: str) -> None:
         data = text.encode()
@@ -153,6 +224,14 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         """Requests are printed as notifications above, not as access-log lines."""
+
+
+def _print(text: str) -> None:
+    """Print, but never let a closed stdout (`| head`, a dead `tee`) stop the receiver."""
+    try:
+        print(text, flush=True)
+    except (BrokenPipeError, OSError):
+        pass
 
 
 def _stop(_signum: int, _frame: object) -> None:
@@ -167,6 +246,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hmac-secret-env", metavar="VAR",
                         help="check X-Wardops-Signature with the secret in this variable")
     parser.add_argument("--quiet", action="store_true", help="print nothing per request")
+    parser.add_argument("--max-age", type=float, default=300.0, metavar="SECONDS",
+                        help="with a secret: refuse notifications whose X-Wardops-Timestamp "
+                             "is further than this from now (default 300)")
     args = parser.parse_args(argv)
     host, _, port = args.listen.rpartition(":")
     if not host or not port.isdigit():
@@ -177,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sink: --hmac-secret-env: ${args.hmac_secret_env} is not set", file=sys.stderr)
         return 2
     server = Sink((host.strip("[]"), int(port)), jsonl=args.jsonl, secret=secret,
-                  colour=sys.stdout.isatty(), quiet=args.quiet)
+                  colour=sys.stdout.isatty(), quiet=args.quiet, max_age=args.max_age)
     print(f"sink: listening on http://{args.listen}/", flush=True)
     signal.signal(signal.SIGTERM, _stop)
     try:

@@ -27,7 +27,8 @@ from alerter.notify.acks import AckStore
 from alerter.notify.config import NotifyConfig, Route, WebhookConfig
 from alerter.notify.db import Database
 from alerter.notify.dedup import LogEntry, Reason, logged_entry, needs_update
-from alerter.notify.delivery import Deliverer, Notification, Queue, send
+from alerter.notify.delivery import (STORAGE_ERRORS, Deliverer, Notification, Queue,
+                                     StorageHealth, send)
 from alerter.notify.dispatch import Dispatcher, GroupSnapshot
 from alerter.notify.formats import renderers
 from alerter.notify.formats.alertmanager import build_payload
@@ -41,6 +42,7 @@ from alerter.notify.silences import SilenceStore
 
 log = logging.getLogger("alerter.notify")
 DB_FILE = "notify.sqlite"
+SEQUENCE_HEADER = "X-Wardops-Sequence"
 RENDERERS = renderers()
 
 
@@ -70,10 +72,13 @@ class NotificationPipeline:
         self.acks = AckStore(self._db, clock)
         self._nflog = NotificationLog(self._db, clock())
         self._queue = Queue(self._db)
-        self._delivery = Deliverer(self._queue, self._hook, self.metrics, clock)
+        self.storage = StorageHealth(self.metrics, self.state_dir)
+        self._delivery = Deliverer(self._queue, self._hook, self.metrics, clock,
+                                   storage=self.storage)
         self._dispatcher = Dispatcher(self.flush_groups, clock,
                                       on_error=lambda r: self.metrics.errors.labels(r).inc())
         self._firing: dict[str, Alert] = {}
+        self._sequences: dict[LogKey, int] = {}
         self._route_cache: dict[str, list[tuple[Route, str, dict[str, str]]]] = {}
         self._inhibitor = Inhibitor(config.inhibit_rules)
         self._muters = self._make_muters()
@@ -132,7 +137,14 @@ class NotificationPipeline:
             self._inhibitor.update(self._firing.values())
             self._dispatcher.wake()
         if resolved:
-            self.acks.forget(resolved)  # an ack lasts until its alert resolves
+            try:
+                self.acks.forget(resolved)  # an ack lasts until its alert resolves
+            except STORAGE_ERRORS as exc:
+                self.storage.failed("acks", exc, self._clock())
+
+    def pending_resolves(self) -> set[str]:
+        """Fingerprints of resolved alerts still waiting in a group for their flush."""
+        return self._dispatcher.pending_resolves()
 
     def _insert(self, alert: Alert, now: float) -> None:
         route = self.config.route
@@ -181,12 +193,26 @@ class NotificationPipeline:
                 log_updates[log_key] = logged_entry(entry, firing, resolved, muted, now)
                 to_send = [a for a in alerts if not a.resolved or hook.send_resolved]
                 if to_send:
-                    n, ok = self._render(receiver.name, index, hook, group, to_send, now)
+                    n, ok = self._render(receiver.name, index, hook, group, to_send, now,
+                                         self._next_sequence(log_key, now))
                     (queued if ok else failed).append(n)
-        with self._db.tx() as conn:
-            self._queue.insert(conn, queued)
-            self._queue.insert(conn, failed, status="dead")
-            self._nflog.write(conn, log_updates)
+        try:
+            with self._db.tx() as conn:
+                self._queue.insert(conn, queued)
+                self._queue.insert(conn, failed, status="dead")
+                self._nflog.write(conn, log_updates)
+        except STORAGE_ERRORS as exc:
+            # The state directory is full or broken. Losing its storage is exactly when the
+            # alerter must still try to tell someone: deliver from memory (with retries,
+            # not across a restart), count it, and let /-/healthy say why.
+            self.storage.failed("queue", exc, self._clock())
+            for n in queued:
+                n.id = 0  # the transaction rolled back: no row behind it
+            for n in failed:
+                log.error("dead letter not stored (storage failing)",
+                          extra={"receiver": n.receiver, "reason": n.last_error})
+        else:
+            self.storage.ok("queue")
         self._nflog.apply(log_updates)
         for n in queued:
             self.metrics.queued.labels(n.receiver).inc()
@@ -194,13 +220,30 @@ class NotificationPipeline:
             self.metrics.notifications.labels(n.receiver, "failed").inc()
         self._delivery.submit(queued)
 
+    def _next_sequence(self, key: LogKey, now: float) -> int:
+        """The ordering number of a notification decided now for this group and integration.
+
+        Microseconds of the decision time, bumped past the previous one: strictly
+        increasing per group within a run and across restarts (time moves on) without
+        storing anything more; a receiver drops one that is not above the last it applied
+        (a late retry overtaken by a newer state). Assumes the clock does not step back.
+        """
+        seq = max(int(now * 1_000_000), self._sequences.get(key, 0) + 1)
+        self._sequences[key] = seq
+        return seq
+
     def _render(self, receiver: str, index: int, hook: WebhookConfig, group: GroupSnapshot,
-                alerts: list[Alert], now: float) -> tuple[Notification, bool]:
+                alerts: list[Alert], now: float, sequence: int = 0
+                ) -> tuple[Notification, bool]:
         """Render one notification; a failing template becomes a dead letter (with the
-        Alertmanager payload as its body, so nothing is lost) instead of stopping the flush."""
+        Alertmanager payload as its body, so nothing is lost) instead of stopping the flush.
+
+        ``sequence`` (see ``_next_sequence``) goes into the Alertmanager-format payload as
+        ``sequence`` and into every format's ``X-Wardops-Sequence`` header; retries send
+        the stored body and headers, so it never changes for one notification."""
         data = build_payload(receiver=receiver, group_key=group.key, group_labels=group.labels,
                              alerts=alerts, external_url=self.external_url,
-                             max_alerts=hook.max_alerts)
+                             max_alerts=hook.max_alerts, sequence=sequence)
         try:
             rendered = RENDERERS[hook.format](data, hook, self.config.templates)
         except jinja2.TemplateError as exc:
@@ -209,10 +252,12 @@ class NotificationPipeline:
                       extra={"receiver": receiver, "integration": index, "error": str(exc)})
             rendered = RENDERERS["alertmanager"](data, hook, {})
             n = Notification(receiver, index, hook.format, group.key, rendered.body,
-                             rendered.headers, len(alerts), now, last_error=f"render: {exc}")
+                             _sequenced(rendered.headers, sequence), len(alerts), now,
+                             last_error=f"render: {exc}")
             return n, False
         return Notification(receiver, index, hook.format, group.key, rendered.body,
-                            rendered.headers, len(alerts), now, next_attempt_at=now), True
+                            _sequenced(rendered.headers, sequence), len(alerts), now,
+                            next_attempt_at=now), True
 
     # --- helpers for delivery, the API and the CLI -----------------------------------------
 
@@ -273,6 +318,10 @@ class NotificationPipeline:
         if failed:
             raise DeliveryFailed("; ".join(results))
         return "; ".join(results)
+
+
+def _sequenced(headers: dict[str, str], sequence: int) -> dict[str, str]:
+    return {**headers, SEQUENCE_HEADER: str(sequence)} if sequence else dict(headers)
 
 
 class DeliveryFailed(RuntimeError):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sqlite3
 import threading
 import time
 import uuid
@@ -187,13 +188,58 @@ def send(session: requests.Session, n: Notification, hook: WebhookConfig,
     return classify(resp.status_code, retry_after=resp.headers.get("Retry-After"), now=now)
 
 
+#: what a full or broken state directory raises from SQLite and the file system
+STORAGE_ERRORS = (sqlite3.Error, OSError)
+
+
+class StorageHealth:
+    """Whether the notification state can be written, for /-/healthy and the metrics.
+
+    A failed write is counted (``wardops_alerter_notify_storage_errors_total{op}``) and
+    logged once per change; notifications then live in memory only (``id`` 0) until a
+    write succeeds again.
+    """
+
+    def __init__(self, metrics: NotifyMetrics, state_dir: object) -> None:
+        self._metrics = metrics
+        self._state_dir = state_dir
+        self._lock = threading.Lock()
+        self._failing: dict[str, str] = {}
+
+    def failed(self, op: str, exc: BaseException, now: float) -> None:
+        self._metrics.storage_errors.labels(op).inc()
+        with self._lock:
+            new = op not in self._failing
+            self._failing[op] = f"{type(exc).__name__}: {exc}"
+        if new:
+            log.error("cannot write notification state; delivering from memory (a restart "
+                      "now would lose what is not delivered yet)",
+                      extra={"op": op, "state_dir": str(self._state_dir), "error": repr(exc)})
+
+    def ok(self, op: str) -> None:
+        with self._lock:
+            was = self._failing.pop(op, None)
+        if was is not None:
+            log.info("notification state written again", extra={"op": op})
+
+    def problem(self) -> str:
+        """"" when healthy, else one line saying what cannot be written and why."""
+        with self._lock:
+            if not self._failing:
+                return ""
+            what = "; ".join(f"{op}: {err}" for op, err in sorted(self._failing.items()))
+        return f"notification state in {self._state_dir} cannot be written ({what})"
+
+
 class Lane:
     """The workers and in-memory pending list of one (receiver, integration)."""
 
     def __init__(self, key: tuple[str, int], queue: Queue, hooks: HookLookup,
-                 metrics: NotifyMetrics, clock: Callable[[], float], workers: int) -> None:
+                 metrics: NotifyMetrics, clock: Callable[[], float], workers: int,
+                 storage: StorageHealth | None = None) -> None:
         self.key = key
         self._queue = queue
+        self._storage = storage
         self._hooks = hooks
         self._metrics = metrics
         self._clock = clock
@@ -288,7 +334,7 @@ class Lane:
         now = self._clock()
         step = next_step(outcome, n.attempts, now - n.created_at, hook.max_attempts, hook.max_age)
         if step.action is Action.DONE:
-            self._queue.delivered(n)
+            self._record(self._queue.delivered, n)
             self._metrics.notifications.labels(receiver, "delivered").inc()
             self._metrics.delivery_seconds.labels(receiver).observe(max(0.0, now - n.created_at))
             log.debug("notification delivered", extra={
@@ -300,15 +346,31 @@ class Lane:
             self._give_up(n, now)
             return True
         n.next_attempt_at = now + step.delay
-        self._queue.retry_later(n)
+        self._record(self._queue.retry_later, n)
         log.warning("notification attempt failed, will retry", extra={
             "receiver": receiver, "integration": n.integration, "reason": outcome.reason,
             "attempts": n.attempts, "retry_in": round(step.delay, 3),
             "idempotency_key": n.idempotency_key})
         return False
 
+    def _record(self, write: Callable[[Notification], None], n: Notification) -> None:
+        """Write an attempt's outcome to the queue; a notification held only in memory
+        (id 0: stored while the disk was full) has no row, and a failing write is
+        counted rather than turning a delivered notification into a retry loop."""
+        if n.id == 0:
+            return
+        try:
+            write(n)
+        except STORAGE_ERRORS as exc:
+            if self._storage is None:
+                raise
+            self._storage.failed("delivery", exc, self._clock())
+        else:
+            if self._storage is not None:
+                self._storage.ok("delivery")
+
     def _give_up(self, n: Notification, now: float) -> None:
-        self._queue.dead(n, now)
+        self._record(lambda item: self._queue.dead(item, now), n)
         self._metrics.notifications.labels(n.receiver, "failed").inc()
         log.error("notification delivery failed, kept as dead letter", extra={
             "receiver": n.receiver, "integration": n.integration, "reason": n.last_error,
@@ -320,8 +382,10 @@ class Deliverer:
     """All lanes; ``submit`` hands over notifications already committed to the queue."""
 
     def __init__(self, queue: Queue, hooks: HookLookup, metrics: NotifyMetrics,
-                 clock: Callable[[], float] = time.time, workers: int = LANE_WORKERS) -> None:
+                 clock: Callable[[], float] = time.time, workers: int = LANE_WORKERS,
+                 storage: StorageHealth | None = None) -> None:
         self.queue = queue
+        self._storage = storage
         self._hooks = hooks
         self._metrics = metrics
         self._clock = clock
@@ -358,7 +422,7 @@ class Deliverer:
                 lane = self._lanes.get(key)
                 if lane is None:
                     lane = Lane(key, self.queue, self._hooks, self._metrics, self._clock,
-                                self._workers)
+                                self._workers, self._storage)
                     self._lanes[key] = lane
                     lane.start()
                 lane.add(batch)

@@ -106,6 +106,12 @@ class Dispatcher:
         with self._cond:
             return list(self._groups.values())
 
+    def pending_resolves(self) -> set[str]:
+        """Fingerprints of resolved alerts in some group that no flush has taken yet."""
+        with self._cond:
+            return {fp for group in self._groups.values()
+                    for fp, alert in group.alerts.items() if alert.resolved}
+
     def start(self) -> None:
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="notify-dispatch", daemon=True)

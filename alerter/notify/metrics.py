@@ -44,6 +44,13 @@ class NotifyMetrics:
         self.suppressed = Counter(
             "wardops_alerter_notifications_suppressed", "Alerts left out of a notification, "
             "by reason (inhibited, silenced, acked).", ["reason"], registry=registry)
+        self.storage_errors = Counter(
+            "wardops_alerter_notify_storage_errors", "Writes of notification state to "
+            "state_dir that failed (disk full, I/O error), by operation (queue, delivery, "
+            "acks); meanwhile notifications are delivered from memory.", ["op"],
+            registry=registry)
+        for op in ("queue", "delivery", "acks"):
+            self.storage_errors.labels(op)
         self.errors = Counter(
             "wardops_alerter_notify_errors", "Internal notification errors by reason "
             "(render, flush, delivery_store, worker).", ["reason"], registry=registry)

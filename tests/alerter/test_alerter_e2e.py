@@ -214,3 +214,82 @@ def test_http_reload(prometheus: TSDB, exporter: FakeExporter, receiver: Receive
         assert "wardops_alerter_config_last_reload_successful 1.0" in metrics
     finally:
         running.stop()
+
+
+@pytest.mark.parametrize("kill", [True, False], ids=["kill -9", "SIGTERM"])
+def test_resolve_waiting_for_its_group_survives_a_restart(
+        prometheus: TSDB, exporter: FakeExporter, receiver: Receiver, tmp_path: Path,
+        kill: bool) -> None:
+    """The resolve was decided and handed to the pipeline, but waits in its group for the
+    next flush (group_interval 1h here): the alerter stops in that window. The old alerter
+    had already dropped it from its outbox, and the receiver kept a firing DeviceDown for
+    a device that was up. Now it is delivered after the restart, once."""
+    atm = exporter.add("Zugdidi-ATM", site="Zugdidi", up=False)
+    slow_groups = notify_config(receiver.url).replace("group_interval: 1s",
+                                                      "group_interval: 1h")
+    config = write_config(tmp_path, prometheus.url, RULES, slow_groups)
+    running = Running(config, tmp_path / "alerter.log")
+    prometheus.wait_value('wardops_device_up{device="Zugdidi-ATM"}', 0)
+    running.start()
+    try:
+        receiver.wait(1)
+        exporter.set_up(atm, True)
+
+        def resolved_in_alerter() -> bool:
+            alerts = requests.get(running.url + "/api/v1/alerts", timeout=5).json()
+            return not alerts["data"]["alerts"]
+        wait_for(resolved_in_alerter, what="DeviceDown resolved by the evaluator")
+        time.sleep(2)  # several cycles: the resolve has been handed over
+        assert sent(receiver) == [("firing", "DeviceDown", "Zugdidi-ATM")], \
+            "the resolve waits for the group's next flush"
+        running.stop(kill=kill)
+        running.start()
+        receiver.wait(2)
+        time.sleep(3)
+        assert sent(receiver) == [("firing", "DeviceDown", "Zugdidi-ATM"),
+                                  ("resolved", "DeviceDown", "Zugdidi-ATM")]
+    finally:
+        running.stop(kill=True)
+
+
+def test_full_state_disk_still_notifies_and_says_why(
+        prometheus: TSDB, exporter: FakeExporter, receiver: Receiver, tmp_path: Path) -> None:
+    """The state directory fills up (a real tmpfs, full to the last byte): the old alerter
+    delivered nothing at all, not even MonitoringDegraded. Now the outage and the storage
+    problem are both delivered (from memory), counted, and /-/healthy says why; with
+    space back it recovers and the resolve arrives."""
+    from tests.support.diskfull import OnSmallDisk
+    atm = exporter.add("Poti-ATM", site="Poti")
+    state = tmp_path / "state"  # write_config's state_dir
+    config = write_config(tmp_path, prometheus.url, RULES, notify_config(receiver.url))
+    url = f"http://127.0.0.1:{free_port()}"
+    prometheus.wait_value('wardops_device_up{device="Poti-ATM"}', 1)
+    alerter = OnSmallDisk(state, [sys.executable, "-m", "alerter", "--config", str(config),
+                                  "--web.listen-address", url.removeprefix("http://")],
+                          log=tmp_path / "alerter.log")
+    try:
+        wait_http(url + "/-/ready", timeout=30)
+        alerter.fill()
+        exporter.set_up(atm, False)
+        wait_for(lambda: {("firing", "DeviceDown", "Poti-ATM"),
+                          ("firing", "MonitoringDegraded", "state_write_failed")}
+                 <= set(sent(receiver)), timeout=30,
+                 what=f"DeviceDown and MonitoringDegraded despite the full disk "
+                      f"(got {sent(receiver)})")
+        health = requests.get(url + "/-/healthy", timeout=5)
+        assert health.status_code == 503
+        assert "cannot be written" in health.text and "full" in health.text
+        metrics = requests.get(url + "/metrics", timeout=5).text
+        assert 'wardops_alerter_notify_storage_errors_total{op="queue"} 0.0' not in metrics
+        assert 'wardops_alerter_notify_storage_errors_total{op="queue"}' in metrics
+
+        alerter.free()
+        exporter.set_up(atm, True)
+        wait_for(lambda: ("resolved", "DeviceDown", "Poti-ATM") in sent(receiver),
+                 timeout=30, what=f"the resolve once space is back (got {sent(receiver)})")
+        wait_for(lambda: requests.get(url + "/-/healthy", timeout=5).status_code == 200,
+                 timeout=30, what="/-/healthy 200 again")
+        firing = [s for s in sent(receiver) if s == ("firing", "DeviceDown", "Poti-ATM")]
+        assert len(firing) == 1, sent(receiver)
+    finally:
+        alerter.stop()

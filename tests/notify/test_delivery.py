@@ -131,6 +131,32 @@ def test_resolved_never_overtakes_firing_of_same_group(
     assert [b["status"] for b in bodies] == ["firing", "resolved"]
 
 
+def test_sequence_orders_a_groups_notifications_and_survives_retries(
+        receiver: Receiver, pipeline_factory: PipelineFactory) -> None:
+    """Each notification of a group carries a strictly larger sequence (header and
+    payload); its retries carry the very same one, so a receiver can drop a late retry
+    that arrives after a newer state (the sink does: tests/stack/test_webhook_sink.py)."""
+    from tests.notify.conftest import resolved
+    receiver.fail_next(2, 503)
+    p = pipeline_factory(hook_config(receiver.url, group_wait="0s", group_interval="0.2s"))
+    a = firing(site="A", device="a1")
+    p.process([a])
+    time.sleep(0.3)
+    p.process([resolved(a)])
+    receiver.wait(2, timeout=15)
+    attempts = receiver.attempts
+    numbers = [int(r.headers["X-Wardops-Sequence"]) for r in attempts]
+    assert [r.json()["sequence"] for r in attempts] == numbers
+    by_key: dict[str, set[int]] = {}
+    for r in attempts:
+        by_key.setdefault(r.key, set()).add(int(r.headers["X-Wardops-Sequence"]))
+    assert all(len(seqs) == 1 for seqs in by_key.values()), "a retry changed its sequence"
+    first, second = (by_key[k].pop() for k in dict.fromkeys(r.key for r in attempts))
+    assert second > first
+    # a later run (restart) continues above: the number is the decision time in µs
+    assert abs(first / 1e6 - time.time()) < 60
+
+
 KILL_SCRIPT = """
 import sys, time
 from pathlib import Path

@@ -7,6 +7,7 @@ import hmac
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import requests
@@ -57,7 +58,9 @@ def test_sink_rejects_a_body_that_is_not_json(tmp_path: Path) -> None:
     assert "not JSON" in sink.proc.output()
 
 
-def test_sink_checks_the_hmac_signature(tmp_path: Path) -> None:
+def test_sink_refuses_forged_unsigned_and_replayed_notifications(tmp_path: Path) -> None:
+    """With a secret, only a body signed with it and a fresh timestamp is applied; the
+    old sink answered 200 to all of these and only printed BAD/missing."""
     port = free_port()
     proc = Proc([sys.executable, str(SINK), "--listen", f"127.0.0.1:{port}",
                  "--hmac-secret-env", "SINK_SECRET", "--jsonl", str(tmp_path / "n.jsonl")],
@@ -66,14 +69,51 @@ def test_sink_checks_the_hmac_signature(tmp_path: Path) -> None:
         wait_http(f"http://127.0.0.1:{port}/-/healthy")
         body = json.dumps(PAYLOAD).encode()
         good = "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
-        for sig in (good, "sha256=00"):
-            requests.post(f"http://127.0.0.1:{port}/", data=body, timeout=5,
-                          headers={"X-Wardops-Signature": sig,
-                                   "Content-Type": "application/json"})
+        now = str(int(time.time()))
+        cases = [  # (headers, body, expected status)
+            ({"X-Wardops-Signature": good, "X-Wardops-Timestamp": now}, body, 200),
+            ({"X-Wardops-Signature": "sha256=00", "X-Wardops-Timestamp": now}, body, 401),
+            ({"X-Wardops-Signature": good, "X-Wardops-Timestamp": now},
+             body.replace(b"DOWN", b"UP!!"), 401),                     # tampered body
+            ({"X-Wardops-Timestamp": now}, body, 401),                   # unsigned
+            ({"X-Wardops-Signature": good}, body, 401),                  # no timestamp
+            ({"X-Wardops-Signature": good,
+              "X-Wardops-Timestamp": str(int(time.time()) - 3600)}, body, 401),  # replayed
+        ]
+        statuses = [requests.post(f"http://127.0.0.1:{port}/", data=data, timeout=5,
+                                  headers={**headers, "Content-Type": "application/json"}
+                                  ).status_code for headers, data, _ in cases]
     finally:
         proc.stop()
+    assert statuses == [status for _, _, status in cases]
     records = [json.loads(line) for line in (tmp_path / "n.jsonl").read_text().splitlines()]
-    assert [r["signature"] for r in records] == ["ok", "BAD"]
+    assert [r["verdict"] for r in records] == ["applied"] + ["rejected"] * 5
+    assert "refused (401): signature BAD" in proc.output()
+
+
+def test_sink_applies_notifications_in_sequence_order_once(tmp_path: Path) -> None:
+    """A late retry (lower sequence) never overwrites the newer state; a retry of one
+    already applied (same Idempotency-Key) is dropped; both get 200 so the sender stops."""
+    sink = WebhookSink(tmp_path)
+    resolved = {**PAYLOAD, "status": "resolved", "groupKey": "{}:{site=\"K\"}",
+                "alerts": [{**PAYLOAD["alerts"][0], "status": "resolved"}]}
+    firing = {**PAYLOAD, "groupKey": "{}:{site=\"K\"}"}
+    other_group = {**firing, "groupKey": "{}:{site=\"L\"}"}
+    try:
+        sends = [(resolved, "20", "k2"), (firing, "10", "k1"),  # the firing arrives late
+                 (resolved, "20", "k2"),                          # a retry of the applied one
+                 (other_group, "5", "k3"),                        # its own group's order
+                 ({**firing, "sequence": 30}, None, "k4")]        # sequence in the body only
+        codes = [requests.post(f"{sink.url}/hook", json=payload, timeout=5,
+                               headers={"Idempotency-Key": key,
+                                        **({"X-Wardops-Sequence": seq} if seq else {})}
+                               ).status_code for payload, seq, key in sends]
+        verdicts = [r["verdict"] for r in sink.requests()]
+    finally:
+        sink.stop()
+    assert codes == [200] * 5
+    assert verdicts == ["applied", "stale", "duplicate", "applied", "applied"]
+    assert "ignored: stale" in sink.proc.output()
 
 
 def test_sink_refuses_a_missing_secret_variable() -> None:

@@ -43,9 +43,12 @@ def sort_alerts(alerts: Sequence[Alert]) -> list[Alert]:
 
 
 def build_payload(*, receiver: str, group_key: str, group_labels: Mapping[str, str],
-                  alerts: Sequence[Alert], external_url: str, max_alerts: int = 0
-                  ) -> dict[str, Any]:
-    """The version-4 payload; ``max_alerts`` > 0 truncates ``alerts`` (``truncatedAlerts``)."""
+                  alerts: Sequence[Alert], external_url: str, max_alerts: int = 0,
+                  sequence: int = 0) -> dict[str, Any]:
+    """The version-4 payload; ``max_alerts`` > 0 truncates ``alerts`` (``truncatedAlerts``).
+
+    ``sequence`` > 0 adds wardops's ordering number (a field Alertmanager does not send;
+    its consumers ignore unknown fields)."""
     ordered = sort_alerts(alerts)
     shown = ordered[:max_alerts] if max_alerts else ordered
     return {
@@ -67,6 +70,7 @@ def build_payload(*, receiver: str, group_key: str, group_labels: Mapping[str, s
         "externalURL": external_url,
         "groupKey": group_key,
         "truncatedAlerts": len(ordered) - len(shown),
+        **({"sequence": sequence} if sequence else {}),
     }
 
 
