@@ -72,7 +72,7 @@ class NotificationPipeline:
         self.acks = AckStore(self._db, clock)
         self._nflog = NotificationLog(self._db, clock())
         self._queue = Queue(self._db)
-        self.storage = StorageHealth(self.metrics, self.state_dir)
+        self.storage = StorageHealth(self.metrics, self.state_dir, clock)
         self._delivery = Deliverer(self._queue, self._hook, self.metrics, clock,
                                    storage=self.storage)
         self._dispatcher = Dispatcher(self.flush_groups, clock,

@@ -197,38 +197,52 @@ class StorageHealth:
 
     A failed write is counted (``wardops_alerter_notify_storage_errors_total{op}``) and
     logged once per change; notifications then live in memory only (``id`` 0) until a
-    write succeeds again.
+    write succeeds again. On a full disk some small writes still succeed (SQLite reuses
+    space it already has), so the problem is reported until ``HOLD`` seconds have passed
+    without a failed write, not at the first write that happens to fit.
     """
 
-    def __init__(self, metrics: NotifyMetrics, state_dir: object) -> None:
+    HOLD = 30.0
+
+    def __init__(self, metrics: NotifyMetrics, state_dir: object,
+                 clock: Callable[[], float] = time.time) -> None:
         self._metrics = metrics
         self._state_dir = state_dir
+        self._clock = clock
         self._lock = threading.Lock()
-        self._failing: dict[str, str] = {}
+        self._failing: dict[str, tuple[str, float]] = {}
 
     def failed(self, op: str, exc: BaseException, now: float) -> None:
         self._metrics.storage_errors.labels(op).inc()
         with self._lock:
             new = op not in self._failing
-            self._failing[op] = f"{type(exc).__name__}: {exc}"
+            self._failing[op] = (f"{type(exc).__name__}: {exc}", now)
         if new:
             log.error("cannot write notification state; delivering from memory (a restart "
                       "now would lose what is not delivered yet)",
                       extra={"op": op, "state_dir": str(self._state_dir), "error": repr(exc)})
 
     def ok(self, op: str) -> None:
+        """A write of ``op`` succeeded: the problem ends once HOLD passed without failures."""
+        now = self._clock()
         with self._lock:
-            was = self._failing.pop(op, None)
-        if was is not None:
-            log.info("notification state written again", extra={"op": op})
+            failing = self._failing.get(op)
+            if failing is None or now - failing[1] < self.HOLD:
+                return
+            del self._failing[op]
+        log.info("notification state written again", extra={"op": op})
 
     def problem(self) -> str:
         """"" when healthy, else one line saying what cannot be written and why."""
+        now = self._clock()
         with self._lock:
+            for op in [op for op, (_, at) in self._failing.items() if now - at >= self.HOLD]:
+                del self._failing[op]
             if not self._failing:
                 return ""
-            what = "; ".join(f"{op}: {err}" for op, err in sorted(self._failing.items()))
-        return f"notification state in {self._state_dir} cannot be written ({what})"
+            what = "; ".join(f"{op}: {err}" for op, (err, _) in sorted(self._failing.items()))
+        return (f"notification state in {self._state_dir} cannot be written ({what}); "
+                f"reported until {self.HOLD:.0f} s pass without a failed write")
 
 
 class Lane:
