@@ -22,8 +22,11 @@ DETECT = 30.0
 class Stack:
     """Exporter shard(s), Prometheus, alerter and sink, each restartable."""
 
-    def __init__(self, workdir: Path, devices: dict[str, str], shards: int = 1) -> None:
-        """``devices``: name → loopback address; the name's part before "-" is its site."""
+    def __init__(self, workdir: Path, devices: dict[str, str], shards: int = 1,
+                 group_interval: str = "1s") -> None:
+        """``devices``: name → loopback address; the name's part before "-" is its site.
+        ``group_interval``: how long a group's later changes (a resolve) wait for its next
+        flush — the window in which a stop used to lose them."""
         self.workdir = workdir
         self.devices = devices
         self.sites = {name: name.split("-")[0] for name in devices}
@@ -63,7 +66,8 @@ class Stack:
             "external_url": f"http://127.0.0.1:{self.alerter_port}",
             "route": {"receiver": "sink", "group_by": ["alertname", "site", "device", "cause",
                                                        "instance"],
-                      "group_wait": "2s", "group_interval": "1s", "repeat_interval": "1h"},
+                      "group_wait": "2s", "group_interval": group_interval,
+                      "repeat_interval": "1h"},
             "inhibit_rules": [
                 {"source_matchers": ['alertname="SiteDown"'],
                  "target_matchers": ['alertname=~"DeviceDown|DeviceFlapping"'],
