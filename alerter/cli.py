@@ -18,7 +18,7 @@ import prometheus_client
 
 from alerter import __version__
 from alerter.config import ConfigError, load_config
-from wardops_common.logsetup import setup_logging
+from wardops_common.logsetup import add_log_flags, setup_logging
 
 log = logging.getLogger("alerter")
 
@@ -37,10 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--web.listen-address", dest="listen", default=DEFAULT_LISTEN,
                         metavar="HOST:PORT",
                         help=f"where to serve the API and /metrics (default {DEFAULT_LISTEN})")
-    parser.add_argument("--log.level", dest="log_level", default="info",
-                        choices=["debug", "info", "warning", "error"])
-    parser.add_argument("--log.format", dest="log_format", default="logfmt",
-                        choices=["logfmt", "json"])
+    add_log_flags(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     check = sub.add_parser(
         "check-config", help="validate a config, its rule files (PromQL via promtool) and "

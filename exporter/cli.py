@@ -1,7 +1,8 @@
 """``wardops-exporter``: run the exporter, or check-config / probe-once an inventory.
 
-Exit status: 0 fine; 1 probe-once found a device down (or unprobeable), or a runtime
-failure; 2 bad command line or bad inventory.
+Exit status: 0 fine; 1 probe-once found a device down, or a runtime failure; 2 bad
+command line or bad inventory; 3 probe-once could not probe some device (and found none
+down: a device down wins, it is the news).
 """
 
 from __future__ import annotations
@@ -32,12 +33,15 @@ from exporter.probing import ProbeErrors, probe_device
 from exporter.state import DOWN, UNKNOWN, UP, DeviceState, ProbeResult, record
 from exporter.web import parse_listen_address
 from wardops_common.durations import format_milliseconds
-from wardops_common.logsetup import setup_logging
+from wardops_common.logsetup import add_log_flags, setup_logging
 
 log = logging.getLogger("exporter")
 
 DEFAULT_LISTEN = ":9469"
 DEFAULT_STATE_FILE = "data/exporter-state.json"
+# probe-once's exit statuses beyond 0 (all up) and 2 (bad input)
+EXIT_DOWN = 1
+EXIT_NOT_PROBED = 3
 # probe-once shows progress on stderr from this many devices on.
 PROGRESS_FROM = 200
 
@@ -53,15 +57,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--state-file", default=DEFAULT_STATE_FILE, metavar="PATH",
                         help="device states survive restarts here; '' to keep none "
                              f"(default {DEFAULT_STATE_FILE})")
-    parser.add_argument("--log.level", dest="log_level", default="info",
-                        choices=["debug", "info", "warning", "error"])
-    parser.add_argument("--log.format", dest="log_format", default="logfmt",
-                        choices=["logfmt", "json"])
+    add_log_flags(parser)
     _add_shard(parser, default=None)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     check = sub.add_parser("check-config", help="validate an inventory and print a summary")
-    once = sub.add_parser("probe-once", help="probe every device once and print a table; "
-                                             "exit 1 if any is down")
+    once_help = ("probe every device once and print a table; exit 1 if any is down, else 3 "
+                 "if any could not be probed, else 0")
+    once = sub.add_parser("probe-once", help=once_help, description=once_help)
     for command in (check, once):
         # Given after the command too; SUPPRESS keeps a --shard given before it.
         _add_shard(command, default=argparse.SUPPRESS)
@@ -174,12 +176,9 @@ async def probe_once(inventory: Inventory) -> int:
         await prober.close()
     elapsed = time.monotonic() - started
     rows = []
-    bad = 0
     for device, result in zip(devices, results):
         state = record(DeviceState(), result, down_after=1, up_after=1)
         status = state.status if result.error is None else f"error:{result.error}"
-        if state.status != UP:
-            bad += 1
         rtt = format_milliseconds(state.rtt) if state.rtt is not None else "-"
         loss = f"{state.loss:.0%}" if state.loss is not None else "-"
         rows.append((device.name, device.address, device.site or "-", status, rtt, loss))
@@ -191,7 +190,7 @@ async def probe_once(inventory: Inventory) -> int:
     counts = Counter(DOWN if r[3] == DOWN else (UP if r[3] == UP else UNKNOWN) for r in rows)
     print(f"probe-once: {len(rows)} devices in {elapsed:.2f}s: {counts[UP]} up, "
           f"{counts[DOWN]} down, {counts[UNKNOWN]} not probed (errors)", file=sys.stderr)
-    return 1 if bad else 0
+    return EXIT_DOWN if counts[DOWN] else EXIT_NOT_PROBED if counts[UNKNOWN] else 0
 
 
 async def _progress(done: Callable[[], int], total: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import sys
@@ -46,6 +47,17 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(_fields(record), default=str)
 
 
+#: Prometheus's tools accept "warn"; "warning" is Python's name for the same level
+LOG_LEVELS = ("debug", "info", "warn", "warning", "error")
+
+
+def add_log_flags(parser: argparse.ArgumentParser) -> None:
+    """``--log.level`` and ``--log.format``, the same in every wardops program."""
+    parser.add_argument("--log.level", dest="log_level", default="info", choices=LOG_LEVELS)
+    parser.add_argument("--log.format", dest="log_format", default="logfmt",
+                        choices=["logfmt", "json"])
+
+
 def setup_logging(level: str = "info", fmt: str = "logfmt") -> None:
     """Configure the root logger for a wardops process (stderr)."""
     if fmt not in ("logfmt", "json"):
@@ -54,4 +66,4 @@ def setup_logging(level: str = "info", fmt: str = "logfmt") -> None:
     handler.setFormatter(JsonFormatter() if fmt == "json" else LogfmtFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    root.setLevel("WARNING" if level.lower() == "warn" else level.upper())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import socket
 import subprocess
@@ -12,6 +13,7 @@ import pytest
 
 from tests.support import REPO, free_port, python_env
 from wardops_common.durations import format_milliseconds
+from wardops_common.logsetup import setup_logging
 
 EXAMPLE = REPO / "examples" / "devices.yml"
 CREDOBANK = REPO / "tests" / "data" / "credobank-devices.csv"
@@ -162,3 +164,42 @@ def test_probe_once_a_shard_of_a_csv_file(netns: None) -> None:
     rows = done.stdout.splitlines()[1:]
     assert len(rows) == share and 100 < share < 250
     assert f"{share} up, 0 down" in done.stderr.splitlines()[-1]
+
+
+def test_probe_once_tells_down_from_not_probed(netns: None, tmp_path: Path) -> None:
+    """1 = a device is down; 3 = none down but some could not be probed (its help used to
+    say "exit 1 if any is down" and returned 1 for both); a down device wins."""
+    from tests.support.nft import Firewall
+    inventory = tmp_path / "two.yml"
+    inventory.write_text("probe: {timeout: 500ms, count: 1}\n"
+                         "devices:\n"
+                         "  - {name: up-one, address: 127.0.9.1}\n"
+                         "  - {name: unroutable, address: 127.0.9.2}\n")
+    route = ["ip", "route", "add", "blackhole", "127.0.9.2", "table", "local"]
+    subprocess.run(route, check=True)
+    try:
+        not_probed = run("probe-once", str(inventory))
+        firewall = Firewall()
+        try:
+            firewall.drop("127.0.9.1")
+            both = run("probe-once", str(inventory))
+        finally:
+            firewall.close()
+    finally:
+        subprocess.run(["ip", "route", "del", *route[3:]], check=True)
+    assert not_probed.returncode == 3, not_probed.stderr
+    assert "1 up, 0 down, 1 not probed" in not_probed.stderr
+    assert both.returncode == 1, both.stderr
+    assert "0 up, 1 down, 1 not probed" in both.stderr
+    assert "exit 1 if any is down, else 3" in run("probe-once", "--help").stdout
+
+
+@pytest.mark.parametrize("program", ["exporter", "alerter"])
+def test_log_level_warn_is_accepted_as_in_prometheus_tools(program: str) -> None:
+    done = subprocess.run([sys.executable, "-m", program, "--log.level", "warn", "--help"],
+                          capture_output=True, text=True, timeout=30, env=python_env())
+    assert done.returncode == 0, done.stderr
+    assert "warn" in done.stdout
+    setup_logging("warn")
+    assert logging.getLogger().level == logging.WARNING
+    setup_logging("info")
