@@ -631,7 +631,11 @@ def _run_command(command: list[tuple[Any, ...]], dot: Any, scope: _Scope, piped:
         return FUNCTIONS[name](*args)
     except TemplateError as exc:
         raise TemplateError(f"error calling {name}: {exc}") from None
-    except (TypeError, ValueError, IndexError, KeyError, re.error, OverflowError) as exc:
+    except RecursionError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every function is total: any failure
+        # (OSError from a timestamp beyond the platform's range, OverflowError, ...)
+        # becomes the template's error marker, never an exception in the evaluator
         raise TemplateError(f"error calling {name}: {exc}") from None
 
 

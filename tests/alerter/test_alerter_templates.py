@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from alerter.templating import TemplateError, compile_template
+from alerter.templating import FUNCTIONS, TemplateError, compile_template
 
 LABELS = {"device": "Kharagauli-ATM", "address": "10.199.78.163", "site": "Kharagauli",
           "type": "atm"}
@@ -83,3 +85,27 @@ def test_expansion_errors_render_a_marker(text: str, error: str) -> None:
 
 def test_parsed_once() -> None:
     assert compile_template("{{ $value }}") is compile_template("{{ $value }}")
+
+
+# ---------------------------------------------------------------- totality (fuzzed)
+
+
+_NAMES = sorted(FUNCTIONS)
+_SHAPES = ["{{ $value | %s }}", "{{ %s $labels.a }}", "{{ %s $labels.a $value }}",
+           "{{ %s $value $labels.a $labels.b }}", "{{ %s }}"]
+
+
+@settings(max_examples=300, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(name=st.sampled_from(_NAMES), shape=st.sampled_from(_SHAPES),
+       value=st.one_of(st.floats(), st.sampled_from([1e17, -1e17, 1e300, 2**63, -0.0])),
+       a=st.text(max_size=30), b=st.one_of(st.text(max_size=10),
+                                           st.sampled_from(["(a+)+$", "[", "%!", "\\Q"])))
+def test_every_template_function_is_total(name: str, shape: str, value: float, a: str,
+                                          b: str) -> None:
+    """Any input to any function renders text or Prometheus's error marker; nothing raises
+    (humanizeTimestamp(1e17) used to let OSError escape and crash the alerter)."""
+    text, error = compile_template(shape % name).expand({"a": a, "b": b}, value)
+    assert isinstance(text, str)
+    if error is not None:
+        assert text == f"<error expanding template: {error}>"
