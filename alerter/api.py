@@ -12,6 +12,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -89,6 +90,11 @@ def silence_json(s: Silence, now: float) -> dict[str, Any]:
     }
 
 
+#: 9999-12-31T23:59:59Z: the last time RFC 3339 (and amtool, and Grafana) can show
+MAX_SILENCE_TIME = 253402300799.0
+MAX_SILENCE_TEXT = 4096
+
+
 def save_silence(silences: SilenceStore, data: dict[str, Any], matchers: tuple[Matcher, ...],
                  starts_at: float, ends_at: float, now: float, *, api: str) -> Silence:
     """Create (or, with ``id``, update) a silence from an API body; log who did it.
@@ -103,6 +109,17 @@ def save_silence(silences: SilenceStore, data: dict[str, Any], matchers: tuple[M
     if not all(isinstance(v, str) for v in (created_by, comment)) or \
             not isinstance(silence_id, (str, type(None))):
         raise BadRequest("createdBy, comment and id must be strings")
+    # Never store what cannot be served back: times RFC 3339 can write, bounded text.
+    for name, at in (("startsAt", starts_at), ("endsAt", ends_at)):
+        if not (math.isfinite(at) and 0 <= at <= MAX_SILENCE_TIME):
+            raise BadRequest(f"{name}: must be between 1970-01-01 and 9999-12-31 (UTC)")
+    for name, text in (("createdBy", created_by), ("comment", comment),
+                       ("id", silence_id or "")):
+        if len(text) > MAX_SILENCE_TEXT:
+            raise BadRequest(f"{name}: longer than {MAX_SILENCE_TEXT} characters")
+    for m in matchers:
+        if len(m.name) + len(m.value) > MAX_SILENCE_TEXT:
+            raise BadRequest(f"matchers: {m.name}: longer than {MAX_SILENCE_TEXT} characters")
     if api == "v2":
         if silence_id is not None and silences.get(silence_id).state(now) == "expired":
             silence_id = None

@@ -18,6 +18,8 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError(f"invalid duration {value!r}")
     if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise ValueError(f"invalid duration {value!r}: not a finite number")
         if value < 0:
             raise ValueError(f"invalid duration {value!r}: negative")
         return float(value)

@@ -256,3 +256,23 @@ def test_dead_letters_are_listed(api: Api) -> None:
                        timeout=10, what="a dead letter")
     assert letters[0]["receiver"] == "r" and letters[0]["lastError"] == "http_4xx is not retried"
     assert '"device": "Poti-ATM"' in letters[0]["body"]
+
+
+@pytest.mark.parametrize("body", [
+    b'{"matchers": ["site=\\"A\\""], "duration": "1000000000h", "createdBy": "a", "comment": "b"}',
+    b'{"matchers": ["site=\\"A\\""], "duration": NaN, "createdBy": "a", "comment": "b"}',
+    b'{"matchers": ["site=\\"A\\""], "duration": Infinity, "createdBy": "a", "comment": "b"}',
+    b'{"matchers": ["site=\\"A\\""], "duration": 1e308, "createdBy": "a", "comment": "b"}',
+], ids=["1000000000h", "NaN", "Infinity", "1e308"])
+def test_a_silence_that_cannot_be_served_is_never_stored(api: Api, body: bytes) -> None:
+    """The old alerter answered 500 but stored `duration: 1000000000h` as active; from then
+    on every silence listing (v1, v2, amtool, Grafana) answered 500."""
+    resp = requests.post(api.base + "/api/v1/silences", data=body, timeout=5,
+                         headers={"Authorization": f"Bearer {TOKEN}",
+                                  "Content-Type": "application/json"})
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["status"] == "error"
+    listed = api.get("/api/v1/silences")
+    assert listed.status_code == 200 and listed.json()["data"] == []
+    # nothing stored: the v2 API and amtool list from the same store
+    assert api.state["pipeline"].silences.list() == []
