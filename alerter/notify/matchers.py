@@ -2,7 +2,7 @@
 
 Used by routes, inhibit rules, silences and the API's ``filter`` parameter. As in
 Prometheus and Alertmanager, a missing label matches like an empty value, and regular
-expressions are anchored at both ends.
+expressions are anchored at both ends and run in RE2 (linear time, Go's syntax).
 """
 
 from __future__ import annotations
@@ -10,10 +10,38 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Protocol
+
+import re2
 
 OPS = ("=~", "!~", "!=", "=")
 LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")  # Prometheus label names
 _ESCAPES = {"\\": "\\", '"': '"', "n": "\n"}
+
+
+class _Regex(Protocol):
+    def fullmatch(self, text: str) -> object | None: ...
+
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # the error is raised to the caller, not printed to stderr
+_RE2_OPTIONS.dot_nl = True       # `.` matches a newline, like Prometheus's (?s) matchers
+
+
+@lru_cache(maxsize=4096)
+def compile_anchored(pattern: str) -> _Regex:
+    """A user's regex, anchored at both ends, in RE2 (linear time, like Go's regexp): a
+    matcher, filter or silence cannot make the alerter backtrack for seconds.
+
+    Raises ``ValueError`` naming the pattern for anything RE2 cannot compile (including
+    Python-only syntax such as look-arounds and back-references, which Go rejects too).
+    """
+    try:
+        return re2.compile(pattern, _RE2_OPTIONS)  # type: ignore[no-any-return]
+    except re2.error as exc:
+        reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
+        raise ValueError(f"invalid regular expression {pattern!r}: {reason}") from None
 
 
 @dataclass(frozen=True)
@@ -23,7 +51,7 @@ class Matcher:
     name: str
     op: str
     value: str
-    _regex: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+    _regex: _Regex | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not LABEL_NAME.fullmatch(self.name):
@@ -31,11 +59,7 @@ class Matcher:
         if self.op not in OPS:
             raise ValueError(f"invalid operator {self.op!r} (use =, !=, =~ or !~)")
         if self.op in ("=~", "!~"):
-            try:
-                re.compile(self.value)  # errors point into the user's text, not our wrapper
-                object.__setattr__(self, "_regex", re.compile(f"(?:{self.value})\\Z", re.DOTALL))
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression {self.value!r}: {exc}") from None
+            object.__setattr__(self, "_regex", compile_anchored(self.value))
 
     @property
     def is_regex(self) -> bool:
@@ -50,7 +74,7 @@ class Matcher:
         """Whether ``labels`` satisfy this matcher (a missing label reads as "")."""
         value = labels.get(self.name, "")
         if self._regex is not None:
-            hit = self._regex.match(value) is not None
+            hit = self._regex.fullmatch(value) is not None
         else:
             hit = value == self.value
         return hit if self.is_equal else not hit

@@ -276,3 +276,36 @@ def test_a_silence_that_cannot_be_served_is_never_stored(api: Api, body: bytes) 
     assert listed.status_code == 200 and listed.json()["data"] == []
     # nothing stored: the v2 API and amtool list from the same store
     assert api.state["pipeline"].silences.list() == []
+
+
+def test_a_backtracking_filter_answers_at_once_and_does_not_freeze_the_alerter(
+        api: Api) -> None:
+    """Matchers run in RE2 (linear time, as in Alertmanager and Prometheus). With Python's
+    backtracking engine this one unauthenticated GET took seconds per alert (2^n steps),
+    and /-/healthy waited behind it."""
+    long = firing(site="Tbilisi", device="a" * 40 + "b")
+    api.state["alerts"] = [long, firing(site="Tbilisi", device="Tbilisi-R1")]
+    slow: dict[str, float] = {}
+
+    def query() -> None:
+        started = time.monotonic()
+        resp = api.get("/api/v1/alerts", params={"filter": '{device=~"(a+)+$"}'})
+        slow["took"] = time.monotonic() - started
+        slow["status"] = resp.status_code
+        slow["alerts"] = len(resp.json()["data"]["alerts"])
+    worker = threading.Thread(target=query)
+    worker.start()
+    started = time.monotonic()
+    assert api.get("/-/healthy").status_code == 200
+    healthy_took = time.monotonic() - started
+    worker.join(10)
+    assert not worker.is_alive(), "the filter request is still running"
+    assert (slow["status"], slow["alerts"]) == (200, 0)
+    assert slow["took"] < 1.0 and healthy_took < 1.0, (slow, healthy_took)
+
+
+def test_a_regex_go_rejects_is_a_clear_400(api: Api) -> None:
+    """RE2 syntax, like Go's: look-arounds and back-references are errors, not slow paths."""
+    resp = api.get("/api/v1/alerts", params={"filter": '{device=~"(?=x)"}'})
+    assert resp.status_code == 400
+    assert "invalid regular expression '(?=x)'" in resp.json()["error"]
