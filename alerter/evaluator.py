@@ -133,9 +133,6 @@ class Evaluator:
             started = time.monotonic()
             now = self.clock() if now is None else now
             groups = list(self.config.groups) if groups is None else groups
-            for group in groups:
-                scrape = self._follows.get(self._gkey(group))
-                self.metrics.group_scrape.labels(group.name).set(scrape or 0)
             handed = self._cycle(now, groups)
             scrapes = self._recent_scrapes(groups)
             for group in groups:
@@ -226,8 +223,8 @@ class Evaluator:
                 self._rule_status[rule.key]["evaluationTime"] = time.monotonic() - rule_started
             took = time.monotonic() - started
             self.metrics.evaluations.labels(group.name).inc()
-            self.metrics.group_duration.labels(group.name).set(took)
-            self.metrics.group_last.labels(group.name).set(now)
+            self.metrics.group_evaluated(group.name, now, self._follows.get(self._gkey(group)),
+                                         took)
             self._group_status[self._gkey(group)] = {"lastEvaluation": now,
                                                      "evaluationTime": took}
 
@@ -478,6 +475,7 @@ class Evaluator:
         keys = {self._gkey(g) for g in groups}
         self.next_due = {k: v for k, v in self.next_due.items() if k in keys}
         self._follows = {k: v for k, v in self._follows.items() if k in keys}
+        self.metrics.forget_groups({g.name for g in groups})
         for group in groups:
             self.next_due.setdefault(self._gkey(group), 0.0)
             self.metrics.init_group(group.name)

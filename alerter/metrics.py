@@ -8,6 +8,7 @@ collector from the evaluator's last snapshot.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -38,6 +39,40 @@ class AlertsCollector(Collector):
         yield family
 
 
+class GroupEvaluation(NamedTuple):
+    """One group's last evaluation, published as one value so a scrape never pairs an
+    evaluation time with the scrape timestamp of another evaluation."""
+
+    at: float = 0.0
+    scrape: float = 0.0
+    duration: float = 0.0
+
+
+class GroupEvaluationsCollector(Collector):
+    """Per-group last evaluation time, the scrape it followed and its duration, from one
+    snapshot (three separate gauges could be read half-updated by a concurrent scrape)."""
+
+    def __init__(self) -> None:
+        self.groups: dict[str, GroupEvaluation] = {}
+
+    def collect(self) -> Iterator[Metric]:
+        groups = dict(self.groups)  # the dict's values are replaced whole, never mutated
+        families = (
+            ("wardops_alerter_rule_group_last_evaluation_timestamp_seconds",
+             "When the group was last evaluated.", "at"),
+            ("wardops_alerter_rule_group_last_evaluation_scrape_timestamp_seconds",
+             "Start of the exporter scrape the group's last evaluation followed "
+             "(0: it ran on the plain cadence).", "scrape"),
+            ("wardops_alerter_rule_group_last_duration_seconds",
+             "Wall time of the group's last evaluation.", "duration"),
+        )
+        for name, help_text, field in families:
+            family = GaugeMetricFamily(name, help_text, labels=["group"])
+            for group, last in groups.items():
+                family.add_metric([group], getattr(last, field))
+            yield family
+
+
 class EvalMetrics:
     """Counters and gauges the evaluation loop updates."""
 
@@ -53,12 +88,8 @@ class EvalMetrics:
             "wardops_alerter_evaluation_duration_seconds",
             "Wall time of one evaluation cycle (health checks, queries, state, hand-over).",
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=registry)
-        self.group_duration = Gauge(
-            "wardops_alerter_rule_group_last_duration_seconds",
-            "Wall time of the group's last evaluation.", ["group"], registry=registry)
-        self.group_last = Gauge(
-            "wardops_alerter_rule_group_last_evaluation_timestamp_seconds",
-            "When the group was last evaluated.", ["group"], registry=registry)
+        self.group_evaluations = GroupEvaluationsCollector()
+        registry.register(self.group_evaluations)
         self.template_errors = Counter(
             "wardops_alerter_template_errors",
             "Label or annotation templates that failed to expand (an error marker was sent).",
@@ -100,10 +131,6 @@ class EvalMetrics:
             "Evaluations scheduled on the plain cadence although alignment is on, by reason "
             "(the scrape query failed, or the scrapes were too few, irregular, stopped, or "
             "none fitted).", ["reason"], registry=registry)
-        self.group_scrape = Gauge(
-            "wardops_alerter_rule_group_last_evaluation_scrape_timestamp_seconds",
-            "Start of the exporter scrape the group's last evaluation followed "
-            "(0: it ran on the plain cadence).", ["group"], registry=registry)
         for reason in (*QUERY_FAILURES, *FALLBACK_REASONS):
             self.unaligned.labels(reason)
         build = Gauge("wardops_alerter_build_info", "Build information.", ["version"],
@@ -113,9 +140,19 @@ class EvalMetrics:
             self.state_errors.labels(op)
         registry.register(AlertsCollector(alerts))
 
+    def group_evaluated(self, group: str, at: float, scrape: float | None,
+                        duration: float) -> None:
+        """Publish a group's evaluation: its time, the scrape it followed, its duration."""
+        self.group_evaluations.groups[group] = GroupEvaluation(at, scrape or 0.0, duration)
+
+    def forget_groups(self, keep: set[str]) -> None:
+        """Drop the series of groups no longer configured."""
+        evaluated = self.group_evaluations.groups
+        self.group_evaluations.groups = {g: v for g, v in evaluated.items() if g in keep}
+
     def init_group(self, group: str) -> None:
         """Create the group's series at 0, so a failure is a change, not a new series."""
         self.evaluations.labels(group)
-        self.group_scrape.labels(group)
+        self.group_evaluations.groups.setdefault(group, GroupEvaluation())
         for reason in FAILURE_REASONS:
             self.rule_failures.labels(group, reason)
