@@ -10,7 +10,12 @@ counts as flapping) and a fault every few seconds, from:
   state file; ``exporter_nostate``: stopped and restarted without its state file;
 - ``prometheus_wipe``: Prometheus stopped for ``gap`` seconds and restarted with an empty
   TSDB;
-- ``receiver_down``: the webhook sink stopped for a while and restarted on the same port.
+- ``prometheus_kill9`` / ``prometheus_term``: Prometheus killed (-9) or stopped for
+  ``gap`` seconds and restarted on its TSDB (WAL replay);
+- ``receiver_down``: the webhook sink stopped for a while and restarted on the same port;
+- ``receiver_429`` / ``receiver_500`` / ``receiver_slow``: for a while the receiver answers
+  429 with Retry-After, or 500, or takes the request but answers after the sender's
+  timeout (so the sender retries what was delivered: the sink drops the repeat).
 
 ``run`` plays it against ``faultstack.Stack`` (exporter, Prometheus, alerter with the
 default rules, the example sink), lets it settle with every device up, and hands the
@@ -37,7 +42,10 @@ from oracle import Truth, applied_events, violations  # noqa: E402
 from stackparts import Prometheus, WebhookSink  # noqa: E402
 
 FAULTS = ("alerter_kill9", "alerter_term", "exporter_kill9", "exporter_nostate",
-          "prometheus_wipe", "receiver_down")
+          "prometheus_wipe", "prometheus_kill9", "prometheus_term", "receiver_down",
+          "receiver_429", "receiver_500", "receiver_slow")
+#: faults that leave no data for ``gap`` seconds (the schedule spaces the next one out)
+LONG = ("exporter_kill9", "prometheus_wipe", "prometheus_kill9", "prometheus_term")
 
 
 @dataclass(frozen=True)
@@ -71,7 +79,7 @@ class Schedule:
         while t < duration - gap - 5:
             faults.append((round(t, 1), rng.choice(FAULTS)))
             t += rng.uniform(0.7 * fault_every, 1.3 * fault_every) + (
-                gap if faults[-1][1] in ("exporter_kill9", "prometheus_wipe") else 0)
+                gap if faults[-1][1] in LONG else 0)
         return cls(seed, names, outages, faults, duration)
 
 
@@ -101,6 +109,12 @@ def _restart_prometheus_empty(stack: Stack, down_for: float) -> None:
     stack.prom = Prometheus(stack.prom_dir, stack.prom_config, port=stack.prom.port)
 
 
+def _restart_prometheus(stack: Stack, down_for: float, *, kill: bool) -> None:
+    stack.prom.proc.stop(kill=kill)
+    time.sleep(down_for)
+    stack.prom = Prometheus(stack.prom_dir, stack.prom_config, port=stack.prom.port)
+
+
 def _inject(stack: Stack, fault: str, gap: float) -> tuple[float, float] | None:
     """Do ``fault``; return the data gap it made (start, end) or None."""
     started = time.time()
@@ -122,8 +136,16 @@ def _inject(stack: Stack, fault: str, gap: float) -> tuple[float, float] | None:
     if fault == "prometheus_wipe":
         _restart_prometheus_empty(stack, gap)
         return (started, time.time())
+    if fault in ("prometheus_kill9", "prometheus_term"):
+        _restart_prometheus(stack, gap, kill=fault == "prometheus_kill9")
+        return (started, time.time())
     if fault == "receiver_down":
         _restart_receiver(stack, 6.0)
+        return None
+    if fault.startswith("receiver_"):
+        stack.receiver.set_mode(fault.removeprefix("receiver_"))
+        time.sleep(8.0)
+        stack.receiver.set_mode("ok")
         return None
     raise ValueError(fault)
 

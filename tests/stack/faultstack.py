@@ -14,6 +14,7 @@ import yaml
 
 from stackparts import Prometheus, WebhookSink, fast_alerting_rules, prometheus_config
 from tests.support import Proc, free_port, wait_for, wait_http
+from tests.support.flakyreceiver import FlakyReceiver
 from tests.support.nft import Firewall
 
 DETECT = 30.0
@@ -32,6 +33,8 @@ class Stack:
         self.sites = {name: name.split("-")[0] for name in devices}
         self.firewall = Firewall()
         self.sink = WebhookSink(workdir / "sink")
+        # the alerter posts through a proxy that can answer 429/500 or slowly on demand
+        self.receiver = FlakyReceiver(self.sink.url)
         self.inventory = workdir / "devices.yml"
         self.inventory.write_text(yaml.safe_dump({
             "probe": {"interval": "1s", "timeout": "500ms", "count": 1,
@@ -76,7 +79,8 @@ class Stack:
                  "target_matchers": ['alertname="DeviceDown"'],
                  "equal": ["device", "address"]}],
             "receivers": [{"name": "sink", "webhook_configs": [
-                {"url": f"{self.sink.url}/faults", "send_resolved": True}]}],
+                {"url": f"{self.receiver.url}/faults", "send_resolved": True,
+                 "timeout": "3s"}]}],
         }, sort_keys=False))
         self.alerter = self.start_alerter()
 
@@ -120,6 +124,7 @@ class Stack:
     def stop(self) -> None:
         for part in (self.alerter, self.prom, *self.exporters, self.sink):
             part.stop()
+        self.receiver.stop()
         self.firewall.close()
 
     # ------------------------------------------------------------ what the tests ask
