@@ -36,6 +36,7 @@ import yaml
 
 from alerter.notify.config import parse_notify_config
 from alerter.notify.matchers import Matcher, parse_matchers
+from wardops_common.yamlfile import ConfigError, read_yaml
 
 ROUTE_TIMERS = ("group_wait", "group_interval", "repeat_interval")
 ROUTE_KEYS = {"receiver", "group_by", "continue", "routes", "matchers", "match", "match_re",
@@ -81,7 +82,7 @@ AM_TELEGRAM = AM_NOTIFIER | {"api_url", "bot_token", "bot_token_file", "chat_id"
 AM_TEAMS = AM_NOTIFIER | {"webhook_url", "webhook_url_file", "title", "summary", "text"}
 
 
-class ConversionError(ValueError):
+class ConversionError(ConfigError):
     """The input cannot be converted at all (exit 2)."""
 
 
@@ -412,16 +413,9 @@ def convert_file(path: str) -> tuple[str, list[str], list[str]]:
     """Read and convert ``path``; return (YAML text, warnings, receivers that routes use
     but that have no integration left). Raises ``ConversionError``."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConversionError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") \
-            from None
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f"line {mark.line + 1}: " if mark is not None else ""
-        raise ConversionError(f"{path}: {at}invalid YAML: {getattr(exc, 'problem', exc)}") from None
+        doc = read_yaml(path)
+    except ConfigError as exc:
+        raise ConversionError(str(exc)) from None
     conv = Converter(path)
     result = conv.convert(doc)
     try:

@@ -72,25 +72,43 @@ class AlerterApp:
         return evaluator.alerts() if evaluator is not None else []
 
     def reload(self) -> None:
-        """Re-read the config file; raise ``ValueError`` (keeping the running config) if bad."""
+        """Re-read the config file; raise ``ValueError`` (keeping the running config) if bad.
+
+        The outcome is never reported better than it was: any failure, also an unexpected
+        one, sets ``config_last_reload_successful`` to 0 and is returned to the caller; a
+        failure half-way through switching puts every part back on the running config."""
         with self._reload_lock:
             try:
                 new = load_config(self.config.path)
                 if new.state_dir.resolve() != self.config.state_dir.resolve():
                     raise ConfigError(f"{new.path}: state_dir: cannot change on reload "
                                       f"(running with {self.config.state_dir}); restart instead")
-            except ConfigError as exc:
+            except Exception as exc:  # noqa: BLE001 - any failure must be reported as one
                 self.metrics.reload_ok.set(0)
-                log.error("reload failed; keeping the running config", extra={"error": str(exc)})
-                raise ValueError(str(exc)) from None
-            self.evaluator.reload(new)
-            self.pipeline.reload(new.notify)
-            self.forwarder.reload(new.notify, eval_interval_of(new))
+                message = str(exc) if isinstance(exc, ConfigError) else (
+                    f"{self.config.path}: cannot load ({type(exc).__name__}: {exc})")
+                log.error("reload failed; keeping the running config", extra={"error": message},
+                          exc_info=not isinstance(exc, ConfigError))
+                raise ValueError(message) from None
+            try:
+                self._switch(new)
+            except Exception as exc:  # noqa: BLE001
+                self.metrics.reload_ok.set(0)
+                log.error("reload failed while switching; back on the running config",
+                          extra={"error": f"{type(exc).__name__}: {exc}"}, exc_info=True)
+                self._switch(self.config)
+                raise ValueError(f"{new.path}: reload failed while switching "
+                                 f"({type(exc).__name__}: {exc}); running config kept") from None
             self.config = new
             self.metrics.reload_ok.set(1)
             self.metrics.reload_time.set(time.time())
             log.info("config reloaded", extra={"groups": len(new.groups),
                                                "rules": sum(len(g.rules) for g in new.groups)})
+
+    def _switch(self, config: AlerterConfig) -> None:
+        self.evaluator.reload(config)
+        self.pipeline.reload(config.notify)
+        self.forwarder.reload(config.notify, eval_interval_of(config))
 
     def stop(self) -> None:
         """Ask the loop to finish (signal-safe)."""

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
 
 from alerter.alignment import EvaluationAlignment, is_series_selector, selector_from_targets
 from alerter.notify.config import (NOTIFY_KEYS, NotifyConfig, collect_missing, missing_input,
@@ -29,10 +28,10 @@ from alerter.promql_check import check_expressions
 from alerter.rules import RuleError, RuleGroup, load_rule_files
 from wardops_common.durations import parse_duration
 from wardops_common.secrets import read_secret
+from wardops_common.text import text_problem
+from wardops_common.yamlfile import ConfigError, read_yaml
 
 
-class ConfigError(ValueError):
-    """A config (or rule file) that cannot be used; the message is one line."""
 
 
 _TOP_KEYS = {"prometheus", "evaluation_interval", "rule_files", "state_dir", "external_url",
@@ -156,6 +155,9 @@ def _external_labels(path: Path, value: Any) -> dict[str, str]:
         if not isinstance(label_value, str):
             raise _fail(path, f"external_labels.{name}",
                         f'value must be text (quote it: "{label_value}")')
+        problem = text_problem(label_value)
+        if problem:
+            raise _fail(path, f"external_labels.{name}", f"{label_value!r} {problem}")
     return dict(value)
 
 
@@ -333,16 +335,7 @@ def load_config(path: str | os.PathLike[str]) -> AlerterConfig:
 
 
 def _load_config(file: Path) -> AlerterConfig:
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{file}: cannot read: {exc.strerror or exc}") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f"line {mark.line + 1}: " if mark is not None else ""
-        raise ConfigError(f"{file}: {at}invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    raw = read_yaml(file)
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):

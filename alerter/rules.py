@@ -16,17 +16,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from alerter.templating import Template, TemplateError, compile_template
 from wardops_common.durations import parse_duration
+from wardops_common.text import text_problem
+from wardops_common.yamlfile import ConfigError, load_yaml, read_yaml
 
 
-class RuleError(ValueError):
+class RuleError(ConfigError):
     """A rule file that cannot be used; the message names file, group, rule and field."""
 
 
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _GROUP_KEYS = {"name", "interval", "rules", "limit"}
 _RULE_KEYS = {"alert", "expr", "for", "keep_firing_for", "labels", "annotations"}
 
@@ -79,6 +80,9 @@ def _scalar_map(value: Any, where: str, kind: str) -> dict[str, str]:
             text = str(text)
         elif not isinstance(text, str):
             raise RuleError(f"{where}: {kind}.{name}: must be text, got {type(text).__name__}")
+        problem = text_problem(text) if kind == "labels" else None
+        if problem:  # annotations may span lines; labels end up in headers and subjects
+            raise RuleError(f"{where}: labels.{name}: {text!r} {problem}")
         result[name] = text
     return result
 
@@ -110,6 +114,9 @@ def _parse_rule(raw: Any, file: str, group: str, index: int, seen: dict[str, int
     name = raw.get("alert")
     if not isinstance(name, str) or not name.strip():
         raise RuleError(f"{where}: alert: missing alert name")
+    if not _METRIC_NAME.fullmatch(name):  # Prometheus's rule: an alert name is a metric name
+        raise RuleError(f"{where}: alert: invalid alert name {name!r} (must match "
+                        f"{_METRIC_NAME.pattern})")
     where = f'{file}: group "{group}": rule "{name}"'
     unknown = sorted(set(raw) - _RULE_KEYS)
     if unknown:
@@ -160,11 +167,13 @@ def expr_lookback(expr: str) -> float:
 def parse_rule_file(text: str, file: str, default_interval: float) -> list[RuleGroup]:
     """Parse one rule file's text; ``file`` is the name used in messages and rule keys."""
     try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f"line {mark.line + 1}: " if mark is not None else ""
-        raise RuleError(f"{file}: {at}invalid YAML: {getattr(exc, 'problem', exc)}") from None
+        doc = load_yaml(text, file)
+    except ConfigError as exc:
+        raise RuleError(str(exc)) from None
+    return _parse_rule_doc(doc, file, default_interval)
+
+
+def _parse_rule_doc(doc: object, file: str, default_interval: float) -> list[RuleGroup]:
     if doc is None:
         return []
     if not isinstance(doc, Mapping) or set(doc) - {"groups"}:
@@ -211,10 +220,10 @@ def load_rule_files(paths: list[Path], default_interval: float) -> list[RuleGrou
     groups: list[RuleGroup] = []
     for path in paths:
         try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise RuleError(f"{path}: cannot read: {exc.strerror or exc}") from None
-        groups.extend(parse_rule_file(text, str(path), default_interval))
+            doc = read_yaml(path)
+        except ConfigError as exc:
+            raise RuleError(str(exc)) from None
+        groups.extend(_parse_rule_doc(doc, str(path), default_interval))
     keys: dict[str, str] = {}
     for group in groups:
         for rule in group.rules:

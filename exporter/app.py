@@ -68,7 +68,7 @@ class Exporter:
         self.errors = ProbeErrors()
         self.status = ExporterStatus(reload_success_timestamp=time.time(),
                                      icmp_mode=self.prober.mode)
-        self.state_errors = {"save": 0, "load": 0}
+        self.state_errors = {"save": 0, "load": 0, "load_entry": 0}
         self.device_metrics = DeviceMetrics()
         self.scrapes = ScrapeLog()  # /metrics arrivals, for probe.align_to_scrapes
         self.scheduler: Scheduler | None = None
@@ -237,10 +237,13 @@ class Exporter:
         """Load the inventory file again; on error keep the running one."""
         try:
             inventory = await asyncio.to_thread(load, self.config_path, self.shard)
-        except ConfigError as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure must be reported as one
             self.status.reload_successful = False
-            log.error("reload failed, keeping the running inventory", extra={"error": str(exc)})
-            return False, f"reload failed: {exc}"
+            message = str(exc) if isinstance(exc, ConfigError) else (
+                f"{self.config_path}: cannot load ({type(exc).__name__}: {exc})")
+            log.error("reload failed, keeping the running inventory", extra={"error": message},
+                      exc_info=not isinstance(exc, ConfigError))
+            return False, f"reload failed: {message}"
         old = set(self._by_key)
         self._apply(inventory)
         new = set(self._by_key)
@@ -273,13 +276,18 @@ class Exporter:
                       extra={"path": str(path), "error": str(exc)})
             return
         try:
-            taken = self.store.load(data)
-        except (ValueError, TypeError) as exc:
+            taken, refused = self.store.load(data)
+        except ValueError as exc:
             self.state_errors["load"] += 1
             log.error("state file is not usable; starting with every device unknown",
                       extra={"path": str(path), "error": str(exc)})
             return
-        log.info("state restored", extra={"path": str(path), "devices": taken})
+        self.state_errors["load_entry"] += len(refused)
+        for problem in refused[:20]:
+            log.error("state file entry not usable; that device starts unknown",
+                      extra={"path": str(path), "error": problem})
+        log.info("state restored", extra={"path": str(path), "devices": taken,
+                                          "refused": len(refused)})
 
     async def _save_loop(self) -> None:
         """Save after state changes (promptly) and after every interval (if anything moved)."""

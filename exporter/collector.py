@@ -208,9 +208,10 @@ class ExporterCollector:
                                   labels=["version", "icmp_mode"])
         build.add_metric([__version__, status.icmp_mode], 1)
         yield build
-        state_errors = CounterMetricFamily("wardops_exporter_state_file_errors",
-                                           "Failures to save or load the state file.",
-                                           labels=["operation"])
+        state_errors = CounterMetricFamily(
+            "wardops_exporter_state_file_errors",
+            "Failures to save or load the state file; load_entry: saved entries refused "
+            "(that device starts unknown).", labels=["operation"])
         for operation, count in sorted(self._state_errors.items()):
             state_errors.add_metric([operation], count)
         yield state_errors

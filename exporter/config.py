@@ -20,12 +20,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from exporter.icmp import DEFAULT_SPACING
 from exporter.snmp.collector import IF_LABELS, INFO_LABELS
 from exporter.snmp.settings import SnmpSettings, parse_snmp_settings
 from wardops_common.durations import parse_duration
+from wardops_common.text import text_problem
+from wardops_common.yamlfile import ConfigError, read_yaml
 
 # Labels every per-device series carries; extra labels may not reuse them, nor names
 # Prometheus itself attaches at scrape time or the exporter's own label names.
@@ -54,8 +55,6 @@ _FALSE = {"false", "no", "0", "off"}
 MAX_COUNT = 100
 
 
-class ConfigError(ValueError):
-    """An invalid inventory; ``str()`` is the one-line message for the user."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +216,7 @@ class _Loader:
             if not isinstance(sites, Mapping):
                 raise ConfigError(f"{where}: sites: must be a mapping of site name to settings")
             for name, body in sites.items():
-                self._add_site(_parse_site(name, body, where), f"{where}: sites.{name}")
+                self._add_site(_parse_site(name, body, where), f"{where}: sites.{_shown(name)}")
         devices = doc.get("devices")
         if devices is None:
             return
@@ -226,7 +225,7 @@ class _Loader:
         for index, entry in enumerate(devices):
             label = f"devices[{index}]"
             if isinstance(entry, Mapping) and isinstance(entry.get("name"), str):
-                label += f" ({entry['name']})"
+                label += f" ({_shown(entry['name'])})"
             self._add_device(_device_from_yaml(entry, f"{where}: {label}"), from_csv=False)
 
     def _add_site(self, site: Site, origin: str) -> None:
@@ -318,7 +317,7 @@ class _Loader:
                     line = reader.line_num
                     name_at = columns.index("name")
                     name = row[name_at].strip() if name_at < len(row) else ""
-                    entry = f"{path}: line {line}" + (f" ({name})" if name else "")
+                    entry = f"{path}: line {line}" + (f" ({_shown(name)})" if name else "")
                     if len(row) != len(columns):
                         raise ConfigError(f"{entry}: has {len(row)} fields, the header has "
                                           f"{len(columns)}")
@@ -365,19 +364,7 @@ class _RawDevice:
 
 
 def _read_yaml(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text: {exc.reason}") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        raise ConfigError(f"{path}: {where}invalid YAML: {problem}") from None
+    return read_yaml(path)
 
 
 def _not_a_mapping_hint(doc: Any) -> str:
@@ -474,7 +461,7 @@ def _parse_labels(raw: Any, where: str) -> dict[str, str]:
                               "or Prometheus)")
         if isinstance(value, (Mapping, list)) or value is None:
             raise ConfigError(f"{where}: labels.{key}: must be a string")
-        labels[key] = str(value)
+        labels[key] = _checked_text(str(value), f"{where}: labels.{key}")
     return labels
 
 
@@ -492,8 +479,23 @@ def _parse_coordinate(raw: Any, name: str, limit: float, where: str) -> float | 
     return value
 
 
+def _checked_text(value: str, what: str) -> str:
+    """``value`` if it is acceptable as a name or label value (wardops_common.text)."""
+    problem = text_problem(value)
+    if problem:
+        raise ConfigError(f"{what}: {value!r} {problem}")
+    return value
+
+
+def _shown(value: object) -> str:
+    """A name as it can be shown inside a one-line message."""
+    text = str(value)
+    return text if text_problem(text) is None else repr(text)
+
+
 def _parse_site(name: Any, body: Any, where: str) -> Site:
-    entry = f"{where}: sites.{name}"
+    entry = f"{where}: sites.{_shown(name)}"
+    _checked_text(str(name), f"{entry}: site name")
     if body is None:
         body = {}
     if not isinstance(body, Mapping):
@@ -536,6 +538,8 @@ def _device_from_mapping(body: Mapping[str, Any], where: str) -> _RawDevice | No
     for key, value in (("site", site), ("type", type_raw)):
         if not isinstance(value, str):
             raise ConfigError(f"{where}: {key}: must be a string, not {value!r}")
+    for key, value in (("name", name), ("site", site), ("type", type_raw)):
+        _checked_text(value, f"{where}: {key}")
     type_name = normalize_type(type_raw)
     if type_raw.strip() and not type_name:
         raise ConfigError(f"{where}: type: {type_raw!r} has no letters or digits")

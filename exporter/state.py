@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -133,6 +135,35 @@ _SAVED_FIELDS = ("last_known", "fails", "oks", "first_fail", "down_since", "chan
                  "last_probe")
 
 
+#: a saved time may be this far ahead of the clock (clock steps between save and load)
+_FUTURE_SLACK = 300.0
+_MAX_COUNT = 2**53
+
+
+def _saved_state(item: dict[str, Any], now: float) -> tuple[DeviceState | None, str]:
+    """One saved entry as a DeviceState, or None and why it cannot be trusted."""
+    fields: dict[str, Any] = {}
+    for name in _SAVED_FIELDS:
+        if name not in item:
+            continue
+        value = item[name]
+        if name == "last_known":
+            if value not in ("", UP, DOWN):
+                return None, f"last_known: {value!r} is not up, down or empty"
+        elif name in ("fails", "oks", "changes"):
+            if type(value) is not int or not 0 <= value < _MAX_COUNT:
+                return None, f"{name}: {value!r} is not a count"
+        else:  # times
+            if type(value) not in (int, float) or not math.isfinite(value) or not (
+                    0 <= value <= now + _FUTURE_SLACK):
+                return None, f"{name}: {value!r} is not a time up to now"
+            value = float(value)
+        fields[name] = value
+    if fields.get("last_known") == DOWN and not fields.get("down_since"):
+        return None, "down without down_since"
+    return DeviceState(**fields), ""
+
+
 class StateStore:
     """States of the running inventory's devices, keyed by (name, address).
 
@@ -210,21 +241,36 @@ class StateStore:
             raise
         return True
 
-    def load(self, data: bytes) -> int:
-        """Take up saved states for the devices already in the store; return how many.
+    def load(self, data: bytes, now: float | None = None) -> tuple[int, list[str]]:
+        """Take up saved states for the devices already in the store.
 
+        Returns (how many were taken, why each refused entry was refused). Every entry is
+        checked on its own: one damaged entry leaves that device unknown, not all of them.
         Raises ValueError on a file that is not a wardops state file.
         """
-        doc = json.loads(data)
+        try:
+            doc = json.loads(data)
+        except RecursionError:
+            raise ValueError("nested too deeply to be a wardops state file") from None
         if not isinstance(doc, dict) or doc.get("version") != STATE_FILE_VERSION:
             raise ValueError(f"not a version {STATE_FILE_VERSION} wardops state file")
-        taken = 0
+        entries = doc.get("devices", [])
+        if not isinstance(entries, list):
+            raise ValueError("devices: not a list")
+        now = time.time() if now is None else now
+        taken, refused = 0, []
         with self._lock:
-            for item in doc.get("devices", []):
+            for index, item in enumerate(entries):
+                if not isinstance(item, dict):
+                    refused.append(f"devices[{index}]: not an object")
+                    continue
                 key = (item.get("name"), item.get("address"))
                 if key not in self._states:
                     continue  # the device left the inventory while we were stopped
-                fields = {k: item[k] for k in _SAVED_FIELDS if k in item}
-                self._states[key] = restored(DeviceState(**fields))
+                state, problem = _saved_state(item, now)
+                if state is None:
+                    refused.append(f"devices[{index}] ({key[0]}): {problem}")
+                    continue
+                self._states[key] = restored(state)
                 taken += 1
-        return taken
+        return taken, refused

@@ -14,6 +14,8 @@ from waitress import wasyncore
 
 #: how long a stopping server lets requests in progress finish
 DRAIN_TIMEOUT = 5.0
+#: how often the serving loop looks whether it is asked to stop
+STOP_CHECK = 0.2
 
 
 class ListenError(RuntimeError):
@@ -36,7 +38,17 @@ class WebServer:
             reason = exc.strerror or str(exc)
             raise ListenError(f"--web.listen-address {listen}: "
                               f"{reason[:1].lower() + reason[1:]}") from exc
-        self._thread = threading.Thread(target=self._server.run, name="web", daemon=True)
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="web", daemon=True)
+
+    def _serve(self) -> None:
+        """waitress's loop, one poll at a time, until asked to stop; then the serving thread
+        itself closes every socket (between two polls, so no poll sees a closed one)."""
+        sockets = self._server._map  # noqa: SLF001 - waitress has no public stop
+        use_poll = self._server.adj.asyncore_use_poll
+        while sockets and not self._stopping.is_set():
+            wasyncore.loop(timeout=STOP_CHECK, map=sockets, use_poll=use_poll, count=1)
+        wasyncore.close_all(sockets)
 
     def start(self) -> None:
         """Start serving."""
@@ -48,14 +60,13 @@ class WebServer:
         Closing first would leave a request that is still being answered writing to a
         closed wake-up pipe, which waitress logs as an error on every busy shutdown. The
         sockets are closed by the serving thread itself, between two ``select()`` calls:
-        closed from here, its ``select()`` fails on a closed descriptor.
+        closed from here, its ``select()`` fails on a closed descriptor. No wake-up pipe is
+        written to stop it (the loop looks every ``STOP_CHECK`` seconds): CI once saw that
+        write fail with EBADF on a busy shutdown.
         """
         self._server.task_dispatcher.shutdown(cancel_pending=True, timeout=DRAIN_TIMEOUT)
         if not self._thread.is_alive():
             self._server.close()
             return
-        # waitress has no public "stop" for a running server; emptying its socket map from
-        # a trigger thunk ends its loop (``while map: poll()``) cleanly.
-        sockets = self._server._map  # noqa: SLF001
-        self._server.trigger.pull_trigger(lambda: wasyncore.close_all(sockets))
+        self._stopping.set()
         self._thread.join(DRAIN_TIMEOUT)

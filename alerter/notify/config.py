@@ -405,9 +405,12 @@ def _templates(raw: object, base_dir: Path) -> dict[str, str]:
             raise ValueError(f"templates[{i}]: no file matches {pattern!r}")
         for file in paths:
             try:
-                result[Path(file).name] = Path(file).read_text()
+                result[Path(file).name] = Path(file).read_text(encoding="utf-8")
             except OSError as exc:
                 raise ValueError(f"templates[{i}]: cannot read {file}: {exc.strerror}") from None
+            except UnicodeDecodeError as exc:
+                raise ValueError(f"templates[{i}]: {file}: not UTF-8 text: {exc.reason} at "
+                                 f"byte {exc.start}") from None
     return result
 
 

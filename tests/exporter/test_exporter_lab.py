@@ -3,9 +3,11 @@ nftables taking loopback devices down and up, /metrics and the other endpoints."
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 
+import pytest
 import requests
 
 from exporter import icmp
@@ -273,6 +275,36 @@ devices:
     exporter.wait_device("Batumi-AP", "up", INTERVAL + TIMEOUT + SLACK, wardops_device_up=1)
     assert exporter.value("wardops_exporter_state_file_errors_total", operation="save") >= 1
     assert "cannot save state file" in exporter.proc.output()
+
+
+def test_a_damaged_state_entry_costs_only_its_device(lab) -> None:  # type: ignore[no-untyped-def]
+    """A state file with one entry damaged (a hand edit, a bit flip): the exporter starts,
+    counts and logs the refused entry, and the other device's outage goes on with its
+    saved start; the damaged device is judged afresh by its probes."""
+    lab.firewall.drop("127.0.15.3")
+    down_since = time.time() - 600
+    lab.state_file.write_text(json.dumps({"version": 1, "devices": [
+        {"name": "Poti-Router", "address": "127.0.15.2", "last_known": "up",
+         "fails": "many", "last_probe": time.time() - 5},
+        {"name": "Poti-ATM", "address": "127.0.15.3", "last_known": "down", "fails": 40,
+         "oks": 0, "first_fail": down_since, "down_since": down_since, "changes": 1,
+         "last_probe": time.time() - 5}]}))
+    lab.write_config(PROBE + """}
+sites: {Poti: {}}
+devices:
+  - {name: Poti-Router, address: 127.0.15.2, site: Poti, type: router}
+  - {name: Poti-ATM, address: 127.0.15.3, site: Poti, type: atm}
+""")
+    exporter = lab.start()
+    within = INTERVAL + TIMEOUT + SLACK
+    exporter.wait_device("Poti-Router", "up", within, wardops_device_up=1)
+    exporter.wait_device("Poti-ATM", "down", within, wardops_device_up=0)
+    assert exporter.device("Poti-ATM")["wardops_device_down_since_timestamp_seconds"] \
+        == pytest.approx(down_since)
+    assert exporter.value("wardops_exporter_state_file_errors_total",
+                          operation="load_entry") == 1
+    assert exporter.value("wardops_exporter_state_file_errors_total", operation="load") == 0
+    assert "fails: 'many' is not a count" in exporter.proc.output()
 
 
 def test_ready_only_after_the_first_full_cycle(lab) -> None:  # type: ignore[no-untyped-def]

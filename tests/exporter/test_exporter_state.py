@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from exporter.state import DOWN, UNKNOWN, UP, DeviceState, ProbeResult, StateStore, record, restored
 
@@ -137,7 +139,7 @@ def test_store_keeps_states_of_kept_devices_and_round_trips() -> None:
     assert json.loads(data)["version"] == 1
     fresh = StateStore()
     fresh.set_keys([("b", "2")])
-    assert fresh.load(data) == 1
+    assert fresh.load(data) == (1, [])
     assert fresh.get(("b", "2")) == restored(snap[("b", "2")])
 
 
@@ -145,3 +147,69 @@ def test_store_rejects_foreign_file() -> None:
     store = StateStore()
     with pytest.raises(ValueError, match="not a version 1 wardops state file"):
         store.load(b'{"devices": []}')
+
+
+GOOD_DOWN = {"name": "b", "address": "2", "last_known": "down", "fails": 3, "oks": 0,
+             "first_fail": 100.0, "down_since": 100.0, "changes": 1, "last_probe": 130.0}
+DAMAGED = {
+    "status word": {"last_known": "UP"},
+    "negative count": {"fails": -1},
+    "fractional count": {"changes": 1.5},
+    "bool as count": {"oks": True},
+    "time as text": {"down_since": "yesterday"},
+    "time in the future": {"last_probe": 4e9},
+    "NaN time": {"first_fail": float("nan")},
+    "down without down_since": {"down_since": 0.0},
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGED))
+def test_a_damaged_entry_is_refused_alone(damage: str) -> None:
+    """One damaged entry leaves its device unknown and is reported; the others are taken."""
+    store = StateStore()
+    store.set_keys([("a", "1"), ("b", "2")])
+    bad = {**GOOD_DOWN, "name": "a", "address": "1", **DAMAGED[damage]}
+    data = json.dumps({"version": 1, "devices": [bad, GOOD_DOWN]}).encode()
+    taken, refused = store.load(data, now=200.0)
+    assert taken == 1 and len(refused) == 1 and "(a)" in refused[0], refused
+    assert store.get(("a", "1")) == DeviceState()  # unknown, never judged
+    assert store.get(("b", "2")).status == DOWN  # the outage goes on
+    assert store.get(("b", "2")).down_since == 100.0
+
+
+@pytest.mark.parametrize("data", [b"[" * 100_000, b'{"version": 1, "devices": {}}',
+                                  b"\xff\xfe", b'{"version": 1, "devices": [1, "x", null]}'])
+def test_a_file_that_is_not_a_state_file_is_refused_cleanly(data: bytes) -> None:
+    store = StateStore()
+    store.set_keys([("a", "1")])
+    try:
+        taken, refused = store.load(data, now=200.0)
+    except ValueError:
+        pass  # a ValueError is the promised refusal of the whole file
+    else:
+        assert taken == 0 and len(refused) == 3
+    assert store.get(("a", "1")) == DeviceState()
+
+
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+                     lambda inner: st.lists(inner, max_size=3)
+                     | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=8)
+_entry = st.fixed_dictionaries(
+    {"name": st.just("a"), "address": st.just("1")},
+    optional={k: _json | st.floats() | st.integers() | st.sampled_from(["", "up", "down"])
+              for k in ("last_known", "fails", "oks", "first_fail", "down_since", "changes",
+                        "last_probe")})
+
+
+@settings(max_examples=500, deadline=None)
+@given(_entry)
+def test_no_saved_entry_restores_a_device_as_up_or_breaks_loading(entry: dict) -> None:  # type: ignore[type-arg]
+    store = StateStore()
+    store.set_keys([("a", "1")])
+    taken, refused = store.load(json.dumps({"version": 1, "devices": [entry]}).encode(),
+                                now=1e9)
+    state = store.get(("a", "1"))
+    assert state is not None and state.status in (UNKNOWN, DOWN)
+    assert taken + len(refused) == 1
+    if state.status == DOWN:
+        assert 0 < state.down_since <= 1e9 + 300

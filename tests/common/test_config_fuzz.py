@@ -1,0 +1,122 @@
+"""Fuzzing the config readers: the bundled example configs, with one value anywhere in
+them replaced by something hostile or out of range, must either load or be refused with
+the one ``ConfigError`` type and a one-line message. Any other exception (TypeError from
+a number where text was expected, OverflowError from 1e309s, RecursionError, ...) is a
+crash an operator would see as a traceback, or a reload that silently did nothing.
+
+The alerter's rule files are replaced by none here (promtool per example would make the
+fuzzing slow); rule files have their own hostile-input tests.
+
+Longer runs: ``WARDOPS_FUZZ_EXAMPLES=20000 scripts/test tests/common/test_config_fuzz.py``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from alerter.config import load_config
+from exporter.config import load_inventory
+from wardops_common.yamlfile import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = int(os.environ.get("WARDOPS_FUZZ_EXAMPLES", "300"))
+
+HOSTILE_SCALARS = st.one_of(
+    st.none(), st.booleans(),
+    st.integers(min_value=-2**70, max_value=2**70),
+    st.floats(),  # NaN, ±inf, subnormals
+    st.sampled_from(["", " ", "1e309s", "-5s", "0s", "999999999999y", "NaN", "Infinity",
+                     "10ms", "1h", "5", "0.0.0.0", "::", "127.0.0.1", "http://", "a" * 5000,
+                     "R1\r\nX: y", "\x00", "\ud800", "$(rm -rf /)", "{{ .Foo }}", "{{",
+                     "[", ".*", "(a+)+$", "~", "2025-13-45", "-1", "1/0", "🙂"]),
+    st.text(max_size=30),
+)
+VALUES = st.recursive(HOSTILE_SCALARS, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8), inner, max_size=3)),
+    max_leaves=6)
+
+
+def _paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every place in ``doc`` a value can be replaced (mapping keys and list items)."""
+    out = [prefix]
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            out += _paths(value, (*prefix, key))
+    elif isinstance(doc, list):
+        for index, value in enumerate(doc):
+            out += _paths(value, (*prefix, index))
+    return out
+
+
+def _replace(doc: Any, path: tuple[Any, ...], value: Any) -> Any:
+    if not path:
+        return value
+    head, rest = path[0], path[1:]
+    if isinstance(doc, dict):
+        return {**doc, head: _replace(doc[head], rest, value)}
+    copy = list(doc)
+    copy[head] = _replace(doc[head], rest, value)
+    return copy
+
+
+def _fuzz(base: dict[str, Any], load: Callable[[Path], object], tmp: Path,
+          data: st.DataObject) -> None:
+    path = data.draw(st.sampled_from(_paths(base)), label="where")
+    value = data.draw(VALUES, label="value")
+    doc = _replace(base, path, value)
+    if isinstance(doc, dict) and data.draw(st.booleans(), label="add a key"):
+        doc = {**doc, data.draw(st.text(max_size=12), label="key"): value}
+    file = tmp / "fuzzed.yml"
+    try:
+        file.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8",
+                        errors="surrogatepass")
+    except (UnicodeEncodeError, yaml.YAMLError):
+        return
+    try:
+        load(file)
+    except ConfigError as exc:
+        message = str(exc)
+        assert message and "\n" not in message, repr(message)
+
+
+def _alerter_base(tmp: Path) -> dict[str, Any]:
+    base = yaml.safe_load((REPO / "examples" / "alerter.yml").read_text())
+    base["rule_files"] = []
+    base["state_dir"] = str(tmp / "state")
+    return base
+
+
+@pytest.mark.parametrize("which", ["exporter inventory", "alerter config"])
+def test_one_hostile_value_anywhere_is_loaded_or_refused_cleanly(
+        which: str, tmp_path_factory: pytest.TempPathFactory,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp = tmp_path_factory.mktemp("fuzz")
+    for name in ("CHAT_WEBHOOK_URL", "ONCALL_WEBHOOK_URL", "DEADMANS_SWITCH_URL"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9/hook")
+    for name in ("ONCALL_HMAC", "WARDOPS_API_TOKEN"):
+        monkeypatch.setenv(name, "s3cret-for-fuzzing")
+    if which == "exporter inventory":
+        base = yaml.safe_load((REPO / "examples" / "devices.yml").read_text())
+        load: Callable[[Path], object] = load_inventory
+    else:
+        base = _alerter_base(tmp)
+        load = load_config
+    load_base = tmp / "base.yml"
+    load_base.write_text(yaml.safe_dump(base))
+    load(load_base)  # the unmutated example loads: the fuzzing starts from a valid config
+
+    @settings(max_examples=EXAMPLES, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(st.data())
+    def run(data: st.DataObject) -> None:
+        _fuzz(base, load, tmp, data)
+
+    run()
