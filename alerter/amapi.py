@@ -15,13 +15,8 @@ Errors are a JSON string with status 400/401/403/404, as Alertmanager answers.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
-import json
 import logging
 import platform
-import re
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -30,12 +25,14 @@ import yaml
 from flask import Blueprint, Response, jsonify, request
 
 from alerter import __version__
-from alerter.am_forward import RESEND_DELAY, eval_interval_of, firing_ends_at
-from alerter.api import BadRequest, parse_api_matchers, parse_time, save_silence, silence_json
+from alerter.api import parse_api_matchers, parse_time, save_silence, silence_json
+from alerter.httpapi import BadRequest, Refusals, parse_json_object, refuse_write
 from alerter.model import Alert
+from alerter.notify.alertmanager.config import RESEND_DELAY
+from alerter.notify.alertmanager.forward import firing_ends_at
 from alerter.notify.config import NotifyConfig, Route
 from alerter.notify.formats.alertmanager import rfc3339
-from alerter.notify.matchers import Matcher, matches_all, parse_matchers
+from alerter.notify.matchers import Matcher, Regex, compile_anchored, matches_all, parse_matchers
 from alerter.notify.route import group_labels, match_routes
 from alerter.notify.silences import Silence, SilenceNotFound
 
@@ -68,44 +65,16 @@ def filter_matchers() -> tuple[Matcher, ...]:
     return tuple(result)
 
 
-def receiver_regex() -> re.Pattern[str] | None:
+def receiver_regex() -> Regex | None:
+    """``receiver``: a regular expression the whole receiver name must match (RE2, as
+    Alertmanager's Go regexp: linear time, whatever the pattern)."""
     text = request.args.get("receiver")
     if not text:
         return None
     try:
-        return re.compile(f"(?:{text})\\Z")
-    except re.error as exc:
-        raise BadRequest(f"receiver: invalid regular expression {text!r}: {exc}") from None
-
-
-def json_body(limit: int) -> dict[str, Any]:
-    """The request body as a JSON object (whatever its Content-Type), at most ``limit`` bytes."""
-    if request.content_length is not None and request.content_length > limit:
-        raise BadRequest(f"request body larger than {limit} bytes")
-    raw = request.get_data(cache=True)
-    if len(raw) > limit:
-        raise BadRequest(f"request body larger than {limit} bytes")
-    try:
-        data = json.loads(raw)
+        return compile_anchored(text)
     except ValueError as exc:
-        raise BadRequest(f"invalid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise BadRequest("request body must be a JSON object (postableSilence)")
-    return data
-
-
-def token_from(header: str) -> str | None:
-    """The token in ``Bearer <token>`` or in the password of ``Basic <user:password>``."""
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer":
-        return value.strip()
-    if scheme.lower() == "basic":
-        try:
-            decoded = base64.b64decode(value.strip(), validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        return decoded.partition(":")[2]
-    return None
+        raise BadRequest(f"receiver: {exc}") from None
 
 
 # --- JSON shapes ---------------------------------------------------------------------------
@@ -135,7 +104,7 @@ def gettable_alert(alert: Alert, receivers: list[str], status: dict[str, Any],
 
 
 def wanted(status: dict[str, Any], receivers: Iterable[str], *, active: bool, silenced: bool,
-           inhibited: bool, receiver: re.Pattern[str] | None) -> bool:
+           inhibited: bool, receiver: Regex | None) -> bool:
     """Alertmanager's alert filter: each flag false hides the alerts in that state."""
     if not active and status["state"] == "active":
         return False
@@ -143,7 +112,7 @@ def wanted(status: dict[str, Any], receivers: Iterable[str], *, active: bool, si
         return False
     if not inhibited and status["inhibitedBy"]:
         return False
-    return receiver is None or any(receiver.match(r) for r in receivers)
+    return receiver is None or any(receiver.fullmatch(r) for r in receivers)
 
 
 def silence_sort_key(s: Silence, now: float) -> tuple[int, float]:
@@ -226,7 +195,8 @@ def alertmanager_yaml(notify: NotifyConfig) -> str:
 
 def create_blueprint(*, alerts: Callable[[], list[Alert]], pipeline: Any,
                      config: Callable[[], Any], started_at: float | None = None,
-                     clock: Callable[[], float] = time.time) -> Blueprint:
+                     clock: Callable[[], float] = time.time,
+                     refusals: Refusals | None = None) -> Blueprint:
     """The ``/api/v2`` blueprint.
 
     ``alerts`` returns the active alerts (as for ``/api/v1``), ``pipeline`` is the
@@ -234,10 +204,11 @@ def create_blueprint(*, alerts: Callable[[], list[Alert]], pipeline: Any,
     ``config`` returns the running ``AlerterConfig`` (it follows reloads).
     """
     bp = Blueprint("alertmanager_api_v2", __name__, url_prefix="/api/v2")
+    refused = refusals if refusals is not None else Refusals(None)
     started = started_at if started_at is not None else clock()
 
     def notify_config() -> NotifyConfig:
-        return pipeline.config  # type: ignore[no-any-return]
+        return pipeline.config
 
     def error(status: int, message: str) -> Response:
         resp = jsonify(message)  # Alertmanager answers errors with a JSON string
@@ -245,25 +216,17 @@ def create_blueprint(*, alerts: Callable[[], list[Alert]], pipeline: Any,
         return resp
 
     def authorize() -> Response | None:
-        token = notify_config().api.bearer_token
-        if token is None:
-            return error(403, "writes are disabled: configure api.bearer_token_env or "
-                              "api.bearer_token_file")
-        given = token_from(request.headers.get("Authorization", ""))
-        if given is None or not hmac.compare_digest(given.encode(), token.value.encode()):
-            # amtool shows no body for a 401 (its spec declares none), so the operator
-            # finds the reason here; the token itself is never logged.
-            log.warning("write refused: %s token", "no" if given is None else "wrong",
-                        extra={"method": request.method, "path": request.path,
-                               "remote": request.remote_addr})
-            resp = error(401, "missing or wrong token (send it as a bearer token or as the "
-                              "basic-auth password)")
+        refusal = refuse_write(notify_config().api.bearer_token, refused, "v2")
+        if refusal is None:
+            return None
+        resp = error(refusal.status, refusal.message)
+        if refusal.status == 401:
             resp.headers["WWW-Authenticate"] = 'Basic realm="wardops-alerter"'
-            return resp
-        return None
+        return resp
 
     @bp.errorhandler(BadRequest)
     def bad_request(exc: BadRequest) -> Response:
+        refused.count("v2", "bad_body")
         return error(400, str(exc))
 
     def alert_entries() -> list[tuple[Alert, list[str], dict[str, Any]]]:
@@ -278,7 +241,7 @@ def create_blueprint(*, alerts: Callable[[], list[Alert]], pipeline: Any,
         return result
 
     def ends_at(now: float) -> float:
-        return firing_ends_at(now, eval_interval_of(config()), RESEND_DELAY)
+        return firing_ends_at(now, config().longest_interval, RESEND_DELAY)
 
     # --- general -------------------------------------------------------------------------
 
@@ -350,7 +313,11 @@ def create_blueprint(*, alerts: Callable[[], list[Alert]], pipeline: Any,
     def post_silence() -> Response:
         if (denied := authorize()) is not None:
             return denied
-        data = json_body(notify_config().api.max_body_bytes)
+        limit = notify_config().api.max_body_bytes
+        if request.content_length is not None and request.content_length > limit:
+            raise BadRequest(f"request body larger than {limit} bytes")
+        data = parse_json_object(request.get_data(cache=True), limit,
+                                 "a JSON object (postableSilence)")
         now = clock()
         matchers = parse_api_matchers(data.get("matchers"))
         starts_at = parse_time(data["startsAt"], "startsAt") if data.get("startsAt") else now

@@ -9,8 +9,6 @@ bodies are 400, never 500.
 
 from __future__ import annotations
 
-import hmac
-import json
 import logging
 import math
 import time
@@ -22,6 +20,7 @@ from flask import Flask, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.exceptions import HTTPException
 
+from alerter.httpapi import BadRequest, Refusals, parse_json_object, refuse_write
 from alerter.model import Alert
 from alerter.notify.config import NotifyConfig
 from alerter.notify.formats.alertmanager import rfc3339
@@ -30,10 +29,6 @@ from alerter.notify.silences import Silence, SilenceNotFound, SilenceStore
 from wardops_common.durations import parse_duration
 
 log = logging.getLogger("alerter.api")
-
-
-class BadRequest(ValueError):
-    """A request the client must fix: 400 with this message."""
 
 
 def parse_time(value: object, field: str) -> float:
@@ -136,16 +131,17 @@ def save_silence(silences: SilenceStore, data: dict[str, Any], matchers: tuple[M
 
 def create_app(*, alerts: Callable[[], list[Alert]], rules: Callable[[], list[dict[str, Any]]],
                pipeline: Any, notify_config: NotifyConfig | Callable[[], NotifyConfig] | None,
-               registry: Any, reload: Callable[[], None], ready: Callable[[], bool]) -> Flask:
+               registry: Any, reload: Callable[[], None], ready: Callable[[], bool],
+               refusals: Refusals | None = None) -> Flask:
     """Build the API app.
 
     ``alerts`` returns the active alerts (pending and firing); ``rules`` the rule groups in
     the shape of Prometheus's ``/api/v1/rules`` ``data.groups``; ``reload`` re-reads config
     and raises ``ValueError`` on a bad file (keeping the running one); ``ready`` is true
     after the first evaluation cycle, also one whose queries failed (readiness is "can
-    serve", not "data healthy": that is ``MonitoringDegraded``). ``notify_config`` may also be a callable returning the
-    current config (extension); otherwise the pipeline's current config is used, so the
-    bearer token follows reloads.
+    serve", not "data healthy": that is ``MonitoringDegraded``). ``notify_config`` may
+    also be a callable returning the current config (extension); otherwise the pipeline's
+    current config is used, so the bearer token follows reloads.
     """
     app = Flask("wardops-alerter")
 
@@ -153,7 +149,7 @@ def create_app(*, alerts: Callable[[], list[Alert]], rules: Callable[[], list[di
         if callable(notify_config):
             return notify_config()
         if pipeline is not None:
-            return pipeline.config  # type: ignore[no-any-return]
+            return pipeline.config
         return notify_config or NotifyConfig()
 
     def now() -> float:
@@ -164,47 +160,36 @@ def create_app(*, alerts: Callable[[], list[Alert]], rules: Callable[[], list[di
         resp.status_code = status
         return resp
 
+    refused = refusals if refusals is not None else Refusals(None)
+
     def body_json(required: bool = True) -> dict[str, Any]:
         limit = current_config().api.max_body_bytes
         if request.content_length is not None and request.content_length > limit:
             raise BadRequest(f"request body larger than {limit} bytes")
         raw = request.get_data(cache=True)
-        if len(raw) > limit:
-            raise BadRequest(f"request body larger than {limit} bytes")
-        if not raw.strip():
-            if required:
-                raise BadRequest("request body must be a JSON object")
+        if not required and not raw.strip():
             return {}
-        try:
-            data = json.loads(raw)
-        except ValueError as exc:
-            raise BadRequest(f"invalid JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise BadRequest("request body must be a JSON object")
-        return data
+        return parse_json_object(raw, limit)
 
     def authorize() -> Response | None:
-        token = current_config().api.bearer_token
-        if token is None:
-            return error(403, "writes are disabled: configure api.bearer_token_env or "
-                              "api.bearer_token_file")
-        given = request.headers.get("Authorization", "")
-        scheme, _, value = given.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(),
-                                                                 token.value.encode()):
-            resp = error(401, "missing or wrong bearer token")
+        refusal = refuse_write(current_config().api.bearer_token, refused, "v1")
+        if refusal is None:
+            return None
+        resp = error(refusal.status, refusal.message)
+        if refusal.status == 401:
             resp.headers["WWW-Authenticate"] = 'Bearer realm="wardops-alerter"'
-            return resp
-        return None
+        return resp
 
     @app.errorhandler(BadRequest)
     def bad_request(exc: BadRequest) -> Response:
+        refused.count("v1", "bad_body")
         return error(400, str(exc))
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
         if exc.code == 413:
-            return error(400, f"request body larger than {current_config().api.max_body_bytes} bytes")
+            limit = current_config().api.max_body_bytes
+            return error(400, f"request body larger than {limit} bytes")
         return error(exc.code or 500, exc.description or exc.name)
 
     @app.errorhandler(Exception)

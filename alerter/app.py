@@ -12,18 +12,19 @@ import logging
 import signal
 import threading
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry
 
-from alerter.am_forward import Fanout, Forwarder, eval_interval_of
 from alerter.amapi import create_blueprint
 from alerter.api import create_app
 from alerter.config import AlerterConfig, ConfigError, load_config
-from alerter.evaluator import Evaluator
+from alerter.evaluator import Evaluator, Notifier
+from alerter.httpapi import Refusals
 from alerter.metrics import EvalMetrics
 from alerter.model import Alert
 from alerter.notify import NotificationPipeline
+from alerter.notify.alertmanager.forward import Forwarder
 from alerter.state import StateStore
 from wardops_common.webserver import ListenError, WebServer
 
@@ -36,6 +37,36 @@ def listen_address(text: str) -> str:
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"--web.listen-address: {text!r} is not HOST:PORT")
     return f"{host or '0.0.0.0'}:{port}"
+
+
+class AlertSink(Protocol):
+    """Something that takes each evaluation cycle's alerts (forwarding to Alertmanager)."""
+
+    def process(self, alerts: list[Alert]) -> None:
+        """Take one cycle's alerts."""
+
+
+class Fanout:
+    """The evaluator's ``Notifier``: each cycle's alerts go to the notification pipeline,
+    then to every other sink; what is still waiting is the pipeline's to say (forwarding
+    re-sends by itself)."""
+
+    def __init__(self, pipeline: Notifier, *others: AlertSink) -> None:
+        self._pipeline = pipeline
+        self._others = others
+
+    def pending_resolves(self) -> set[str]:
+        """The pipeline's resolves not flushed yet."""
+        return set(self._pipeline.pending_resolves())
+
+    def process(self, alerts: list[Alert]) -> None:
+        """Hand ``alerts`` to the pipeline, then to the others even if the pipeline failed
+        (the evaluator counts and retries a pipeline error)."""
+        try:
+            self._pipeline.process(alerts)
+        finally:
+            for other in self._others:
+                other.process(alerts)
 
 
 class AlerterApp:
@@ -53,18 +84,20 @@ class AlerterApp:
                                              external_url=config.external_url,
                                              registry=self.registry)
         self.forwarder = Forwarder(config.notify, config.state_dir,
-                                   eval_interval=eval_interval_of(config), registry=self.registry)
+                                   eval_interval=config.longest_interval, registry=self.registry)
         self.metrics = EvalMetrics(self.registry, alerts=self._alerts)
         self.evaluator = Evaluator(config, self.store, Fanout(self.pipeline, self.forwarder),
                                    self.metrics)
         self.metrics.reload_ok.set(1)
         self.metrics.reload_time.set(time.time())
+        refusals = Refusals(self.registry)  # one count for both APIs
         self.wsgi = create_app(alerts=self._alerts, rules=self.evaluator.rules_status,
                                pipeline=self.pipeline, notify_config=config.notify,
                                registry=self.registry, reload=self.reload,
-                               ready=self.evaluator.ready)
+                               ready=self.evaluator.ready, refusals=refusals)
         self.wsgi.register_blueprint(create_blueprint(  # Alertmanager API v2 (alerter.amapi)
-            alerts=self._alerts, pipeline=self.pipeline, config=lambda: self.config))
+            alerts=self._alerts, pipeline=self.pipeline, config=lambda: self.config,
+            refusals=refusals))
         self.server: Any = None
 
     def _alerts(self) -> list[Alert]:
@@ -83,7 +116,7 @@ class AlerterApp:
                 if new.state_dir.resolve() != self.config.state_dir.resolve():
                     raise ConfigError(f"{new.path}: state_dir: cannot change on reload "
                                       f"(running with {self.config.state_dir}); restart instead")
-            except Exception as exc:  # noqa: BLE001 - any failure must be reported as one
+            except Exception as exc:
                 self.metrics.reload_ok.set(0)
                 message = str(exc) if isinstance(exc, ConfigError) else (
                     f"{self.config.path}: cannot load ({type(exc).__name__}: {exc})")
@@ -92,7 +125,7 @@ class AlerterApp:
                 raise ValueError(message) from None
             try:
                 self._switch(new)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 self.metrics.reload_ok.set(0)
                 log.error("reload failed while switching; back on the running config",
                           extra={"error": f"{type(exc).__name__}: {exc}"}, exc_info=True)
@@ -108,7 +141,7 @@ class AlerterApp:
     def _switch(self, config: AlerterConfig) -> None:
         self.evaluator.reload(config)
         self.pipeline.reload(config.notify)
-        self.forwarder.reload(config.notify, eval_interval_of(config))
+        self.forwarder.reload(config.notify, config.longest_interval)
 
     def stop(self) -> None:
         """Ask the loop to finish (signal-safe)."""

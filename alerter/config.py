@@ -19,20 +19,22 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-
 from alerter.alignment import EvaluationAlignment, is_series_selector, selector_from_targets
-from alerter.notify.config import (NOTIFY_KEYS, NotifyConfig, collect_missing, missing_input,
-                                   parse_notify_config)
+from alerter.notify.config import (
+    NOTIFY_KEYS,
+    NotifyConfig,
+    collect_missing,
+    missing_input,
+    parse_notify_config,
+)
 from alerter.notify.matchers import LABEL_NAME
 from alerter.promql_check import check_expressions
 from alerter.rules import RuleError, RuleGroup, load_rule_files
 from wardops_common.durations import parse_duration
+from wardops_common.readers import unknown_key
 from wardops_common.secrets import read_secret
 from wardops_common.text import text_problem
 from wardops_common.yamlfile import ConfigError, read_yaml
-
-
-
 
 _TOP_KEYS = {"prometheus", "evaluation_interval", "rule_files", "state_dir", "external_url",
              "external_labels", "data_health", "for_outage_tolerance",
@@ -117,6 +119,12 @@ class AlerterConfig:
     #: alerts that resolve only on positive evidence (by alertname)
     resolve_evidence: tuple[ResolveEvidence, ...] = DEFAULT_RESOLVE_EVIDENCE
 
+    @property
+    def longest_interval(self) -> float:
+        """The longest evaluation interval (global or any group's): what is sent to
+        Alertmanager must outlast the slowest group's cadence (its endsAt)."""
+        return max([self.evaluation_interval, *(g.interval for g in self.groups)])
+
 
 def _fail(path: Path, where: str, message: str) -> ConfigError:
     return ConfigError(f"{path}: {where}: {message}")
@@ -165,8 +173,7 @@ def _unknown(path: Path, where: str, raw: Mapping[str, Any], known: set[str]) ->
     extra = sorted(str(k) for k in set(raw) - known)
     if extra:
         prefix = f"{where}." if where else ""
-        names = ", ".join(sorted(known))
-        raise _fail(path, f"{prefix}{extra[0]}", f"unknown field (known: {names})")
+        raise _fail(path, f"{prefix}{extra[0]}", unknown_key(extra[0], known))
 
 
 def _url(path: Path, where: str, value: Any) -> str:

@@ -19,8 +19,14 @@ from urllib.parse import quote
 from alerter import health
 from alerter.alignment import Plan, last_in_round, next_evaluation
 from alerter.config import AlerterConfig
-from alerter.evaluation import (AlertState, Candidate, StepResult, orphaned,
-                                restore_after_downtime, step)
+from alerter.evaluation import (
+    AlertState,
+    Candidate,
+    StepResult,
+    orphaned,
+    restore_after_downtime,
+    step,
+)
 from alerter.evidence import ResolveGate
 from alerter.health import DEGRADED_ALERTNAME, Cause
 from alerter.metrics import EvalMetrics
@@ -372,7 +378,7 @@ class Evaluator:
                                                                       evaluated_at=now))
             else:
                 ids = list(self.store.save_cycle(upserts, deletes, resolved, evaluated_at=now))
-        except Exception as exc:  # noqa: BLE001 - sqlite3.Error, OSError: counted, alerted on
+        except Exception as exc:
             self.metrics.state_errors.labels("save").inc()
             log.error("cannot save alert state", extra={"error": repr(exc)})
             self._state_failure = repr(exc)
@@ -388,7 +394,7 @@ class Evaluator:
         batch = firing + resolved
         try:
             self.pipeline.process(batch)
-        except Exception as exc:  # noqa: BLE001 - the pipeline's bug must not stop evaluation
+        except Exception as exc:
             self.metrics.handover_errors.inc()
             log.error("notification pipeline refused the alerts; retrying next cycle",
                       extra={"error": repr(exc)})
@@ -404,7 +410,7 @@ class Evaluator:
         if done:
             try:
                 self.store.handed_over(done)
-            except Exception as exc:  # noqa: BLE001 - sqlite3.Error, OSError: resolve may repeat
+            except Exception as exc:
                 self.metrics.state_errors.labels("handover").inc()
                 log.error("cannot clear flushed resolves", extra={"error": repr(exc)})
             else:

@@ -34,7 +34,6 @@ from alerter.promapi import QueryError, Sample
 from alerter.rules import Rule
 from wardops_common.durations import format_duration
 
-
 Keys = frozenset[tuple[str, ...]]
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from alerter.templating import Template, TemplateError, compile_template
 from wardops_common.durations import parse_duration
+from wardops_common.readers import unknown_key
 from wardops_common.text import text_problem
 from wardops_common.yamlfile import ConfigError, load_yaml, read_yaml
 
@@ -120,8 +121,7 @@ def _parse_rule(raw: Any, file: str, group: str, index: int, seen: dict[str, int
     where = f'{file}: group "{group}": rule "{name}"'
     unknown = sorted(set(raw) - _RULE_KEYS)
     if unknown:
-        known = ", ".join(sorted(_RULE_KEYS))
-        raise RuleError(f"{where}: {unknown[0]}: unknown field (known: {known})")
+        raise RuleError(f"{where}: {unknown[0]}: {unknown_key(unknown[0], _RULE_KEYS)}")
     expr = raw.get("expr")
     if isinstance(expr, (int, float)) and not isinstance(expr, bool):
         expr = str(expr)
@@ -197,8 +197,7 @@ def _parse_rule_doc(doc: object, file: str, default_interval: float) -> list[Rul
         names.add(name)
         unknown = sorted(set(raw) - _GROUP_KEYS)
         if unknown:
-            raise RuleError(f"{where}: {unknown[0]}: unknown field "
-                            f"(known: {', '.join(sorted(_GROUP_KEYS))})")
+            raise RuleError(f"{where}: {unknown[0]}: {unknown_key(unknown[0], _GROUP_KEYS)}")
         interval = _duration(raw["interval"], where, "interval") if "interval" in raw \
             else default_interval
         if interval <= 0:

@@ -571,7 +571,7 @@ def _field(value: Any, fields: tuple[str, ...]) -> Any:
     return value
 
 
-class _Dot(dict):  # type: ignore[type-arg]
+class _Dot(dict):
     """The template's dot: Labels, ExternalLabels, ExternalURL, Value."""
 
 
@@ -633,7 +633,7 @@ def _run_command(command: list[tuple[Any, ...]], dot: Any, scope: _Scope, piped:
         raise TemplateError(f"error calling {name}: {exc}") from None
     except RecursionError:
         raise
-    except Exception as exc:  # noqa: BLE001 - every function is total: any failure
+    except Exception as exc:
         # (OSError from a timestamp beyond the platform's range, OverflowError, ...)
         # becomes the template's error marker, never an exception in the evaluator
         raise TemplateError(f"error calling {name}: {exc}") from None

@@ -36,11 +36,11 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from alerter.model import Alert  # noqa: E402
-from alerter.notify import NotificationPipeline  # noqa: E402
-from alerter.notify.config import parse_notify_config  # noqa: E402
-from tests.support import free_port, wait_http  # noqa: E402
-from wardops_common.durations import parse_duration  # noqa: E402
+from alerter.model import Alert
+from alerter.notify import NotificationPipeline
+from alerter.notify.config import parse_notify_config
+from tests.support import free_port, wait_http
+from wardops_common.durations import parse_duration
 
 SITES = 100
 DEVICES = 1000
@@ -60,7 +60,7 @@ class Sink:
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with sink.lock:
                     sink.notifications += 1

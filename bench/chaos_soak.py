@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1] / "tests" / "chaos")]
 
-from harness import Schedule, run  # noqa: E402
+from harness import Schedule, run
 
 
 def main() -> int:

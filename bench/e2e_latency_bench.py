@@ -40,9 +40,10 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests" / "stack")]
 
-from stackparts import Prometheus, WebhookSink  # noqa: E402
-from tests.support import Proc, free_port, wait_for, wait_http  # noqa: E402
-from tests.support.nft import Firewall  # noqa: E402
+from stackparts import Prometheus, WebhookSink
+
+from tests.support import Proc, free_port, wait_for, wait_http
+from tests.support.nft import Firewall
 
 OURS, THEIRS = "wardops", "blackbox+alertmanager"
 

@@ -39,9 +39,9 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from exporter.snmp import ifmib  # noqa: E402
-from exporter.snmp.poller import SnmpPoller  # noqa: E402
-from exporter.snmp.settings import SnmpSettings, parse_snmp_settings  # noqa: E402
+from exporter.snmp import ifmib
+from exporter.snmp.poller import SnmpPoller
+from exporter.snmp.settings import SnmpSettings, parse_snmp_settings
 
 COMMUNITY = "bench-community"
 ADDRESSES_PER_AGENT = 100

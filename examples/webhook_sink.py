@@ -36,7 +36,7 @@ import signal
 import sys
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -53,7 +53,7 @@ def _clock(iso: str) -> str:
         return str(iso)
     if when.year < 1971:  # Alertmanager's zero time for "not ended"
         return ""
-    return when.astimezone(timezone.utc).strftime("%H:%M:%S UTC")
+    return when.astimezone(UTC).strftime("%H:%M:%S UTC")
 
 
 def format_notification(payload: dict[str, Any], *, colour: bool = False) -> str:
@@ -157,13 +157,13 @@ class Handler(BaseHTTPRequestHandler):
     server: Sink
     protocol_version = "HTTP/1.1"
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         if self.path in ("/-/healthy", "/-/ready"):
             self._reply(200, "OK\n")
         else:
             self._reply(404, "POST notifications to any path; GET /-/healthy\n")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         received_at = time.time()
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY:
@@ -197,7 +197,7 @@ class Handler(BaseHTTPRequestHandler):
                 with open(self.server.jsonl, "a", encoding="utf-8") as out:
                     out.write(json.dumps(record) + "\n")
             if not self.server.quiet:
-                stamp = datetime.fromtimestamp(received_at, timezone.utc).strftime("%H:%M:%S")
+                stamp = datetime.fromtimestamp(received_at, UTC).strftime("%H:%M:%S")
                 extra = f" · signature {sig}" if sig else ""
                 key = self.headers.get("Idempotency-Key")
                 extra += f" · id {key[:12]}" if key else ""
@@ -222,7 +222,7 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         """Requests are printed as notifications above, not as access-log lines."""
 
 

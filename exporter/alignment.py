@@ -114,32 +114,23 @@ def aligned_spread(count: int, interval: float, longest_probe: float) -> float:
 
 
 def aligned_start(last_scrape: float, period: float, *, lead: float, nominal: float,
-                  earliest: float, interval: float, was_aligned: bool) -> float | None:
+                  earliest: float, interval: float) -> float | None:
     """The start of the next cycle so that it ends ``lead`` before a scrape, or None.
 
     Scrapes are expected at ``last_scrape + k * period``; a cycle aligned to one starts at
-    ``scrape - lead`` (lead = spread + longest probe + margin). The candidate nearest
-    ``nominal`` (the plain cadence: previous start + interval) is taken if it is no
-    earlier than ``earliest`` (the previous cycle's last probe has ended) and no earlier
-    than half an interval before ``nominal``, so no device is probed twice in one
-    interval. It may be no later than ``nominal`` (a scrape-timing wobble aside) once the
-    cycles are aligned, so a device waits at most one interval between probes; when
-    alignment begins (``was_aligned`` false) it may be up to one interval later, once.
-    None means: no scrape fits, keep the plain cadence.
+    ``scrape - lead`` (lead = spread + longest probe + margin). The latest such start that
+    is no later than ``nominal`` (the plain cadence: previous start + interval, plus a
+    wobble of the scrapes' timing) and no earlier than ``earliest`` (the previous cycle's
+    last probe has ended) is taken. So a device never waits more than one interval (and
+    the wobble) between probes, whatever the scrape period; to catch up with a scrape
+    phase a cycle starts early instead, once. None: no scrape fits, keep the cadence.
     """
     if period <= 0:
         return None
-    # a wobble of a few percent of the period must not turn into a skipped alignment
-    slack = min(REGULAR_TOLERANCE * period, 0.5 * interval)
-    latest = nominal + (slack if was_aligned else interval)
-    lowest = max(earliest, nominal - interval / 2)
+    # a wobble of a few percent must not turn into a skipped alignment
+    slack = REGULAR_TOLERANCE * min(period, interval)
+    latest = nominal + slack
     first = last_scrape - lead
-    k_low = -(-(lowest - first) // period)  # ceil: first candidate not before lowest
-    candidates = []
-    k = k_low
-    while first + k * period <= latest:
-        candidates.append(first + k * period)
-        k += 1
-    if not candidates:
-        return None
-    return min(candidates, key=lambda start: abs(start - nominal))
+    k = (latest - first) // period  # floor: the last candidate not after `latest`
+    start = first + k * period
+    return start if start >= earliest else None

@@ -33,7 +33,7 @@ from exporter.scheduler import Scheduler
 from exporter.snmp.poller import SnmpPoller
 from exporter.state import DOWN, UP, StateStore
 from exporter.web import DeviceRow, create_app
-from wardops_common.webserver import ListenError, WebServer
+from wardops_common.webserver import WebServer
 
 log = logging.getLogger("exporter")
 
@@ -237,7 +237,7 @@ class Exporter:
         """Load the inventory file again; on error keep the running one."""
         try:
             inventory = await asyncio.to_thread(load, self.config_path, self.shard)
-        except Exception as exc:  # noqa: BLE001 - any failure must be reported as one
+        except Exception as exc:
             self.status.reload_successful = False
             message = str(exc) if isinstance(exc, ConfigError) else (
                 f"{self.config_path}: cannot load ({type(exc).__name__}: {exc})")

@@ -19,7 +19,7 @@ from pathlib import Path
 import prometheus_client
 
 from exporter import __version__
-from exporter.app import Exporter, ListenError
+from exporter.app import Exporter
 from exporter.config import (
     ConfigError,
     Device,
@@ -34,6 +34,7 @@ from exporter.state import DOWN, UNKNOWN, UP, DeviceState, ProbeResult, record
 from exporter.web import parse_listen_address
 from wardops_common.durations import format_milliseconds
 from wardops_common.logsetup import add_log_flags, setup_logging
+from wardops_common.webserver import ListenError
 
 log = logging.getLogger("exporter")
 

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-
 from exporter.icmp import DEFAULT_SPACING
 from exporter.snmp.collector import IF_LABELS, INFO_LABELS
 from exporter.snmp.settings import SnmpSettings, parse_snmp_settings
 from wardops_common.durations import parse_duration
+from wardops_common.readers import unknown_key
 from wardops_common.text import text_problem
 from wardops_common.yamlfile import ConfigError, read_yaml
 
@@ -380,8 +380,7 @@ def _not_a_mapping_hint(doc: Any) -> str:
 def _check_keys(body: Mapping[str, Any], allowed: set[str], where: str) -> None:
     for key in body:
         if key not in allowed:
-            raise ConfigError(f"{where}: {key}: unknown key (expected one of "
-                              f"{', '.join(sorted(allowed))})")
+            raise ConfigError(f"{where}: {key}: {unknown_key(key, allowed)}")
 
 
 def _parse_probe(raw: Any, where: str) -> ProbeSettings:

@@ -21,8 +21,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
-from exporter.alignment import (MARGIN, ScrapeLog, aligned_spread, aligned_start,
-                                pick_scraper)
+from exporter.alignment import MARGIN, ScrapeLog, aligned_spread, aligned_start, pick_scraper
 from exporter.config import Device, ProbeSettings
 
 log = logging.getLogger("exporter.scheduler")
@@ -87,7 +86,6 @@ class Scheduler:
         #: whether cycles follow the scrapes (``exporter.alignment``), and their period
         self.aligned = False
         self.scrape_period: float | None = None
-        self._planned_aligned = False  # the next cycle starts on a scrape's phase
 
     def set_devices(self, devices: Sequence[Device], settings: ProbeSettings) -> None:
         """Take a new inventory; it applies from the next cycle, removals at once."""
@@ -135,28 +133,25 @@ class Scheduler:
         if scraper is None:
             if self.aligned:
                 log.info("scrapes stopped or irregular; probe cycles use the even splay")
-            self.aligned, self.scrape_period, self._planned_aligned = False, None, False
+            self.aligned, self.scrape_period = False, None
             return splay
         source, times, period = scraper
         window = aligned_spread(len(self._devices), settings.interval, settings.longest_probe)
         start = aligned_start(times[-1], period, lead=window + settings.longest_probe + MARGIN,
-                              nominal=nominal, earliest=earliest, interval=settings.interval,
-                              was_aligned=self._planned_aligned)
+                              nominal=nominal, earliest=earliest, interval=settings.interval)
         if not self.aligned:
             log.info("scrapes are regular; probe cycles align to them", extra={
                 "scraper": source, "scrape_period": round(period, 3)})
         self.aligned, self.scrape_period = True, period
         if start is None:
-            # no scrape fits this cycle (scrapes rarer than probes, or their phase moved
-            # later): it keeps the cadence; the next one may move to the scrapes
-            self._planned_aligned = False
-            return splay
-        self._planned_aligned = True
+            # no scrape fits this cycle (scrapes rarer than probes or not a multiple of
+            # them, or their phase moved): it keeps the cadence, with the short spread, so
+            # that the next cycle is free to start early enough for the next scrape
+            return nominal, window
         return start, window
 
     async def _cycle(self, cycle_start: float, window: float) -> None:
         devices = self._devices
-        settings = self.settings
         offsets = spread_offsets(len(devices), window)
         started: list[asyncio.Task[None]] = []
         index = 0

@@ -84,8 +84,8 @@ class Service:
             try:
                 self.popen.wait(STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
-                print(f"demo: {self.name} did not stop within {STOP_TIMEOUT:.0f}s; killing it",
-                      file=sys.stderr)
+                say(f"demo: {self.name} did not stop within {STOP_TIMEOUT:.0f}s; killing it",
+                    file=sys.stderr)
                 self.popen.kill()
                 self.popen.wait()
         if self._log_fh:
@@ -112,16 +112,40 @@ class Console:
                 if self._held is not None:
                     self._held.append(line)
                     continue
-            sys.stdout.buffer.write(line)
-            sys.stdout.flush()
+            try:
+                sys.stdout.buffer.write(line)
+                sys.stdout.flush()
+            except OSError:
+                _stdout_gone()
 
     def release(self) -> None:
         """Print what was held back, and everything from now on as it comes."""
         with self._lock:
             held, self._held = self._held or [], None
-            for line in held:
-                sys.stdout.buffer.write(line)
-            sys.stdout.flush()
+            try:
+                for line in held:
+                    sys.stdout.buffer.write(line)
+                sys.stdout.flush()
+            except OSError:
+                _stdout_gone()
+
+
+def _stdout_gone() -> None:
+    """Whatever read our stdout is gone (``demo | tee log`` and Ctrl-C: the same SIGINT
+    ends tee). Carry on without output: stopping the stack must not depend on stdout."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def say(*parts: object, end: str = "\n", file: IO[str] | None = None) -> None:
+    """print(), flushed, that never raises for a closed stdout or stderr."""
+    stream = file or sys.stdout
+    try:
+        print(*parts, end=end, file=stream, flush=True)
+    except OSError:  # BrokenPipeError, EIO from a closed terminal
+        if stream is sys.stdout:
+            _stdout_gone()
 
 
 class Interrupted(Exception):
@@ -156,25 +180,25 @@ def wait_ready(service: Service) -> None:
     """Show progress until the service answers; fail with its log if it exits."""
     url = f"http://127.0.0.1:{service.port}{service.ready_path}"
     start = time.monotonic()
-    print(f"  {service.name:<11}", end=" ", flush=True)
+    say(f"  {service.name:<11}", end=" ")
     dots = 0
     while True:
         if http_ok(url) and (service.ready_check is None or service.ready_check()):
             what = f" ({service.ready_what})" if service.ready_what else ""
-            print(f" ready in {time.monotonic() - start:.1f}s{what}", flush=True)
+            say(f" ready in {time.monotonic() - start:.1f}s{what}")
             return
         if not service.alive():
-            print("FAILED", flush=True)
+            say("FAILED")
             raise RuntimeError(f"{service.name} exited with status {service.popen.returncode}"
                                f" before it was ready; its log ({service.log}):\n"
                                f"{service.log_tail()}")
         if time.monotonic() - start > service.ready_timeout:
-            print("FAILED", flush=True)
+            say("FAILED")
             raise RuntimeError(f"{service.name} was not ready at {url} within "
                                f"{service.ready_timeout:.0f}s; its log ({service.log}):\n"
                                f"{service.log_tail()}")
         if dots < 40:
-            print(".", end="", flush=True)
+            say(".", end="")
             dots += 1
         time.sleep(0.5)
 
@@ -204,7 +228,8 @@ def alerter_config(run_dir: Path, prometheus_port: int, sink_port: int,
         "external_url": "http://127.0.0.1:9470",
         # group_wait of one probe interval of the example inventory (10 s): the devices of
         # a site that goes dark stop answering within one interval, and SiteDown must be
-        # there to inhibit their DeviceDown (and flapping/probe alerts) before the first notification goes out.
+        # there to inhibit their DeviceDown (and flapping/probe alerts) before the first
+        # notification goes out.
         "route": {"receiver": "demo-sink", "group_by": ["alertname", "site"],
                   "group_wait": "10s", "group_interval": "1m", "repeat_interval": "4h"},
         "inhibit_rules": [{"source_matchers": ['alertname="SiteDown"'],
@@ -299,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_signal)
     status = 0
     console = Console()
-    print(f"wardops demo: starting the stack (data and logs in {run_dir})")
+    say(f"wardops demo: starting the stack (data and logs in {run_dir})")
     try:
         for service in services:
             service.start(env, console)
@@ -314,10 +339,10 @@ def main(argv: list[str] | None = None) -> int:
                                        f"({service.log}):\n{service.log_tail()}")
             time.sleep(1)
     except Interrupted as why:
-        print(f"\nwardops demo: {why}: stopping")
+        say(f"\nwardops demo: {why}: stopping")
     except RuntimeError as exc:
         console.release()
-        print(f"\ndemo: {exc}", file=sys.stderr)
+        say(f"\ndemo: {exc}", file=sys.stderr)
         status = 1
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -325,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
         for service in reversed(services):
             if service.popen is not None:
                 code = service.stop()
-                print(f"  stopped {service.name} (exit status {code})", flush=True)
+                say(f"  stopped {service.name} (exit status {code})")
     return status
 
 
@@ -333,7 +358,7 @@ def print_urls(services: list[Service], run_dir: Path) -> None:
     """What to open, and what happens next."""
     by_name = {s.name: s for s in services}
     prom = by_name["prometheus"].url
-    print(f"""
+    say(f"""
 wardops demo is running. Open:
   exporter    {by_name['exporter'].url}  counts by state; down devices first (newest
               outage first), then any not known to be up, then up ones by site, RTT, loss
@@ -346,7 +371,7 @@ wardops demo is running. Open:
 
 Every example device is a 127.x address and answers, so expect the Watchdog
 notification and no outage. Logs: {run_dir / 'logs'}. Ctrl-C stops everything.
-""", flush=True)
+""")
 
 
 if __name__ == "__main__":

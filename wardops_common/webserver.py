@@ -44,7 +44,7 @@ class WebServer:
     def _serve(self) -> None:
         """waitress's loop, one poll at a time, until asked to stop; then the serving thread
         itself closes every socket (between two polls, so no poll sees a closed one)."""
-        sockets = self._server._map  # noqa: SLF001 - waitress has no public stop
+        sockets = self._server._map
         use_poll = self._server.adj.asyncore_use_poll
         while sockets and not self._stopping.is_set():
             wasyncore.loop(timeout=STOP_CHECK, map=sockets, use_poll=use_poll, count=1)

@@ -29,7 +29,7 @@ from wardops_common.text import one_line
 try:  # libyaml: ~10x faster on a 100,000-device inventory
     from yaml import CSafeLoader as _Loader
 except ImportError:  # pragma: no cover - PyYAML built without libyaml
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+    from yaml import SafeLoader as _Loader
 
 #: inventories of 100,000 devices are ~20 MB
 MAX_BYTES = 64 * 1024 * 1024

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import requests
 from prometheus_client import CollectorRegistry
 
@@ -27,8 +26,14 @@ from alerter.notify.acks import AckStore
 from alerter.notify.config import NotifyConfig, Route, WebhookConfig
 from alerter.notify.db import Database
 from alerter.notify.dedup import LogEntry, Reason, logged_entry, needs_update
-from alerter.notify.delivery import (STORAGE_ERRORS, Deliverer, Notification, Queue,
-                                     StorageHealth, send)
+from alerter.notify.delivery import (
+    STORAGE_ERRORS,
+    Deliverer,
+    Notification,
+    Queue,
+    StorageHealth,
+    send,
+)
 from alerter.notify.dispatch import Dispatcher, GroupSnapshot
 from alerter.notify.formats import renderers
 from alerter.notify.formats.alertmanager import build_payload
@@ -246,7 +251,7 @@ class NotificationPipeline:
                              max_alerts=hook.max_alerts, sequence=sequence)
         try:
             rendered = RENDERERS[hook.format](data, hook, self.config.templates)
-        except jinja2.TemplateError as exc:
+        except Exception as exc:
             self.metrics.errors.labels("render").inc()
             log.error("template rendering failed; notification kept as dead letter",
                       extra={"receiver": receiver, "integration": index, "error": str(exc)})

@@ -12,23 +12,35 @@ from __future__ import annotations
 
 import glob
 import re
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from typing import Any
 
+from alerter.notify.alertmanager.config import AlertmanagerConfig, parse_alertmanager_configs
 from alerter.notify.matchers import LABEL_NAME, Matcher, format_matchers, parse_matchers
-from wardops_common.durations import parse_duration
-from wardops_common.secrets import Secret, read_secret
+from wardops_common.readers import (
+    Secret,
+    check_url,
+    collect_missing,
+    missing_input,
+    read_bool,
+    read_duration,
+    read_each,
+    read_int,
+    read_list,
+    read_mapping,
+    read_str,
+    secret,
+)
 
 NOTIFY_KEYS = ("route", "receivers", "inhibit_rules", "api", "templates")
 FORMATS = ("alertmanager", "slack", "teams", "telegram", "template")
 GROUP_BY_ALL = "..."
 _HEADER_NAME = re.compile(r"[A-Za-z0-9-]+")
-T = TypeVar("T")
+
+__all__ = ["NOTIFY_KEYS", "ApiConfig", "InhibitRule", "NotifyConfig", "Receiver", "Route",
+           "WebhookConfig", "collect_missing", "missing_input", "parse_notify_config"]
 
 
 @dataclass(frozen=True)
@@ -57,7 +69,7 @@ class Receiver:
 
     name: str
     webhook_configs: tuple[WebhookConfig, ...] = ()
-    alertmanager_configs: tuple[Any, ...] = ()  # alerter.am_forward.AlertmanagerConfig
+    alertmanager_configs: tuple[AlertmanagerConfig, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -109,63 +121,9 @@ class NotifyConfig:
     templates: Mapping[str, str] = field(default_factory=dict)
 
 
-# --- small typed readers; each raises ValueError("path: message") -----------------------
-# read_*, secret and check_url are public: alerter.am_forward validates its receivers
-# with them too.
-
-def read_mapping(value: object, path: str, allowed: tuple[str, ...]) -> Mapping[str, Any]:
-    """``value`` as a mapping whose keys are all in ``allowed``."""
-    if not isinstance(value, Mapping):
-        raise ValueError(f"{path}: must be a mapping, got {type(value).__name__}")
-    for key in value:
-        if key not in allowed:
-            raise ValueError(f"{path}.{key}: unknown key (allowed: {', '.join(allowed)})")
-    return value
-
-
-def read_str(value: object, path: str) -> str:
-    """``value`` as a non-empty string."""
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{path}: must be a non-empty string")
-    return value
-
-
-def _bool(value: object, path: str) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"{path}: must be true or false")
-    return value
-
-
-def _int(value: object, path: str, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{path}: must be an integer >= {minimum}")
-    return value
-
-
-def read_duration(value: object, path: str, positive: bool = False) -> float:
-    """``value`` (``30s``, ``5m`` ...) in seconds; ``positive`` rejects 0."""
-    try:
-        seconds = parse_duration(value)
-    except ValueError as exc:
-        raise ValueError(f"{path}: {exc}") from None
-    if positive and seconds <= 0:
-        raise ValueError(f"{path}: must be greater than 0")
-    return seconds
-
-
-def _list(value: object, path: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise ValueError(f"{path}: must be a list")
-    return value
-
-
-def _each(value: object, path: str, parse: Callable[[Any, str], T]) -> list[T]:
-    return [parse(item, f"{path}[{i}]") for i, item in enumerate(_list(value, path))]
-
-
 def _matchers(value: object, path: str) -> tuple[Matcher, ...]:
     result: list[Matcher] = []
-    for i, item in enumerate(_list(value, path)):
+    for i, item in enumerate(read_list(value, path)):
         try:
             result.extend(parse_matchers(item))
         except ValueError as exc:
@@ -174,56 +132,11 @@ def _matchers(value: object, path: str) -> tuple[Matcher, ...]:
 
 
 def _label_names(value: object, path: str) -> tuple[str, ...]:
-    names = _each(value, path, read_str)
+    names = read_each(value, path, read_str)
     for i, name in enumerate(names):
         if name != GROUP_BY_ALL and not LABEL_NAME.fullmatch(name):
             raise ValueError(f"{path}[{i}]: invalid label name {name!r}")
     return tuple(names)
-
-
-#: while a config loads under ``collect_missing()``: the missing variables/files seen so far
-_missing: ContextVar[list[str] | None] = ContextVar("wardops_missing_inputs", default=None)
-#: stands in for a missing value while collecting, so that loading goes on to find the rest
-_PLACEHOLDER = "http://missing.invalid/"
-
-
-@contextmanager
-def collect_missing() -> Iterator[list[str]]:
-    """Collect missing environment variables and unreadable secret files instead of
-    raising at the first one; the caller reports the whole list (one error, one run)."""
-    seen: list[str] = []
-    token = _missing.set(seen)
-    try:
-        yield seen
-    finally:
-        _missing.reset(token)
-
-
-def missing_input(message: str) -> str:
-    """Report one missing variable/file (``"path.key: ..."``): recorded while collecting
-    (returns a placeholder value), else raised as ``ValueError``."""
-    seen = _missing.get()
-    if seen is None:
-        raise ValueError(message)
-    seen.append(message)
-    return _PLACEHOLDER
-
-
-def secret(raw: Mapping[str, Any], path: str, base: str, base_dir: Path,
-           required: bool) -> Secret | None:
-    """``base`` (a literal), ``base_env`` or ``base_file`` (relative to ``base_dir``) of
-    ``raw``: :func:`wardops_common.secrets.read_secret`, with a missing variable or file
-    reported through :func:`missing_input`."""
-    return read_secret(raw, base, path, required=required, literal=True, base_dir=base_dir,
-                       missing=missing_input)
-
-
-def check_url(url: Secret, path: str) -> None:
-    """Raise unless ``url`` is an http(s) URL with a host (the message never shows it)."""
-    parts = urlsplit(url.value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        # The URL itself may be a secret (Slack/Teams embed tokens): name only the field.
-        raise ValueError(f"{path}: not an http(s) URL with a host (from {url.source})")
 
 
 # --- receivers ---------------------------------------------------------------------------
@@ -251,7 +164,7 @@ def _webhook(raw: object, path: str, base_dir: Path,
         token = secret(m, path, "bot_token", base_dir, required=True)
         assert token is not None
         api_url = read_str(m.get("api_url", TELEGRAM_API), f"{path}.api_url").rstrip("/")
-        url = Secret(f"{api_url}/bot{token.value}/sendMessage", token.source)
+        url: Secret | None = Secret(f"{api_url}/bot{token.value}/sendMessage", token.source)
         if "chat_id" not in m:
             raise ValueError(f"{path}.chat_id: required for telegram")
         chat_id = m["chat_id"]
@@ -259,23 +172,24 @@ def _webhook(raw: object, path: str, base_dir: Path,
             raise ValueError(f"{path}.chat_id: must be a number or an @channel name")
         kw["chat_id"] = str(chat_id)
         if "message_thread_id" in m:
-            kw["message_thread_id"] = _int(m["message_thread_id"], f"{path}.message_thread_id", 1)
+            kw["message_thread_id"] = read_int(m["message_thread_id"],
+                                               f"{path}.message_thread_id", 1)
     else:
         for key in ("bot_token", "bot_token_env", "bot_token_file", "api_url", "chat_id",
                     "message_thread_id"):
             if key in m:
                 raise ValueError(f"{path}.{key}: only for format telegram")
         url = secret(m, path, "url", base_dir, required=True)
-        assert url is not None
+    assert url is not None
     check_url(url, f"{path}.url")
     kw["url"] = url
     kw["hmac_secret"] = secret(m, path, "hmac_secret", base_dir, required=False)
     if "send_resolved" in m:
-        kw["send_resolved"] = _bool(m["send_resolved"], f"{path}.send_resolved")
+        kw["send_resolved"] = read_bool(m["send_resolved"], f"{path}.send_resolved")
     if "max_alerts" in m:
-        kw["max_alerts"] = _int(m["max_alerts"], f"{path}.max_alerts")
+        kw["max_alerts"] = read_int(m["max_alerts"], f"{path}.max_alerts")
     if "max_attempts" in m:
-        kw["max_attempts"] = _int(m["max_attempts"], f"{path}.max_attempts")
+        kw["max_attempts"] = read_int(m["max_attempts"], f"{path}.max_attempts")
     if "timeout" in m:
         kw["timeout"] = read_duration(m["timeout"], f"{path}.timeout", positive=True)
     if "max_age" in m:
@@ -309,15 +223,14 @@ def _webhook(raw: object, path: str, base_dir: Path,
 def _receivers(raw: object, base_dir: Path,
                compile_template: Callable[[str, str], None]) -> dict[str, Receiver]:
     receivers: dict[str, Receiver] = {}
-    for i, item in enumerate(_list(raw, "receivers")):
+    for i, item in enumerate(read_list(raw, "receivers")):
         path = f"receivers[{i}]"
         m = read_mapping(item, path, ("name", "webhook_configs", "alertmanager_configs"))
         name = read_str(m.get("name"), f"{path}.name")
         if name in receivers:
             raise ValueError(f"{path}.name: duplicate receiver {name!r}")
-        hooks = _each(m.get("webhook_configs", []), f"{path}.webhook_configs",
+        hooks = read_each(m.get("webhook_configs", []), f"{path}.webhook_configs",
                       lambda v, p: _webhook(v, p, base_dir, compile_template))
-        from alerter.am_forward import parse_alertmanager_configs  # forwarding, its own module
         ams = parse_alertmanager_configs(m.get("alertmanager_configs", []),
                                          f"{path}.alertmanager_configs", base_dir)
         receivers[name] = Receiver(name, tuple(hooks), ams)
@@ -368,11 +281,11 @@ def _route(raw: object, path: str, parent: Route | None, parent_key: str, index:
     repeat_interval = (read_duration(m["repeat_interval"], f"{path}.repeat_interval", positive=True)
                        if "repeat_interval" in m else defaults.repeat_interval)
     node = Route(key=key, receiver=receiver, matchers=matchers,
-                 continue_=_bool(m.get("continue", False), f"{path}.continue"),
+                 continue_=read_bool(m.get("continue", False), f"{path}.continue"),
                  group_by=group_by, group_by_all=group_by_all, group_wait=group_wait,
                  group_interval=group_interval, repeat_interval=repeat_interval)
     children = tuple(_route(child, f"{path}.routes[{i}]", node, key, i, receivers)
-                     for i, child in enumerate(_list(m.get("routes", []), f"{path}.routes")))
+                     for i, child in enumerate(read_list(m.get("routes", []), f"{path}.routes")))
     return Route(**{**node.__dict__, "routes": children})
 
 
@@ -391,7 +304,7 @@ def _api(raw: object, base_dir: Path) -> ApiConfig:
     token = secret(m, "api", "bearer_token", base_dir, required=False)
     kw: dict[str, Any] = {"bearer_token": token}
     if "max_body_bytes" in m:
-        kw["max_body_bytes"] = _int(m["max_body_bytes"], "api.max_body_bytes", 1024)
+        kw["max_body_bytes"] = read_int(m["max_body_bytes"], "api.max_body_bytes", 1024)
     return ApiConfig(**kw)
 
 
@@ -399,7 +312,7 @@ def _templates(raw: object, base_dir: Path) -> dict[str, str]:
     """``templates: [glob, ...]``: Jinja2 files, each usable by its file name in
     ``{% include %}`` / ``{% import %}`` of a ``template`` webhook."""
     result: dict[str, str] = {}
-    for i, pattern in enumerate(_each(raw, "templates", read_str)):
+    for i, pattern in enumerate(read_each(raw, "templates", read_str)):
         paths = sorted(glob.glob(str(base_dir / pattern)))
         if not paths:
             raise ValueError(f"templates[{i}]: no file matches {pattern!r}")
@@ -433,7 +346,7 @@ def parse_notify_config(raw: Mapping[str, Any], base_dir: Path | str | None = No
         route = _route(raw["route"], "route", None, "", 0, receivers)
     elif receivers:
         raise ValueError("route: required when receivers are configured")
-    inhibit = tuple(_each(raw.get("inhibit_rules", []), "inhibit_rules", _inhibit_rule))
+    inhibit = tuple(read_each(raw.get("inhibit_rules", []), "inhibit_rules", _inhibit_rule))
     api = _api(raw.get("api", {}), base)
     return NotifyConfig(raw=raw, route=route, receivers=receivers, inhibit_rules=inhibit,
                         api=api, templates=templates)

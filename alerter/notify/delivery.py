@@ -19,8 +19,9 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import requests
 
@@ -80,7 +81,7 @@ _COLUMNS = ("id, receiver, integration, format, group_key, idempotency_key, body
             "alerts, created_at, attempts, next_attempt_at, last_error")
 
 
-def _from_row(row: tuple) -> Notification:  # type: ignore[type-arg]
+def _from_row(row: Sequence[Any]) -> Notification:
     (nid, receiver, integration, fmt, group_key, key, body, headers, alerts, created_at,
      attempts, next_at, last_error) = row
     return Notification(receiver=receiver, integration=integration, format=fmt,
@@ -136,7 +137,7 @@ class Queue:
         result = []
         for row in rows:
             item = dict(zip(keys, row))
-            item["body"] = bytes(item["body"]).decode(errors="replace")  # type: ignore[arg-type]
+            item["body"] = bytes(item["body"]).decode(errors="replace")
             result.append(item)
         return result
 
@@ -320,7 +321,7 @@ class Lane:
                 self._busy_groups.add(item.group_key)
             try:
                 finished = self._attempt(session, item)
-            except Exception:  # noqa: BLE001 - counted and logged; the row stays queued
+            except Exception:
                 self._metrics.errors.labels("worker").inc()
                 log.exception("delivery worker error", extra={"receiver": item.receiver})
                 item.next_attempt_at = self._clock() + 5.0

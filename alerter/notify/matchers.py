@@ -1,4 +1,5 @@
-"""Alertmanager matcher syntax: ``severity="critical"``, ``=~``, ``!=``, ``!~`` and ``{a="b",c=~"d"}``.
+"""Alertmanager matcher syntax: ``severity="critical"``, ``=~``, ``!=``, ``!~`` and
+``{a="b",c=~"d"}``.
 
 Used by routes, inhibit rules, silences and the API's ``filter`` parameter. As in
 Prometheus and Alertmanager, a missing label matches like an empty value, and regular
@@ -20,7 +21,9 @@ LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")  # Prometheus label names
 _ESCAPES = {"\\": "\\", '"': '"', "n": "\n"}
 
 
-class _Regex(Protocol):
+class Regex(Protocol):
+    """A compiled pattern (RE2): what matching needs of it."""
+
     def fullmatch(self, text: str) -> object | None: ...
 
 
@@ -30,7 +33,7 @@ _RE2_OPTIONS.dot_nl = True       # `.` matches a newline, like Prometheus's (?s)
 
 
 @lru_cache(maxsize=4096)
-def compile_anchored(pattern: str) -> _Regex:
+def compile_anchored(pattern: str) -> Regex:
     """A user's regex, anchored at both ends, in RE2 (linear time, like Go's regexp): a
     matcher, filter or silence cannot make the alerter backtrack for seconds.
 
@@ -38,7 +41,7 @@ def compile_anchored(pattern: str) -> _Regex:
     Python-only syntax such as look-arounds and back-references, which Go rejects too).
     """
     try:
-        return re2.compile(pattern, _RE2_OPTIONS)  # type: ignore[no-any-return]
+        return re2.compile(pattern, _RE2_OPTIONS)
     except re2.error as exc:
         reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
         raise ValueError(f"invalid regular expression {pattern!r}: {reason}") from None
@@ -51,7 +54,7 @@ class Matcher:
     name: str
     op: str
     value: str
-    _regex: _Regex | None = field(default=None, compare=False, repr=False)
+    _regex: Regex | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not LABEL_NAME.fullmatch(self.name):

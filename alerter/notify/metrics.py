@@ -87,7 +87,8 @@ class NotifyCollector:
 
     def collect(self) -> Iterator[Metric]:
         depth = GaugeMetricFamily("wardops_alerter_notification_queue_depth",
-                                  "Notifications queued and not yet delivered.", labels=["receiver"])
+                                  "Notifications queued and not yet delivered.",
+                                  labels=["receiver"])
         oldest = GaugeMetricFamily("wardops_alerter_notification_oldest_undelivered_age_seconds",
                                    "Age of the oldest undelivered notification (0 when none).",
                                    labels=["receiver"])

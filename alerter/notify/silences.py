@@ -7,11 +7,13 @@ wardops API and a later Alertmanager-API-v2 layer (amtool, Grafana) can serve it
 
 from __future__ import annotations
 
+import builtins
 import json
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from alerter.model import Alert
 from alerter.notify.db import Database
@@ -119,13 +121,13 @@ class SilenceStore:
             except KeyError:
                 raise SilenceNotFound(silence_id) from None
 
-    def list(self) -> list[Silence]:
+    def list(self) -> builtins.list[Silence]:
         """All silences not yet garbage-collected, newest first."""
         self.gc()
         with self._lock:
             return sorted(self._cache.values(), key=lambda s: s.updated_at, reverse=True)
 
-    def silenced_by(self, alert: Alert) -> list[str]:
+    def silenced_by(self, alert: Alert) -> builtins.list[str]:
         """Ids of the active silences that mute ``alert``."""
         now = self._clock()
         with self._lock:
@@ -152,7 +154,7 @@ class SilenceStore:
         self._cache[s.id] = s
 
 
-def _from_row(row: tuple) -> Silence:  # type: ignore[type-arg]
+def _from_row(row: Sequence[Any]) -> Silence:
     sid, matchers, starts_at, ends_at, created_by, comment, updated_at = row
     return Silence(id=sid, matchers=tuple(Matcher(*m) for m in json.loads(matchers)),
                    starts_at=starts_at, ends_at=ends_at, created_by=created_by,

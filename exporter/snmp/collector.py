@@ -124,11 +124,11 @@ def collect_metrics(states: Sequence[DeviceState]) -> Iterable[Metric]:
                     family.add_metric(labels, value)
         for spec in state.settings.scalars:
             if spec.name in result.scalars:
-                family = scalars.get(spec.name)
-                if family is None:
-                    family = scalars[spec.name] = GaugeMetricFamily(
+                gauge = scalars.get(spec.name)
+                if gauge is None:
+                    gauge = scalars[spec.name] = GaugeMetricFamily(
                         f"wardops_snmp_{spec.name}", spec.help, labels=names)
-                family.add_metric(values, result.scalars[spec.name])
+                gauge.add_metric(values, result.scalars[spec.name])
 
     yield from (up, duration, last, errors, uptime, info, oper, admin, speed)
     yield from counters.values()

@@ -94,12 +94,12 @@ class SnmpPoller:
         # the web server's thread.
         states: dict[tuple[str, str], DeviceState] = {}
         for key, device in wanted.items():
-            state = self._states.get(key)
-            if state is None:
-                states[key] = state = DeviceState(device=device, settings=device.snmp)
-                self._start(state)
+            kept = self._states.get(key)
+            if kept is None:
+                states[key] = fresh = DeviceState(device=device, settings=device.snmp)
+                self._start(fresh)
                 continue
-            states[key] = state
+            states[key] = state = kept
             state.device = device
             if state.settings != device.snmp:
                 state.settings = device.snmp
@@ -198,7 +198,7 @@ class SnmpPoller:
                 if reason == "resolve":
                     state.session = None
                 return
-            except Exception as exc:  # noqa: BLE001 - a bug must not stop the loop; counted
+            except Exception as exc:
                 log.exception("snmp poll crashed", extra=self._log_fields(state))
                 self._failed(state, "internal", repr(exc), start)
                 return
@@ -218,7 +218,7 @@ class SnmpPoller:
             return None
         try:
             return self._icmp_up(state.device)
-        except Exception:  # noqa: BLE001 - the core's callback; logged, then "unknown"
+        except Exception:
             log.exception("icmp_up callback failed", extra=self._log_fields(state))
             return None
 

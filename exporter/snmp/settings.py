@@ -16,6 +16,7 @@ from typing import Any
 
 from exporter.snmp.credentials import V2cCredentials, V3Credentials, parse_credentials
 from wardops_common.durations import parse_duration
+from wardops_common.readers import unknown_key
 
 _CREDENTIAL_KEYS = {
     "community", "community_env", "community_file", "username", "security_level",
@@ -136,7 +137,7 @@ def _matcher(value: Any, field: str) -> InterfaceMatcher:
                          "or {name: regex, alias: regex}")
     unknown = sorted(set(value) - {"name", "alias"})
     if unknown:
-        raise ValueError(f"{field}.{unknown[0]}: unknown key (known: name, alias)")
+        raise ValueError(f"{field}.{unknown[0]}: {unknown_key(unknown[0], ('name', 'alias'))}")
     return InterfaceMatcher(
         name=_regex(value["name"], f"{field}.name") if "name" in value else None,
         alias=_regex(value["alias"], f"{field}.alias") if "alias" in value else None)
@@ -152,7 +153,8 @@ def _uplinks(value: Any) -> tuple[UplinkRule, ...]:
             raise ValueError(f"{where}: must be a mapping with alias and isp")
         unknown = sorted(set(item) - {"alias", "name", "isp"})
         if unknown:
-            raise ValueError(f"{where}.{unknown[0]}: unknown key (known: alias, name, isp)")
+            raise ValueError(f"{where}.{unknown[0]}: "
+                             f"{unknown_key(unknown[0], ('alias', 'name', 'isp'))}")
         isp = item.get("isp")
         if not isinstance(isp, str) or not isp:
             raise ValueError(f"{where}.isp: required, the provider's name")
@@ -174,7 +176,8 @@ def _scalars(value: Any) -> tuple[ScalarSpec, ...]:
             raise ValueError(f"{where}: must be a mapping with name, oid and help")
         unknown = sorted(set(item) - {"name", "oid", "help"})
         if unknown:
-            raise ValueError(f"{where}.{unknown[0]}: unknown key (known: name, oid, help)")
+            raise ValueError(f"{where}.{unknown[0]}: "
+                             f"{unknown_key(unknown[0], ('name', 'oid', 'help'))}")
         name = item.get("name")
         if not isinstance(name, str) or not _METRIC_NAME.match(name):
             raise ValueError(f"{where}.name: {name!r} is not a valid metric name part "
@@ -201,7 +204,7 @@ def parse_snmp_settings(raw: Mapping[str, Any], base_dir: Path | None = None) ->
         raise ValueError("snmp: must be a mapping")
     unknown = sorted(set(raw) - _KNOWN_KEYS)
     if unknown:
-        raise ValueError(f"{unknown[0]}: unknown key")
+        raise ValueError(f"{unknown[0]}: {unknown_key(unknown[0], _KNOWN_KEYS)}")
     version = str(raw.get("version", "2c"))
     if version in ("2", "v2c"):
         version = "2c"

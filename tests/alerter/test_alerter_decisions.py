@@ -6,8 +6,14 @@ import json
 
 import pytest
 
-from alerter.evaluation import (AlertState, Candidate, Transition, orphaned,
-                                restore_after_downtime, step)
+from alerter.evaluation import (
+    AlertState,
+    Candidate,
+    Transition,
+    orphaned,
+    restore_after_downtime,
+    step,
+)
 from alerter.health import Cause, Outage, classify_freshness, classify_targets, hold_until_scraped
 from alerter.model import fingerprint
 from alerter.promapi import QueryError, Sample, parse_response

@@ -12,8 +12,16 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from alerter.alignment import (IRREGULAR, NO_FIT, STOPPED, TOO_FEW, is_series_selector,
-                               next_evaluation, scrape_period, selector_from_targets)
+from alerter.alignment import (
+    IRREGULAR,
+    NO_FIT,
+    STOPPED,
+    TOO_FEW,
+    is_series_selector,
+    next_evaluation,
+    scrape_period,
+    selector_from_targets,
+)
 from alerter.config import load_config
 from alerter.promapi import QueryError, parse_matrix
 from tests.alerter.harness import TSDB, FakeExporter, write_config

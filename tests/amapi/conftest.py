@@ -166,7 +166,7 @@ class Alertmanager:
             """))
         self.proc: Proc | None = None
 
-    def start(self) -> "Alertmanager":
+    def start(self) -> Alertmanager:
         self.proc = Proc(["prometheus-alertmanager", f"--config.file={self.config}",
                           f"--storage.path={self.workdir / 'data'}",
                           f"--web.listen-address=127.0.0.1:{self.port}",

@@ -12,9 +12,18 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from alerter.am_forward import (RESOLVED_RETENTION, STATE_FILE, Forwarder, Sent, firing_ends_at,
-                                needs_sending, next_backoff, postable, targets_of)
 from alerter.model import Alert
+from alerter.notify.alertmanager.forward import (
+    RESOLVED_RETENTION,
+    STATE_FILE,
+    Forwarder,
+    Sent,
+    firing_ends_at,
+    needs_sending,
+    next_backoff,
+    postable,
+    targets_of,
+)
 from alerter.notify.config import parse_notify_config
 from tests.notify.receiver import Receiver
 from tests.support import wait_for

@@ -39,7 +39,7 @@ EXPECTED_WARNINGS = [
     "a Jinja2 body)",
     f"warning: {SRC}: time_intervals: not converted (wardops has no time intervals; use "
     "silences)",
-    f"import-alertmanager-config: converted with losses: receiver 'atm-vendor' has no "
+    "import-alertmanager-config: converted with losses: receiver 'atm-vendor' has no "
     "integration left but routes send alerts to it (see the comments in the output)",
 ]
 # What the output says in place, above each receiver that lost integrations.

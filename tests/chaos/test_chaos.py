@@ -16,7 +16,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from harness import Schedule, run
 
 SEEDS = [int(s) for s in os.environ.get("WARDOPS_CHAOS_SEEDS", "1,18,25").split(",")]

@@ -6,7 +6,6 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-
 from oracle import Event, Truth, applied_events, violations
 
 

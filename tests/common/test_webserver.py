@@ -41,7 +41,7 @@ def test_close_lets_requests_in_progress_finish(caplog: pytest.LogCaptureFixture
     for client in clients:
         client.join(5)
     assert answers == [200, 200]
-    assert not server._thread.is_alive()  # noqa: SLF001 - the serving thread has ended
+    assert not server._thread.is_alive()
     assert not crashes, [f"{c.thread.name}: {c.exc_value!r}" for c in crashes]
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
     with pytest.raises(requests.ConnectionError):

@@ -86,8 +86,9 @@ def test_the_exporter_cli_rejects_the_inventory_it_is_given(tmp_path: Path) -> N
     inventory passes, so the failures above are about the YAML, not the command."""
     doc = tmp_path / "devices.yml"
     doc.write_text("sites: {S1: {}}\ndevices:\n  - {name: R1, address: 127.0.0.1, site: S1}\n")
-    proc = subprocess.run([sys.executable, "-m", "exporter", "check-config", str(doc)], capture_output=True, text=True, timeout=60,
-                          env=python_env(), cwd=tmp_path)
+    proc = subprocess.run([sys.executable, "-m", "exporter", "check-config", str(doc)],
+                          capture_output=True, text=True, timeout=60, env=python_env(),
+                          cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
 
 

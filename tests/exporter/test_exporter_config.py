@@ -15,14 +15,15 @@ CREDOBANK = REPO / "tests" / "data" / "credobank-devices.csv"
 
 # Every invalid-*.yml with its exact message; {dir} is the testdata directory.
 INVALID = {
-    "unknown-top-key": "{dir}/invalid-unknown-top-key.yml: devicez: unknown key (expected one "
-                       "of devices, inventory_files, probe, sites, snmp_defaults)",
+    "unknown-top-key": "{dir}/invalid-unknown-top-key.yml: devicez: unknown key (known: "
+                       "devices, inventory_files, probe, sites, snmp_defaults); did you mean "
+                       "'devices'?",
     "unknown-device-key": "{dir}/invalid-unknown-device-key.yml: devices[0] (r1): adress: "
-                          "unknown key (expected one of address, enabled, labels, latitude, "
-                          "longitude, name, site, snmp, type)",
+                          "unknown key (known: address, enabled, labels, latitude, longitude, "
+                          "name, site, snmp, type); did you mean 'address'?",
     "unknown-probe-key": "{dir}/invalid-unknown-probe-key.yml: probe: intervall: unknown key "
-                         "(expected one of align_to_scrapes, count, down_after, interval, "
-                         "timeout, up_after)",
+                         "(known: align_to_scrapes, count, down_after, interval, timeout, "
+                         "up_after); did you mean 'interval'?",
     "align-not-bool": "{dir}/invalid-align-not-bool.yml: probe.align_to_scrapes: must be true "
                       "or false, not 'yes please'",
     "missing-name": "{dir}/invalid-missing-name.yml: devices[0]: name: missing",
@@ -79,7 +80,7 @@ INVALID = {
     "duplicate-site": "{dir}/include-site-a.yml: sites.A: duplicate site, also defined at "
                       "{dir}/invalid-duplicate-site.yml: sites.A",
     "devices-not-list": "{dir}/invalid-devices-not-list.yml: devices: must be a list",
-    "include-unknown-key": "{dir}/include-with-probe.yml: probe: unknown key (expected one of "
+    "include-unknown-key": "{dir}/include-with-probe.yml: probe: unknown key (known: "
                            "devices, sites)",
     "empty-type": "{dir}/invalid-empty-type.yml: devices[0] (r1): type: '--' has no letters "
                   "or digits",

@@ -203,7 +203,7 @@ def test_stalled_event_loop_does_not_turn_replies_into_loss(mode: str) -> None:
     async def body(p: IcmpProber) -> ProbeOutcome:
         task = asyncio.create_task(p.probe("127.0.0.1", 1, 0.3))
         await asyncio.sleep(0)  # the request goes out
-        time.sleep(0.6)  # noqa: ASYNC251 - blocking the loop on purpose
+        time.sleep(0.6)
         return await task
     outcome = run(mode, body)
     assert (outcome.sent, outcome.received) == (1, 1), outcome

@@ -11,8 +11,15 @@ from alerter.notify.dedup import LogEntry, Reason, logged_entry, needs_update
 from alerter.notify.dispatch import next_flush_at
 from alerter.notify.inhibit import Inhibitor
 from alerter.notify.matchers import parse_matchers
-from alerter.notify.retry import (Action, Outcome, TransportError, backoff, classify,
-                                  next_step, parse_retry_after)
+from alerter.notify.retry import (
+    Action,
+    Outcome,
+    TransportError,
+    backoff,
+    classify,
+    next_step,
+    parse_retry_after,
+)
 from alerter.notify.route import group_key, group_labels, match_routes
 
 LABELS = {"alertname": "DeviceDown", "site": "Kharagauli", "severity": "critical",

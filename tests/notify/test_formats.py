@@ -168,6 +168,45 @@ def test_failing_template_becomes_dead_letter(receiver: Receiver,
                                        {"reason": "render"}) == 1
 
 
+def test_a_template_failing_outside_jinja_is_a_dead_letter_and_others_still_deliver(
+        receiver: Receiver, pipeline_factory: PipelineFactory) -> None:
+    """ZeroDivisionError (not a Jinja2 error) used to escape as a flush error: nothing
+    delivered, no dead letter. Now it is a counted dead letter with the reason, and the
+    receiver's other integration and the failed-notification count are unaffected."""
+    p = pipeline_factory({
+        "route": {"receiver": "t", "group_wait": "0s"},
+        "receivers": [{"name": "t", "webhook_configs": [
+            {"url": receiver.url + "/ticket", "format": "template",
+             "body": "{{ 10 / (alerts | length - 1) }}"},  # fine for 2 alerts, not for 1
+            {"url": receiver.url + "/am"},
+        ]}]})
+    p.process([firing(site="A", device="a1")])
+    letters = wait_dead(p)
+    assert letters[0]["lastError"].startswith("render: division by zero")
+    from tests.support import wait_for
+    wait_for(lambda: [r for r in receiver.requests if r.path.endswith("/am")], timeout=10,
+             what=f"the other integration's delivery (got {receiver.requests})")
+    assert p.registry.get_sample_value("wardops_alerter_notifications_total",
+                                       {"receiver": "t", "result": "failed"}) == 1
+
+
+def test_a_header_rendering_control_characters_is_sent_with_spaces(
+        receiver: Receiver, pipeline_factory: PipelineFactory) -> None:
+    """A label value with CR/LF (from any source Prometheus scrapes) in a header template
+    used to make the HTTP client refuse the request; it is delivered, the line breaks
+    turned into spaces (no header can be forged)."""
+    p = pipeline_factory({
+        "route": {"receiver": "t", "group_wait": "0s"},
+        "receivers": [{"name": "t", "webhook_configs": [
+            {"url": receiver.url, "format": "template", "body": "{{ status }}",
+             "headers": {"X-Device": "{{ commonLabels.device }}"}}]}]})
+    p.process([firing(site="A", device="a1\r\nX-Forged: yes")])
+    from tests.support import wait_for
+    [req] = wait_for(lambda: receiver.requests, timeout=10, what="the delivery")
+    assert req.headers["X-Device"] == "a1  X-Forged: yes"
+    assert "X-Forged" not in req.headers
+
+
 def wait_dead(p: Any, count: int = 1) -> list[dict[str, Any]]:
     from tests.support import wait_for
     return wait_for(lambda: (d := p.dead_letters()) and len(d) >= count and d,
@@ -189,3 +228,23 @@ def test_template_files_can_be_included(receiver: Receiver, pipeline_factory: Pi
     p.process([firing(site="Gori", device=f"g{i}") for i in range(3)])
     assert receiver.wait(1)[0].json() == {"fields": {"project": {"key": "NET"},
                                                      "summary": "FIRING: 3 down at Gori"}}
+
+
+@pytest.mark.parametrize("body,error", [
+    ("{{ 1 / 0 }}", "fails on a sample alert: ZeroDivisionError"),
+    ("{{ alerts | map(attribute='labels') | sum }}", "fails on a sample alert: TypeError"),
+    ("{% include 'missing.tmpl' %}", "fails on a sample alert: TemplateNotFound"),
+    ("{{ commonLabels.ticket_queue | default('noc') }} {{ status }}", None),
+    ("{{ commonLabels.ticket_queue }}", None),  # a label only real alerts carry: not refused
+])
+def test_templates_are_rendered_on_a_sample_alert_when_the_config_loads(
+        body: str, error: str | None) -> None:
+    from alerter.notify.config import parse_notify_config
+    raw = {"route": {"receiver": "t"}, "receivers": [{"name": "t", "webhook_configs": [
+        {"url": "http://127.0.0.1:9/t", "format": "template", "body": body}]}]}
+    if error is None:
+        parse_notify_config(raw)
+        return
+    with pytest.raises(ValueError, match="receivers\\[0\\].webhook_configs\\[0\\].body: ") as info:
+        parse_notify_config(raw)
+    assert error in str(info.value)

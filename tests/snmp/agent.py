@@ -69,7 +69,7 @@ rouser {V3_NOAUTH_USER} noauth
 """)
         self.proc: Proc | None = None
 
-    def start(self) -> "Snmpd":
+    def start(self) -> Snmpd:
         """Start snmpd and wait until it answers a GET of sysUpTime."""
         env = dict(os.environ, SNMP_PERSISTENT_DIR=str(self.dir / "persist"), MIBS="",
                    MIBDIRS=str(self.dir))

@@ -12,8 +12,17 @@ import os
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from tests.snmp.agent import (AUTH_KEY, PRIV_KEY, V3_AUTH_ONLY_USER, V3_NOAUTH_USER,
-                              V3_PROTOCOL_USERS, V3_USER, Snmpd, free_udp_port, ip)
+from tests.snmp.agent import (
+    AUTH_KEY,
+    PRIV_KEY,
+    V3_AUTH_ONLY_USER,
+    V3_NOAUTH_USER,
+    V3_PROTOCOL_USERS,
+    V3_USER,
+    Snmpd,
+    free_udp_port,
+    ip,
+)
 from tests.snmp.conftest import Device, label_sets, one, require_netns, samples, settings
 from tests.support import wait_for
 from tests.support.nft import Firewall
@@ -212,7 +221,7 @@ def test_icmp_down_device_does_not_pile_up_snmp_errors(make_poller,
         firewall.close()
 
 
-def test_run_polls_on_its_schedule_and_reload_keeps_results(make_poller, 
+def test_run_polls_on_its_schedule_and_reload_keeps_results(make_poller,
         router_agent: Snmpd, loop: asyncio.AbstractEventLoop) -> None:
     first = router(router_agent, interval="1s")
     second = Device("kharagauli-sw1", "127.0.0.1", type="switch",

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import requests
 import yaml
-
 from stackparts import Prometheus, WebhookSink, fast_alerting_rules, prometheus_config
+
 from tests.support import Proc, free_port, wait_for, wait_http
 from tests.support.flakyreceiver import FlakyReceiver
 from tests.support.nft import Firewall

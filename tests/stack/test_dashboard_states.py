@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from stackparts import panel_expr
+
 from tests.support import REPO
 
 EXPORTER = 'job="wardops-exporter", instance="e1:9469"'

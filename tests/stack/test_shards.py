@@ -14,8 +14,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
-
 from faultstack import DETECT, Stack
+
 from tests.support import wait_for
 
 # Two sites per shard at least; which shard owns a device is the exporter's stable hash.

@@ -20,10 +20,17 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
+from stackparts import (
+    DASHBOARD_DIR,
+    Prometheus,
+    dashboards,
+    label_values_query,
+    panel_queries,
+    panels,
+    substitute,
+    variable_queries,
+)
 
-from stackparts import (DASHBOARD_DIR, Prometheus, dashboards,
-                        label_values_query, panel_queries, panels, substitute,
-                        variable_queries)
 from alerter.config import load_config
 from alerter.model import Alert
 from alerter.notify.inhibit import Inhibitor

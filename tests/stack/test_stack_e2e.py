@@ -21,10 +21,19 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
+from stackparts import (
+    Prometheus,
+    WebhookSink,
+    dashboards,
+    fast_recording_rules,
+    label_values_query,
+    panel_expr,
+    panel_queries,
+    prometheus_config,
+    substitute,
+    variable_queries,
+)
 
-from stackparts import (Prometheus, WebhookSink, dashboards, fast_recording_rules,
-                        label_values_query, panel_expr, panel_queries, prometheus_config,
-                        substitute, variable_queries)
 from tests.snmp.agent import COMMUNITY, Snmpd, ip
 from tests.support import REPO, Proc, free_port, python_env, wait_for, wait_http
 from tests.support.nft import Firewall

@@ -25,8 +25,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
-
 from faultstack import DETECT, Flapper, Stack
+
 from tests.snmp.agent import ip
 from tests.support import wait_for
 

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import requests
-
 from stackparts import SINK, WebhookSink
+
 from tests.support import Proc, free_port, wait_http
 
 PAYLOAD = {

@@ -43,7 +43,7 @@ def wait_for(check: Callable[[], T | None], timeout: float = 20.0, interval: flo
             result = check()
             if result:
                 return result
-        except Exception as exc:  # noqa: BLE001 - remembered and reported on timeout
+        except Exception as exc:
             last_error = exc
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last error: {last_error!r}")
@@ -69,7 +69,7 @@ class Proc:
                                       env=env, cwd=cwd, start_new_session=True)
 
     @classmethod
-    def python(cls, module: str, *args: str, log: Path, **kw: object) -> "Proc":
+    def python(cls, module: str, *args: str, log: Path, **kw: object) -> Proc:
         return cls([sys.executable, "-m", module, *args], log=log,
                    env=kw.pop("env", None) or python_env(), **kw)  # type: ignore[arg-type]
 

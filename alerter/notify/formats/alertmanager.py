@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from alerter.model import Alert
@@ -21,7 +21,7 @@ def rfc3339(ts: float | None) -> str:
     """Unix seconds as RFC 3339 UTC like Go's RFC3339Nano (trailing zeros trimmed)."""
     if not ts:
         return ZERO_TIME
-    dt = datetime.fromtimestamp(ts, timezone.utc)
+    dt = datetime.fromtimestamp(ts, UTC)
     text = dt.strftime("%Y-%m-%dT%H:%M:%S")
     if dt.microsecond:
         text += f".{dt.microsecond:06d}".rstrip("0")

@@ -33,13 +33,12 @@ until it goes through. Resolved alerts still to be re-sent are kept in
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +46,8 @@ import requests
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from alerter.model import Alert
-from alerter.notify.config import (NotifyConfig, Secret, check_url, read_duration, read_mapping,
-                                   read_str, secret)
+from alerter.notify.alertmanager.config import AlertmanagerConfig
+from alerter.notify.config import NotifyConfig
 from alerter.notify.delivery import USER_AGENT, transport_error
 from alerter.notify.formats.alertmanager import rfc3339
 from alerter.notify.retry import Outcome, classify
@@ -57,7 +56,6 @@ from wardops_common.atomicfile import write_atomic
 
 log = logging.getLogger("alerter.forward")
 
-RESEND_DELAY = 60.0             # Prometheus's --rules.alert.resend-delay default
 RESOLVED_RETENTION = 15 * 60.0  # Prometheus keeps re-sending a resolved alert this long
 ENDS_AT_FACTOR = 4              # endsAt = now + 4 × max(eval interval, resend delay)
 BATCH = 256                     # alerts per POST
@@ -66,68 +64,11 @@ STATE_FILE = "am_forward.json"
 ERROR_REASONS = ("connection_refused", "connection_error", "timeout", "http_5xx", "http_4xx",
                  "http_429")  # start at 0 so rate() and alerts see the first failure
 
-_KEYS = ("url", "url_env", "url_file", "timeout", "resend_delay", "basic_auth", "bearer_token",
-         "bearer_token_env", "bearer_token_file")
-
-
-# --- config -------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class AlertmanagerConfig:
-    """One Alertmanager to forward to."""
-
-    url: Secret
-    timeout: float = 10.0
-    resend_delay: float = RESEND_DELAY
-    authorization: Secret | None = field(default=None)  # the whole Authorization header value
-
-    @property
-    def alerts_url(self) -> str:
-        return self.url.value.rstrip("/") + "/api/v2/alerts"
-
-
-def _basic_auth(raw: object, path: str, base_dir: Path) -> Secret:
-    m = read_mapping(raw, path, ("username", "password", "password_env", "password_file"))
-    user = read_str(m.get("username"), f"{path}.username")
-    password = secret(m, path, "password", base_dir, required=True)
-    assert password is not None
-    token = base64.b64encode(f"{user}:{password.value}".encode()).decode()
-    return Secret(f"Basic {token}", password.source)
-
-
-def _one(raw: object, path: str, base_dir: Path) -> AlertmanagerConfig:
-    m = read_mapping(raw, path, _KEYS)
-    url = secret(m, path, "url", base_dir, required=True)
-    assert url is not None
-    check_url(url, f"{path}.url")
-    auth = None
-    token = secret(m, path, "bearer_token", base_dir, required=False)
-    if token is not None:
-        auth = Secret(f"Bearer {token.value}", token.source)
-    if "basic_auth" in m:
-        if auth is not None:
-            raise ValueError(f"{path}: give basic_auth or a bearer_token, not both")
-        auth = _basic_auth(m["basic_auth"], f"{path}.basic_auth", base_dir)
-    kw: dict[str, Any] = {"url": url, "authorization": auth}
-    if "timeout" in m:
-        kw["timeout"] = read_duration(m["timeout"], f"{path}.timeout", positive=True)
-    if "resend_delay" in m:
-        kw["resend_delay"] = read_duration(m["resend_delay"], f"{path}.resend_delay", positive=True)
-    return AlertmanagerConfig(**kw)
-
-
-def parse_alertmanager_configs(raw: object, path: str,
-                               base_dir: Path) -> tuple[AlertmanagerConfig, ...]:
-    """Validate a receiver's ``alertmanager_configs`` list; ``ValueError("path: ...")``."""
-    if not isinstance(raw, list):
-        raise ValueError(f"{path}: must be a list")
-    return tuple(_one(item, f"{path}[{i}]", base_dir) for i, item in enumerate(raw))
-
 
 def targets_of(config: NotifyConfig) -> dict[tuple[str, int], AlertmanagerConfig]:
     """(receiver, index) -> Alertmanager, for every receiver that forwards."""
     return {(r.name, i): am for r in config.receivers.values()
-            for i, am in enumerate(getattr(r, "alertmanager_configs", ()))}
+            for i, am in enumerate(r.alertmanager_configs)}
 
 
 # --- decisions (pure) ---------------------------------------------------------------------
@@ -469,31 +410,3 @@ def _alert_dict(a: Alert) -> dict[str, Any]:
     return {"labels": a.labels, "annotations": a.annotations, "state": a.state,
             "starts_at": a.starts_at, "ends_at": a.ends_at, "generator_url": a.generator_url,
             "value": a.value, "fingerprint": a.fingerprint}
-
-
-class Fanout:
-    """Hands each evaluation batch to the notification pipeline and then the forwarder
-    (the evaluator's ``Notifier``); what is still waiting is the pipeline's to say."""
-
-    def __init__(self, pipeline: Any, *others: Any) -> None:
-        self._pipeline = pipeline
-        self._others = others
-
-    def pending_resolves(self) -> set[str]:
-        """The pipeline's resolves not flushed yet (forwarding resends by itself)."""
-        return set(self._pipeline.pending_resolves())
-
-    def process(self, alerts: list[Alert]) -> None:
-        try:
-            self._pipeline.process(alerts)
-        finally:  # the evaluator counts and retries a pipeline error; forwarding goes on
-            for other in self._others:
-                other.process(alerts)
-
-
-def eval_interval_of(config: Any) -> float:
-    """The longest evaluation interval of an ``AlerterConfig`` (global or any group's):
-    endsAt must outlast the slowest group's cadence."""
-    groups: Iterable[Any] = getattr(config, "groups", ())
-    return max([config.evaluation_interval, *(g.interval for g in groups)])
-

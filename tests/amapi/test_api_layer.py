@@ -1,0 +1,105 @@
+"""One API layer for /api/v1 and /api/v2: the same write authorization (bearer token, or
+the token as basic-auth password), the same body limits, and every refusal counted in
+``wardops_alerter_api_requests_refused_total{api, reason}``."""
+
+from __future__ import annotations
+
+import base64
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from prometheus_client import CollectorRegistry
+
+from alerter.amapi import create_blueprint
+from alerter.api import create_app
+from alerter.httpapi import Refusals
+from alerter.notify import NotificationPipeline
+from alerter.notify.config import parse_notify_config
+
+TOKEN = "api-layer-t0ken"
+V1 = {"matchers": ['site="Batumi"'], "duration": "1h", "createdBy": "noc",
+      "comment": "fibre works"}
+V2 = {"matchers": [{"name": "site", "value": "Batumi", "isRegex": False, "isEqual": True}],
+      "startsAt": "2026-01-01T00:00:00Z", "endsAt": "2099-01-01T00:00:00Z",
+      "createdBy": "noc", "comment": "fibre works"}
+
+
+@pytest.fixture
+def client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+           ) -> tuple[FlaskClient, CollectorRegistry]:
+    monkeypatch.setenv("API_LAYER_TOKEN", TOKEN)
+    config = parse_notify_config({"api": {"bearer_token_env": "API_LAYER_TOKEN"}})
+    pipeline = NotificationPipeline(config, tmp_path, external_url="http://alerter.test")
+    registry = CollectorRegistry()
+    refusals = Refusals(registry)
+    app: Flask = create_app(alerts=lambda: [], rules=lambda: [], pipeline=pipeline,
+                            notify_config=None, registry=registry, reload=lambda: None,
+                            ready=lambda: True, refusals=refusals)
+    running = SimpleNamespace(longest_interval=10.0)  # what /api/v2 reads of AlerterConfig
+    app.register_blueprint(create_blueprint(alerts=lambda: [], pipeline=pipeline,
+                                            config=lambda: running, refusals=refusals))
+    return app.test_client(), registry
+
+
+def refused(registry: CollectorRegistry, api: str, reason: str) -> float:
+    value = registry.get_sample_value("wardops_alerter_api_requests_refused_total",
+                                      {"api": api, "reason": reason})
+    assert value is not None, "every api/reason series exists from the start"
+    return value
+
+
+def basic(password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"grafana:{password}".encode()).decode()}
+
+
+@pytest.mark.parametrize("api,body", [("v1", V1), ("v2", V2)])
+def test_both_apis_authorize_writes_alike_and_count_refusals(
+        client: tuple[FlaskClient, CollectorRegistry], api: str, body: dict) -> None:  # type: ignore[type-arg]
+    http, registry = client
+    path = f"/api/{api}/silences"
+    assert http.post(path, json=body).status_code == 401
+    assert refused(registry, api, "no_credentials") == 1
+    wrong = http.post(path, json=body, headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401 and "WWW-Authenticate" in wrong.headers
+    assert http.post(path, json=body, headers=basic("nope")).status_code == 401
+    assert refused(registry, api, "wrong_credentials") == 2
+    for headers in ({"Authorization": f"Bearer {TOKEN}"}, basic(TOKEN)):
+        ok = http.post(path, json=body, headers=headers)
+        assert ok.status_code == 200, ok.get_data(as_text=True)
+    other = "v2" if api == "v1" else "v1"
+    assert refused(registry, other, "no_credentials") == 0  # counted per API
+
+
+@pytest.mark.parametrize("api", ["v1", "v2"])
+@pytest.mark.parametrize("body,says", [
+    (b"[" * 60_000, "nested too deeply"),
+    (b'{"matchers": ' + b"[" * 30_000 + b"]" * 30_000 + b"}", "nested too deeply"),
+    (b"\xff\xfe{}", "invalid JSON"),
+    (b"[1, 2]", "must be a JSON object"),
+    (b"x" * 70_000, "larger than 65536 bytes"),
+])
+def test_hostile_bodies_are_a_counted_400_on_both_apis(
+        client: tuple[FlaskClient, CollectorRegistry], api: str, body: bytes,
+        says: str) -> None:
+    http, registry = client
+    started = time.monotonic()
+    resp = http.post(f"/api/{api}/silences", data=body, content_type="application/json",
+                     headers={"Authorization": f"Bearer {TOKEN}"})
+    assert resp.status_code == 400, resp.get_data(as_text=True)[:300]
+    assert says in resp.get_data(as_text=True)
+    assert refused(registry, api, "bad_body") == 1
+    assert time.monotonic() - started < 5
+
+
+def test_the_receiver_filter_is_re2_like_alertmanager(
+        client: tuple[FlaskClient, CollectorRegistry]) -> None:
+    http, _ = client
+    started = time.monotonic()
+    resp = http.get("/api/v2/alerts", query_string={"receiver": "(a+)+$"})
+    assert resp.status_code == 200 and time.monotonic() - started < 2
+    look_around = http.get("/api/v2/alerts", query_string={"receiver": "(?=chat)"})
+    assert look_around.status_code == 400 and "receiver" in look_around.get_json()
