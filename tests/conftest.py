@@ -9,8 +9,15 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import settings
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+# Property tests in CI are seeded (the same examples every run: a red CI is reproducible,
+# never a lucky draw); scripts/fuzz runs them randomised and longer.
+settings.register_profile("ci", derandomize=True, database=None)
+if IN_CI and not os.environ.get("WARDOPS_FUZZ_SCALE"):
+    settings.load_profile("ci")
 
 # Programs the tests start (`python -m alerter`, the webhook sink, ...) import wardops from
 # this checkout, not from wherever the virtualenv's editable install points: a second

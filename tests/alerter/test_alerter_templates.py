@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from alerter.templating import FUNCTIONS, TemplateError, compile_template
+from tests.support import fuzz_examples
 
 LABELS = {"device": "Kharagauli-ATM", "address": "10.199.78.163", "site": "Kharagauli",
           "type": "atm"}
@@ -95,7 +96,7 @@ _SHAPES = ["{{ $value | %s }}", "{{ %s $labels.a }}", "{{ %s $labels.a $value }}
            "{{ %s $value $labels.a $labels.b }}", "{{ %s }}"]
 
 
-@settings(max_examples=300, deadline=None, derandomize=True,
+@settings(max_examples=fuzz_examples(300), deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
 @given(name=st.sampled_from(_NAMES), shape=st.sampled_from(_SHAPES),
        value=st.one_of(st.floats(), st.sampled_from([1e17, -1e17, 1e300, 2**63, -0.0])),

@@ -12,6 +12,8 @@ from types import SimpleNamespace
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from alerter.amapi import create_blueprint
@@ -19,6 +21,7 @@ from alerter.api import create_app
 from alerter.httpapi import Refusals
 from alerter.notify import NotificationPipeline
 from alerter.notify.config import parse_notify_config
+from tests.support import fuzz_examples
 
 TOKEN = "api-layer-t0ken"
 V1 = {"matchers": ['site="Batumi"'], "duration": "1h", "createdBy": "noc",
@@ -103,3 +106,26 @@ def test_the_receiver_filter_is_re2_like_alertmanager(
     assert resp.status_code == 200 and time.monotonic() - started < 2
     look_around = http.get("/api/v2/alerts", query_string={"receiver": "(?=chat)"})
     assert look_around.status_code == 400 and "receiver" in look_around.get_json()
+
+
+_param = st.one_of(st.text(max_size=40), st.sampled_from([
+    '{site="A"}', 'site=~"(a+)+$"', "site=~((", '{a="b",c=~"d"}', "true", "false", "", "\x00",
+    "a" * 3000, '{a="\\x"}', "(?=x)", "\ud7ff", "{{", "=~", "site!~.*"]))
+
+
+@settings(max_examples=fuzz_examples(300), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(path=st.sampled_from(["/api/v1/alerts", "/api/v1/silences", "/api/v2/alerts",
+                             "/api/v2/alerts/groups", "/api/v2/silences"]),
+       params=st.dictionaries(st.sampled_from(["filter", "receiver", "silenced", "inhibited",
+                                               "active", "unprocessed", "limit"]),
+                              st.lists(_param, min_size=1, max_size=3), max_size=4))
+def test_any_query_parameters_get_an_answer_or_a_400_never_a_500(
+        client: tuple[FlaskClient, CollectorRegistry], path: str,
+        params: dict[str, list[str]]) -> None:
+    http, _ = client
+    started = time.monotonic()
+    resp = http.get(path, query_string=params)
+    assert resp.status_code in (200, 400), (path, params, resp.get_data(as_text=True)[:300])
+    assert resp.is_json
+    assert time.monotonic() - started < 1.0, (path, params)

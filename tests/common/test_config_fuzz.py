@@ -7,12 +7,11 @@ crash an operator would see as a traceback, or a reload that silently did nothin
 The alerter's rule files are replaced by none here (promtool per example would make the
 fuzzing slow); rule files have their own hostile-input tests.
 
-Longer runs: ``WARDOPS_FUZZ_EXAMPLES=20000 scripts/test tests/common/test_config_fuzz.py``.
+Longer runs: ``scripts/fuzz`` (every property test, 50 times the examples).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,10 +23,11 @@ from hypothesis import strategies as st
 
 from alerter.config import load_config
 from exporter.config import load_inventory
+from tests.support import fuzz_examples
 from wardops_common.yamlfile import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLES = int(os.environ.get("WARDOPS_FUZZ_EXAMPLES", "300"))
+EXAMPLES = fuzz_examples(300)
 
 HOSTILE_SCALARS = st.one_of(
     st.none(), st.booleans(),

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.support import python_env
+from tests.support import fuzz_examples, python_env
 from wardops_common.text import text_problem
 
 BAD = {
@@ -104,7 +104,7 @@ def test_an_alert_name_must_be_a_metric_name_as_in_prometheus(tmp_path: Path) ->
     assert "invalid alert name 'Device Down'" in proc.stderr
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=fuzz_examples(2000), deadline=None)
 @given(st.text())
 def test_accepted_text_is_one_line_of_encodable_text(value: str) -> None:
     if text_problem(value) is None:

@@ -20,7 +20,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.support import python_env
+from tests.support import fuzz_examples, python_env
 from wardops_common.yamlfile import MAX_BYTES, ConfigError, load_yaml, read_yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -122,14 +122,14 @@ _docs = st.recursive(_scalars, lambda inner: st.one_of(
     st.dictionaries(st.text(max_size=10), inner, max_size=5)), max_leaves=30)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=fuzz_examples(300), deadline=None)
 @given(_docs)
 def test_valid_yaml_loads_as_pyyaml_loads_it(data: object) -> None:
     text = yaml.safe_dump(data, allow_unicode=True)
     assert load_yaml(text, "x.yml") == yaml.safe_load(text)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=fuzz_examples(500), deadline=None)
 @given(st.text(max_size=200))
 def test_any_text_loads_or_fails_with_a_one_line_config_error(text: str) -> None:
     try:

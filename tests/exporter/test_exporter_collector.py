@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -12,6 +18,8 @@ from exporter.probing import ProbeErrors
 from exporter.resolve import RESOLVE_ERROR_REASONS
 from exporter.scheduler import SCHEDULER_ERROR_REASONS
 from exporter.state import DeviceState, ProbeResult, record
+from tests.support import fuzz_examples
+from wardops_common.text import text_problem
 
 UP_DEV = Device(name='Gldani "1" \\ core', address="127.0.0.1", site="Gldani", type="router",
                 labels=(("region", "Tbilisi"),), latitude=41.79, longitude=44.82)
@@ -103,3 +111,41 @@ def test_probe_error_series_start_at_zero_for_every_reported_reason() -> None:
     errors.count(DOWN_DEV, "unreachable", "sendto: Invalid argument")
     assert registry.get_sample_value("wardops_probe_errors_total",
                                      {"reason": "unreachable"}) == 1
+
+
+# --- fuzzing: any name the inventory accepts goes through the exposition unchanged --------
+
+_names = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=24).filter(
+    lambda s: text_problem(s) is None or set(s) & set('\\"\n'))
+
+
+@settings(max_examples=fuzz_examples(300), deadline=None)
+@given(st.lists(st.tuples(_names, _names, _names), min_size=1, max_size=6,
+                unique_by=lambda t: t[0]))
+def test_any_accepted_name_round_trips_through_the_exposition(
+        rows: list[tuple[str, str, str]]) -> None:
+    """Device, site and label values with quotes, backslashes, newlines and any script:
+    prometheus-client's parser reads back exactly what the inventory said."""
+    devices = [Device(name=name, address=f"127.0.9.{i + 1}", site=site, type="router",
+                      labels=(("owner", owner),)) for i, (name, site, owner) in enumerate(rows)]
+    up = record(DeviceState(), ProbeResult(10.0, 10.5, 1, 1, 0.002), 1, 1)
+    text = DeviceMetrics(devices).render({d.key: up for d in devices})
+    text.encode("utf-8")  # the body is always encodable
+    got = samples(text)
+    for device in devices:
+        _, labels = got[("wardops_device_info", device.name)]
+        assert (labels["site"], labels["owner"]) == (device.site, dict(device.labels)["owner"])
+
+
+def test_an_exposition_with_hostile_names_passes_promtool(tmp_path: Path) -> None:
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool (Debian package prometheus) is installed by scripts/bootstrap"
+    devices = [Device(name='R "1" \\ core\nx', address="127.0.9.1", site="თბილისი",
+                      type="router", labels=(("owner", "a\\b \"c\""),)),
+               Device(name="ბანკომატი-1", address="127.0.9.2", site="Batumi", type="atm")]
+    up = record(DeviceState(), ProbeResult(10.0, 10.5, 1, 1, 0.002), 1, 1)
+    body = tmp_path / "metrics.txt"
+    body.write_text(DeviceMetrics(devices).render({d.key: up for d in devices}))
+    proc = subprocess.run([promtool, "check", "metrics"], stdin=body.open("rb"),
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exporter.state import DOWN, UNKNOWN, UP, DeviceState, ProbeResult, StateStore, record, restored
+from tests.support import fuzz_examples
 
 OK, FAIL, ERR = "ok", "fail", "err"
 
@@ -201,7 +202,7 @@ _entry = st.fixed_dictionaries(
                         "last_probe")})
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=fuzz_examples(500), deadline=None)
 @given(_entry)
 def test_no_saved_entry_restores_a_device_as_up_or_breaks_loading(entry: dict) -> None:  # type: ignore[type-arg]
     store = StateStore()

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import time
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from alerter.model import Alert
 from tests.notify.conftest import PipelineFactory, firing, resolved
 from tests.notify.receiver import Receiver
+from tests.support import fuzz_examples
 
 
 def all_formats(base: str) -> dict[str, Any]:
@@ -248,3 +252,43 @@ def test_templates_are_rendered_on_a_sample_alert_when_the_config_loads(
     with pytest.raises(ValueError, match="receivers\\[0\\].webhook_configs\\[0\\].body: ") as info:
         parse_notify_config(raw)
     assert error in str(info.value)
+
+
+_values = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
+
+
+@settings(max_examples=fuzz_examples(200), deadline=None)
+@given(site=_values, device=_values, summary=_values,
+       fmt=st.sampled_from(["alertmanager", "slack", "teams", "telegram"]))
+def test_any_label_value_renders_to_valid_json_in_every_format(
+        site: str, device: str, summary: str, fmt: str) -> None:
+    """Label and annotation values (quotes, backslashes, <, &, any script, control
+    characters) give a body that is valid JSON, carries the value, and for Telegram's HTML
+    mode has no markup from the value (Telegram rejects a message with a stray tag)."""
+    from html.parser import HTMLParser
+
+    from alerter.model import Alert
+    from alerter.notify.config import WebhookConfig
+    from alerter.notify.formats import renderers
+    from alerter.notify.formats.alertmanager import build_payload
+
+    alert = Alert(labels={"alertname": "DeviceDown", "site": site, "device": device},
+                  annotations={"summary": summary}, state="firing", starts_at=1.767e9)
+    data = build_payload(receiver="r", group_key="{}:{}", group_labels={"site": site},
+                         alerts=[alert], external_url="http://alerter.test", sequence=1)
+    hook = WebhookConfig(format=fmt, chat_id="-100")
+    rendered = renderers()[fmt](data, hook, {})
+    body = json.loads(rendered.body)
+    for name, value in rendered.headers.items():
+        assert "\r" not in value and "\n" not in value, (name, value)
+    if fmt == "alertmanager":
+        assert body["alerts"][0]["labels"]["device"] == device
+    if fmt == "telegram":
+        tags: list[str] = []
+
+        class Tags(HTMLParser):
+            def handle_starttag(self, tag: str, attrs: object) -> None:
+                tags.append(tag)
+
+        Tags().feed(body["text"])
+        assert set(tags) <= {"b", "i", "a", "code", "pre"}, (tags, body["text"])

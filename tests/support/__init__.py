@@ -95,3 +95,8 @@ class Proc:
                 self.popen.wait()
         self._fh.close()
         return self.popen.returncode
+
+
+def fuzz_examples(n: int) -> int:
+    """``n`` property-test examples, times ``WARDOPS_FUZZ_SCALE`` (scripts/fuzz: longer runs)."""
+    return n * max(1, int(os.environ.get("WARDOPS_FUZZ_SCALE", "1")))
