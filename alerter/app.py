@@ -113,6 +113,12 @@ class AlerterApp:
         with self._reload_lock:
             try:
                 new = load_config(self.config.path)
+                if self.config.groups and not new.groups:
+                    # a file saved half-way must not resolve every firing alert as
+                    # "rule removed"
+                    raise ConfigError(f"{new.path}: the new config has no rules (running "
+                                      f"with {len(self.config.groups)} groups); keeping "
+                                      "them. To run with none, restart with it")
                 if new.state_dir.resolve() != self.config.state_dir.resolve():
                     raise ConfigError(f"{new.path}: state_dir: cannot change on reload "
                                       f"(running with {self.config.state_dir}); restart instead")

@@ -244,6 +244,14 @@ class Exporter:
             log.error("reload failed, keeping the running inventory", extra={"error": message},
                       exc_info=not isinstance(exc, ConfigError))
             return False, f"reload failed: {message}"
+        if not inventory.devices and self._by_key:
+            # a file saved half-way (or emptied by mistake) must not end all monitoring:
+            # the alerter would take "left the inventory" as every alert's resolve
+            self.status.reload_successful = False
+            message = (f"{self.config_path}: the new inventory has no devices (running with "
+                       f"{len(self._by_key)}); keeping them. To watch none, restart with it")
+            log.error("reload failed, keeping the running inventory", extra={"error": message})
+            return False, f"reload failed: {message}"
         old = set(self._by_key)
         self._apply(inventory)
         new = set(self._by_key)

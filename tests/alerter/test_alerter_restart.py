@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.alerter.harness import TSDB, FakeExporter, write_config
 from tests.support import Proc, free_port, python_env, wait_for, wait_http
@@ -153,6 +154,31 @@ def test_sighup_reload_keeps_running_config_when_bad(prometheus: TSDB, exporter:
     wait_for(lambda: "reload failed" in alerter.log.read_text(), what="reload failure logged")
     assert "for: invalid duration 'soon'" in alerter.log.read_text()
     assert alerter.proc.alive()  # type: ignore[union-attr]
+    mark = len(alerter.batches(alerter.pid))
+    wait_for(lambda: len(alerter.batches(alerter.pid)) > mark + 2, what="evaluation goes on")
+    assert {a["device"]: a["state"] for a in alerter.batches(alerter.pid)[-1]} == \
+        {"A-ATM": "firing"}
+
+    # hostile files (an alias bomb as the config, a rule file nested 100,000 deep) and an
+    # empty config (a save caught half-way, which would resolve every alert as "rule
+    # removed"): each refused at once, logged in one line, the alerter running on
+    good_config = alerter.config.read_text()
+    bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 10))
+    for target, text, says in ((alerter.config, bomb, "aliases expand to more than"),
+                               (rule_file, "groups: " + "[" * 100_000, "nesting depth"),
+                               (alerter.config, "", "the new config has no rules")):
+        target.write_text(text)
+        failed = alerter.log.read_text().count("reload failed")
+        alerter.proc.signal(signal.SIGHUP)  # type: ignore[union-attr]
+        wait_for(lambda: alerter.log.read_text().count("reload failed") > failed, timeout=10,
+                 what=f"the reload refused ({says})")
+        assert says in alerter.log.read_text().splitlines()[-1]
+        assert alerter.proc.alive()  # type: ignore[union-attr]
+        alerter.config.write_text(good_config)
+        rule_file.write_text(good)
+    metrics = requests.get(alerter.url + "/metrics", timeout=5).text
+    assert "wardops_alerter_config_last_reload_successful 0.0" in metrics
     mark = len(alerter.batches(alerter.pid))
     wait_for(lambda: len(alerter.batches(alerter.pid)) > mark + 2, what="evaluation goes on")
     assert {a["device"]: a["state"] for a in alerter.batches(alerter.pid)[-1]} == \

@@ -120,3 +120,60 @@ def test_one_hostile_value_anywhere_is_loaded_or_refused_cleanly(
         _fuzz(base, load, tmp, data)
 
     run()
+
+
+def test_one_hostile_value_anywhere_in_the_default_rules(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The same for rule files (parsed as the alerter parses them; PromQL is promtool's)."""
+    from alerter.rules import parse_rule_file
+
+    tmp = tmp_path_factory.mktemp("fuzz-rules")
+    base = yaml.safe_load((REPO / "rules" / "wardops.yml").read_text())
+
+    def load(file: Path) -> object:
+        return parse_rule_file(file.read_text(encoding="utf-8", errors="surrogatepass"),
+                               str(file), 10.0)
+
+    load_base = tmp / "base.yml"
+    load_base.write_text(yaml.safe_dump(base))
+    load(load_base)
+
+    @settings(max_examples=EXAMPLES, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(st.data())
+    def run(data: st.DataObject) -> None:
+        _fuzz(base, load, tmp, data)
+
+    run()
+
+
+_cells = st.one_of(st.text(max_size=20), st.sampled_from(
+    ["127.0.0.1", "::1", "256.1.1.1", "true", "no", "maybe", "91.5", "-200", "nan", "inf",
+     "a\"b", "\ufeffname", "\x00", "label_x"]))
+
+
+@settings(max_examples=EXAMPLES, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(header=st.lists(st.sampled_from(
+           ["name", "address", "ip", "site", "branch", "type", "region", "vendor", "latitude",
+            "longitude", "enabled", "label_owner", "label_", "bogus", ""]),
+           min_size=1, max_size=6),
+       rows=st.lists(st.lists(_cells, min_size=0, max_size=7), max_size=5))
+def test_any_csv_inventory_loads_or_is_refused_cleanly(
+        header: list[str], rows: list[list[str]], tmp_path: Path) -> None:
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header)
+    writer.writerows(rows)
+    file = tmp_path / "devices.csv"
+    try:
+        file.write_text(out.getvalue(), encoding="utf-8")
+    except UnicodeEncodeError:
+        return
+    try:
+        load_inventory(file)
+    except ConfigError as exc:
+        assert str(exc) and "\n" not in str(exc), repr(str(exc))

@@ -242,6 +242,31 @@ devices:
                                      "address: missing")
     assert exporter.value("wardops_exporter_config_last_reload_successful") == 0
     assert exporter.device("Rustavi-NVR")["wardops_device_up"] == 1
+    # hostile files (an alias bomb, nesting 100,000 deep) the same, by POST and SIGHUP:
+    # refused at once, one line, the running inventory kept (they used to hang, or answer
+    # an HTML 500 while the metric said the reload had worked)
+    bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 10))
+    for hostile in (bomb, "devices: " + "[" * 100_000):
+        lab.write_config(hostile)
+        started = time.monotonic()
+        response = exporter.reload()
+        assert response.status_code == 500 and time.monotonic() - started < 5
+        assert len(response.text.strip().splitlines()) == 1, response.text[:500]
+        assert response.text.startswith(f"reload failed: {lab.config}: ")
+        failed = exporter.proc.output().count("reload failed")
+        exporter.sighup()
+        wait_for(lambda: exporter.proc.output().count("reload failed") > failed, timeout=5,
+                 what="the SIGHUP reload to be refused")
+    assert exporter.proc.popen.poll() is None
+    assert exporter.value("wardops_exporter_config_last_reload_successful") == 0
+    assert exporter.device("Rustavi-NVR")["wardops_device_up"] == 1
+    # an empty file (a save caught half-way) would drop every device, and their alerts
+    # would resolve as "left the inventory": refused while devices are watched
+    lab.write_config("")
+    response = exporter.reload()
+    assert response.status_code == 500 and "has no devices" in response.text
+    assert exporter.device("Rustavi-NVR")["wardops_device_up"] == 1
     lab.firewall.drop("127.0.14.3")  # still probed on the old inventory
     exporter.wait_device("Rustavi-NVR", "down", within, wardops_device_up=0)
 
