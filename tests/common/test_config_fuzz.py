@@ -87,6 +87,21 @@ def _fuzz(base: dict[str, Any], load: Callable[[Path], object], tmp: Path,
         assert message and "\n" not in message, repr(message)
 
 
+def _fuzz_from(base: dict[str, Any], load: Callable[[Path], object], tmp: Path) -> None:
+    """Check ``base`` loads (the fuzzing starts from a valid file), then fuzz it."""
+    load_base = tmp / "base.yml"
+    load_base.write_text(yaml.safe_dump(base))
+    load(load_base)
+
+    @settings(max_examples=EXAMPLES, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(st.data())
+    def run(data: st.DataObject) -> None:
+        _fuzz(base, load, tmp, data)
+
+    run()
+
+
 def _alerter_base(tmp: Path) -> dict[str, Any]:
     base = yaml.safe_load((REPO / "examples" / "alerter.yml").read_text())
     base["rule_files"] = []
@@ -109,17 +124,7 @@ def test_one_hostile_value_anywhere_is_loaded_or_refused_cleanly(
     else:
         base = _alerter_base(tmp)
         load = load_config
-    load_base = tmp / "base.yml"
-    load_base.write_text(yaml.safe_dump(base))
-    load(load_base)  # the unmutated example loads: the fuzzing starts from a valid config
-
-    @settings(max_examples=EXAMPLES, deadline=None, database=None,
-              suppress_health_check=[HealthCheck.too_slow])
-    @given(st.data())
-    def run(data: st.DataObject) -> None:
-        _fuzz(base, load, tmp, data)
-
-    run()
+    _fuzz_from(base, load, tmp)
 
 
 def test_one_hostile_value_anywhere_in_the_default_rules(
@@ -134,17 +139,7 @@ def test_one_hostile_value_anywhere_in_the_default_rules(
         return parse_rule_file(file.read_text(encoding="utf-8", errors="surrogatepass"),
                                str(file), 10.0)
 
-    load_base = tmp / "base.yml"
-    load_base.write_text(yaml.safe_dump(base))
-    load(load_base)
-
-    @settings(max_examples=EXAMPLES, deadline=None, database=None,
-              suppress_health_check=[HealthCheck.too_slow])
-    @given(st.data())
-    def run(data: st.DataObject) -> None:
-        _fuzz(base, load, tmp, data)
-
-    run()
+    _fuzz_from(base, load, tmp)
 
 
 _cells = st.one_of(st.text(max_size=20), st.sampled_from(
