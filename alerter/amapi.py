@@ -26,7 +26,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from alerter import __version__
 from alerter.api import parse_api_matchers, parse_time, save_silence, silence_json
-from alerter.httpapi import BadRequest, Refusals, parse_json_object, refuse_write
+from alerter.httpapi import BadRequest, PipelineView, Refusals, parse_json_object, refuse_write
 from alerter.model import Alert
 from alerter.notify.alertmanager.config import RESEND_DELAY
 from alerter.notify.alertmanager.forward import firing_ends_at
@@ -193,7 +193,7 @@ def alertmanager_yaml(notify: NotifyConfig) -> str:
 
 # --- the blueprint --------------------------------------------------------------------------
 
-def create_blueprint(*, alerts: Callable[[], list[Alert]], pipeline: Any,
+def create_blueprint(*, alerts: Callable[[], list[Alert]], pipeline: PipelineView,
                      config: Callable[[], Any], started_at: float | None = None,
                      clock: Callable[[], float] = time.time,
                      refusals: Refusals | None = None) -> Blueprint:

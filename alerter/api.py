@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from werkzeug.exceptions import HTTPException
 
-from alerter.httpapi import BadRequest, Refusals, parse_json_object, refuse_write
+from alerter.httpapi import BadRequest, PipelineView, Refusals, parse_json_object, refuse_write
 from alerter.model import Alert
 from alerter.notify.config import NotifyConfig
 from alerter.notify.formats.alertmanager import rfc3339
@@ -130,8 +129,9 @@ def save_silence(silences: SilenceStore, data: dict[str, Any], matchers: tuple[M
 
 
 def create_app(*, alerts: Callable[[], list[Alert]], rules: Callable[[], list[dict[str, Any]]],
-               pipeline: Any, notify_config: NotifyConfig | Callable[[], NotifyConfig] | None,
-               registry: Any, reload: Callable[[], None], ready: Callable[[], bool],
+               pipeline: PipelineView,
+               notify_config: NotifyConfig | Callable[[], NotifyConfig] | None,
+               registry: CollectorRegistry, reload: Callable[[], None], ready: Callable[[], bool],
                refusals: Refusals | None = None) -> Flask:
     """Build the API app.
 
@@ -148,12 +148,10 @@ def create_app(*, alerts: Callable[[], list[Alert]], rules: Callable[[], list[di
     def current_config() -> NotifyConfig:
         if callable(notify_config):
             return notify_config()
-        if pipeline is not None:
-            return pipeline.config
-        return notify_config or NotifyConfig()
+        return pipeline.config
 
     def now() -> float:
-        return pipeline._clock() if pipeline is not None else time.time()
+        return pipeline.now()
 
     def error(status: int, message: str) -> Response:
         resp = jsonify({"status": "error", "error": message})
@@ -203,7 +201,7 @@ def create_app(*, alerts: Callable[[], list[Alert]], rules: Callable[[], list[di
     def healthy() -> Response:
         # Unhealthy only for what a restart or an operator must fix here: the state
         # directory cannot be written (notifications are then held in memory only).
-        problem = pipeline.storage.problem() if pipeline is not None else ""
+        problem = pipeline.storage.problem()
         if problem:
             return Response(f"Unhealthy: {problem}\n", status=503, mimetype="text/plain")
         return Response("OK\n", mimetype="text/plain")
@@ -244,7 +242,7 @@ def create_app(*, alerts: Callable[[], list[Alert]], rules: Callable[[], list[di
         for alert in alerts():
             if not matches_all(matchers, alert.labels):
                 continue
-            status = pipeline.mute_status(alert) if pipeline is not None else {}
+            status = pipeline.mute_status(alert)
             acked = status.get("acked", [])
             result.append({
                 "labels": alert.labels, "annotations": alert.annotations,

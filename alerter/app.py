@@ -12,7 +12,7 @@ import logging
 import signal
 import threading
 import time
-from typing import Any, Protocol
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry
 
@@ -98,7 +98,7 @@ class AlerterApp:
         self.wsgi.register_blueprint(create_blueprint(  # Alertmanager API v2 (alerter.amapi)
             alerts=self._alerts, pipeline=self.pipeline, config=lambda: self.config,
             refusals=refusals))
-        self.server: Any = None
+        self.server: WebServer | None = None
 
     def _alerts(self) -> list[Alert]:
         evaluator = getattr(self, "evaluator", None)
@@ -162,12 +162,13 @@ class AlerterApp:
         signal.signal(signal.SIGINT, lambda *_: self.stop())
         signal.signal(signal.SIGHUP, lambda *_: self._reload_requested.set())
         try:
-            self.server = WebServer(self.wsgi, self.listen, ident="wardops-alerter", threads=6)
+            server = self.server = WebServer(self.wsgi, self.listen, ident="wardops-alerter",
+                                             threads=6)
         except ListenError:
             self.evaluator.close()
             self.store.close()
             raise
-        self.server.start()
+        server.start()
         self.pipeline.start()
         self.forwarder.start()
         log.info("alerter started", extra={"listen": self.listen,
@@ -179,7 +180,7 @@ class AlerterApp:
         finally:
             self.forwarder.stop()
             self.pipeline.stop()
-            self.server.close()
+            server.close()
             self.evaluator.close()
             self.store.close()
             log.info("alerter stopped")

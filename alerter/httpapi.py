@@ -21,17 +21,42 @@ import binascii
 import hmac
 import json
 import logging
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from flask import request
 from prometheus_client import CollectorRegistry, Counter
 
+from alerter.model import Alert
+from alerter.notify.acks import AckStore
+from alerter.notify.config import NotifyConfig
+from alerter.notify.delivery import StorageHealth
+from alerter.notify.silences import SilenceStore
 from wardops_common.secrets import Secret
 
 log = logging.getLogger("alerter.api")
 
 REFUSAL_REASONS = ("writes_disabled", "no_credentials", "wrong_credentials", "bad_body")
 APIS = ("v1", "v2")
+
+
+class PipelineView(Protocol):
+    """What the HTTP APIs read and write of the notification pipeline
+    (``alerter.notify.NotificationPipeline``): its running config, the silence and ack
+    stores, storage health, and each alert's mute status."""
+
+    config: NotifyConfig
+    silences: SilenceStore
+    acks: AckStore
+    storage: StorageHealth
+
+    def now(self) -> float:
+        """The pipeline's clock."""
+
+    def mute_status(self, alert: Alert) -> dict[str, list[str]]:
+        """Silences and inhibiting alerts that mute ``alert``."""
+
+    def dead_letters(self, limit: int = 100) -> list[dict[str, object]]:
+        """Given-up notifications, newest first."""
 
 
 class BadRequest(ValueError):

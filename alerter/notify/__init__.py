@@ -284,6 +284,10 @@ class NotificationPipeline:
             counts[s.state(now)] = counts.get(s.state(now), 0) + 1
         return counts
 
+    def now(self) -> float:
+        """The pipeline's clock (the API dates silences and acks by it)."""
+        return self._clock()
+
     def mute_status(self, alert: Alert) -> dict[str, list[str]]:
         """``{"inhibited": [source fingerprints], "silenced": [silence ids], "acked": [who]}``."""
         return mute_status(alert, (*self._muters, Muter("acked", self.acks.acked_by)))

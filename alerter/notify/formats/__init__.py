@@ -7,27 +7,13 @@ same facts, and the ``template`` format exposes them to Jinja2 as they are.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from alerter.notify.formats import alertmanager, slack, teams, telegram, template
+from alerter.notify.formats.rendered import Rendered, Renderer
 
-from alerter.notify.config import WebhookConfig
-
-
-@dataclass(frozen=True)
-class Rendered:
-    """A request body and the headers it needs (``Content-Type`` at least)."""
-
-    body: bytes
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-Renderer = Callable[[Mapping[str, Any], WebhookConfig, Mapping[str, str]], Rendered]
+__all__ = ["Rendered", "Renderer", "renderers"]
 
 
 def renderers() -> dict[str, Renderer]:
     """Format name -> render function."""
-    from alerter.notify.formats import alertmanager, slack, teams, telegram, template
-
     return {"alertmanager": alertmanager.render, "slack": slack.render, "teams": teams.render,
             "telegram": telegram.render, "template": template.render}

@@ -8,11 +8,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alerter.model import Alert
-from alerter.notify.config import WebhookConfig
-from alerter.notify.formats import Rendered
+from alerter.notify.formats.rendered import Rendered
+
+if TYPE_CHECKING:  # annotations only: the formats must not import the config at run time
+    from alerter.notify.config import WebhookConfig
 
 ZERO_TIME = "0001-01-01T00:00:00Z"  # Go's zero time.Time, what Alertmanager sends for "unset"
 

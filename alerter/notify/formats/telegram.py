@@ -9,11 +9,13 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alerter.notify.config import WebhookConfig
-from alerter.notify.formats import Rendered
+from alerter.notify.formats.rendered import Rendered
 from alerter.notify.formats.text import alert_line, title
+
+if TYPE_CHECKING:  # annotations only: the formats must not import the config at run time
+    from alerter.notify.config import WebhookConfig
 
 MAX_CHARS = 4096
 ICONS = {"firing": "🔥", "resolved": "✅"}

@@ -11,16 +11,18 @@ bodies. Files from the config's ``templates:`` can be ``{% include %}``-d by fil
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
 from alerter.model import Alert
-from alerter.notify.config import WebhookConfig
-from alerter.notify.formats import Rendered
 from alerter.notify.formats.alertmanager import build_payload
+from alerter.notify.formats.rendered import Rendered
 from wardops_common.text import text_problem
+
+if TYPE_CHECKING:  # annotations only: the formats must not import the config at run time
+    from alerter.notify.config import WebhookConfig
 
 
 def environment(templates: Mapping[str, str]) -> SandboxedEnvironment:
