@@ -26,6 +26,7 @@ from functools import lru_cache
 from typing import Any
 
 from wardops_common.durations import parse_duration
+from wardops_common.regex import Match, Regex, RegexError, compile_re2
 
 
 class TemplateError(ValueError):
@@ -184,17 +185,14 @@ def humanize_timestamp(value: Any) -> str:
     return text + " +0000 UTC"
 
 
-def _go_regex(pattern: str) -> re.Pattern[str]:
+def _go_regex(pattern: str) -> Regex:
+    r"""Go's regexp is RE2: so is this (``wardops_common.regex``), linear time and Go's
+    syntax (``\z``, ``(?P<x>)``; no look-arounds)."""
     try:
-        return _compile_regex(pattern)
-    except re.error as exc:
-        raise TemplateError(f"error parsing regexp {pattern!r}: {exc}") from None
-
-
-@lru_cache(maxsize=512)
-def _compile_regex(pattern: str) -> re.Pattern[str]:
-    # Go named groups (?P<x>) are Python's too; \z is Go's end of text.
-    return re.compile(pattern.replace(r"\z", r"\Z"))
+        return compile_re2(pattern)
+    except RegexError as exc:  # worded as Go's regexp words it
+        reason = exc.reason.removesuffix(f": {pattern}")
+        raise TemplateError(f"error parsing regexp: {reason}: `{pattern}`") from None
 
 
 _GO_EXPAND = re.compile(r"\$(\$|\{(\w+)\}|(\w+))")
@@ -204,7 +202,7 @@ def re_replace_all(pattern: str, replacement: str, text: str) -> str:
     """Go ``regexp.ReplaceAllString``: ``$1``/``${name}`` expand, ``$$`` is a dollar."""
     regex = _go_regex(str(pattern))
 
-    def expand(match: re.Match[str]) -> str:
+    def expand(match: Match) -> str:
         def group(ref: re.Match[str]) -> str:
             if ref.group(1) == "$":
                 return "$"

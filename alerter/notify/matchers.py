@@ -11,40 +11,23 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Protocol
 
-import re2
+from wardops_common.regex import Regex, compile_re2
+
+__all__ = ["Matcher", "Regex", "compile_anchored", "format_matchers", "matches_all",
+           "parse_matchers"]
 
 OPS = ("=~", "!~", "!=", "=")
 LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")  # Prometheus label names
 _ESCAPES = {"\\": "\\", '"': '"', "n": "\n"}
 
 
-class Regex(Protocol):
-    """A compiled pattern (RE2): what matching needs of it."""
-
-    def fullmatch(self, text: str) -> object | None: ...
-
-
-_RE2_OPTIONS = re2.Options()
-_RE2_OPTIONS.log_errors = False  # the error is raised to the caller, not printed to stderr
-_RE2_OPTIONS.dot_nl = True       # `.` matches a newline, like Prometheus's (?s) matchers
-
-
-@lru_cache(maxsize=4096)
 def compile_anchored(pattern: str) -> Regex:
-    """A user's regex, anchored at both ends, in RE2 (linear time, like Go's regexp): a
-    matcher, filter or silence cannot make the alerter backtrack for seconds.
-
-    Raises ``ValueError`` naming the pattern for anything RE2 cannot compile (including
-    Python-only syntax such as look-arounds and back-references, which Go rejects too).
-    """
-    try:
-        return re2.compile(pattern, _RE2_OPTIONS)
-    except re2.error as exc:
-        reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
-        raise ValueError(f"invalid regular expression {pattern!r}: {reason}") from None
+    """A user's regex in RE2 (``wardops_common.regex``), ``.`` matching newlines as in
+    Prometheus's ``(?s)`` label matchers; callers match it with ``fullmatch`` (anchored at
+    both ends, as Alertmanager anchors matchers). ``ValueError`` naming the pattern for
+    anything RE2 cannot compile."""
+    return compile_re2(pattern, dot_nl=True)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from typing import Any
 from exporter.snmp.credentials import V2cCredentials, V3Credentials, parse_credentials
 from wardops_common.durations import parse_duration
 from wardops_common.readers import unknown_key
+from wardops_common.regex import Regex, compile_re2
 
 _CREDENTIAL_KEYS = {
     "community", "community_env", "community_file", "username", "security_level",
@@ -39,8 +40,8 @@ class UplinkRule:
     """Interfaces matching ``alias`` (and ``name``, when given) are uplinks to ``isp``."""
 
     isp: str
-    alias: re.Pattern[str] | None = None
-    name: re.Pattern[str] | None = None
+    alias: Regex | None = None
+    name: Regex | None = None
 
     def matches(self, ifname: str, ifalias: str) -> bool:
         """True when every given pattern matches (``re.search``)."""
@@ -54,8 +55,8 @@ class InterfaceMatcher:
     """``include_interfaces``/``exclude_interfaces``: a regex on the interface name
     (ifName, else ifDescr), or ``{name: regex, alias: regex}``; either one matching counts."""
 
-    name: re.Pattern[str] | None = None
-    alias: re.Pattern[str] | None = None
+    name: Regex | None = None
+    alias: Regex | None = None
 
     def matches(self, ifname: str, ifalias: str) -> bool:
         """True when the name pattern or the alias pattern matches (``re.search``)."""
@@ -94,13 +95,15 @@ class SnmpSettings:
         return self.credentials.version
 
 
-def _regex(value: Any, field: str) -> re.Pattern[str]:
+def _regex(value: Any, field: str) -> Regex:
+    """A user's interface filter, in RE2 (``wardops_common.regex``): interface names and
+    aliases come from the devices, and must not be able to make a poll backtrack."""
     if not isinstance(value, str) or not value:
         raise ValueError(f"{field}: must be a regular expression string")
     try:
-        return re.compile(value)
-    except re.error as exc:
-        raise ValueError(f"{field}: invalid regular expression {value!r}: {exc}") from None
+        return compile_re2(value)
+    except ValueError as exc:
+        raise ValueError(f"{field}: {exc}") from None
 
 
 def _int(raw: Mapping[str, Any], key: str, default: int, low: int, high: int) -> int:
