@@ -348,6 +348,7 @@ class Evaluator:
                 "description": "wardops cannot trust its monitoring data. Alerts keep their "
                                "last state and do not resolve until data is healthy again; "
                                "devices may be down without an alert.",
+                "runbook_url": "docs/runbooks.md#monitoringdegraded",
             }, 1.0)
         return out
 

@@ -1,7 +1,7 @@
 """Request signing: ``X-Wardops-Signature`` and ``X-Wardops-Timestamp``.
 
 The signature is ``sha256=`` + hex(HMAC-SHA256(secret, body)), over the exact body
-bytes sent, nothing else (the contract in DESIGN.md). ``X-Wardops-Timestamp`` is the
+bytes sent, nothing else (the contract in docs/design.md). ``X-Wardops-Timestamp`` is the
 Unix time of the attempt; it is not covered by the signature (nor is ``Idempotency-Key``),
 so it proves nothing about freshness: receivers get replay protection by remembering the
 ``Idempotency-Key`` and signature values they accepted (README, "Replay protection").
