@@ -1,4 +1,4 @@
-"""The alerter's HTTP API (Flask; served by waitress from ``alerter.app``).
+"""The alerter's HTTP API (Flask; served by cheroot from ``alerter.app``).
 
 Reads are open; writes (silences, acks, reload) need ``Authorization: Bearer <token>``
 with the token from ``api.bearer_token_env`` / ``api.bearer_token_file``; without a

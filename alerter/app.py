@@ -1,6 +1,6 @@
 """The running alerter: evaluation loop, notification pipeline, HTTP API, reload.
 
-The main thread runs the evaluation loop (and receives SIGHUP/SIGTERM); waitress serves
+The main thread runs the evaluation loop (and receives SIGHUP/SIGTERM); cheroot serves
 the Flask API from its own threads; the notification pipeline runs its own workers.
 Reload (SIGHUP or ``POST /-/reload``) validates the whole new config first and keeps the
 running one if anything is wrong.
@@ -26,6 +26,7 @@ from alerter.model import Alert
 from alerter.notify import NotificationPipeline
 from alerter.notify.alertmanager.forward import Forwarder
 from alerter.state import StateStore
+from wardops_common.webconfig import WebConfig, load_web_config
 from wardops_common.webserver import ListenError, WebServer
 
 log = logging.getLogger("alerter")
@@ -72,8 +73,11 @@ class Fanout:
 class AlerterApp:
     """Everything one alerter process runs, built from a validated config."""
 
-    def __init__(self, config: AlerterConfig, listen: str = ":9470") -> None:
+    def __init__(self, config: AlerterConfig, listen: str = ":9470", *,
+                 web: WebConfig | None = None, web_config_path: str = "") -> None:
         self.config = config
+        self.web = web or WebConfig()
+        self.web_config_path = web_config_path
         self.listen = listen_address(listen)
         self.registry = CollectorRegistry()
         self._stop = threading.Event()
@@ -90,7 +94,7 @@ class AlerterApp:
                                    self.metrics)
         self.metrics.reload_ok.set(1)
         self.metrics.reload_time.set(time.time())
-        refusals = Refusals(self.registry)  # one count for both APIs
+        refusals = self.refusals = Refusals(self.registry)  # one count for every layer
         self.wsgi = create_app(alerts=self._alerts, rules=self.evaluator.rules_status,
                                pipeline=self.pipeline, notify_config=config.notify,
                                registry=self.registry, reload=self.reload,
@@ -113,6 +117,8 @@ class AlerterApp:
         with self._reload_lock:
             try:
                 new = load_config(self.config.path)
+                if self.web_config_path and self.server is not None:
+                    self.server.reload_web(load_web_config(self.web_config_path))
                 if self.config.groups and not new.groups:
                     # a file saved half-way must not resolve every firing alert as
                     # "rule removed"
@@ -162,8 +168,9 @@ class AlerterApp:
         signal.signal(signal.SIGINT, lambda *_: self.stop())
         signal.signal(signal.SIGHUP, lambda *_: self._reload_requested.set())
         try:
-            server = self.server = WebServer(self.wsgi, self.listen, ident="wardops-alerter",
-                                             threads=6)
+            server = self.server = WebServer(
+                self.wsgi, self.listen, ident="wardops-alerter", threads=6, web=self.web,
+                on_refused=lambda reason: self.refusals.count("http", reason))
         except ListenError:
             self.evaluator.close()
             self.store.close()

@@ -19,6 +19,7 @@ import prometheus_client
 from alerter import __version__
 from alerter.config import ConfigError, load_config
 from wardops_common.logsetup import add_log_flags, setup_logging
+from wardops_common.webconfig import load_web_config
 
 log = logging.getLogger("alerter")
 
@@ -37,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--web.listen-address", dest="listen", default=DEFAULT_LISTEN,
                         metavar="HOST:PORT",
                         help=f"where to serve the API and /metrics (default {DEFAULT_LISTEN})")
+    parser.add_argument("--web.config.file", dest="web_config", default="", metavar="FILE",
+                        help="TLS and basic auth for the HTTP endpoints, in Prometheus's "
+                             "exporter-toolkit format (re-read on reload)")
     add_log_flags(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     check = sub.add_parser(
@@ -135,7 +139,12 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("rule expressions were not parsed by promtool",
                     extra={"check": config.promql_check})
     try:
-        app = AlerterApp(config, opts.listen)
+        web = load_web_config(opts.web_config)
+    except ConfigError as exc:
+        print(f"wardops-alerter: {exc}", file=sys.stderr)
+        return 2
+    try:
+        app = AlerterApp(config, opts.listen, web=web, web_config_path=opts.web_config)
     except ValueError as exc:  # --web.listen-address
         print(f"wardops-alerter: {exc}", file=sys.stderr)
         return 2

@@ -36,7 +36,7 @@ from wardops_common.secrets import Secret
 log = logging.getLogger("alerter.api")
 
 REFUSAL_REASONS = ("writes_disabled", "no_credentials", "wrong_credentials", "bad_body")
-APIS = ("v1", "v2")
+APIS = ("v1", "v2", "http")  # http: --web.config.file's basic auth, before either API
 
 
 class PipelineView(Protocol):

@@ -2,7 +2,7 @@
 
 A probe result flows one way: the scheduler decides when -> ``probe_device`` resolves
 and asks the ICMP engine -> ``StateStore.record`` -> the collector renders a snapshot.
-The probes run on one asyncio loop in the main thread; HTTP is served by waitress
+The probes run on one asyncio loop in the main thread; HTTP is served by cheroot
 threads that only read snapshots (a reload request is handed to the loop).
 """
 
@@ -12,6 +12,7 @@ import asyncio
 import logging
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
@@ -33,6 +34,7 @@ from exporter.scheduler import Scheduler
 from exporter.snmp.poller import SnmpPoller
 from exporter.state import DOWN, UP, StateStore
 from exporter.web import DeviceRow, create_app
+from wardops_common.webconfig import WebConfig, load_web_config
 from wardops_common.webserver import WebServer
 
 log = logging.getLogger("exporter")
@@ -40,11 +42,12 @@ log = logging.getLogger("exporter")
 RELOAD_TIMEOUT = 30.0
 
 
-def bind(app: object, listen: tuple[str, int]) -> WebServer:
+def bind(app: object, listen: tuple[str, int], web: WebConfig | None = None,
+         on_refused: Callable[[str], None] = lambda reason: None) -> WebServer:
     """Bind the HTTP listener, or raise :class:`ListenError` naming the address."""
     host, port = listen
     return WebServer(app, f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
-                     ident="wardops-exporter", threads=4)
+                     ident="wardops-exporter", threads=4, web=web, on_refused=on_refused)
 
 
 def load(path: str, shard: tuple[int, int] | None) -> Inventory:
@@ -57,8 +60,12 @@ class Exporter:
 
     def __init__(self, config_path: str, inventory: Inventory, *, listen: tuple[str, int],
                  state_file: str | None, shard: tuple[int, int] | None,
-                 prober: IcmpProber | None = None) -> None:
+                 prober: IcmpProber | None = None, web: WebConfig | None = None,
+                 web_config_path: str = "") -> None:
         self.config_path = config_path
+        self.web = web or WebConfig()
+        self.web_config_path = web_config_path
+        self.server: WebServer | None = None
         self.inventory = inventory
         self.listen = listen
         self.state_file = state_file
@@ -136,7 +143,8 @@ class Exporter:
         self._stop = asyncio.Event()
         self._save_now = asyncio.Event()
         # Bind first: a port in use fails before any ICMP socket opens or state loads.
-        server = bind(create_app(self), self.listen)
+        server = self.server = bind(create_app(self), self.listen, self.web,
+                                    on_refused=self._refused)
         try:
             await self._serve(server)
         finally:
@@ -233,10 +241,17 @@ class Exporter:
         if self.poller is not None:
             self.poller.set_devices(inventory.devices)
 
+    def _refused(self, reason: str) -> None:
+        self.status.http_refused[reason] = self.status.http_refused.get(reason, 0) + 1
+
     async def reload_async(self) -> tuple[bool, str]:
-        """Load the inventory file again; on error keep the running one."""
+        """Load the inventory (and ``--web.config.file``) again; on error keep the running
+        ones."""
         try:
             inventory = await asyncio.to_thread(load, self.config_path, self.shard)
+            if self.web_config_path and self.server is not None:
+                web = await asyncio.to_thread(load_web_config, self.web_config_path)
+                self.server.reload_web(web)
         except Exception as exc:
             self.status.reload_successful = False
             message = str(exc) if isinstance(exc, ConfigError) else (

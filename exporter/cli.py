@@ -34,6 +34,7 @@ from exporter.state import DOWN, UNKNOWN, UP, DeviceState, ProbeResult, record
 from exporter.web import parse_listen_address
 from wardops_common.durations import format_milliseconds
 from wardops_common.logsetup import add_log_flags, setup_logging
+from wardops_common.webconfig import load_web_config
 from wardops_common.webserver import ListenError
 
 log = logging.getLogger("exporter")
@@ -55,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", metavar="FILE", help="inventory file (YAML)")
     parser.add_argument("--web.listen-address", dest="listen", default=DEFAULT_LISTEN,
                         metavar="HOST:PORT", help=f"where to serve HTTP (default {DEFAULT_LISTEN})")
+    parser.add_argument("--web.config.file", dest="web_config", default="", metavar="FILE",
+                        help="TLS and basic auth for the HTTP endpoints, in Prometheus's "
+                             "exporter-toolkit format (re-read on reload)")
     parser.add_argument("--state-file", default=DEFAULT_STATE_FILE, metavar="PATH",
                         help="device states survive restarts here; '' to keep none "
                              f"(default {DEFAULT_STATE_FILE})")
@@ -107,8 +111,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "probe-once":
         return asyncio.run(probe_once(inventory))
+    try:
+        web = load_web_config(args.web_config)
+    except ConfigError as exc:
+        print(f"wardops-exporter: {exc}", file=sys.stderr)
+        return 2
     exporter = Exporter(path, inventory, listen=listen, state_file=args.state_file or None,
-                        shard=shard)
+                        shard=shard, web=web, web_config_path=args.web_config)
     try:
         asyncio.run(exporter.run())
     except ListenError as exc:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -143,6 +143,9 @@ class ExporterStatus:
     reload_success_timestamp: float = 0.0
     icmp_mode: str = ""
     state_save_timestamp: float = 0.0
+    #: HTTP requests refused for want of credentials (--web.config.file), by reason
+    http_refused: dict[str, int] = field(default_factory=lambda: {
+        "no_credentials": 0, "wrong_credentials": 0})
 
 
 class ExporterCollector:
@@ -215,6 +218,13 @@ class ExporterCollector:
         for operation, count in sorted(self._state_errors.items()):
             state_errors.add_metric([operation], count)
         yield state_errors
+        refused = CounterMetricFamily(
+            "wardops_exporter_http_requests_refused",
+            "HTTP requests refused by --web.config.file's basic auth, by reason.",
+            labels=["reason"])
+        for reason, count in sorted(self._status.http_refused.items()):
+            refused.add_metric([reason], count)
+        yield refused
         yield GaugeMetricFamily("wardops_exporter_state_last_save_timestamp_seconds",
                                 "Unix time the state file was last written.",
                                 value=status.state_save_timestamp)

@@ -1,72 +1,106 @@
-"""Serving a program's WSGI app with waitress in a background thread.
+"""Serving a program's WSGI app with cheroot in background threads.
 
 Both programs keep their main thread for their own loop (probes, evaluations) and serve
-HTTP from waitress's worker threads, which only read snapshots.
+HTTP from cheroot's worker threads, which only read snapshots.
+
+Why cheroot (CherryPy's server): a well-kept, pure-Python, threaded WSGI server that
+serves TLS itself (Python's ``ssl``), so ``--web.config.file`` can give TLS, mutual TLS
+and basic auth without a proxy in front. waitress, used before, serves no TLS; gunicorn
+and hypercorn run workers in other processes or an event loop, while both programs need
+the server in-process beside their own loop.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import threading
+from collections.abc import Callable
 from typing import Any
 
-import waitress
-from waitress import wasyncore
+from cheroot import wsgi
+from cheroot.ssl.builtin import BuiltinSSLAdapter
+
+from wardops_common.webconfig import Guard, WebConfig
+from wardops_common.yamlfile import ConfigError
 
 #: how long a stopping server lets requests in progress finish
-DRAIN_TIMEOUT = 5.0
-#: how often the serving loop looks whether it is asked to stop
-STOP_CHECK = 0.2
+DRAIN_TIMEOUT = 5
 
 
 class ListenError(RuntimeError):
     """The listener could not bind; ``str()`` names the flag, the address and why."""
 
 
+def split_listen(listen: str) -> tuple[str, int]:
+    """``HOST:PORT`` / ``[V6]:PORT`` / ``:PORT`` (all interfaces) as (host, port)."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ListenError(f"--web.listen-address {listen}: not HOST:PORT")
+    host = host.strip("[]") or "0.0.0.0"
+    return host, int(port)
+
+
+class _ContextAdapter(BuiltinSSLAdapter):
+    """cheroot's TLS adapter serving with the context ``wardops_common.webconfig`` built
+    (minimum version, client certificates); swapped on reload."""
+
+    def __init__(self, web: WebConfig) -> None:
+        super().__init__(str(web.cert_file), str(web.key_file))
+        assert web.tls is not None
+        self.context = web.tls
+
+
 class WebServer:
-    """waitress serving ``app`` on ``listen`` (``HOST:PORT``, ``[V6]:PORT``) in a thread.
+    """cheroot serving ``app`` on ``listen`` (``HOST:PORT``, ``[V6]:PORT``) in a thread.
 
     Binding happens in the constructor, so a port in use fails at start-up with a
     :class:`ListenError` naming the address (the OS's message does not, and with several
-    exporters on one host the operator needs to know which one).
+    exporters on one host the operator needs to know which one). ``web``: TLS, basic auth
+    and headers from ``--web.config.file`` (``wardops_common.webconfig``); ``on_refused``
+    is told the reason of each request refused for want of credentials.
     """
 
-    def __init__(self, app: Any, listen: str, *, ident: str, threads: int = 4) -> None:
+    def __init__(self, app: Any, listen: str, *, ident: str, threads: int = 4,
+                 web: WebConfig | None = None,
+                 on_refused: Callable[[str], None] = lambda reason: None) -> None:
+        host, port = split_listen(listen)
+        web = web or WebConfig()
+        self._guard = Guard(app, web, on_refused)
+        self._server = wsgi.Server((host, port), self._guard, numthreads=threads,
+                                   server_name=ident, shutdown_timeout=DRAIN_TIMEOUT)
+        self.tls = web.tls is not None
+        if web.tls is not None:
+            self._server.ssl_adapter = _ContextAdapter(web)
         try:
-            self._server = waitress.create_server(app, listen=listen, threads=threads,
-                                                  ident=ident)
+            self._server.prepare()  # binds, starts the worker threads
         except OSError as exc:  # port in use, address not local, no permission
-            reason = exc.strerror or str(exc)
+            # cheroot re-raises the OS error inside its own message: name only the reason
+            code = exc.errno or next((int(n) for n in re.findall(r"\[Errno (\d+)\]", str(exc))),
+                                     None)
+            reason = os.strerror(code) if code else (exc.strerror or str(exc))
             raise ListenError(f"--web.listen-address {listen}: "
                               f"{reason[:1].lower() + reason[1:]}") from exc
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name="web", daemon=True)
-
-    def _serve(self) -> None:
-        """waitress's loop, one poll at a time, until asked to stop; then the serving thread
-        itself closes every socket (between two polls, so no poll sees a closed one)."""
-        sockets = self._server._map
-        use_poll = self._server.adj.asyncore_use_poll
-        while sockets and not self._stopping.is_set():
-            wasyncore.loop(timeout=STOP_CHECK, map=sockets, use_poll=use_poll, count=1)
-        wasyncore.close_all(sockets)
+        self._thread = threading.Thread(target=self._server.serve, name="web", daemon=True)
 
     def start(self) -> None:
         """Start serving."""
         self._thread.start()
 
-    def close(self) -> None:
-        """Stop serving: let requests in progress finish, then close every socket.
+    def reload_web(self, web: WebConfig) -> None:
+        """Use a new ``--web.config.file`` for the next connections and requests (users,
+        headers, certificates re-read); the listener stays. Raises ``ConfigError`` when it
+        would switch between HTTP and HTTPS, which needs a restart."""
+        if (web.tls is not None) != self.tls:
+            raise ConfigError(f"{web.source or '--web.config.file'}: switching between HTTP "
+                              "and HTTPS needs a restart")
+        adapter = self._server.ssl_adapter
+        if web.tls is not None and isinstance(adapter, _ContextAdapter):
+            adapter.context = web.tls
+        self._guard.reload(web)
 
-        Closing first would leave a request that is still being answered writing to a
-        closed wake-up pipe, which waitress logs as an error on every busy shutdown. The
-        sockets are closed by the serving thread itself, between two ``select()`` calls:
-        closed from here, its ``select()`` fails on a closed descriptor. No wake-up pipe is
-        written to stop it (the loop looks every ``STOP_CHECK`` seconds): CI once saw that
-        write fail with EBADF on a busy shutdown.
-        """
-        self._server.task_dispatcher.shutdown(cancel_pending=True, timeout=DRAIN_TIMEOUT)
-        if not self._thread.is_alive():
-            self._server.close()
-            return
-        self._stopping.set()
+    def close(self) -> None:
+        """Stop serving: stop accepting, let requests in progress finish (up to
+        ``DRAIN_TIMEOUT``), then close every connection."""
+        self._server.stop()
         self._thread.join(DRAIN_TIMEOUT)

@@ -1,6 +1,6 @@
 """The whole alerter process, end to end: real Prometheus → alerter → real webhook receiver.
 
-No stand-ins: the real CLI, evaluation, state, notification pipeline, API (waitress) and
+No stand-ins: the real CLI, evaluation, state, notification pipeline, API (cheroot) and
 an HTTP receiver on loopback. Checks what a person on call would see: one firing
 notification, a MonitoringDegraded while Prometheus is gone (and no resolve), no
 duplicate after kill -9, and the resolve of an alert that cleared while the alerter was

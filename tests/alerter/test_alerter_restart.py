@@ -145,7 +145,7 @@ def test_sighup_reload_keeps_running_config_when_bad(prometheus: TSDB, exporter:
     prometheus.wait_value('count(wardops_device_up == 0)', 2)
     alerter.start()
     alerter.wait_state({"A-ATM": "firing"})
-    wait_http(alerter.url + "/-/healthy")   # the API is served (waitress) alongside
+    wait_http(alerter.url + "/-/healthy")   # the API is served (cheroot) alongside
     rule_file = alerter.config.parent / "rules" / "test.yml"
     good = rule_file.read_text()
 

@@ -36,7 +36,7 @@ def test_close_lets_requests_in_progress_finish(caplog: pytest.LogCaptureFixture
     for client in clients:
         client.start()
     time.sleep(0.2)  # both requests are being answered now
-    with caplog.at_level(logging.WARNING, logger="waitress"):
+    with caplog.at_level(logging.WARNING):
         server.close()
     for client in clients:
         client.join(5)

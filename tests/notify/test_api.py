@@ -1,4 +1,4 @@
-"""The HTTP API served by waitress on loopback: alerts with mute status, silences, acks,
+"""The HTTP API served by cheroot on loopback: alerts with mute status, silences, acks,
 auth (401/403), 400s for bad input, health, readiness, reload and /metrics."""
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 import requests
-import waitress
 
 from alerter.api import create_app
 from tests.notify.conftest import PipelineFactory, firing
 from tests.notify.receiver import Receiver
 from tests.support import free_port, wait_http
+from wardops_common.webserver import WebServer
 
 TOKEN = "t0ken-for-tests"
 
@@ -60,24 +60,12 @@ def serve(tmp_path: Path, pipeline_factory: PipelineFactory, receiver: Receiver,
                      pipeline=p, notify_config=p.config, registry=p.registry, reload=reload,
                      ready=lambda: state["ready"])
     port = free_port()
-    server = waitress.create_server(app, host="127.0.0.1", port=port, threads=2)
-    closing = threading.Event()
-
-    def run() -> None:
-        try:
-            server.run()
-        except OSError:
-            if not closing.is_set():  # closing the socket under the loop ends it this way
-                raise
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
+    server = WebServer(app, f"127.0.0.1:{port}", ident="test", threads=2)
+    server.start()
     base = f"http://127.0.0.1:{port}"
     wait_http(base + "/-/healthy")
     yield Api(base, state)
-    closing.set()
     server.close()
-    thread.join(5)
 
 
 @pytest.fixture

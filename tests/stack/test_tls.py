@@ -1,0 +1,206 @@
+"""``--web.config.file`` (exporter-toolkit format) on both programs, with a real
+Prometheus as the client: TLS with basic auth, and mutual TLS. A wrong password or an
+untrusted client certificate is refused, and Prometheus shows that target down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import bcrypt
+import pytest
+import requests
+import yaml
+from stackparts import Prometheus
+
+from tests.support import Proc, free_port, wait_for
+from tests.support.certs import CA
+
+PASSWORD = "scrape-s3cret"
+
+
+def _hash(password: str) -> str:
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
+
+
+def _job(name: str, port: int, tls: dict[str, Any], auth: dict[str, Any] | None,
+         path: str = "/metrics") -> dict[str, Any]:
+    job: dict[str, Any] = {"job_name": name, "scheme": "https", "metrics_path": path,
+                           "tls_config": tls,
+                           "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}
+    if auth:
+        job["basic_auth"] = auth
+    return job
+
+
+def _targets(prom: Prometheus) -> dict[str, dict[str, Any]]:
+    data = requests.get(prom.url + "/api/v1/targets", timeout=5).json()["data"]
+    return {t["labels"]["job"]: t for t in data["activeTargets"]}
+
+
+def _up(prom: Prometheus, want: dict[str, str]) -> dict[str, dict[str, Any]]:
+    return wait_for(lambda: (t := _targets(prom)) and all(
+        t.get(job, {}).get("health") == health for job, health in want.items()) and t,
+        timeout=40, what=f"targets {want} (got {_targets(prom)})")
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> dict[str, Any]:
+    ca = CA(tmp_path / "pki")
+    other = CA(tmp_path / "pki-other", name="untrusted CA")
+    return {"ca": ca, "server": ca.issue("server", server=True),
+            "client": ca.issue("prometheus", server=False),
+            "stranger": other.issue("stranger", server=False)}
+
+
+def test_prometheus_scrapes_both_over_tls_with_basic_auth(netns: None, tmp_path: Path,
+                                                          pki: dict[str, Any]) -> None:
+    web = tmp_path / "web.yml"
+    web.write_text(yaml.safe_dump({
+        "tls_server_config": {"cert_file": str(pki["server"].cert),
+                              "key_file": str(pki["server"].key)},
+        "basic_auth_users": {"prometheus": _hash(PASSWORD)},
+        "http_server_config": {"headers": {"Strict-Transport-Security": "max-age=31536000"}}}))
+    inventory = tmp_path / "devices.yml"
+    inventory.write_text("sites: {Poti: {}}\ndevices:\n"
+                         "  - {name: Poti-R1, address: 127.0.0.1, site: Poti}\n")
+    exporter_port, alerter_port = free_port(), free_port()
+    exporter = Proc.python("exporter", "--config", str(inventory), "--web.listen-address",
+                           f"127.0.0.1:{exporter_port}", "--web.config.file", str(web),
+                           "--state-file", "", log=tmp_path / "exporter.log")
+    alerter_config = tmp_path / "alerter.yml"
+    alerter_config.write_text(yaml.safe_dump({
+        "prometheus": {"url": "http://127.0.0.1:9"}, "rule_files": [],
+        "state_dir": str(tmp_path / "alerter-state")}))
+    alerter = Proc.python("alerter", "--config", str(alerter_config), "--web.listen-address",
+                          f"127.0.0.1:{alerter_port}", "--web.config.file", str(web),
+                          log=tmp_path / "alerter.log")
+    ca = {"ca_file": str(pki["ca"].pair.cert)}
+    good = {"username": "prometheus", "password": PASSWORD}
+    bad = {"username": "prometheus", "password": "guess"}
+    prom = None
+    try:
+        for port in (exporter_port, alerter_port):
+            wait_for(lambda port=port: _ok(f"https://127.0.0.1:{port}/-/healthy", pki, good),
+                     timeout=30, what=f"HTTPS on {port}")
+        prom = Prometheus(tmp_path / "prometheus", {
+            "global": {"scrape_interval": "1s", "scrape_timeout": "900ms"},
+            "scrape_configs": [
+                _job("exporter", exporter_port, ca, good),
+                _job("exporter-wrong-password", exporter_port, ca, bad),
+                _job("exporter-no-password", exporter_port, ca, None),
+                _job("alerter", alerter_port, ca, good),
+                _job("alerter-wrong-password", alerter_port, ca, bad)]})
+        targets = _up(prom, {"exporter": "up", "alerter": "up",
+                             "exporter-wrong-password": "down",
+                             "exporter-no-password": "down",
+                             "alerter-wrong-password": "down"})
+        assert "401" in targets["exporter-wrong-password"]["lastError"]
+        assert prom.query('wardops_device_info{job="exporter"}')  # the data came through
+        # the refusals are counted, and answered without a hint of the password
+        auth = (good["username"], good["password"])
+        metrics = requests.get(f"https://127.0.0.1:{exporter_port}/metrics", auth=auth,
+                               verify=str(pki["ca"].pair.cert), timeout=5)
+        assert metrics.headers["Strict-Transport-Security"] == "max-age=31536000"
+        assert _sample(metrics.text, 'wardops_exporter_http_requests_refused_total'
+                                     '{reason="wrong_credentials"}') >= 1
+        alerter_metrics = requests.get(f"https://127.0.0.1:{alerter_port}/metrics", auth=auth,
+                                       verify=str(pki["ca"].pair.cert), timeout=5).text
+        assert _sample(alerter_metrics, 'wardops_alerter_api_requests_refused_total'
+                                        '{api="http",reason="wrong_credentials"}') >= 1
+        # plain HTTP to the TLS port gets nothing
+        with pytest.raises(requests.ConnectionError):
+            requests.get(f"http://127.0.0.1:{exporter_port}/metrics", timeout=5)
+    finally:
+        if prom is not None:
+            prom.stop()
+        exporter.stop()
+        alerter.stop()
+
+
+def test_mutual_tls_refuses_an_untrusted_client_certificate(netns: None, tmp_path: Path,
+                                                            pki: dict[str, Any]) -> None:
+    web = tmp_path / "web.yml"
+    web.write_text(yaml.safe_dump({"tls_server_config": {
+        "cert_file": str(pki["server"].cert), "key_file": str(pki["server"].key),
+        "client_auth_type": "RequireAndVerifyClientCert",
+        "client_ca_file": str(pki["ca"].pair.cert), "min_version": "TLS13"}}))
+    inventory = tmp_path / "devices.yml"
+    inventory.write_text("sites: {Poti: {}}\ndevices:\n"
+                         "  - {name: Poti-R1, address: 127.0.0.1, site: Poti}\n")
+    port = free_port()
+    exporter = Proc.python("exporter", "--config", str(inventory), "--web.listen-address",
+                           f"127.0.0.1:{port}", "--web.config.file", str(web),
+                           "--state-file", "", log=tmp_path / "exporter.log")
+    ca = str(pki["ca"].pair.cert)
+    prom = None
+    try:
+        wait_for(lambda: _ok(f"https://127.0.0.1:{port}/-/healthy", pki, None,
+                             cert=pki["client"]), timeout=30, what="mutual TLS")
+        prom = Prometheus(tmp_path / "prometheus", {
+            "global": {"scrape_interval": "1s", "scrape_timeout": "900ms"},
+            "scrape_configs": [
+                _job("trusted", port, {"ca_file": ca, "cert_file": str(pki["client"].cert),
+                                       "key_file": str(pki["client"].key)}, None),
+                _job("untrusted", port, {"ca_file": ca, "cert_file": str(pki["stranger"].cert),
+                                         "key_file": str(pki["stranger"].key)}, None),
+                _job("no-certificate", port, {"ca_file": ca}, None)]})
+        _up(prom, {"trusted": "up", "untrusted": "down", "no-certificate": "down"})
+    finally:
+        if prom is not None:
+            prom.stop()
+        exporter.stop()
+
+
+def test_a_bad_web_config_is_refused_at_start_in_one_line(tmp_path: Path,
+                                                          pki: dict[str, Any]) -> None:
+    inventory = tmp_path / "devices.yml"
+    inventory.write_text("sites: {Poti: {}}\ndevices: []\n")
+    for body, says in (
+            ({"basic_auth_users": {"prometheus": "plain-password"}}, "must be a bcrypt hash"),
+            ({"tls_server_config": {"cert_file": str(pki["server"].cert),
+                                    "key_file": str(pki["server"].key),
+                                    "min_version": "TLS10"}}, "use TLS12 or TLS13"),
+            ({"tls_server_config": {"cert_file": "missing.crt", "key_file": "x"}},
+             "no such file"),
+            ({"tls_server_config": {"cert_file": str(pki["server"].cert),
+                                    "key_file": str(pki["server"].key),
+                                    "client_auth_type": "RequireAnyClientCert"}},
+             "nobody verifies"),
+            ({"tls_servre_config": {}}, "did you mean 'tls_server_config'")):
+        web = tmp_path / "web.yml"
+        web.write_text(yaml.safe_dump(body))
+        for program in ("exporter", "alerter"):
+            args = (["--config", str(inventory)] if program == "exporter" else
+                    ["--config", str(_alerter_config(tmp_path))])
+            proc = Proc.python(program, *args, "--web.listen-address",
+                               f"127.0.0.1:{free_port()}", "--web.config.file", str(web),
+                               log=tmp_path / f"{program}.log")
+            code = proc.popen.wait(30)
+            output = proc.output().strip().splitlines()
+            assert code == 2, (program, body, output)
+            assert says in output[-1] and str(web) in output[-1], (program, output[-1])
+
+
+def _alerter_config(tmp_path: Path) -> Path:
+    path = tmp_path / "alerter.yml"
+    path.write_text(yaml.safe_dump({"prometheus": {"url": "http://127.0.0.1:9"},
+                                    "rule_files": [], "state_dir": str(tmp_path / "st")}))
+    return path
+
+
+def _ok(url: str, pki: dict[str, Any], auth: dict[str, str] | None, cert: Any = None) -> bool:
+    try:
+        resp = requests.get(url, verify=str(pki["ca"].pair.cert), timeout=2,
+                            auth=(auth["username"], auth["password"]) if auth else None,
+                            cert=(str(cert.cert), str(cert.key)) if cert else None)
+    except requests.RequestException:
+        return False
+    return resp.status_code == 200
+
+
+def _sample(text: str, series: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"{series} not in /metrics")
