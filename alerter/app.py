@@ -27,17 +27,18 @@ from alerter.notify import NotificationPipeline
 from alerter.notify.alertmanager.forward import Forwarder
 from alerter.state import StateStore
 from wardops_common.webconfig import WebConfig, load_web_config
-from wardops_common.webserver import ListenError, WebServer
+from wardops_common.webserver import ListenError, WebServer, parse_listen_address
 
 log = logging.getLogger("alerter")
 
 
 def listen_address(text: str) -> str:
     """``:9470`` → ``0.0.0.0:9470`` (all interfaces, as Prometheus tools read it)."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"--web.listen-address: {text!r} is not HOST:PORT")
-    return f"{host or '0.0.0.0'}:{port}"
+    try:
+        host, port = parse_listen_address(text)
+    except ValueError as exc:
+        raise ValueError(f"--web.listen-address: {exc}") from None
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 class AlertSink(Protocol):

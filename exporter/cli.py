@@ -31,11 +31,10 @@ from exporter.config import (
 from exporter.icmp import IcmpProber
 from exporter.probing import ProbeErrors, probe_device
 from exporter.state import DOWN, UNKNOWN, UP, DeviceState, ProbeResult, record
-from exporter.web import parse_listen_address
 from wardops_common.durations import format_milliseconds
 from wardops_common.logsetup import add_log_flags, setup_logging
 from wardops_common.webconfig import load_web_config
-from wardops_common.webserver import ListenError
+from wardops_common.webserver import ListenError, parse_listen_address
 
 log = logging.getLogger("exporter")
 

@@ -197,12 +197,3 @@ def create_app(view: WebView) -> Flask:
             as_of=time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(now)))
 
     return app
-
-
-def parse_listen_address(value: str) -> tuple[str, int]:
-    """``:9469`` / ``127.0.0.1:9469`` / ``[::1]:9469`` -> (host, port); ValueError if bad."""
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"invalid listen address {value!r} (use HOST:PORT or :PORT)")
-    host = host.strip("[]") or "0.0.0.0"
-    return host, int(port)

@@ -32,11 +32,12 @@ class ListenError(RuntimeError):
     """The listener could not bind; ``str()`` names the flag, the address and why."""
 
 
-def split_listen(listen: str) -> tuple[str, int]:
-    """``HOST:PORT`` / ``[V6]:PORT`` / ``:PORT`` (all interfaces) as (host, port)."""
-    host, sep, port = listen.rpartition(":")
+def parse_listen_address(value: str) -> tuple[str, int]:
+    """``:9469`` / ``127.0.0.1:9469`` / ``[::1]:9469`` -> (host, port), as both programs'
+    ``--web.listen-address`` reads it (no host: all interfaces); ValueError if bad."""
+    host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ListenError(f"--web.listen-address {listen}: not HOST:PORT")
+        raise ValueError(f"invalid listen address {value!r} (use HOST:PORT or :PORT)")
     host = host.strip("[]") or "0.0.0.0"
     return host, int(port)
 
@@ -64,7 +65,10 @@ class WebServer:
     def __init__(self, app: Any, listen: str, *, ident: str, threads: int = 4,
                  web: WebConfig | None = None,
                  on_refused: Callable[[str], None] = lambda reason: None) -> None:
-        host, port = split_listen(listen)
+        try:
+            host, port = parse_listen_address(listen)
+        except ValueError as exc:
+            raise ListenError(f"--web.listen-address: {exc}") from None
         web = web or WebConfig()
         self._guard = Guard(app, web, on_refused)
         self._server = wsgi.Server((host, port), self._guard, numthreads=threads,

@@ -170,4 +170,4 @@ def test_bad_listen_address_exits_2(tmp_path: Path) -> None:
                            "--web.listen-address", "localhost"], check=False,
                           capture_output=True, text=True, env=python_env(), timeout=60)
     assert (proc.returncode, proc.stderr) == (
-        2, "wardops-alerter: --web.listen-address: 'localhost' is not HOST:PORT\n")
+        2, "wardops-alerter: --web.listen-address: invalid listen address 'localhost' (use HOST:PORT or :PORT)\n")
