@@ -61,8 +61,9 @@ class Exporter:
     def __init__(self, config_path: str, inventory: Inventory, *, listen: tuple[str, int],
                  state_file: str | None, shard: tuple[int, int] | None,
                  prober: IcmpProber | None = None, web: WebConfig | None = None,
-                 web_config_path: str = "") -> None:
+                 web_config_path: str = "", lifecycle: bool = True) -> None:
         self.config_path = config_path
+        self.lifecycle = lifecycle
         self.web = web or WebConfig()
         self.web_config_path = web_config_path
         self.server: WebServer | None = None
@@ -143,7 +144,8 @@ class Exporter:
         self._stop = asyncio.Event()
         self._save_now = asyncio.Event()
         # Bind first: a port in use fails before any ICMP socket opens or state loads.
-        server = self.server = bind(create_app(self), self.listen, self.web,
+        server = self.server = bind(create_app(self, lifecycle=self.lifecycle), self.listen,
+                                    self.web,
                                     on_refused=self._refused)
         try:
             await self._serve(server)

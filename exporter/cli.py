@@ -58,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--web.config.file", dest="web_config", default="", metavar="FILE",
                         help="TLS and basic auth for the HTTP endpoints, in Prometheus's "
                              "exporter-toolkit format (re-read on reload)")
+    parser.add_argument("--web.enable-lifecycle", dest="lifecycle", action="store_true",
+                        help="allow POST /-/reload (as Prometheus; SIGHUP always reloads)")
     parser.add_argument("--state-file", default=DEFAULT_STATE_FILE, metavar="PATH",
                         help="device states survive restarts here; '' to keep none "
                              f"(default {DEFAULT_STATE_FILE})")
@@ -116,7 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"wardops-exporter: {exc}", file=sys.stderr)
         return 2
     exporter = Exporter(path, inventory, listen=listen, state_file=args.state_file or None,
-                        shard=shard, web=web, web_config_path=args.web_config)
+                        shard=shard, web=web, web_config_path=args.web_config,
+                        lifecycle=args.lifecycle)
     try:
         asyncio.run(exporter.run())
     except ListenError as exc:

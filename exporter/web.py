@@ -161,8 +161,9 @@ As of {{ as_of }} UTC, refreshed every {{ refresh }} s. ICMP socket mode: <b>{{ 
 """
 
 
-def create_app(view: WebView) -> Flask:
-    """The Flask app for ``view``."""
+def create_app(view: WebView, *, lifecycle: bool = True) -> Flask:
+    """The Flask app for ``view``; ``lifecycle`` false (no ``--web.enable-lifecycle``):
+    ``POST /-/reload`` is refused, as Prometheus refuses it (reload with SIGHUP)."""
     app = Flask("exporter")
 
     @app.get("/metrics")
@@ -184,6 +185,9 @@ def create_app(view: WebView) -> Flask:
 
     @app.post("/-/reload")
     def reload() -> Response:
+        if not lifecycle:
+            return Response("Lifecycle API is not enabled.\n", status=403,
+                            content_type="text/plain")
         ok, message = view.reload()
         return Response(message + "\n", status=200 if ok else 500, content_type="text/plain")
 

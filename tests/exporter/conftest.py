@@ -24,7 +24,8 @@ class Exporter:
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = Proc.python("exporter", "--config", str(config), "--web.listen-address",
                                 f"127.0.0.1:{self.port}", "--state-file", str(state_file),
-                                "--log.level", "debug", *extra, log=log)
+                                "--log.level", "debug", "--web.enable-lifecycle", *extra,
+                                log=log)
         self.started = time.time()
         try:
             wait_http(self.url + "/-/healthy", timeout=15)

@@ -102,7 +102,8 @@ def test_exporter_reload_applies_snmp_changes(router_agent: Snmpd, tmp_path: Pat
     port = free_port()
     env = python_env(WARDOPS_E2E_COMMUNITY=COMMUNITY, WARDOPS_E2E_WRONG="wrong-community-xyz")
     proc = Proc([sys.executable, "-m", "exporter", "--config", str(inventory),
-                 "--web.listen-address", f"127.0.0.1:{port}", "--state-file", ""],
+                 "--web.listen-address", f"127.0.0.1:{port}", "--state-file", "",
+                 "--web.enable-lifecycle"],
                 log=tmp_path / "exporter.log", env=env)
     base = f"http://127.0.0.1:{port}"
     try:

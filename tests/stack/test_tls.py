@@ -204,3 +204,32 @@ def _sample(text: str, series: str) -> float:
         if line.startswith(series + " "):
             return float(line.split()[-1])
     raise AssertionError(f"{series} not in /metrics")
+
+
+def test_reload_over_http_needs_web_enable_lifecycle(netns: None, tmp_path: Path) -> None:
+    """As Prometheus: without --web.enable-lifecycle, POST /-/reload is refused (SIGHUP
+    still reloads); with it, it reloads."""
+    inventory = tmp_path / "devices.yml"
+    inventory.write_text("sites: {Poti: {}}\ndevices:\n"
+                         "  - {name: Poti-R1, address: 127.0.0.1, site: Poti}\n")
+    for flags, status in (((), 403), (("--web.enable-lifecycle",), 200)):
+        port = free_port()
+        exporter = Proc.python("exporter", "--config", str(inventory), "--web.listen-address",
+                               f"127.0.0.1:{port}", "--state-file", "", *flags,
+                               log=tmp_path / "exporter.log")
+        try:
+            wait_for(lambda port=port: _plain_ok(f"http://127.0.0.1:{port}/-/healthy"),
+                     timeout=30, what="the exporter")
+            resp = requests.post(f"http://127.0.0.1:{port}/-/reload", timeout=30)
+            assert resp.status_code == status, resp.text
+            if status == 403:
+                assert resp.text == "Lifecycle API is not enabled.\n"
+        finally:
+            exporter.stop()
+
+
+def _plain_ok(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
