@@ -8,9 +8,11 @@ generated and committed, so Grafana's file provisioning reads it as it is.
     python3 grafana/build_dashboards.py          # rewrite grafana/dashboards/*.json
     python3 grafana/build_dashboards.py --check  # exit 1 if the committed JSON is stale
 
-Every query names the datasource by its fixed uid (``wardops-prometheus``, set in
-grafana/provisioning/datasources/wardops.yml): no ``${DS_...}`` inputs, which file
-provisioning cannot fill in. Standard library only: it runs without the virtualenv.
+Every query goes through the dashboard's ``datasource`` variable (any Prometheus data
+source), which defaults to the provisioned uid (``wardops-prometheus``, set in
+grafana/provisioning/datasources/wardops.yml): the dashboards work as provisioned and
+import into a Grafana that already has its own Prometheus. No ``${DS_...}`` inputs, which
+file provisioning cannot fill in. Standard library only: it runs without the virtualenv.
 """
 
 from __future__ import annotations
@@ -22,7 +24,11 @@ from pathlib import Path
 from typing import Any
 
 DATASOURCE_UID = "wardops-prometheus"
-DS = {"type": "prometheus", "uid": DATASOURCE_UID}
+DS = {"type": "prometheus", "uid": "${datasource}"}
+DATASOURCE_VARIABLE = {
+    "type": "datasource", "name": "datasource", "label": "Data source", "query": "prometheus",
+    "regex": "", "hide": 0, "refresh": 1, "includeAll": False, "multi": False,
+    "current": {"selected": False, "text": "wardops Prometheus", "value": DATASOURCE_UID}}
 OUT_DIR = Path(__file__).resolve().parent / "dashboards"
 TAGS = ["wardops"]
 GRID_WIDTH = 24
@@ -305,7 +311,7 @@ def dashboard(uid: str, title: str, description: str, panels: list[Panel], *,
                                                                 "uid": "-- Grafana --"},
                                   "enable": True, "hide": True, "iconColor": "rgba(0, 211, 255, 1)",
                                   "name": "Annotations & Alerts", "type": "dashboard"}]},
-        "templating": {"list": variables or []},
+        "templating": {"list": [DATASOURCE_VARIABLE, *(variables or [])]},
         "links": [{"type": "dashboards", "tags": TAGS, "asDropdown": True, "title": "wardops",
                    "includeVars": False, "keepTime": True}] if links else [],
         "panels": layout(panels),

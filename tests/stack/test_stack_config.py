@@ -248,16 +248,23 @@ def _datasource_refs(node: object) -> list[object]:
 
 
 @pytest.mark.parametrize("path", sorted(DASHBOARD_DIR.glob("*.json")), ids=lambda p: p.name)
-def test_dashboard_references_only_the_provisioned_datasource(path: Path) -> None:
+def test_dashboard_queries_go_through_a_datasource_variable_defaulting_to_ours(
+        path: Path) -> None:
+    """Importable into a Grafana the bank already runs: every query uses the dashboard's
+    ``datasource`` variable (any Prometheus), which defaults to the provisioned uid."""
     text = path.read_text()
     assert "${DS_" not in text and "__inputs" not in text
-    refs = _datasource_refs(json.loads(text))
+    doc = json.loads(text)
+    [variable] = [v for v in doc["templating"]["list"] if v["type"] == "datasource"]
+    assert (variable["name"], variable["query"]) == ("datasource", "prometheus")
+    assert variable["current"]["value"] == DATASOURCE_UID
+    refs = _datasource_refs(doc)
     assert refs
     for ref in refs:
         assert isinstance(ref, dict), f"datasource given by name: {ref!r}"
         if ref.get("type") == "grafana":  # the built-in annotation source
             continue
-        assert ref == {"type": "prometheus", "uid": DATASOURCE_UID}
+        assert ref == {"type": "prometheus", "uid": "${datasource}"}
 
 
 @pytest.mark.parametrize("uid,doc", sorted(dashboards().items()))
