@@ -15,6 +15,13 @@ COPY pyproject.toml README.md LICENSE ./
 COPY wardops_common wardops_common
 COPY exporter exporter
 COPY alerter alerter
+# wardops_data's links point at these: the wheel ships the rules, dashboards and examples
+COPY wardops_data wardops_data
+COPY rules rules
+COPY grafana grafana
+COPY examples examples
+COPY docs docs
+COPY prometheus.yml prometheus.yml
 # The programs run as an unprivileged user that owns only its state directories; the
 # code and the rules stay root-owned and read-only to it (compose also mounts the root
 # filesystem read-only).

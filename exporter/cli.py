@@ -35,6 +35,7 @@ from wardops_common.durations import format_milliseconds
 from wardops_common.logsetup import add_log_flags, setup_logging
 from wardops_common.webconfig import load_web_config
 from wardops_common.webserver import ListenError, parse_listen_address
+from wardops_data import write_out
 
 log = logging.getLogger("exporter")
 
@@ -70,6 +71,11 @@ def _parser() -> argparse.ArgumentParser:
     once_help = ("probe every device once and print a table; exit 1 if any is down, else 3 "
                  "if any could not be probed, else 0")
     once = sub.add_parser("probe-once", help=once_help, description=once_help)
+    init = sub.add_parser(
+        "init", help="write the shipped rules, dashboards, example configs, prometheus.yml "
+                     "and docs into DIR (existing files are kept unless --force)")
+    init.add_argument("dir", metavar="DIR")
+    init.add_argument("--force", action="store_true", help="overwrite existing files")
     for command in (check, once):
         # Given after the command too; SUPPRESS keeps a --shard given before it.
         _add_shard(command, default=argparse.SUPPRESS)
@@ -98,6 +104,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         listen = parse_listen_address(args.listen)
     except ValueError as exc:
         parser.error(str(exc))
+    if args.command == "init":
+        written = write_out(Path(args.dir), overwrite=args.force)
+        print(f"wrote {len(written)} files into {args.dir}"
+              + ("" if written else " (all there already; --force overwrites)"))
+        return 0
     path = args.file if args.command else args.config
     if not path:
         parser.error("--config FILE is required")

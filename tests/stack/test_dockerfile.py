@@ -27,6 +27,9 @@ def test_dockerfile_copies_what_the_build_needs() -> None:
     needed = {"pyproject.toml", project["readme"], *project.get("license-files", [])}
     needed |= {name.rstrip("*") for name in
                pyproject["tool"]["setuptools"]["packages"]["find"]["include"]}
+    # wardops_data's files are links into the repository: their targets are needed too
+    needed |= {link.resolve().relative_to(REPO).parts[0]
+               for link in (REPO / "wardops_data").iterdir() if link.is_symlink()}
     missing = needed - copied_before_install()
     assert not missing, f"Dockerfile does not copy {sorted(missing)} before `pip install .`"
     for name in needed:
