@@ -14,8 +14,9 @@ ignored; a repeated ``Idempotency-Key`` is dropped. Then, per DeviceDown alert (
   no applied firing between its start and its end plus ``budget``;
 - **lost resolve / final belief**: at the end (all devices up, settled) an alert is still
   believed firing;
-- **duplicate**: two applied notifications in a row with the same status for one alert
-  (repeat_interval is longer than the run): a receiver deduplicating on
+- **duplicate**: two applied notifications in a row with the same status for one alert,
+  less than ``repeat_interval`` apart (a firing alert is re-notified once that long has
+  passed: the reminder is promised, not a duplicate): a receiver deduplicating on
   ``Idempotency-Key`` would have shown it twice;
 - **degraded missing**: a data gap of at least ``must_see`` seconds with no applied
   MonitoringDegraded firing between its start and its end plus ``budget``.
@@ -121,8 +122,13 @@ def _outside(interval: Interval, gaps: Sequence[Interval]) -> float:
 
 
 def violations(truth: Truth, events: Sequence[Event], *, budget: float = 30.0,
-               must_see: float = 12.0, tolerance: float = 3.0) -> list[str]:
-    """Every way the receiver's belief departs from the truth (empty: it never lied)."""
+               must_see: float = 12.0, tolerance: float = 3.0,
+               repeat_interval: float = 3600.0) -> list[str]:
+    """Every way the receiver's belief departs from the truth (empty: it never lied).
+
+    ``repeat_interval``: the route's; a firing alert notified again that long after its
+    last notification is the promised reminder, not a duplicate (the hour-long soak met
+    the always-firing Watchdog's first reminder)."""
     found: list[str] = []
     by_alert: dict[tuple[str, str], list[Event]] = {}
     for event in events:
@@ -130,7 +136,8 @@ def violations(truth: Truth, events: Sequence[Event], *, budget: float = 30.0,
 
     for (name, subject), stream in sorted(by_alert.items()):
         for before, after in zip(stream, stream[1:], strict=False):
-            if before.status == after.status:
+            reminder = after.status == "firing" and after.at - before.at >= repeat_interval
+            if before.status == after.status and not reminder:
                 found.append(f"duplicate: {after.status} {name} {subject} at {after.at:.1f} "
                              f"(also at {before.at:.1f})")
         if name != "DeviceDown":

@@ -96,3 +96,18 @@ def test_alerts_of_one_notification_that_differ_by_a_label_are_not_duplicates() 
         record(1, "firing", "rule_failed", name="MonitoringDegraded", rule="B")
         ["payload"]["alerts"][0])
     assert check([two], Truth(outages={}, gaps=[], end=10.0)) == []
+
+
+def test_a_reminder_after_repeat_interval_is_not_a_duplicate() -> None:
+    """The hour-long soak met the always-firing Watchdog's promised reminder (3,602 s
+    after its first notification, repeat_interval 1h); sooner it is a duplicate."""
+    truth = Truth(outages={}, gaps=[], end=9000.0)
+    reminder = [record(10, "firing", "w", name="Watchdog", seq=1),
+                record(3612, "firing", "w", name="Watchdog", seq=2)]
+    events, _, _ = applied_events(json.loads(json.dumps(reminder)))
+    assert violations(truth, events, repeat_interval=3600) == []
+    too_soon = [record(10, "firing", "w", name="Watchdog", seq=1),
+                record(1800, "firing", "w", name="Watchdog", seq=2)]
+    events, _, _ = applied_events(json.loads(json.dumps(too_soon)))
+    assert [v.split(":")[0] for v in violations(truth, events, repeat_interval=3600)] == \
+        ["duplicate"]
