@@ -182,8 +182,8 @@ class Converter:
             elif key == "basic_auth" and isinstance(value, Mapping) and "password" in value:
                 pair = f"{value.get('username', '')}:{value['password']}"
                 headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
-            elif key == "follow_redirects":
-                continue
+            elif key in ("follow_redirects", "tls_config"):
+                continue  # tls_config: carried over by tls_config() below
             else:
                 self.warn(where, "not converted (only literal credentials become an "
                                  "Authorization header; TLS, proxy and *_file settings do not)")
@@ -191,6 +191,18 @@ class Converter:
             self.warn(f"{path}", "credentials converted to a literal Authorization header; "
                                  "consider moving the secret out of the config file")
         return headers
+
+    def tls_config(self, http: object, path: str) -> dict[str, Any]:
+        """An ``http_config.tls_config``, as the alerter's ``tls_config`` reads it (CA,
+        client certificate, insecure_skip_verify); other keys are reported."""
+        tls = http.get("tls_config") if isinstance(http, Mapping) else None
+        if not isinstance(tls, Mapping):
+            return {}
+        out = {k: tls[k] for k in ("ca_file", "cert_file", "key_file", "insecure_skip_verify")
+               if k in tls}
+        for key in sorted(set(tls) - set(out)):
+            self.warn(f"{path}.{key}", "not converted")
+        return out
 
     def webhook(self, raw: Mapping[str, Any], path: str) -> dict[str, Any] | None:
         self.mapping(raw, path, AM_WEBHOOK)
@@ -207,6 +219,9 @@ class Converter:
         headers = self.http_headers(raw.get("http_config"), f"{path}.http_config")
         if headers:
             out["headers"] = headers
+        tls = self.tls_config(raw.get("http_config"), f"{path}.http_config.tls_config")
+        if tls:
+            out["tls_config"] = tls
         for key in sorted(set(raw) - {"url", "url_file", "send_resolved", "max_alerts",
                                       "http_config"}):
             self.warn(f"{path}.{key}", "not converted")

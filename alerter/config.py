@@ -31,6 +31,7 @@ from alerter.notify.matchers import LABEL_NAME
 from alerter.promql_check import check_expressions
 from alerter.rules import RuleError, RuleGroup, load_rule_files
 from wardops_common.durations import parse_duration
+from wardops_common.httpclient import TLSClientConfig, read_tls_config
 from wardops_common.readers import unknown_key
 from wardops_common.secrets import read_secret
 from wardops_common.text import text_problem
@@ -39,7 +40,7 @@ from wardops_common.yamlfile import ConfigError, read_yaml
 _TOP_KEYS = {"prometheus", "evaluation_interval", "rule_files", "state_dir", "external_url",
              "external_labels", "data_health", "for_outage_tolerance",
              "evaluation_alignment", "resolve_evidence"}
-_SOURCE_KEYS = {"url", "timeout", "headers", "basic_auth"}
+_SOURCE_KEYS = {"url", "timeout", "headers", "basic_auth", "tls_config"}
 _AUTH_KEYS = {"username", "password", "password_file", "password_env"}
 _HEALTH_KEYS = {"targets", "probe_timestamp", "stale_after", "degraded_for"}
 _ALIGN_KEYS = {"enabled", "margin", "selector"}
@@ -55,6 +56,8 @@ class DataSource:
     headers: Mapping[str, str] = field(default_factory=dict)
     username: str | None = None
     password: str | None = field(default=None, repr=False)
+    #: how the server is verified and which client certificate is shown
+    tls: TLSClientConfig = field(default_factory=TLSClientConfig)
 
 
 @dataclass(frozen=True)
@@ -213,7 +216,12 @@ def _datasource(path: Path, raw: Any) -> DataSource:
         if not isinstance(username, str) or not username:
             raise _fail(path, "prometheus.basic_auth.username", "missing")
         password = _password(path, "prometheus.basic_auth", auth) or ""
+    try:
+        tls = read_tls_config(raw.get("tls_config"), "prometheus.tls_config", path.parent)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     return DataSource(
+        tls=tls,
         url=_url(path, "prometheus.url", raw.get("url", DataSource.url)),
         timeout=_duration(path, "prometheus.timeout", raw.get("timeout", "10s"), positive=True),
         headers=_string_map(path, "prometheus.headers", raw.get("headers")),

@@ -49,6 +49,7 @@ class PromAPI:
         self.session.headers.update({"User-Agent": "wardops-alerter", **source.headers})
         if source.username is not None:
             self.session.auth = (source.username, source.password or "")
+        self._tls = source.tls.request_kwargs()
 
     def close(self) -> None:
         """Release pooled connections."""
@@ -62,7 +63,8 @@ class PromAPI:
     def _post(self, expr: str, at: float) -> requests.Response:
         try:
             resp = self.session.post(self.endpoint, data={"query": expr, "time": f"{at:.3f}"},
-                                     timeout=self.source.timeout)
+                                     timeout=self.source.timeout,
+                                     **self._tls)  # type: ignore[arg-type]
         except requests.Timeout as exc:
             raise QueryError("timeout", f"{self.source.url}: no answer within "
                              f"{self.source.timeout:g}s") from exc

@@ -182,7 +182,7 @@ def send(session: requests.Session, n: Notification, hook: WebhookConfig,
     assert hook.url is not None
     try:
         resp = session.post(hook.url.value, data=n.body, headers=headers, timeout=hook.timeout,
-                            allow_redirects=False)
+                            allow_redirects=False, **hook.tls.request_kwargs())  # type: ignore[arg-type]
     except requests.RequestException as exc:
         return classify(None, transport_error(exc))
     resp.close()

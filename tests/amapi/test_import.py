@@ -233,3 +233,21 @@ def test_the_valid_fixture_is_valid_for_alertmanager_too() -> None:
     am = subprocess.run(["amtool", "check-config", str(SOURCE)], capture_output=True,
                         text=True, timeout=30)
     assert am.returncode == 0, am.stdout + am.stderr
+
+
+def test_a_webhooks_tls_config_is_carried_over(tmp_path: Path) -> None:
+    """A receiver behind a private CA keeps working after the import: http_config's
+    tls_config (CA, client certificate) becomes the webhook's tls_config."""
+    for name in ("bank-ca.crt", "alerter.crt", "alerter.key"):
+        (tmp_path / name).write_text("placeholder\n")
+    path = tmp_path / "alertmanager.yml"
+    path.write_text("route: {receiver: x}\nreceivers:\n  - name: x\n    webhook_configs:\n"
+                    "      - url: 'https://tickets.bank.example/hook'\n"
+                    "        http_config:\n          tls_config:\n"
+                    "            ca_file: bank-ca.crt\n            cert_file: alerter.crt\n"
+                    "            key_file: alerter.key\n")
+    result = run_cli("import-alertmanager-config", str(path))
+    assert (result.returncode, result.stderr) == (0, ""), result.stderr
+    [hook] = yaml.safe_load(result.stdout)["receivers"][0]["webhook_configs"]
+    assert hook["tls_config"] == {"ca_file": "bank-ca.crt", "cert_file": "alerter.crt",
+                                  "key_file": "alerter.key"}

@@ -13,7 +13,7 @@ import requests
 import yaml
 from stackparts import Prometheus
 
-from tests.support import Proc, free_port, wait_for
+from tests.support import Proc, free_port, python_env, wait_for
 from tests.support.certs import CA
 
 PASSWORD = "scrape-s3cret"
@@ -233,3 +233,77 @@ def _plain_ok(url: str) -> bool:
         return requests.get(url, timeout=2).status_code == 200
     except requests.RequestException:
         return False
+
+
+def test_the_alerter_queries_a_prometheus_behind_tls_and_basic_auth(
+        netns: None, tmp_path: Path, pki: dict[str, Any]) -> None:
+    """Prometheus itself with --web.config.file (TLS + basic auth): the alerter reaches it
+    with prometheus.tls_config (a private CA) and basic_auth, and evaluates; told the wrong
+    CA, it trusts nothing it cannot verify: MonitoringDegraded says why, nothing fires."""
+    prom_web = tmp_path / "prom-web.yml"
+    prom_web.write_text(yaml.safe_dump({
+        "tls_server_config": {"cert_file": str(pki["server"].cert),
+                              "key_file": str(pki["server"].key)},
+        "basic_auth_users": {"alerter": _hash(PASSWORD)}}))
+    prom_dir = tmp_path / "prometheus"
+    prom_dir.mkdir()
+    (prom_dir / "prometheus.yml").write_text(yaml.safe_dump({"global": {}}))
+    prom_port = free_port()
+    prometheus = Proc(["prometheus", f"--config.file={prom_dir / 'prometheus.yml'}",
+                       f"--storage.tsdb.path={prom_dir / 'data'}",
+                       f"--web.listen-address=127.0.0.1:{prom_port}",
+                       f"--web.config.file={prom_web}", "--log.level=warn"],
+                      log=prom_dir / "prometheus.log")
+    alerters: list[Proc] = []
+    try:
+        wait_for(lambda: _ok(f"https://127.0.0.1:{prom_port}/-/ready", pki,
+                             {"username": "alerter", "password": PASSWORD}),
+                 timeout=30, what="Prometheus over TLS")
+        rules = tmp_path / "rules.yml"
+        rules.write_text("groups:\n  - name: g\n    rules:\n      - alert: Always\n"
+                         "        expr: vector(1)\n")
+        results = {}
+        for name, ca in (("trusted", pki["ca"].pair.cert), ("wrong-ca", pki["stranger"].cert)):
+            config = tmp_path / f"alerter-{name}.yml"
+            config.write_text(yaml.safe_dump({
+                "prometheus": {"url": f"https://127.0.0.1:{prom_port}", "timeout": "2s",
+                               "basic_auth": {"username": "alerter",
+                                              "password_env": "PROM_PASSWORD"},
+                               "tls_config": {"ca_file": str(ca)}},
+                "evaluation_interval": "1s", "rule_files": [str(rules)],
+                "data_health": {"targets": "", "probe_timestamp": ""},
+                "state_dir": str(tmp_path / f"state-{name}")}))
+            port = free_port()
+            alerters.append(Proc.python(
+                "alerter", "--config", str(config), "--web.listen-address",
+                f"127.0.0.1:{port}", log=tmp_path / f"alerter-{name}.log",
+                env=python_env(PROM_PASSWORD=PASSWORD)))
+            results[name] = f"http://127.0.0.1:{port}"
+        wait_for(lambda: _alert_names(results["trusted"]) == ["Always"], timeout=30,
+                 what="the alert evaluated through TLS")
+        wait_for(lambda: "certificate verify failed" in _degraded(results["wrong-ca"]),
+                 timeout=30, what="MonitoringDegraded: the server certificate is not trusted")
+        assert "Always" not in _alert_names(results["wrong-ca"])
+    finally:
+        for proc in alerters:
+            proc.stop()
+        prometheus.stop()
+
+
+def _alert_names(url: str) -> list[str]:
+    try:
+        data = requests.get(url + "/api/v1/alerts", timeout=2).json()["data"]["alerts"]
+    except (requests.RequestException, ValueError, KeyError):
+        return []
+    return sorted(a["labels"]["alertname"] for a in data if a.get("state") == "firing"
+                  and a["labels"]["alertname"] != "MonitoringDegraded")
+
+
+def _degraded(url: str) -> str:
+    """The summaries of the alerter's MonitoringDegraded alerts."""
+    try:
+        data = requests.get(url + "/api/v1/alerts", timeout=2).json()["data"]["alerts"]
+    except (requests.RequestException, ValueError, KeyError):
+        return ""
+    return " ".join(a["annotations"].get("summary", "") for a in data
+                    if a["labels"]["alertname"] == "MonitoringDegraded")

@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from wardops_common.httpclient import TLSClientConfig, read_tls_config
 from wardops_common.readers import Secret, check_url, read_duration, read_mapping, read_str, secret
 
 RESEND_DELAY = 60.0             # Prometheus's --rules.alert.resend-delay default
 _KEYS = ("url", "url_env", "url_file", "timeout", "resend_delay", "basic_auth", "bearer_token",
-         "bearer_token_env", "bearer_token_file")
+         "bearer_token_env", "bearer_token_file", "tls_config")
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class AlertmanagerConfig:
     timeout: float = 10.0
     resend_delay: float = RESEND_DELAY
     authorization: Secret | None = field(default=None)  # the whole Authorization header value
+    tls: TLSClientConfig = field(default_factory=TLSClientConfig)  # tls_config
 
     @property
     def alerts_url(self) -> str:
@@ -55,6 +57,8 @@ def _one(raw: object, path: str, base_dir: Path) -> AlertmanagerConfig:
             raise ValueError(f"{path}: give basic_auth or a bearer_token, not both")
         auth = _basic_auth(m["basic_auth"], f"{path}.basic_auth", base_dir)
     kw: dict[str, Any] = {"url": url, "authorization": auth}
+    if "tls_config" in m:
+        kw["tls"] = read_tls_config(m["tls_config"], f"{path}.tls_config", base_dir)
     if "timeout" in m:
         kw["timeout"] = read_duration(m["timeout"], f"{path}.timeout", positive=True)
     if "resend_delay" in m:

@@ -346,7 +346,8 @@ class Forwarder:
         try:
             resp = self._session.post(target.alerts_url, data=json.dumps(body).encode(),
                                       headers=headers, timeout=target.timeout,
-                                      allow_redirects=False)
+                                      allow_redirects=False,
+                                      **target.tls.request_kwargs())  # type: ignore[arg-type]
         except requests.RequestException as exc:
             return classify(None, transport_error(exc))
         resp.close()
