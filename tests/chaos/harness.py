@@ -13,6 +13,9 @@ counts as flapping) and a fault every few seconds, from:
 - ``prometheus_kill9`` / ``prometheus_term``: Prometheus killed (-9) or stopped for
   ``gap`` seconds and restarted on its TSDB (WAL replay);
 - ``receiver_down``: the webhook sink stopped for a while and restarted on the same port;
+- ``alerter_disk_full``: the alerter's state directory (a small tmpfs in a mount
+  namespace that outlives alerter restarts) filled to the last byte for a while, then
+  freed: notifications must still go out (from memory), and nothing be lost;
 - ``receiver_429`` / ``receiver_500`` / ``receiver_slow``: for a while the receiver answers
   429 with Retry-After, or 500, or takes the request but answers after the sender's
   timeout (so the sender retries what was delivered: the sink drops the repeat).
@@ -43,7 +46,7 @@ from stackparts import Prometheus, WebhookSink  # noqa: E402
 
 FAULTS = ("alerter_kill9", "alerter_term", "exporter_kill9", "exporter_nostate",
           "prometheus_wipe", "prometheus_kill9", "prometheus_term", "receiver_down",
-          "receiver_429", "receiver_500", "receiver_slow")
+          "receiver_429", "receiver_500", "receiver_slow", "alerter_disk_full")
 #: faults that leave no data for ``gap`` seconds (the schedule spaces the next one out)
 LONG = ("exporter_kill9", "prometheus_wipe", "prometheus_kill9", "prometheus_term")
 
@@ -142,6 +145,12 @@ def _inject(stack: Stack, fault: str, gap: float) -> tuple[float, float] | None:
     if fault == "receiver_down":
         _restart_receiver(stack, 6.0)
         return None
+    if fault == "alerter_disk_full":
+        assert stack.disk is not None
+        stack.disk.fill()
+        time.sleep(10.0)
+        stack.disk.free()
+        return None
     if fault.startswith("receiver_"):
         stack.receiver.set_mode(fault.removeprefix("receiver_"))
         time.sleep(8.0)
@@ -155,7 +164,7 @@ def run(workdir: Path, schedule: Schedule, *, settle: float = 90.0, gap: float =
     """Play ``schedule`` against a fresh stack in ``workdir``; return the verdict."""
     # group_interval 8 s: a resolve waits up to that long in its group, so alerter
     # restarts land in that window (where a stop used to lose the resolve)
-    stack = Stack(workdir, schedule.devices, group_interval="8s")
+    stack = Stack(workdir, schedule.devices, group_interval="8s", small_disk=True)
     result = Run(schedule)
     try:
         result.start = t0 = time.time()

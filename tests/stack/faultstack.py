@@ -6,6 +6,7 @@ restarted with an empty TSDB)."""
 from __future__ import annotations
 
 import shutil
+import sys
 import threading
 from pathlib import Path
 
@@ -13,7 +14,8 @@ import requests
 import yaml
 from stackparts import Prometheus, WebhookSink, fast_alerting_rules, prometheus_config
 
-from tests.support import Proc, free_port, wait_for, wait_http
+from tests.support import Proc, free_port, python_env, wait_for, wait_http
+from tests.support.diskfull import SmallDisk
 from tests.support.flakyreceiver import FlakyReceiver
 from tests.support.nft import Firewall
 
@@ -24,7 +26,7 @@ class Stack:
     """Exporter shard(s), Prometheus, alerter and sink, each restartable."""
 
     def __init__(self, workdir: Path, devices: dict[str, str], shards: int = 1,
-                 group_interval: str = "1s") -> None:
+                 group_interval: str = "1s", small_disk: bool = False) -> None:
         """``devices``: name → loopback address; the name's part before "-" is its site.
         ``group_interval``: how long a group's later changes (a resolve) wait for its next
         flush — the window in which a stop used to lose them."""
@@ -82,6 +84,9 @@ class Stack:
                 {"url": f"{self.receiver.url}/faults", "send_resolved": True,
                  "timeout": "3s"}]}],
         }, sort_keys=False))
+        # the alerter's state on a small tmpfs the chaos test fills (a full disk, for real)
+        self.disk = SmallDisk(workdir / "alerter-state", workdir / "disk.log") \
+            if small_disk else None
         self.alerter = self.start_alerter()
 
     @property
@@ -109,9 +114,10 @@ class Stack:
                                else f"exporter-state-{shard}.json")
 
     def start_alerter(self) -> Proc:
-        proc = Proc.python("alerter", "--config", str(self.alerter_config),
-                           "--web.listen-address", f"127.0.0.1:{self.alerter_port}",
-                           log=self.workdir / "alerter.log")
+        args = [sys.executable, "-m", "alerter", "--config", str(self.alerter_config),
+                "--web.listen-address", f"127.0.0.1:{self.alerter_port}"]
+        proc = Proc(self.disk.command(args) if self.disk else args,
+                    log=self.workdir / "alerter.log", env=python_env())
         wait_http(f"http://127.0.0.1:{self.alerter_port}/-/ready", timeout=30)
         return proc
 
@@ -125,6 +131,8 @@ class Stack:
         for part in (self.alerter, self.prom, *self.exporters, self.sink):
             part.stop()
         self.receiver.stop()
+        if self.disk is not None:
+            self.disk.stop()
         self.firewall.close()
 
     # ------------------------------------------------------------ what the tests ask
