@@ -18,7 +18,27 @@ from tests.support import Proc, python_env
 FILLER = ".diskfull-filler"
 
 
-class OnSmallDisk:
+class _Fillable:
+    """fill()/free() of a tmpfs at ``path`` seen from a mount namespace."""
+
+    path: Path
+
+    def _in_namespace(self, *command: str) -> subprocess.CompletedProcess[str]:
+        raise NotImplementedError
+
+    def fill(self) -> None:
+        """Fill the tmpfs to the last byte (dd stops at ENOSPC)."""
+        self._in_namespace("dd", "if=/dev/zero", f"of={self.path / FILLER}", "bs=64k")
+        df = self._in_namespace("df", "--output=avail", str(self.path)).stdout.split()
+        assert df and df[-1] == "0", f"tmpfs not full: {df}"
+
+    def free(self) -> None:
+        """Give the space back."""
+        result = self._in_namespace("rm", "-f", str(self.path / FILLER))
+        assert result.returncode == 0, result.stderr
+
+
+class OnSmallDisk(_Fillable):
     """``args`` started with ``path`` on a ``size`` tmpfs of its own."""
 
     def __init__(self, path: Path, args: Sequence[str], log: Path, size: str = "8m") -> None:
@@ -32,22 +52,11 @@ class OnSmallDisk:
         return subprocess.run(["nsenter", "-t", str(self.proc.popen.pid), "-m", *command],
                               capture_output=True, text=True, timeout=30, check=False)
 
-    def fill(self) -> None:
-        """Fill the tmpfs to the last byte (dd stops at ENOSPC)."""
-        self._in_namespace("dd", "if=/dev/zero", f"of={self.path / FILLER}", "bs=64k")
-        df = self._in_namespace("df", "--output=avail", str(self.path)).stdout.split()
-        assert df and df[-1] == "0", f"tmpfs not full: {df}"
-
-    def free(self) -> None:
-        """Give the space back."""
-        result = self._in_namespace("rm", "-f", str(self.path / FILLER))
-        assert result.returncode == 0, result.stderr
-
     def stop(self, kill: bool = False) -> None:
         self.proc.stop(kill=kill)
 
 
-class SmallDisk:
+class SmallDisk(_Fillable):
     """A ``size`` tmpfs at ``path`` in a mount namespace of its own that outlives the
     programs using it: a holder process keeps the namespace, programs are started in it
     with :meth:`command` (``nsenter``), so a restarted program finds its state again, as it
@@ -73,17 +82,6 @@ class SmallDisk:
     def _in_namespace(self, *command: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(self.command(command), capture_output=True, text=True,
                               timeout=30, check=False)
-
-    def fill(self) -> None:
-        """Fill the tmpfs to the last byte (dd stops at ENOSPC)."""
-        self._in_namespace("dd", "if=/dev/zero", f"of={self.path / FILLER}", "bs=64k")
-        df = self._in_namespace("df", "--output=avail", str(self.path)).stdout.split()
-        assert df and df[-1] == "0", f"tmpfs not full: {df}"
-
-    def free(self) -> None:
-        """Give the space back."""
-        result = self._in_namespace("rm", "-f", str(self.path / FILLER))
-        assert result.returncode == 0, result.stderr
 
     def stop(self) -> None:
         """End the namespace (and the tmpfs with it)."""
