@@ -129,7 +129,7 @@ class AlerterApp:
                 if new.state_dir.resolve() != self.config.state_dir.resolve():
                     raise ConfigError(f"{new.path}: state_dir: cannot change on reload "
                                       f"(running with {self.config.state_dir}); restart instead")
-            except Exception as exc:
+            except Exception as exc:  # any failure is reported as one
                 self.metrics.reload_ok.set(0)
                 message = str(exc) if isinstance(exc, ConfigError) else (
                     f"{self.config.path}: cannot load ({type(exc).__name__}: {exc})")
@@ -138,7 +138,7 @@ class AlerterApp:
                 raise ValueError(message) from None
             try:
                 self._switch(new)
-            except Exception as exc:
+            except Exception as exc:  # put every part back, then report
                 self.metrics.reload_ok.set(0)
                 log.error("reload failed while switching; back on the running config",
                           extra={"error": f"{type(exc).__name__}: {exc}"}, exc_info=True)

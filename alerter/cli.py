@@ -103,7 +103,7 @@ def test_receiver(path: str, receiver: str) -> int:
             print(f"test-receiver: {path}: receivers: no receiver named {receiver!r}",
                   file=sys.stderr)
             return 2
-        except Exception as exc:
+        except Exception as exc:  # delivery failures are reported, with the reason
             print(f"test-receiver: {receiver}: delivery failed: {exc}", file=sys.stderr)
             return 1
     print(f"test-receiver: {receiver}: delivered" + (f" ({result})" if result else ""))

@@ -379,7 +379,7 @@ class Evaluator:
                                                                       evaluated_at=now))
             else:
                 ids = list(self.store.save_cycle(upserts, deletes, resolved, evaluated_at=now))
-        except Exception as exc:
+        except Exception as exc:  # sqlite3.Error, OSError: counted, alerted on
             self.metrics.state_errors.labels("save").inc()
             log.error("cannot save alert state", extra={"error": repr(exc)})
             self._state_failure = repr(exc)
@@ -395,7 +395,7 @@ class Evaluator:
         batch = firing + resolved
         try:
             self.pipeline.process(batch)
-        except Exception as exc:
+        except Exception as exc:  # the pipeline's bug must not stop evaluation
             self.metrics.handover_errors.inc()
             log.error("notification pipeline refused the alerts; retrying next cycle",
                       extra={"error": repr(exc)})
@@ -411,7 +411,7 @@ class Evaluator:
         if done:
             try:
                 self.store.handed_over(done)
-            except Exception as exc:
+            except Exception as exc:  # sqlite3.Error, OSError: resolve may repeat
                 self.metrics.state_errors.labels("handover").inc()
                 log.error("cannot clear flushed resolves", extra={"error": repr(exc)})
             else:

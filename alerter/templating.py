@@ -631,7 +631,7 @@ def _run_command(command: list[tuple[Any, ...]], dot: Any, scope: _Scope, piped:
         raise TemplateError(f"error calling {name}: {exc}") from None
     except RecursionError:
         raise
-    except Exception as exc:
+    except Exception as exc:  # every function is total: any failure
         # (OSError from a timestamp beyond the platform's range, OverflowError, ...)
         # becomes the template's error marker, never an exception in the evaluator
         raise TemplateError(f"error calling {name}: {exc}") from None

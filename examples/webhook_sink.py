@@ -157,7 +157,7 @@ class Handler(BaseHTTPRequestHandler):
     server: Sink
     protocol_version = "HTTP/1.1"
 
-    def do_GET(self) -> None:
+    def do_GET(self) -> None:  # http.server's naming
         if self.path in ("/-/healthy", "/-/ready"):
             self._reply(200, "OK\n")
         else:

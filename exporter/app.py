@@ -254,7 +254,7 @@ class Exporter:
             if self.web_config_path and self.server is not None:
                 web = await asyncio.to_thread(load_web_config, self.web_config_path)
                 self.server.reload_web(web)
-        except Exception as exc:
+        except Exception as exc:  # any failure is reported as one
             self.status.reload_successful = False
             message = str(exc) if isinstance(exc, ConfigError) else (
                 f"{self.config_path}: cannot load ({type(exc).__name__}: {exc})")

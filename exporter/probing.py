@@ -74,7 +74,7 @@ async def probe_device(device: Device, prober: IcmpProber, settings: ProbeSettin
         return ProbeResult(started, clock(), 0, 0, None, error=reason)
     try:
         outcome = await prober.probe(resolved.ip, settings.count, settings.timeout)
-    except Exception as exc:
+    except Exception as exc:  # counted and logged, device stays unjudged
         errors.count(device, CRASHED, f"{type(exc).__name__}: {exc}")
         return ProbeResult(started, clock(), 0, 0, None, error=CRASHED)
     if outcome.error is not None:

@@ -251,7 +251,7 @@ class NotificationPipeline:
                              max_alerts=hook.max_alerts, sequence=sequence)
         try:
             rendered = RENDERERS[hook.format](data, hook, self.config.templates)
-        except Exception as exc:
+        except Exception as exc:  # any template failure: a counted dead letter
             self.metrics.errors.labels("render").inc()
             log.error("template rendering failed; notification kept as dead letter",
                       extra={"receiver": receiver, "integration": index, "error": str(exc)})

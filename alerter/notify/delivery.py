@@ -321,7 +321,7 @@ class Lane:
                 self._busy_groups.add(item.group_key)
             try:
                 finished = self._attempt(session, item)
-            except Exception:
+            except Exception:  # counted and logged; the row stays queued
                 self._metrics.errors.labels("worker").inc()
                 log.exception("delivery worker error", extra={"receiver": item.receiver})
                 item.next_attempt_at = self._clock() + 5.0

@@ -164,7 +164,7 @@ class Dispatcher:
                     continue
             try:
                 self._flush(due, now)
-            except Exception:
+            except Exception:  # counted and logged; the next flush retries
                 self._on_error("flush")
                 log.exception("notification flush failed; groups are retried at the next "
                               "group_interval")

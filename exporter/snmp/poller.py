@@ -198,7 +198,7 @@ class SnmpPoller:
                 if reason == "resolve":
                     state.session = None
                 return
-            except Exception as exc:
+            except Exception as exc:  # a bug must not stop the loop; counted
                 log.exception("snmp poll crashed", extra=self._log_fields(state))
                 self._failed(state, "internal", repr(exc), start)
                 return
@@ -218,7 +218,7 @@ class SnmpPoller:
             return None
         try:
             return self._icmp_up(state.device)
-        except Exception:
+        except Exception:  # the core's callback; logged, then "unknown"
             log.exception("icmp_up callback failed", extra=self._log_fields(state))
             return None
 

@@ -69,7 +69,7 @@ def compile_check(source: str, path: str, templates: Mapping[str, str]) -> None:
     data = sample_payload()
     try:
         lenient.from_string(source).render({**data, "data": data})
-    except Exception as exc:
+    except Exception as exc:  # any failure is the template's, reported whole
         raise ValueError(f"{path}: fails on a sample alert: {type(exc).__name__}: "
                          f"{exc}") from None
 
