@@ -26,7 +26,15 @@ from flask import Blueprint, Response, jsonify, request
 
 from alerter import __version__
 from alerter.api import parse_api_matchers, parse_time, save_silence, silence_json
-from alerter.httpapi import BadRequest, PipelineView, Refusals, parse_json_object, refuse_write
+from alerter.httpapi import (
+    BadRequest,
+    PipelineView,
+    Refusal,
+    Refusals,
+    parse_json_object,
+    refuse_read,
+    refuse_write,
+)
 from alerter.model import Alert
 from alerter.notify.alertmanager.config import RESEND_DELAY
 from alerter.notify.alertmanager.forward import firing_ends_at
@@ -215,14 +223,22 @@ def create_blueprint(*, alerts: Callable[[], list[Alert]], pipeline: PipelineVie
         resp.status_code = status
         return resp
 
-    def authorize() -> Response | None:
-        refusal = refuse_write(notify_config().api.bearer_token, refused, "v2")
+    def refusal_response(refusal: Refusal | None) -> Response | None:
         if refusal is None:
             return None
         resp = error(refusal.status, refusal.message)
         if refusal.status == 401:
             resp.headers["WWW-Authenticate"] = 'Basic realm="wardops-alerter"'
         return resp
+
+    def authorize() -> Response | None:
+        return refusal_response(refuse_write(notify_config().api, refused, "v2"))
+
+    @bp.before_request
+    def authorize_read() -> Response | None:
+        if request.method in ("GET", "HEAD"):
+            return refusal_response(refuse_read(notify_config().api, refused, "v2"))
+        return None
 
     @bp.errorhandler(BadRequest)
     def bad_request(exc: BadRequest) -> Response:

@@ -1,8 +1,8 @@
 """The alerter's HTTP API (Flask; served by cheroot from ``alerter.app``).
 
-Reads are open; writes (silences, acks, reload) need ``Authorization: Bearer <token>``
-with the token from ``api.bearer_token_env`` / ``api.bearer_token_file``; without a
-configured token every write is refused (403). Errors are JSON
+Who may read and who may write (silences, acks, reload) is decided in
+``alerter.httpapi`` for both APIs: the write token or a web-config user in
+``api.write_users`` writes; reads are open unless ``api.read_token_*`` is set. Errors are JSON
 ``{"status": "error", "error": "..."}``: bad JSON, bad matchers, bad times and oversized
 bodies are 400, never 500.
 """
@@ -19,7 +19,15 @@ from flask import Flask, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from werkzeug.exceptions import HTTPException
 
-from alerter.httpapi import BadRequest, PipelineView, Refusals, parse_json_object, refuse_write
+from alerter.httpapi import (
+    BadRequest,
+    PipelineView,
+    Refusal,
+    Refusals,
+    parse_json_object,
+    refuse_read,
+    refuse_write,
+)
 from alerter.model import Alert
 from alerter.notify.config import NotifyConfig
 from alerter.notify.formats.alertmanager import rfc3339
@@ -169,14 +177,24 @@ def create_app(*, alerts: Callable[[], list[Alert]], rules: Callable[[], list[di
             return {}
         return parse_json_object(raw, limit)
 
-    def authorize() -> Response | None:
-        refusal = refuse_write(current_config().api.bearer_token, refused, "v1")
+    def refusal_response(refusal: Refusal | None) -> Response | None:
         if refusal is None:
             return None
         resp = error(refusal.status, refusal.message)
         if refusal.status == 401:
             resp.headers["WWW-Authenticate"] = 'Bearer realm="wardops-alerter"'
         return resp
+
+    def authorize() -> Response | None:
+        return refusal_response(refuse_write(current_config().api, refused, "v1"))
+
+    @app.before_request
+    def authorize_read() -> Response | None:
+        # /api/v2 checks its own reads (its errors have another shape); health, readiness
+        # and /metrics stay behind --web.config.file only, as in Prometheus.
+        if request.method in ("GET", "HEAD") and request.path.startswith("/api/v1/"):
+            return refusal_response(refuse_read(current_config().api, refused, "v1"))
+        return None
 
     @app.errorhandler(BadRequest)
     def bad_request(exc: BadRequest) -> Response:

@@ -5,11 +5,15 @@ Each API keeps its own error shape (v1 ``{"status": "error", "error": ...}``, v2
 string as Alertmanager answers); the decisions are made here once, so the two cannot
 drift apart:
 
-- **writes** need the configured token, as ``Authorization: Bearer <token>`` or as the
-  password of ``Basic <user:password>`` (what amtool and curl -u send); without a
-  configured token every write is refused (403). Every refusal is counted in
-  ``wardops_alerter_api_requests_refused_total{api, reason}`` and logged without the
-  token;
+- **writes** need the write token (``api.bearer_token_*``), as
+  ``Authorization: Bearer <token>`` or as the password of ``Basic <user:password>`` (what
+  amtool and curl -u send), or a ``--web.config.file`` user listed in
+  ``api.write_users``; without either configured every write is refused (403). The read
+  token and other users are read-only (403), so a wall display cannot expire a silence;
+- **reads** of ``/api/*`` are open unless ``api.read_token_*`` is set; then they need the
+  read token, the write token or an authenticated web-config user. Every refusal is
+  counted in ``wardops_alerter_api_requests_refused_total{api, reason}`` and logged
+  with the reason, never the token;
 - **bodies** are JSON objects of at most ``api.max_body_bytes``; too large, not JSON, too
   deeply nested, or not an object is a 400 with the reason (counted too).
 """
@@ -21,6 +25,7 @@ import binascii
 import hmac
 import json
 import logging
+from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
 
 from flask import request
@@ -28,14 +33,14 @@ from prometheus_client import CollectorRegistry, Counter
 
 from alerter.model import Alert
 from alerter.notify.acks import AckStore
-from alerter.notify.config import NotifyConfig
+from alerter.notify.config import ApiConfig, NotifyConfig
 from alerter.notify.delivery import StorageHealth
 from alerter.notify.silences import SilenceStore
-from wardops_common.secrets import Secret
 
 log = logging.getLogger("alerter.api")
 
-REFUSAL_REASONS = ("writes_disabled", "no_credentials", "wrong_credentials", "bad_body")
+REFUSAL_REASONS = ("writes_disabled", "no_credentials", "wrong_credentials", "read_only",
+                   "bad_body")
 APIS = ("v1", "v2", "http")  # http: --web.config.file's basic auth, before either API
 
 
@@ -77,8 +82,8 @@ class Refusals:
     def __init__(self, registry: CollectorRegistry | None) -> None:
         self._counter = Counter(
             "wardops_alerter_api_requests_refused",
-            "API requests refused: writes without the token (writes_disabled, "
-            "no_credentials, wrong_credentials) and unusable bodies (bad_body).",
+            "API requests refused: without the credentials they need (writes_disabled, "
+            "no_credentials, wrong_credentials, read_only) and unusable bodies (bad_body).",
             ["api", "reason"], registry=registry)
         for api in APIS:
             for reason in REFUSAL_REASONS:
@@ -103,37 +108,73 @@ def token_from(header: str) -> str | None:
     return None
 
 
-def check_write(token: Secret | None, authorization: str) -> Refusal | None:
-    """None if ``authorization`` (the header's value) carries ``token``; else why not."""
+def check_write(api: ApiConfig, authorization: str, user: str | None) -> Refusal | None:
+    """None if the request may write; else why not. ``authorization``: the header's value;
+    ``user``: the user ``--web.config.file``'s basic auth authenticated (``REMOTE_USER``),
+    if any. A writer is a user in ``api.write_users`` or a request carrying the write
+    token; the read token, or an authenticated user who is not a writer, is read-only."""
+    if user is not None and user in api.write_users:
+        return None
+    token = api.bearer_token
+    given = None if user is not None else token_from(authorization)
+    if token is not None and given is not None \
+            and hmac.compare_digest(given.encode(), token.value.encode()):
+        return None
+    if user is not None:
+        return Refusal(403, "read_only", f"user {user!r} may only read (writers are listed "
+                       "in api.write_users)")
+    if api.read_token is not None and given is not None \
+            and hmac.compare_digest(given.encode(), api.read_token.value.encode()):
+        return Refusal(403, "read_only", "the read token may only read")
     if token is None:
         return Refusal(403, "writes_disabled", "writes are disabled: configure "
-                       "api.bearer_token_env or api.bearer_token_file")
-    given = token_from(authorization)
+                       "api.bearer_token_env, api.bearer_token_file or api.write_users")
     if given is None:
         return Refusal(401, "no_credentials", "missing token (send it as a bearer token or "
                        "as the basic-auth password)")
-    if not hmac.compare_digest(given.encode(), token.value.encode()):
-        return Refusal(401, "wrong_credentials", "wrong token")
-    return None
+    return Refusal(401, "wrong_credentials", "wrong token")
 
 
-def refuse_write(token: Secret | None, refusals: Refusals, api: str) -> Refusal | None:
+def check_read(api: ApiConfig, authorization: str, user: str | None) -> Refusal | None:
+    """None if the request may read the API; else why not. Reads are open unless
+    ``api.read_token`` is set; then they need it, the write token, or a user the web
+    config authenticated."""
+    if api.read_token is None or user is not None:
+        return None
+    given = token_from(authorization)
+    if given is None:
+        return Refusal(401, "no_credentials", "missing token (send the read token as a "
+                       "bearer token or as the basic-auth password)")
+    for token in (api.read_token, api.bearer_token):
+        if token is not None and hmac.compare_digest(given.encode(), token.value.encode()):
+            return None
+    return Refusal(401, "wrong_credentials", "wrong token")
+
+
+def refuse_write(api: ApiConfig, refusals: Refusals, which: str) -> Refusal | None:
     """Check the current Flask request's write authorization; a refusal is counted and
     logged (amtool shows no body for a 401: the log says why) before it is returned for
-    the API to answer in its own shape."""
-    refusal = check_write(token, request.headers.get("Authorization", ""))
+    the API (``which``: v1 or v2) to answer in its own shape."""
+    return _refuse(check_write, "write", api, refusals, which)
+
+
+def refuse_read(api: ApiConfig, refusals: Refusals, which: str) -> Refusal | None:
+    """As :func:`refuse_write`, for a read."""
+    return _refuse(check_read, "read", api, refusals, which)
+
+
+def _refuse(check: Callable[[ApiConfig, str, str | None], Refusal | None], what: str,
+            api: ApiConfig, refusals: Refusals, which: str) -> Refusal | None:
+    refusal = check(api, request.headers.get("Authorization", ""), request.remote_user)
     if refusal is not None:
-        refusals.count(api, refusal.reason)
-        _log_refusal(refusal, method=request.method, path=request.path,
-                     remote=request.remote_addr)
+        refusals.count(which, refusal.reason)
+        said = {"writes_disabled": "writes disabled", "no_credentials": "no token",
+                "wrong_credentials": "wrong token", "read_only": "read-only credentials"
+                }.get(refusal.reason, refusal.reason)
+        log.warning("%s refused: %s", what, said,
+                    extra={"method": request.method, "path": request.path,
+                           "remote": request.remote_addr, "user": request.remote_user})
     return refusal
-
-
-def _log_refusal(refusal: Refusal, *, method: str, path: str, remote: str | None) -> None:
-    said = {"writes_disabled": "writes disabled", "no_credentials": "no token",
-            "wrong_credentials": "wrong token"}.get(refusal.reason, refusal.reason)
-    log.warning("write refused: %s", said,
-                extra={"method": method, "path": path, "remote": remote})
 
 
 def parse_json_object(raw: bytes, limit: int, what: str = "a JSON object") -> dict[str, Any]:

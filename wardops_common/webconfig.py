@@ -180,7 +180,8 @@ class Guard:
     remembered (as a salted SHA-256 of user and password, never the password) so that a
     Prometheus scraping every few seconds does not pay it each time, as exporter-toolkit
     caches too. Every refusal is counted (``refused``) and answered 401 with a Basic
-    challenge; the reason never includes what was sent.
+    challenge; the reason never includes what was sent. The authenticated user is passed
+    on as ``REMOTE_USER`` (the alerter's API tells readers from writers by it).
     """
 
     def __init__(self, app: WSGIApp, config: WebConfig,
@@ -198,37 +199,41 @@ class Guard:
             self.config = config
             self._good = set()
 
-    def _authorized(self, header: str) -> str:
-        """"" if allowed, else the refusal reason."""
+    def _authorized(self, header: str) -> tuple[str, str | None]:
+        """("", the user or None) if allowed, else (the refusal reason, None)."""
         users = self.config.users
         if not users:
-            return ""
+            return "", None
         scheme, _, value = header.partition(" ")
         if scheme.lower() != "basic":
-            return "no_credentials"
+            return "no_credentials", None
         try:
             user, sep, password = base64.b64decode(value.strip(), validate=True).decode() \
                 .partition(":")
         except (binascii.Error, UnicodeDecodeError):
-            return "no_credentials"
+            return "no_credentials", None
         hashed = users.get(user)
         if not sep or hashed is None:
             bcrypt.checkpw(b"x", _DUMMY)  # same cost for an unknown user: no user probing
-            return "wrong_credentials"
+            return "wrong_credentials", None
         memo = hmac.new(self._salt, f"{user}\0{password}".encode(), "sha256").digest()
         with self._lock:
             if memo in self._good:
-                return ""
+                return "", user
         if not bcrypt.checkpw(password.encode(), hashed):
-            return "wrong_credentials"
+            return "wrong_credentials", None
         with self._lock:
             self._good.add(memo)
-        return ""
+        return "", user
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
                  ) -> Iterable[bytes]:
         headers = list(self.config.headers.items())
-        reason = self._authorized(environ.get("HTTP_AUTHORIZATION", ""))
+        reason, user = self._authorized(environ.get("HTTP_AUTHORIZATION", ""))
+        # REMOTE_USER is who this layer authenticated, nothing else (the apps trust it)
+        environ.pop("REMOTE_USER", None)
+        if user is not None:
+            environ["REMOTE_USER"] = user
         if reason:
             self._on_refused(reason)
             start_response("401 Unauthorized", [

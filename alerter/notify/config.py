@@ -11,6 +11,7 @@ the alerter's config loader puts the file name in front.
 from __future__ import annotations
 
 import glob
+import hmac
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -101,9 +102,17 @@ class InhibitRule:
 
 @dataclass(frozen=True)
 class ApiConfig:
-    """API settings: the bearer token writes need (None: writes refused)."""
+    """API settings: who may write and who may read (``alerter.httpapi`` decides).
+
+    ``bearer_token``: the write token (None and no ``write_users``: writes refused);
+    ``write_users``: users of ``--web.config.file``'s ``basic_auth_users`` who may write;
+    ``read_token``: when set, reads of ``/api/*`` need it (or the write token, or any
+    user the web config authenticated); None: reads are open behind the web config.
+    """
 
     bearer_token: Secret | None = None
+    read_token: Secret | None = None
+    write_users: frozenset[str] = frozenset()
     max_body_bytes: int = 65536
 
 
@@ -304,9 +313,19 @@ def _inhibit_rule(raw: object, path: str) -> InhibitRule:
 
 
 def _api(raw: object, base_dir: Path) -> ApiConfig:
-    m = read_mapping(raw, "api", ("bearer_token_env", "bearer_token_file", "max_body_bytes"))
+    m = read_mapping(raw, "api", ("bearer_token_env", "bearer_token_file", "read_token_env",
+                                  "read_token_file", "write_users", "max_body_bytes"))
     token = secret(m, "api", "bearer_token", base_dir, required=False)
-    kw: dict[str, Any] = {"bearer_token": token}
+    read = secret(m, "api", "read_token", base_dir, required=False)
+    if token is not None and read is not None and hmac.compare_digest(token.value, read.value):
+        raise ValueError("api.read_token: must differ from api.bearer_token (the write token)")
+    users = read_list(m.get("write_users", []), "api.write_users")
+    for i, user in enumerate(users):
+        if not isinstance(user, str) or not user:
+            raise ValueError(f"api.write_users[{i}]: must be a user name of "
+                             "--web.config.file's basic_auth_users")
+    kw: dict[str, Any] = {"bearer_token": token, "read_token": read,
+                          "write_users": frozenset(users)}
     if "max_body_bytes" in m:
         kw["max_body_bytes"] = read_int(m["max_body_bytes"], "api.max_body_bytes", 1024)
     return ApiConfig(**kw)

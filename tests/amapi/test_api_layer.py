@@ -1,5 +1,6 @@
 """One API layer for /api/v1 and /api/v2: the same write authorization (bearer token, or
-the token as basic-auth password), the same body limits, and every refusal counted in
+the token as basic-auth password, or a web-config user allowed to write), the same read
+authorization (the read token), the same body limits, and every refusal counted in
 ``wardops_alerter_api_requests_refused_total{api, reason}``."""
 
 from __future__ import annotations
@@ -35,8 +36,13 @@ V2 = {"matchers": [{"name": "site", "value": "Batumi", "isRegex": False, "isEqua
 def client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
            ) -> tuple[FlaskClient, CollectorRegistry]:
     monkeypatch.setenv("API_LAYER_TOKEN", TOKEN)
-    config = parse_notify_config({"api": {"bearer_token_env": "API_LAYER_TOKEN"}})
-    pipeline = NotificationPipeline(config, tmp_path, external_url="http://alerter.test")
+    return _both_apis({"bearer_token_env": "API_LAYER_TOKEN"}, tmp_path)
+
+
+def _both_apis(api: dict[str, object], state: Path) -> tuple[FlaskClient, CollectorRegistry]:
+    """/api/v1 and /api/v2 over one pipeline configured with ``api``."""
+    config = parse_notify_config({"api": api})
+    pipeline = NotificationPipeline(config, state, external_url="http://alerter.test")
     registry = CollectorRegistry()
     refusals = Refusals(registry)
     app: Flask = create_app(alerts=lambda: [], rules=lambda: [], pipeline=pipeline,
@@ -75,6 +81,66 @@ def test_both_apis_authorize_writes_alike_and_count_refusals(
         assert ok.status_code == 200, ok.get_data(as_text=True)
     other = "v2" if api == "v1" else "v1"
     assert refused(registry, other, "no_credentials") == 0  # counted per API
+
+
+READ_TOKEN = "wall-display-r3ad"
+
+
+@pytest.fixture
+def readers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+            ) -> tuple[FlaskClient, CollectorRegistry]:
+    """An alerter with a write token, a read token and one web-config user who may write."""
+    monkeypatch.setenv("API_LAYER_TOKEN", TOKEN)
+    monkeypatch.setenv("API_LAYER_READ", READ_TOKEN)
+    return _both_apis({"bearer_token_env": "API_LAYER_TOKEN",
+                       "read_token_env": "API_LAYER_READ", "write_users": ["noc"]}, tmp_path)
+
+
+@pytest.mark.parametrize("api,body", [("v1", V1), ("v2", V2)])
+def test_readers_read_and_cannot_write(readers: tuple[FlaskClient, CollectorRegistry],
+                                       api: str, body: dict) -> None:  # type: ignore[type-arg]
+    """A wall display holding the read token (or authenticated by --web.config.file as a
+    user not in api.write_users) lists alerts and silences but cannot create or expire a
+    silence; with api.read_token set, anonymous reads are refused; the write token and
+    write users do both. Each refusal is counted with its reason."""
+    http, registry = readers
+    reads = [f"/api/{api}/alerts", f"/api/{api}/silences"]
+    for path in reads:
+        assert http.get(path).status_code == 401
+        assert http.get(path, headers=basic("guess")).status_code == 401
+        for headers in ({"Authorization": f"Bearer {READ_TOKEN}"}, basic(READ_TOKEN),
+                        {"Authorization": f"Bearer {TOKEN}"}):
+            assert http.get(path, headers=headers).status_code == 200, (path, headers)
+        assert http.get(path, environ_base={"REMOTE_USER": "wall"}).status_code == 200
+    assert refused(registry, api, "no_credentials") == 2
+    assert refused(registry, api, "wrong_credentials") == 2
+
+    path = f"/api/{api}/silences"
+    wall = http.post(path, json=body, headers={"Authorization": f"Bearer {READ_TOKEN}"})
+    assert wall.status_code == 403 and "read token may only read" in wall.get_data(True)
+    wall_user = http.post(path, json=body, environ_base={"REMOTE_USER": "wall"})
+    assert wall_user.status_code == 403 and "'wall' may only read" in wall_user.get_data(True)
+    assert refused(registry, api, "read_only") == 2
+    created = http.post(path, json=body, environ_base={"REMOTE_USER": "noc"})
+    assert created.status_code == 200, created.get_data(as_text=True)
+    silence_id = created.get_json()["silenceID"]
+    expire = f"/api/v2/silence/{silence_id}" if api == "v2" else f"{path}/{silence_id}"
+    assert http.delete(expire, headers={"Authorization": f"Bearer {READ_TOKEN}"}
+                       ).status_code == 403
+    assert http.delete(expire, headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    assert http.post("/-/reload", environ_base={"REMOTE_USER": "wall"}).status_code == 403
+    # health, readiness and /metrics are not API reads (Prometheus scrapes them)
+    assert http.get("/metrics").status_code == 200
+    assert http.get("/-/ready").status_code == 200
+
+
+def test_the_read_token_must_differ_from_the_write_token(monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    monkeypatch.setenv("SAME", TOKEN)
+    with pytest.raises(ValueError, match="api.read_token: must differ"):
+        parse_notify_config({"api": {"bearer_token_env": "SAME", "read_token_env": "SAME"}})
+    with pytest.raises(ValueError, match=r"api.write_users\[0\]"):
+        parse_notify_config({"api": {"write_users": [""]}})
 
 
 @pytest.mark.parametrize("api", ["v1", "v2"])

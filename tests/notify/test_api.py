@@ -172,8 +172,8 @@ def test_writes_need_the_bearer_token(api: Api) -> None:
 def test_writes_refused_without_configured_token(api_without_token: Api) -> None:
     resp = api_without_token.post("/api/v1/silences", token="anything", json=SILENCE)
     assert resp.status_code == 403
-    assert resp.json()["error"] == ("writes are disabled: configure api.bearer_token_env or "
-                                    "api.bearer_token_file")
+    assert resp.json()["error"] == ("writes are disabled: configure api.bearer_token_env, "
+                                    "api.bearer_token_file or api.write_users")
     assert api_without_token.get("/api/v1/alerts").status_code == 200  # reads stay open
 
 

@@ -4,6 +4,7 @@ untrusted client certificate is refused, and Prometheus shows that target down."
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -307,3 +308,69 @@ def _degraded(url: str) -> str:
         return ""
     return " ".join(a["annotations"].get("summary", "") for a in data
                     if a["labels"]["alertname"] == "MonitoringDegraded")
+
+
+def test_amtool_over_tls_writes_as_a_writer_and_only_reads_as_a_reader(
+        netns: None, tmp_path: Path, pki: dict[str, Any]) -> None:
+    """The real amtool against the alerter over TLS with basic auth (--web.config.file):
+    the NOC user (in api.write_users) adds and expires silences; the wall display's user
+    lists them but cannot add or expire one; no credentials or an untrusted server
+    certificate get nothing."""
+    web = tmp_path / "web.yml"
+    web.write_text(yaml.safe_dump({
+        "tls_server_config": {"cert_file": str(pki["server"].cert),
+                              "key_file": str(pki["server"].key)},
+        "basic_auth_users": {"noc": _hash("noc-pass"), "wall": _hash("wall-pass")}}))
+    rules = tmp_path / "rules.yml"
+    rules.write_text("groups: []\n")
+    config = tmp_path / "alerter.yml"
+    config.write_text(yaml.safe_dump({
+        "prometheus": {"url": f"http://127.0.0.1:{free_port()}", "timeout": "1s"},
+        "evaluation_interval": "1s", "rule_files": [str(rules)],
+        "data_health": {"targets": "", "probe_timestamp": ""},
+        "state_dir": str(tmp_path / "state"), "api": {"write_users": ["noc"]}}))
+    port = free_port()
+    alerter = Proc.python("alerter", "--config", str(config), "--web.listen-address",
+                          f"127.0.0.1:{port}", "--web.config.file", str(web),
+                          log=tmp_path / "alerter.log")
+
+    def amtool(who: str | None, *args: str, ca: Path = pki["ca"].pair.cert
+               ) -> subprocess.CompletedProcess[str]:
+        http: dict[str, Any] = {"tls_config": {"ca_file": str(ca)}}
+        if who:
+            http["basic_auth"] = {"username": who, "password": f"{who}-pass"}
+        http_file = tmp_path / f"amtool-{who}.yml"
+        http_file.write_text(yaml.safe_dump(http))
+        return subprocess.run(
+            ["amtool", f"--alertmanager.url=https://127.0.0.1:{port}",
+             f"--http.config.file={http_file}", *args],
+            capture_output=True, text=True, timeout=30, check=False)
+
+    try:
+        wait_for(lambda: _ok(f"https://127.0.0.1:{port}/-/ready", pki,
+                             {"username": "wall", "password": "wall-pass"}),
+                 timeout=30, what="the alerter over TLS")
+        added = amtool("noc", "silence", "add", "site=Poti", "--duration=1h",
+                       "--author=noc", "--comment=fibre works")
+        assert added.returncode == 0, added.stderr
+        silence_id = added.stdout.strip()
+        listed = amtool("wall", "silence", "query", "-q")
+        assert listed.returncode == 0 and listed.stdout.split() == [silence_id], listed
+        for args in (("silence", "expire", silence_id),
+                     ("silence", "add", "site=Batumi", "--comment=x")):
+            denied = amtool("wall", *args)
+            assert denied.returncode != 0 and "403" in denied.stderr, denied
+        anonymous = amtool(None, "silence", "query")
+        assert anonymous.returncode != 0 and "401" in anonymous.stderr, anonymous
+        untrusted = amtool("noc", "silence", "query", ca=pki["stranger"].cert)
+        assert untrusted.returncode != 0 and "certificate" in untrusted.stderr, untrusted
+        expired = amtool("noc", "silence", "expire", silence_id)
+        assert expired.returncode == 0, expired.stderr
+        assert amtool("wall", "silence", "query", "-q").stdout.split() == []
+        metrics = requests.get(f"https://127.0.0.1:{port}/metrics", auth=("wall", "wall-pass"),
+                               verify=str(pki["ca"].pair.cert), timeout=5).text
+        assert _sample(metrics, 'wardops_alerter_api_requests_refused_total'
+                                '{api="v2",reason="read_only"}') == 2
+        assert "wall-pass" not in (tmp_path / "alerter.log").read_text()
+    finally:
+        alerter.stop()
