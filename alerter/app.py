@@ -26,7 +26,7 @@ from alerter.model import Alert
 from alerter.notify import NotificationPipeline
 from alerter.notify.alertmanager.forward import Forwarder
 from alerter.state import StateStore
-from wardops_common.webconfig import WebConfig, load_web_config
+from wardops_common.webconfig import WebConfig
 from wardops_common.webserver import ListenError, WebServer, parse_listen_address
 
 log = logging.getLogger("alerter")
@@ -75,10 +75,9 @@ class AlerterApp:
     """Everything one alerter process runs, built from a validated config."""
 
     def __init__(self, config: AlerterConfig, listen: str = ":9470", *,
-                 web: WebConfig | None = None, web_config_path: str = "") -> None:
+                 web: WebConfig | None = None) -> None:
         self.config = config
         self.web = web or WebConfig()
-        self.web_config_path = web_config_path
         self.listen = listen_address(listen)
         self.registry = CollectorRegistry()
         self._stop = threading.Event()
@@ -118,8 +117,6 @@ class AlerterApp:
         with self._reload_lock:
             try:
                 new = load_config(self.config.path)
-                if self.web_config_path and self.server is not None:
-                    self.server.reload_web(load_web_config(self.web_config_path))
                 if self.config.groups and not new.groups:
                     # a file saved half-way must not resolve every firing alert as
                     # "rule removed"
@@ -129,6 +126,8 @@ class AlerterApp:
                 if new.state_dir.resolve() != self.config.state_dir.resolve():
                     raise ConfigError(f"{new.path}: state_dir: cannot change on reload "
                                       f"(running with {self.config.state_dir}); restart instead")
+                if self.server is not None:
+                    self.server.reload_web_file()
             except Exception as exc:  # any failure is reported as one
                 self.metrics.reload_ok.set(0)
                 message = str(exc) if isinstance(exc, ConfigError) else (
@@ -171,7 +170,8 @@ class AlerterApp:
         try:
             server = self.server = WebServer(
                 self.wsgi, self.listen, ident="wardops-alerter", threads=6, web=self.web,
-                on_refused=lambda reason: self.refusals.count("http", reason))
+                on_refused=lambda reason: self.refusals.count("http", reason),
+                on_web_reload=lambda ok: self.metrics.web_reload_ok.set(1 if ok else 0))
         except ListenError:
             self.evaluator.close()
             self.store.close()

@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wardops-alerter: {exc}", file=sys.stderr)
         return 2
     try:
-        app = AlerterApp(config, opts.listen, web=web, web_config_path=opts.web_config)
+        app = AlerterApp(config, opts.listen, web=web)
     except ValueError as exc:  # --web.listen-address
         print(f"wardops-alerter: {exc}", file=sys.stderr)
         return 2

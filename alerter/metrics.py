@@ -119,6 +119,11 @@ class EvalMetrics:
         self.reload_ok = Gauge(
             "wardops_alerter_config_last_reload_successful",
             "1 if the last config (re)load worked.", registry=registry)
+        self.web_reload_ok = Gauge(
+            "wardops_alerter_web_config_last_reload_successful",
+            "1 if the last (re)load of --web.config.file and the certificates it names "
+            "succeeded (0: the running one is kept).", registry=registry)
+        self.web_reload_ok.set(1)
         self.reload_time = Gauge(
             "wardops_alerter_config_last_reload_success_timestamp_seconds",
             "When the config was last loaded successfully.", registry=registry)

@@ -34,7 +34,7 @@ from exporter.scheduler import Scheduler
 from exporter.snmp.poller import SnmpPoller
 from exporter.state import DOWN, UP, StateStore
 from exporter.web import DeviceRow, create_app
-from wardops_common.webconfig import WebConfig, load_web_config
+from wardops_common.webconfig import WebConfig
 from wardops_common.webserver import WebServer
 
 log = logging.getLogger("exporter")
@@ -43,11 +43,13 @@ RELOAD_TIMEOUT = 30.0
 
 
 def bind(app: object, listen: tuple[str, int], web: WebConfig | None = None,
-         on_refused: Callable[[str], None] = lambda reason: None) -> WebServer:
+         on_refused: Callable[[str], None] = lambda reason: None,
+         on_web_reload: Callable[[bool], None] = lambda ok: None) -> WebServer:
     """Bind the HTTP listener, or raise :class:`ListenError` naming the address."""
     host, port = listen
     return WebServer(app, f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
-                     ident="wardops-exporter", threads=4, web=web, on_refused=on_refused)
+                     ident="wardops-exporter", threads=4, web=web, on_refused=on_refused,
+                     on_web_reload=on_web_reload)
 
 
 def load(path: str, shard: tuple[int, int] | None) -> Inventory:
@@ -61,11 +63,10 @@ class Exporter:
     def __init__(self, config_path: str, inventory: Inventory, *, listen: tuple[str, int],
                  state_file: str | None, shard: tuple[int, int] | None,
                  prober: IcmpProber | None = None, web: WebConfig | None = None,
-                 web_config_path: str = "", lifecycle: bool = True) -> None:
+                 lifecycle: bool = True) -> None:
         self.config_path = config_path
         self.lifecycle = lifecycle
         self.web = web or WebConfig()
-        self.web_config_path = web_config_path
         self.server: WebServer | None = None
         self.inventory = inventory
         self.listen = listen
@@ -145,8 +146,8 @@ class Exporter:
         self._save_now = asyncio.Event()
         # Bind first: a port in use fails before any ICMP socket opens or state loads.
         server = self.server = bind(create_app(self, lifecycle=self.lifecycle), self.listen,
-                                    self.web,
-                                    on_refused=self._refused)
+                                    self.web, on_refused=self._refused,
+                                    on_web_reload=self._web_reloaded)
         try:
             await self._serve(server)
         finally:
@@ -243,6 +244,9 @@ class Exporter:
         if self.poller is not None:
             self.poller.set_devices(inventory.devices)
 
+    def _web_reloaded(self, ok: bool) -> None:
+        self.status.web_reload_successful = ok
+
     def _refused(self, reason: str) -> None:
         self.status.http_refused[reason] = self.status.http_refused.get(reason, 0) + 1
 
@@ -251,9 +255,8 @@ class Exporter:
         ones."""
         try:
             inventory = await asyncio.to_thread(load, self.config_path, self.shard)
-            if self.web_config_path and self.server is not None:
-                web = await asyncio.to_thread(load_web_config, self.web_config_path)
-                self.server.reload_web(web)
+            if self.server is not None:
+                await asyncio.to_thread(self.server.reload_web_file)
         except Exception as exc:  # any failure is reported as one
             self.status.reload_successful = False
             message = str(exc) if isinstance(exc, ConfigError) else (

@@ -129,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"wardops-exporter: {exc}", file=sys.stderr)
         return 2
     exporter = Exporter(path, inventory, listen=listen, state_file=args.state_file or None,
-                        shard=shard, web=web, web_config_path=args.web_config,
+                        shard=shard, web=web,
                         lifecycle=args.lifecycle)
     try:
         asyncio.run(exporter.run())

@@ -141,6 +141,8 @@ class ExporterStatus:
 
     reload_successful: bool = True
     reload_success_timestamp: float = 0.0
+    #: whether the last (re)load of --web.config.file and its certificates worked
+    web_reload_successful: bool = True
     icmp_mode: str = ""
     state_save_timestamp: float = 0.0
     #: HTTP requests refused for want of credentials (--web.config.file), by reason
@@ -206,6 +208,10 @@ class ExporterCollector:
         yield GaugeMetricFamily("wardops_exporter_config_last_reload_success_timestamp_seconds",
                                 "Unix time of the last successful inventory (re)load.",
                                 value=status.reload_success_timestamp)
+        yield GaugeMetricFamily("wardops_exporter_web_config_last_reload_successful",
+                                "1 if the last (re)load of --web.config.file and the "
+                                "certificates it names succeeded (0: the running one is "
+                                "kept).", value=1 if status.web_reload_successful else 0)
         build = GaugeMetricFamily("wardops_exporter_build_info", "Always 1; the exporter's "
                                   "version and ICMP socket mode as labels.",
                                   labels=["version", "icmp_mode"])

@@ -59,6 +59,8 @@ class WebConfig:
     users: Mapping[str, bytes] = field(default_factory=dict)  # user -> bcrypt hash
     headers: Mapping[str, str] = field(default_factory=dict)
     source: str = ""
+    #: the file itself and every file it names: a change to any of them is a reload
+    files: tuple[Path, ...] = ()
 
 
 def load_web_config(path: str | Path | None) -> WebConfig:
@@ -68,15 +70,16 @@ def load_web_config(path: str | Path | None) -> WebConfig:
     path = Path(path)
     raw = read_yaml(path)
     if raw is None:
-        return WebConfig(source=str(path))
+        return WebConfig(source=str(path), files=(path,))
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{path}: must be a mapping")
     _known(path, "", raw, _TOP)
-    tls, cert, key = _tls(path, raw.get("tls_server_config"))
+    tls, files = _tls(path, raw.get("tls_server_config"))
     users = _users(path, raw.get("basic_auth_users"))
     headers = _headers(path, raw.get("http_server_config"))
-    return WebConfig(tls=tls, cert_file=cert, key_file=key, users=users, headers=headers,
-                     source=str(path))
+    return WebConfig(tls=tls, cert_file=files[0] if files else None,
+                     key_file=files[1] if files else None, users=users, headers=headers,
+                     source=str(path), files=(path, *files))
 
 
 def _known(path: Path, where: str, raw: Mapping[str, Any], known: Iterable[str]) -> None:
@@ -94,9 +97,10 @@ def _file(path: Path, value: object, where: str) -> Path:
     return found
 
 
-def _tls(path: Path, raw: object) -> tuple[ssl.SSLContext | None, Path | None, Path | None]:
+def _tls(path: Path, raw: object) -> tuple[ssl.SSLContext | None, tuple[Path, ...]]:
+    """The server context and the files it was built from (certificate, key, client CA)."""
     if raw is None:
-        return None, None, None
+        return None, ()
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{path}: tls_server_config: must be a mapping")
     _known(path, "tls_server_config.", raw, _TLS)
@@ -129,10 +133,11 @@ def _tls(path: Path, raw: object) -> tuple[ssl.SSLContext | None, Path | None, P
             context.load_verify_locations(ca)
         except (ssl.SSLError, OSError) as exc:
             raise ConfigError(f"{path}: tls_server_config.client_ca_file: {exc}") from None
-    elif raw.get("client_ca_file"):
+        return context, (cert, key, ca)
+    if raw.get("client_ca_file"):
         raise ConfigError(f"{path}: tls_server_config.client_ca_file: set client_auth_type "
                           "(RequireAndVerifyClientCert) for it to be used")
-    return context, cert, key
+    return context, (cert, key)
 
 
 def _users(path: Path, raw: object) -> dict[str, bytes]:

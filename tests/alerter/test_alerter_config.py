@@ -87,7 +87,7 @@ def test_example_config_and_default_rules_are_valid(monkeypatch: pytest.MonkeyPa
     assert names == ["DeviceDown", "DeviceFlapping", "SiteDown", "HighLatency", "PacketLoss",
                      "ProbeStale", "ProbeFailing", "ExporterDown", "ExporterStateFileFailing",
                      "ExporterConfigReloadFailed", "AlerterConfigReloadFailed",
-                     "AlerterNotificationsFailed", "AlerterNotificationsStuck",
+                     "WebConfigReloadFailed", "AlerterNotificationsFailed", "AlerterNotificationsStuck",
                      "ExporterCycleOverruns", "Watchdog"]
     rules = sum(len(g.rules) for g in config.groups)
     assert config.state_dir == REPO / "examples" / "data" / "alerter"

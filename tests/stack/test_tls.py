@@ -4,6 +4,9 @@ untrusted client certificate is refused, and Prometheus shows that target down."
 
 from __future__ import annotations
 
+import shutil
+import socket
+import ssl
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -12,6 +15,7 @@ import bcrypt
 import pytest
 import requests
 import yaml
+from cryptography import x509
 from stackparts import Prometheus
 
 from tests.support import Proc, free_port, python_env, wait_for
@@ -315,7 +319,7 @@ def test_amtool_over_tls_writes_as_a_writer_and_only_reads_as_a_reader(
     """The real amtool against the alerter over TLS with basic auth (--web.config.file):
     the NOC user (in api.write_users) adds and expires silences; the wall display's user
     lists them but cannot add or expire one; no credentials or an untrusted server
-    certificate get nothing."""
+    certificate get nothing. A broken web config on reload keeps the running one."""
     web = tmp_path / "web.yml"
     web.write_text(yaml.safe_dump({
         "tls_server_config": {"cert_file": str(pki["server"].cert),
@@ -372,5 +376,91 @@ def test_amtool_over_tls_writes_as_a_writer_and_only_reads_as_a_reader(
         assert _sample(metrics, 'wardops_alerter_api_requests_refused_total'
                                 '{api="v2",reason="read_only"}') == 2
         assert "wall-pass" not in (tmp_path / "alerter.log").read_text()
+
+        # a broken web config on reload: refused, the running one kept, and said so
+        web.write_text("basic_auth_users: {noc: plain-password}\n")
+        reloaded = requests.post(f"https://127.0.0.1:{port}/-/reload",
+                                 auth=("noc", "noc-pass"), verify=str(pki["ca"].pair.cert),
+                                 timeout=10)
+        assert reloaded.status_code == 400 and "must be a bcrypt hash" in reloaded.text
+        metrics = requests.get(f"https://127.0.0.1:{port}/metrics", auth=("wall", "wall-pass"),
+                               verify=str(pki["ca"].pair.cert), timeout=5).text
+        assert _sample(metrics, "wardops_alerter_web_config_last_reload_successful") == 0
+        assert _sample(metrics, "wardops_alerter_config_last_reload_successful") == 0
     finally:
         alerter.stop()
+
+
+def _served_serial(port: int, ca: Path) -> int:
+    """The serial number of the certificate the server presents to a new connection."""
+    context = ssl.create_default_context(cafile=str(ca))
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
+            context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    return x509.load_der_x509_certificate(der).serial_number
+
+
+def test_a_renewed_certificate_is_served_without_reload_and_a_bad_file_keeps_the_running_one(
+        netns: None, tmp_path: Path, pki: dict[str, Any]) -> None:
+    """Certificate renewal as a bank does it: the files are replaced in place, nobody
+    reloads. The exporter serves the new certificate to new connections within seconds,
+    on the same listener; a broken web config (or a key that does not match) keeps the
+    running one, says so in the log and in
+    wardops_exporter_web_config_last_reload_successful, and the next good file is used."""
+    ca = pki["ca"]
+    live = tmp_path / "live"
+    live.mkdir()
+    cert, key = live / "server.crt", live / "server.key"
+    shutil.copy(pki["server"].cert, cert)
+    shutil.copy(pki["server"].key, key)
+    web = tmp_path / "web.yml"
+    good = {"tls_server_config": {"cert_file": str(cert), "key_file": str(key)},
+            "basic_auth_users": {"prometheus": _hash(PASSWORD)}}
+    web.write_text(yaml.safe_dump(good))
+    inventory = tmp_path / "devices.yml"
+    inventory.write_text("sites: {Poti: {}}\ndevices:\n"
+                         "  - {name: Poti-R1, address: 127.0.0.1, site: Poti}\n")
+    port = free_port()
+    log = tmp_path / "exporter.log"
+    exporter = Proc.python("exporter", "--config", str(inventory), "--web.listen-address",
+                           f"127.0.0.1:{port}", "--web.config.file", str(web),
+                           "--state-file", "", log=log)
+    auth = {"username": "prometheus", "password": PASSWORD}
+
+    def reload_ok() -> float:
+        text = requests.get(f"https://127.0.0.1:{port}/metrics", verify=str(ca.pair.cert),
+                            auth=(auth["username"], auth["password"]), timeout=5).text
+        return _sample(text, "wardops_exporter_web_config_last_reload_successful")
+
+    try:
+        wait_for(lambda: _ok(f"https://127.0.0.1:{port}/-/healthy", pki, auth), timeout=30,
+                 what="the exporter over TLS")
+        first = _served_serial(port, ca.pair.cert)
+        assert first == x509.load_pem_x509_certificate(cert.read_bytes()).serial_number
+        kept = requests.Session()  # a connection opened before the renewal
+        kept.get(f"https://127.0.0.1:{port}/-/healthy", verify=str(ca.pair.cert),
+                 auth=(auth["username"], auth["password"]), timeout=5).raise_for_status()
+
+        renewed = ca.issue("renewed", server=True)
+        shutil.copy(renewed.key, key)   # not atomic: for a moment key and cert disagree
+        shutil.copy(renewed.cert, cert)
+        new_serial = x509.load_pem_x509_certificate(cert.read_bytes()).serial_number
+        wait_for(lambda: _served_serial(port, ca.pair.cert) == new_serial, timeout=15,
+                 what="the renewed certificate served")
+        assert reload_ok() == 1
+        kept.get(f"https://127.0.0.1:{port}/-/healthy", verify=str(ca.pair.cert),
+                 auth=(auth["username"], auth["password"]), timeout=5).raise_for_status()
+
+        web.write_text("tls_server_config: {cert_file: [\n")  # saved half-way
+        wait_for(lambda: reload_ok() == 0, timeout=15, what="the bad file reported")
+        assert _served_serial(port, ca.pair.cert) == new_serial  # still serving, as before
+        assert "web config reload failed; keeping the running one" in log.read_text()
+
+        good["basic_auth_users"]["grafana"] = _hash("grafana-pass")
+        web.write_text(yaml.safe_dump(good))
+        wait_for(lambda: reload_ok() == 1, timeout=15, what="the fixed file used")
+        assert requests.get(f"https://127.0.0.1:{port}/metrics", verify=str(ca.pair.cert),
+                            auth=("grafana", "grafana-pass"), timeout=5).status_code == 200
+    finally:
+        exporter.stop()
