@@ -8,12 +8,13 @@ Converts what has a wardops equivalent and names everything else:
 - ``inhibit_rules``: ``source_matchers`` / ``target_matchers`` / ``equal`` and the older
   ``source_match(_re)`` / ``target_match(_re)``;
 - receivers: ``webhook_configs`` (``url``/``url_file``, ``send_resolved``,
-  ``max_alerts``, credentials of ``http_config`` as an ``Authorization`` header),
+  ``max_alerts``, ``http_config``: credentials, ``tls_config``, ``proxy_url``,
+  ``follow_redirects``, also from ``global.http_config``),
   ``slack_configs`` (``api_url``/``api_url_file`` or ``global.slack_api_url``: our slack
   format), ``telegram_configs`` and ``msteams_configs`` (our telegram and teams formats).
 
 Everything else Alertmanager knows (email, PagerDuty, Opsgenie ..., Go templates, time
-intervals, TLS and proxy settings) is reported on stderr, one line each, naming the field.
+intervals, OAuth2) is reported on stderr, one line each, naming the field.
 A key Alertmanager does not know (a typo such as ``routez``) is an error, as in
 Alertmanager itself. The YAML goes to stdout, with a ``# NOT CONVERTED here: ...`` comment
 above every receiver that lost integrations, so the loss is visible where it matters.
@@ -25,7 +26,6 @@ valid Alertmanager config (the message names the file and the field's path).
 
 from __future__ import annotations
 
-import base64
 import difflib
 import sys
 from collections.abc import Mapping
@@ -36,6 +36,7 @@ import yaml
 
 from alerter.notify.config import parse_notify_config
 from alerter.notify.matchers import Matcher, parse_matchers
+from wardops_common.httpclient import TLS_KEYS
 from wardops_common.yamlfile import ConfigError, read_yaml
 
 ROUTE_TIMERS = ("group_wait", "group_interval", "repeat_interval")
@@ -165,43 +166,38 @@ class Converter:
 
     # --- receivers ----------------------------------------------------------------------------
 
-    def http_headers(self, http: object, path: str) -> dict[str, str]:
-        """Credentials of an ``http_config`` as a static ``Authorization`` header."""
+    def http_config(self, raw: Mapping[str, Any], path: str) -> dict[str, Any]:
+        """A receiver's ``http_config`` (or ``global.http_config``) as the alerter's
+        http_config keys beside the URL: credentials, ``tls_config``, ``proxy_url``,
+        ``follow_redirects``; what has no equivalent is reported."""
+        http = raw.get("http_config")
+        where = f"{path}.http_config"
+        if http is None:
+            http, where = self.global_.get("http_config"), "global.http_config"
         if not http:
             return {}
         if not isinstance(http, Mapping):
-            raise ConversionError(f"{self.source}: {path}: must be a mapping")
-        self.known_keys(http, path, AM_HTTP)
-        headers: dict[str, str] = {}
+            raise ConversionError(f"{self.source}: {where}: must be a mapping")
+        self.known_keys(http, where, AM_HTTP)
+        out: dict[str, Any] = {}
         for key, value in http.items():
-            where = f"{path}.{key}"
-            if key == "authorization" and isinstance(value, Mapping) and "credentials" in value:
-                headers["Authorization"] = f"{value.get('type', 'Bearer')} {value['credentials']}"
-            elif key == "bearer_token":
-                headers["Authorization"] = f"Bearer {value}"
-            elif key == "basic_auth" and isinstance(value, Mapping) and "password" in value:
-                pair = f"{value.get('username', '')}:{value['password']}"
-                headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
-            elif key in ("follow_redirects", "tls_config"):
-                continue  # tls_config: carried over by tls_config() below
-            else:
-                self.warn(where, "not converted (only literal credentials become an "
-                                 "Authorization header; TLS, proxy and *_file settings do not)")
-        if headers:
-            self.warn(f"{path}", "credentials converted to a literal Authorization header; "
-                                 "consider moving the secret out of the config file")
-        return headers
-
-    def tls_config(self, http: object, path: str) -> dict[str, Any]:
-        """An ``http_config.tls_config``, as the alerter's ``tls_config`` reads it (CA,
-        client certificate, insecure_skip_verify); other keys are reported."""
-        tls = http.get("tls_config") if isinstance(http, Mapping) else None
-        if not isinstance(tls, Mapping):
-            return {}
-        out = {k: tls[k] for k in ("ca_file", "cert_file", "key_file", "insecure_skip_verify")
-               if k in tls}
-        for key in sorted(set(tls) - set(out)):
-            self.warn(f"{path}.{key}", "not converted")
+            if key == "basic_auth" and isinstance(value, Mapping):
+                out[key] = {k: value[k] for k in ("username", "password", "password_file")
+                            if k in value}
+            elif key == "authorization" and isinstance(value, Mapping):
+                out[key] = {k: value[k] for k in ("type", "credentials", "credentials_file")
+                            if k in value}
+            elif key in ("bearer_token", "bearer_token_file", "proxy_url", "follow_redirects"):
+                out[key] = value
+            elif key == "tls_config" and isinstance(value, Mapping):
+                out[key] = {k: value[k] for k in TLS_KEYS if k in value}
+                for extra in sorted(set(value) - set(TLS_KEYS)):
+                    self.warn(f"{where}.tls_config.{extra}", "not converted")
+            elif key != "enable_http2":  # HTTP/2 or 1.1: the same requests either way
+                self.warn(f"{where}.{key}", "not converted")
+        if "bearer_token" in out or "password" in out.get("basic_auth", {}) \
+                or "credentials" in out.get("authorization", {}):
+            self.warn(where, "carries a literal secret; consider moving it to a *_file")
         return out
 
     def webhook(self, raw: Mapping[str, Any], path: str) -> dict[str, Any] | None:
@@ -216,12 +212,7 @@ class Converter:
         for key in ("send_resolved", "max_alerts"):
             if key in raw:
                 out[key] = raw[key]
-        headers = self.http_headers(raw.get("http_config"), f"{path}.http_config")
-        if headers:
-            out["headers"] = headers
-        tls = self.tls_config(raw.get("http_config"), f"{path}.http_config.tls_config")
-        if tls:
-            out["tls_config"] = tls
+        out.update(self.http_config(raw, path))
         for key in sorted(set(raw) - {"url", "url_file", "send_resolved", "max_alerts",
                                       "http_config"}):
             self.warn(f"{path}.{key}", "not converted")
@@ -245,7 +236,8 @@ class Converter:
         title = raw.get("title")
         if isinstance(title, str) and GO_TEMPLATE not in title:
             out["title"] = title
-        handled = {"api_url", "api_url_file", "send_resolved", "title"}
+        out.update(self.http_config(raw, path))
+        handled = {"api_url", "api_url_file", "send_resolved", "title", "http_config"}
         for key in sorted(set(raw) - handled):
             note = ("not converted (an incoming webhook posts to its own channel)"
                     if key == "channel" else "not converted (wardops renders its own "
@@ -265,7 +257,8 @@ class Converter:
         if "chat_id" not in out or not ({"bot_token", "bot_token_file"} & set(out)):
             self.warn(path, "needs bot_token (or bot_token_file) and chat_id; skipped")
             return None
-        for key in sorted(set(raw) - set(out)):
+        out.update(self.http_config(raw, path))
+        for key in sorted(set(raw) - set(out) - {"http_config"}):
             self.warn(f"{path}.{key}", "not converted")
         return out
 
@@ -284,7 +277,9 @@ class Converter:
         self.warn(path, "converted to format teams, which posts an Adaptive Card for a "
                         "Teams Workflows webhook; an old Office 365 connector URL needs "
                         "replacing")
-        for key in sorted(set(raw) - {"webhook_url", "webhook_url_file", "send_resolved"}):
+        out.update(self.http_config(raw, path))
+        for key in sorted(set(raw) - {"webhook_url", "webhook_url_file", "send_resolved",
+                                      "http_config"}):
             self.warn(f"{path}.{key}", "not converted")
         return out
 
@@ -359,7 +354,8 @@ class Converter:
         self.global_ = doc.get("global") or {}
         self.mapping(self.global_, "global", AM_GLOBAL)
         for key in sorted(self.global_):
-            if key not in ("slack_api_url", "slack_api_url_file", "resolve_timeout"):
+            if key not in ("slack_api_url", "slack_api_url_file", "resolve_timeout",
+                           "http_config"):  # http_config: carried into each receiver
                 self.warn(f"global.{key}", "not converted")
         out: dict[str, Any] = {
             "prometheus": {"url": "http://127.0.0.1:9090"},

@@ -24,24 +24,21 @@ from alerter.notify.config import (
     NOTIFY_KEYS,
     NotifyConfig,
     collect_missing,
-    missing_input,
     parse_notify_config,
 )
 from alerter.notify.matchers import LABEL_NAME
 from alerter.promql_check import check_expressions
 from alerter.rules import RuleError, RuleGroup, load_rule_files
 from wardops_common.durations import parse_duration
-from wardops_common.httpclient import TLSClientConfig, read_tls_config
+from wardops_common.httpclient import HTTP_KEYS, HTTPClientConfig, read_http_config
 from wardops_common.readers import unknown_key
-from wardops_common.secrets import read_secret
 from wardops_common.text import text_problem
 from wardops_common.yamlfile import ConfigError, read_yaml
 
 _TOP_KEYS = {"prometheus", "evaluation_interval", "rule_files", "state_dir", "external_url",
              "external_labels", "data_health", "for_outage_tolerance",
              "evaluation_alignment", "resolve_evidence"}
-_SOURCE_KEYS = {"url", "timeout", "headers", "basic_auth", "tls_config"}
-_AUTH_KEYS = {"username", "password", "password_file", "password_env"}
+_SOURCE_KEYS = {"url", "timeout", "headers", *HTTP_KEYS}
 _HEALTH_KEYS = {"targets", "probe_timestamp", "stale_after", "degraded_for"}
 _ALIGN_KEYS = {"enabled", "margin", "selector"}
 _EVIDENCE_KEYS = {"alertname", "on", "resolved_by", "inventory"}
@@ -54,10 +51,8 @@ class DataSource:
     url: str = "http://127.0.0.1:9090"
     timeout: float = 10.0
     headers: Mapping[str, str] = field(default_factory=dict)
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    #: how the server is verified and which client certificate is shown
-    tls: TLSClientConfig = field(default_factory=TLSClientConfig)
+    #: credentials, TLS, proxy and redirects (``http_config`` keys beside ``url``)
+    http: HTTPClientConfig = field(default_factory=HTTPClientConfig)
 
 
 @dataclass(frozen=True)
@@ -188,44 +183,21 @@ def _url(path: Path, where: str, value: Any) -> str:
     return value.rstrip("/")
 
 
-def _password(path: Path, where: str, raw: Mapping[str, Any]) -> str | None:
-    """``password`` / ``password_env`` / ``password_file`` (relative to the config file) of
-    ``raw``: :func:`wardops_common.secrets.read_secret`; a missing variable or file goes
-    through :func:`missing_input` (collected with the others when loading collects)."""
-    try:
-        secret = read_secret(raw, "password", where, literal=True, base_dir=path.parent,
-                             missing=missing_input)
-    except ValueError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
-    return secret.value if secret is not None else None
-
-
 def _datasource(path: Path, raw: Any) -> DataSource:
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):
         raise _fail(path, "prometheus", "must be a mapping with url")
     _unknown(path, "prometheus", raw, _SOURCE_KEYS)
-    auth = raw.get("basic_auth")
-    username = password = None
-    if auth is not None:
-        if not isinstance(auth, Mapping):
-            raise _fail(path, "prometheus.basic_auth", "must be a mapping with username")
-        _unknown(path, "prometheus.basic_auth", auth, _AUTH_KEYS)
-        username = auth.get("username")
-        if not isinstance(username, str) or not username:
-            raise _fail(path, "prometheus.basic_auth.username", "missing")
-        password = _password(path, "prometheus.basic_auth", auth) or ""
     try:
-        tls = read_tls_config(raw.get("tls_config"), "prometheus.tls_config", path.parent)
+        http = read_http_config(raw, "prometheus", path.parent)
     except ValueError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     return DataSource(
-        tls=tls,
+        http=http,
         url=_url(path, "prometheus.url", raw.get("url", DataSource.url)),
         timeout=_duration(path, "prometheus.timeout", raw.get("timeout", "10s"), positive=True),
-        headers=_string_map(path, "prometheus.headers", raw.get("headers")),
-        username=username, password=password)
+        headers=_string_map(path, "prometheus.headers", raw.get("headers")))
 
 
 def _data_health(path: Path, raw: Any) -> DataHealth:

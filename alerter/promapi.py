@@ -19,6 +19,7 @@ from typing import Any
 import requests
 
 from alerter.config import DataSource
+from wardops_common.httpclient import ClientSession
 
 DATASOURCE_FAILURES = ("unreachable", "timeout", "server_error", "bad_response")
 
@@ -45,11 +46,8 @@ class PromAPI:
     def __init__(self, source: DataSource) -> None:
         self.source = source
         self.endpoint = source.url + "/api/v1/query"
-        self.session = requests.Session()
+        self.session = ClientSession()
         self.session.headers.update({"User-Agent": "wardops-alerter", **source.headers})
-        if source.username is not None:
-            self.session.auth = (source.username, source.password or "")
-        self._tls = source.tls.request_kwargs()
 
     def close(self) -> None:
         """Release pooled connections."""
@@ -62,9 +60,9 @@ class PromAPI:
 
     def _post(self, expr: str, at: float) -> requests.Response:
         try:
-            resp = self.session.post(self.endpoint, data={"query": expr, "time": f"{at:.3f}"},
-                                     timeout=self.source.timeout,
-                                     **self._tls)  # type: ignore[arg-type]
+            resp = self.session.post_with(self.endpoint, self.source.http,
+                                          data={"query": expr, "time": f"{at:.3f}"},
+                                          timeout=self.source.timeout)
         except requests.Timeout as exc:
             raise QueryError("timeout", f"{self.source.url}: no answer within "
                              f"{self.source.timeout:g}s") from exc

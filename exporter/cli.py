@@ -97,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.log_level, args.log_format)
     # Our collectors build metric families without creation times, but client_python's
     # Counter/Histogram objects would add a `*_created` series nobody queries: off, as in
-    # the alerter, so /metrics stays what the README documents (tested).
+    # the alerter, so /metrics stays what docs/exporter.md documents (tested).
     prometheus_client.disable_created_metrics()
     try:
         shard = parse_shard(args.shard) if args.shard else None

@@ -367,7 +367,7 @@ wardops demo is running. Open:
   alerter     {by_name['alerter'].url}api/v1/alerts  active alerts (Watchdog always)
   sink        {by_name['sink'].url}  notifications, printed below
   Grafana     not in this demo (no Debian package): `docker compose up` brings it
-              with the dashboards provisioned (README, "The whole stack")
+              with the dashboards provisioned (docs/stack.md)
 
 Every example device is a 127.x address and answers, so expect the Watchdog
 notification and no outage. Logs: {run_dir / 'logs'}. Ctrl-C stops everything.

@@ -57,3 +57,33 @@ def test_the_security_doc_lists_every_endpoint() -> None:
         pattern = re.escape(route).replace(re.escape("<"), "<").replace(re.escape(">"), ">")
         pattern = re.sub(r"<[^>]+>", "<[^>]+>", pattern)
         assert re.search(pattern, doc), f"{route} is not in docs/security.md"
+
+
+def test_every_link_in_the_readme_and_docs_resolves() -> None:
+    """The README is short and points into docs/: each relative link (and its #anchor)
+    must lead somewhere, so moving a section cannot leave a dead link behind."""
+    pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    checked = 0
+    for page in pages:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            if re.match(r"[a-z]+:", target):
+                continue  # http(s), mailto
+            path, _, anchor = target.partition("#")
+            linked = (page.parent / path).resolve() if path else page
+            assert linked.exists(), f"{page.name}: {target}: no such file"
+            if anchor and linked.suffix == ".md":
+                assert anchor in _anchors(linked.read_text()), \
+                    f"{page.name}: {target}: no such section"
+            checked += 1
+    assert checked >= 20
+
+
+def test_the_readme_is_short_and_starts_with_the_two_commands() -> None:
+    readme = (REPO / "README.md").read_text()
+    assert len(readme.splitlines()) < 150
+    block = readme.split("```sh\n")[1].split("```")[0].splitlines()
+    assert [line.split()[:2] for line in block] == [["sudo", "scripts/demo"],
+                                                    ["sudo", "scripts/test"]]
+    for page in ("exporter", "snmp", "alerter", "notifications", "alertmanager", "security",
+                 "operations", "benchmarks"):
+        assert f"(docs/{page}.md)" in readme, f"the README does not link docs/{page}.md"

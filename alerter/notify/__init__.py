@@ -18,7 +18,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import requests
 from prometheus_client import CollectorRegistry
 
 from alerter.model import Alert
@@ -44,6 +43,7 @@ from alerter.notify.nflog import LogKey, NotificationLog
 from alerter.notify.retry import Outcome
 from alerter.notify.route import group_key, group_labels, match_routes, walk
 from alerter.notify.silences import SilenceStore
+from wardops_common.httpclient import ClientSession
 
 log = logging.getLogger("alerter.notify")
 DB_FILE = "notify.sqlite"
@@ -316,7 +316,7 @@ class NotificationPipeline:
                               labels={"receiver": receiver_name}, alerts=(alert,))
         results: list[str] = []
         failed = False
-        with requests.Session() as session:
+        with ClientSession() as session:
             for index, hook in enumerate(receiver.webhook_configs):
                 n, ok = self._render(receiver_name, index, hook, group, [alert], now)
                 outcome = send(session, n, hook, now) if ok else Outcome(False, False, n.last_error)

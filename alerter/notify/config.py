@@ -20,7 +20,7 @@ from typing import Any
 
 from alerter.notify.alertmanager.config import AlertmanagerConfig, parse_alertmanager_configs
 from alerter.notify.matchers import LABEL_NAME, Matcher, format_matchers, parse_matchers
-from wardops_common.httpclient import TLSClientConfig, read_tls_config
+from wardops_common.httpclient import HTTP_KEYS, HTTPClientConfig, read_http_config
 from wardops_common.readers import (
     Secret,
     check_url,
@@ -63,7 +63,8 @@ class WebhookConfig:
     chat_id: str = ""                       # telegram
     message_thread_id: int | None = None    # telegram forum topic
     title: str = ""                         # slack/teams/telegram heading override
-    tls: TLSClientConfig = field(default_factory=TLSClientConfig)  # tls_config
+    #: credentials, TLS, proxy, redirects (the ``http_config`` keys beside ``url``)
+    http: HTTPClientConfig = field(default_factory=HTTPClientConfig)
 
 
 @dataclass(frozen=True)
@@ -155,7 +156,7 @@ def _label_names(value: object, path: str) -> tuple[str, ...]:
 _WEBHOOK_KEYS = ("format", "url", "url_env", "url_file", "send_resolved", "max_alerts",
                  "hmac_secret_env", "hmac_secret_file", "timeout", "max_attempts", "max_age",
                  "headers", "body", "content_type", "chat_id", "message_thread_id", "title",
-                 "bot_token", "bot_token_env", "bot_token_file", "api_url", "tls_config")
+                 "bot_token", "bot_token_env", "bot_token_file", "api_url", *HTTP_KEYS)
 
 TELEGRAM_API = "https://api.telegram.org"
 
@@ -203,8 +204,8 @@ def _webhook(raw: object, path: str, base_dir: Path,
         kw["max_attempts"] = read_int(m["max_attempts"], f"{path}.max_attempts")
     if "timeout" in m:
         kw["timeout"] = read_duration(m["timeout"], f"{path}.timeout", positive=True)
-    if "tls_config" in m:  # a receiver behind a private CA, or wanting a client certificate
-        kw["tls"] = read_tls_config(m["tls_config"], f"{path}.tls_config", base_dir)
+    # a receiver behind a private CA, a proxy or a gateway wanting credentials
+    kw["http"] = read_http_config(m, path, base_dir)
     if "max_age" in m:
         kw["max_age"] = read_duration(m["max_age"], f"{path}.max_age", positive=True)
     if "title" in m:

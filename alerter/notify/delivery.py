@@ -30,6 +30,7 @@ from alerter.notify.db import Database
 from alerter.notify.metrics import LaneStats, NotifyMetrics
 from alerter.notify.retry import Action, Outcome, TransportError, classify, next_step
 from alerter.notify.signing import signed_headers
+from wardops_common.httpclient import ClientSession
 
 log = logging.getLogger("alerter.notify")
 LANE_WORKERS = 4
@@ -171,7 +172,7 @@ def transport_error(exc: requests.RequestException) -> TransportError:
     return TransportError.CONNECTION
 
 
-def send(session: requests.Session, n: Notification, hook: WebhookConfig,
+def send(session: ClientSession, n: Notification, hook: WebhookConfig,
          now: float) -> Outcome:
     """One HTTP attempt. Returns the classified outcome; never raises for network trouble."""
     headers = {"User-Agent": USER_AGENT, **n.headers, "Idempotency-Key": n.idempotency_key}
@@ -181,8 +182,8 @@ def send(session: requests.Session, n: Notification, hook: WebhookConfig,
     headers.update(signed_headers(secret, n.body, now))
     assert hook.url is not None
     try:
-        resp = session.post(hook.url.value, data=n.body, headers=headers, timeout=hook.timeout,
-                            allow_redirects=False, **hook.tls.request_kwargs())  # type: ignore[arg-type]
+        resp = session.post_with(hook.url.value, hook.http, data=n.body, headers=headers,
+                                 timeout=hook.timeout)
     except requests.RequestException as exc:
         return classify(None, transport_error(exc))
     resp.close()
@@ -308,7 +309,7 @@ class Lane:
         return None, wake_at
 
     def _run(self) -> None:
-        session = requests.Session()
+        session = ClientSession()
         while True:
             with self._cond:
                 if self._stopping:
@@ -332,7 +333,7 @@ class Lane:
                     self._pending.remove(item)
                 self._cond.notify_all()
 
-    def _attempt(self, session: requests.Session, n: Notification) -> bool:
+    def _attempt(self, session: ClientSession, n: Notification) -> bool:
         """One attempt and its bookkeeping; True when the row left the queue."""
         receiver = n.receiver
         hook = self._hooks(n.receiver, n.integration)

@@ -4,7 +4,7 @@ The signature is ``sha256=`` + hex(HMAC-SHA256(secret, body)), over the exact bo
 bytes sent, nothing else (the contract in docs/design.md). ``X-Wardops-Timestamp`` is the
 Unix time of the attempt; it is not covered by the signature (nor is ``Idempotency-Key``),
 so it proves nothing about freshness: receivers get replay protection by remembering the
-``Idempotency-Key`` and signature values they accepted (README, "Replay protection").
+``Idempotency-Key`` and signature values they accepted (docs/notifications.md, "Replay protection").
 """
 
 from __future__ import annotations

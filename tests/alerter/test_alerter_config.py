@@ -112,8 +112,8 @@ def test_example_names_every_missing_variable_in_one_error() -> None:
 
 
 def test_readme_dry_check_command_works() -> None:
-    """The one-liner in README (and at the top of the example) sets every variable."""
-    readme = (REPO / "README.md").read_text()
+    """The one-liner in docs/alerter.md (and at the top of the example) sets every variable."""
+    readme = (REPO / "docs" / "alerter.md").read_text()
     example = (REPO / "examples" / "alerter.yml").read_text()
     lines = [line for line in readme.splitlines()
              if line.startswith("env ") and "check-config examples/alerter.yml" in line]
@@ -142,7 +142,7 @@ def test_relative_paths_and_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.chdir(tmp_path)
     config = load_config(config_path)
     assert config.datasource.url == "http://127.0.0.1:9090"
-    assert (config.datasource.username, config.datasource.password) == ("u", "s3cret")
+    assert config.datasource.http.headers() == {"Authorization": "Basic dTpzM2NyZXQ="}  # u:s3cret
     assert "s3cret" not in repr(config.datasource)
     assert config.state_dir == tmp_path / "conf" / "st"
     assert [(g.name, g.interval) for g in config.groups] == [("g", 60.0)]

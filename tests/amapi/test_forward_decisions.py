@@ -110,12 +110,12 @@ receivers:
 """), base_dir=tmp_path)
     first, second = (targets_of(config)[("am", i)] for i in (0, 1))
     assert first.alerts_url == "http://127.0.0.1:9093/api/v2/alerts"
-    assert first.authorization is not None
-    assert first.authorization.value == "Basic " + base64.b64encode(b"wardops:pa55").decode()
+    assert first.http.authorization is not None
+    assert first.http.authorization.value == "Basic " + base64.b64encode(b"wardops:pa55").decode()
     assert "pa55" not in repr(first)  # secrets never printed
     assert (first.timeout, first.resend_delay) == (10.0, 60.0)
     assert second.alerts_url == "http://127.0.0.1:9094/am/api/v2/alerts"
-    assert second.authorization is not None and second.authorization.value == "Bearer t0k"
+    assert second.http.authorization is not None and second.http.authorization.value == "Bearer t0k"
     assert (second.timeout, second.resend_delay) == (3.0, 30.0)
 
 

@@ -28,8 +28,8 @@ EXPECTED_WARNINGS = [
     f"warning: {SRC}: receivers[0].slack_configs[0].channel: not converted (an incoming "
     "webhook posts to its own channel)",
     f"warning: {SRC}: receivers[0].slack_configs[0].title: a Go template; not converted",
-    f"warning: {SRC}: receivers[2].webhook_configs[0].http_config: credentials converted to "
-    "a literal Authorization header; consider moving the secret out of the config file",
+    f"warning: {SRC}: receivers[2].webhook_configs[0].http_config: carries a literal secret; "
+    "consider moving it to a *_file",
     f"warning: {SRC}: receivers[2].pagerduty_configs: 1 integration(s) {UNSUPPORTED}",
     f"warning: {SRC}: receivers[3].email_configs: 1 integration(s) {UNSUPPORTED}",
     f"warning: {SRC}: receivers[4].email_configs: 1 integration(s) {UNSUPPORTED}",
@@ -104,7 +104,7 @@ def test_converts_with_exact_warnings(converted: subprocess.CompletedProcess[str
                       "url": "https://hooks.slack.com/services/T000/B000/XXXXXXXX"}],
         "deadmans-switch": [{"url": "http://deadman.bank.example/ping", "send_resolved": False}],
         "oncall": [{"url": "http://tickets.bank.example/alertmanager", "max_alerts": 20,
-                    "headers": {"Authorization": "Bearer t0ken"}}],
+                    "authorization": {"credentials": "t0ken"}}],
         "oncall-capital": [{"url": "http://capital-oncall.bank.example/hook"}],
         "atm-vendor": [],
     }
@@ -251,3 +251,47 @@ def test_a_webhooks_tls_config_is_carried_over(tmp_path: Path) -> None:
     [hook] = yaml.safe_load(result.stdout)["receivers"][0]["webhook_configs"]
     assert hook["tls_config"] == {"ca_file": "bank-ca.crt", "cert_file": "alerter.crt",
                                   "key_file": "alerter.key"}
+
+
+def test_http_config_is_carried_over_and_loads(tmp_path: Path) -> None:
+    """Every http_config key with an equivalent carries over (also from
+    global.http_config, which Alertmanager applies to receivers without their own), the
+    converted file loads, and what has none (OAuth2) is named."""
+    (tmp_path / "bank-ca.crt").write_text("placeholder\n")
+    (tmp_path / "hook.pass").write_text("s3cret\n")
+    path = tmp_path / "alertmanager.yml"
+    path.write_text(yaml.safe_dump({
+        "global": {"http_config": {
+            "basic_auth": {"username": "alerter", "password_file": "hook.pass"},
+            "proxy_url": "http://proxy.bank.example:3128", "follow_redirects": False,
+            "enable_http2": True,
+            "tls_config": {"ca_file": "bank-ca.crt", "server_name": "hooks.bank.example",
+                           "min_version": "TLS12"}}},
+        "route": {"receiver": "x"},
+        "receivers": [{"name": "x", "webhook_configs": [
+            {"url": "https://10.0.0.5/hook"},
+            {"url": "https://10.0.0.6/hook", "http_config": {
+                "authorization": {"type": "Token", "credentials_file": "hook.pass"},
+                "oauth2": {"client_id": "a", "client_secret": "b",
+                           "token_url": "https://sso.bank.example/token"}}}]}]}))
+    result = run_cli("import-alertmanager-config", str(path))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        f"warning: {path}: global.http_config.tls_config.min_version: not converted",
+        f"warning: {path}: receivers[0].webhook_configs[1].http_config.oauth2: not converted"]
+    first, second = yaml.safe_load(result.stdout)["receivers"][0]["webhook_configs"]
+    assert first == {"url": "https://10.0.0.5/hook",
+                     "basic_auth": {"username": "alerter", "password_file": "hook.pass"},
+                     "proxy_url": "http://proxy.bank.example:3128", "follow_redirects": False,
+                     "tls_config": {"ca_file": "bank-ca.crt",
+                                    "server_name": "hooks.bank.example"}}
+    assert second == {"url": "https://10.0.0.6/hook",
+                      "authorization": {"type": "Token", "credentials_file": "hook.pass"}}
+    converted = tmp_path / "alerter-notify.yml"
+    converted.write_text(result.stdout)
+    config = parse_notify_config(yaml.safe_load(result.stdout), base_dir=tmp_path)
+    hooks = config.receivers["x"].webhook_configs
+    assert hooks[0].http.headers() == {"Authorization": "Basic YWxlcnRlcjpzM2NyZXQ="}
+    assert hooks[0].http.tls.server_name == "hooks.bank.example"
+    assert hooks[0].http.follow_redirects is False
+    assert hooks[1].http.headers() == {"Authorization": "Token s3cret"}

@@ -3,7 +3,7 @@
 The units are checked by systemd itself (``systemd-analyze verify``, with the install path
 pointed at this checkout's virtualenv), their ExecStart flags against the programs' own
 ``--help``, the environment file by a real ``wardops-alerter check-config`` of
-``examples/alerter.yml``, and the README's claim about ICMP privileges by running the
+``examples/alerter.yml``, and docs/operations.md's claim about ICMP privileges by running the
 exporter as an unprivileged user in the network namespace: with the unit's ambient
 CAP_NET_RAW it uses raw sockets, without it datagram sockets (ping_group_range) or none.
 """

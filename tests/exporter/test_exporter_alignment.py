@@ -116,7 +116,7 @@ def test_aligned_start(case: str, last: float, period: float, nominal: float, ea
 @pytest.mark.parametrize("period_share", [1.5, 0.7, 2.0])
 def test_probe_gaps_never_exceed_the_interval_whatever_the_scrape_period(
         period_share: float) -> None:
-    """The promise (README "Probe timing and scrapes"), with scrapes that are not a
+    """The promise (docs/exporter.md, "Probe timing and scrapes"), with scrapes that are not a
     multiple of the probe interval (CI saw 10 s probes and 15 s scrapes leave probes 16 s
     apart): simulated, a device is never probed more than one interval (and the scrapes'
     wobble) after its previous probe, and each scrape finds results younger than the

@@ -1,4 +1,4 @@
-"""README's replay-protection recipe for receivers, run on headers made by the real
+"""docs/notifications.md's replay-protection recipe for receivers, run on headers made by the real
 signing code (alerter.notify.signing, as delivery uses it): an authentic notification is
 accepted once; retries, verbatim replays, replays with a made-up Idempotency-Key and
 altered bodies are refused."""
@@ -18,12 +18,12 @@ SECRET = "receiver-secret"
 
 
 def readme_recipe() -> Callable[..., bool]:
-    text = (REPO / "README.md").read_text()
-    section = text[text.index("#### Replay protection"):]
+    text = (REPO / "docs" / "notifications.md").read_text()
+    section = text[text.index("### Replay protection"):]
     code = re.search(r"```python\n(.*?)```", section, re.S)
-    assert code is not None, "README lost its replay-protection recipe"
+    assert code is not None, "docs/notifications.md lost its replay-protection recipe"
     namespace: dict[str, Any] = {}
-    exec(compile(code.group(1), "README.md", "exec"), namespace)
+    exec(compile(code.group(1), "docs/notifications.md", "exec"), namespace)
     return namespace["accept"]
 
 

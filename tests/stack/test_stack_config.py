@@ -173,7 +173,7 @@ def test_docker_compose_keeps_state_in_named_volumes() -> None:
 
 
 def test_docker_compose_inventory_can_be_pointed_elsewhere(tmp_path: Path) -> None:
-    """WARDOPS_INVENTORY replaces the example inventory folder (the README says so)."""
+    """WARDOPS_INVENTORY replaces the example inventory folder (docs/stack.md says so)."""
     result = run("docker-compose", "-f", "docker-compose.yml", "config",
                  env=compose_env(WARDOPS_INVENTORY=str(tmp_path)))
     assert result.returncode == 0, result.stderr
@@ -205,7 +205,7 @@ def test_docker_compose_without_the_token_is_refused_with_a_hint() -> None:
 
 
 def test_docker_compose_reads_the_token_from_env_file_beside_it(tmp_path: Path) -> None:
-    """The README's recipe: a .env file next to docker-compose.yml."""
+    """docs/stack.md's recipe: a .env file next to docker-compose.yml."""
     shutil.copy(REPO / "docker-compose.yml", tmp_path / "docker-compose.yml")
     (tmp_path / ".env").write_text(f"WARDOPS_API_TOKEN={TOKEN}\n")
     result = run("docker-compose", "config", env={"PATH": "/usr/bin:/bin"}, cwd=tmp_path)

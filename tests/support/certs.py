@@ -55,8 +55,9 @@ class CA:
         stem = name.replace(" ", "-")
         self.pair = _write(directory, stem, self.cert, self.key)
 
-    def issue(self, stem: str, *, server: bool) -> Pair:
-        """A server certificate for 127.0.0.1 and localhost, or a client certificate."""
+    def issue(self, stem: str, *, server: bool, names: tuple[str, ...] = ()) -> Pair:
+        """A server certificate for 127.0.0.1 and localhost (or only for the DNS
+        ``names`` given), or a client certificate."""
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.UTC)
         builder = (x509.CertificateBuilder().subject_name(_name(stem)).issuer_name(self.name)
@@ -64,9 +65,9 @@ class CA:
                    .not_valid_before(now - datetime.timedelta(minutes=5))
                    .not_valid_after(now + datetime.timedelta(days=1)))
         if server:
-            builder = builder.add_extension(x509.SubjectAlternativeName([
-                x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
-                False).add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
+            alt: list[x509.GeneralName] = [x509.DNSName(n) for n in names] or [
+                x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            builder = builder.add_extension(x509.SubjectAlternativeName(alt), False).add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
                                      False)
         else:
             builder = builder.add_extension(

@@ -53,6 +53,7 @@ from alerter.notify.formats.alertmanager import rfc3339
 from alerter.notify.retry import Outcome, classify
 from alerter.notify.route import match_routes
 from wardops_common.atomicfile import write_atomic
+from wardops_common.httpclient import ClientSession
 
 log = logging.getLogger("alerter.forward")
 
@@ -187,7 +188,7 @@ class Forwarder:
         self._routes: dict[str, frozenset[str]] = {}  # fingerprint -> receiver names
         self._workers: dict[tuple[str, int], _Worker] = {}
         self._running = False
-        self._session = requests.Session()
+        self._session = ClientSession()
         for name, index in self._targets:
             self._init_metrics(name, index)
 
@@ -341,13 +342,10 @@ class Forwarder:
     def _post(self, target: AlertmanagerConfig, body: list[dict[str, Any]]) -> Outcome:
         """POST one batch; the classified outcome (its ``reason`` is the metric label)."""
         headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
-        if target.authorization is not None:
-            headers["Authorization"] = target.authorization.value
         try:
-            resp = self._session.post(target.alerts_url, data=json.dumps(body).encode(),
-                                      headers=headers, timeout=target.timeout,
-                                      allow_redirects=False,
-                                      **target.tls.request_kwargs())  # type: ignore[arg-type]
+            resp = self._session.post_with(target.alerts_url, target.http,
+                                           data=json.dumps(body).encode(), headers=headers,
+                                           timeout=target.timeout)
         except requests.RequestException as exc:
             return classify(None, transport_error(exc))
         resp.close()

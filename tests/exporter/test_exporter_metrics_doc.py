@@ -1,4 +1,4 @@
-"""The README's metric tables are the reference users read: they must list every metric
+"""The metric tables of docs/exporter.md and docs/snmp.md are the reference users read: they must list every metric
 family /metrics serves, with its type, and nothing it does not serve."""
 
 from __future__ import annotations
@@ -11,22 +11,21 @@ from tests.exporter.conftest import Lab
 from tests.support import REPO, wait_http
 
 EXAMPLE = REPO / "examples" / "devices.yml"
-# The README sections whose tables document the exporter's /metrics.
-SECTIONS = ("exporter", "snmp")
+# The pages whose tables document the exporter's /metrics.
+PAGES = ("exporter.md", "snmp.md")
 
 
 def documented_metrics() -> dict[str, str]:
-    """{metric name: type cell} from the metric tables of the README's sections.
+    """{metric name: type cell} from the metric tables of those pages.
 
     The first cell of a row holds one or more backticked names, labels in braces
     (`wardops_exporter_devices{state}`); a name starting with "_" abbreviates the row's
     first one (`wardops_interface_in_octets_total` / `_out_octets_total`); placeholders
     (`wardops_snmp_<name>`) are not names.
     """
-    readme = (REPO / "README.md").read_text()
     found: dict[str, str] = {}
-    for section in SECTIONS:
-        body = readme.split(f"<!-- section:{section} -->")[1].split(f"<!-- /section:{section} -->")[0]
+    for page in PAGES:
+        body = (REPO / "docs" / page).read_text()
         for line in body.splitlines():
             cells = [c.strip() for c in line.strip().strip("|").split("|")]
             if len(cells) < 3 or not cells[0].startswith("`"):
@@ -56,9 +55,9 @@ def test_readme_tables_list_every_served_metric_with_its_type(lab: Lab) -> None:
     assert "wardops_device_up" in served and "wardops_icmp_requests_total" in served
     documented = documented_metrics()
     missing = {f"{name} ({kind})" for name, kind in served.items() if name not in documented}
-    assert not missing, f"served but not in the README's metric tables: {sorted(missing)}"
-    wrong = {f"{name}: README says {documented[name]!r}, /metrics says {kind}"
+    assert not missing, f"served but not in the docs' metric tables: {sorted(missing)}"
+    wrong = {f"{name}: the docs say {documented[name]!r}, /metrics says {kind}"
              for name, kind in served.items() if not documented[name].startswith(kind)}
     assert not wrong, sorted(wrong)
     stale = set(documented) - set(served)
-    assert not stale, f"in the README but not served: {sorted(stale)}"
+    assert not stale, f"in the docs but not served: {sorted(stale)}"
