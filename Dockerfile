@@ -24,11 +24,12 @@ COPY docs docs
 COPY prometheus.yml prometheus.yml
 # The programs run as an unprivileged user that owns only its state directories; the
 # code and the rules stay root-owned and read-only to it (compose also mounts the root
-# filesystem read-only).
+# filesystem read-only). /certs: where compose's `certs` service writes the example
+# certificates (a new named volume takes this ownership).
 RUN pip install --no-cache-dir . \
  && useradd --system --uid 10001 --user-group --home-dir /var/lib/wardops --no-create-home wardops \
- && mkdir -p /var/lib/wardops/exporter /var/lib/wardops/alerter \
- && chown -R wardops:wardops /var/lib/wardops
+ && mkdir -p /var/lib/wardops/exporter /var/lib/wardops/alerter /certs \
+ && chown -R wardops:wardops /var/lib/wardops /certs
 COPY --from=prometheus /bin/promtool /usr/local/bin/promtool
 COPY rules /etc/wardops/rules
 COPY examples /opt/wardops/examples

@@ -21,6 +21,7 @@ runs anywhere Python 3.11 does.
 
     python3 examples/webhook_sink.py --listen 127.0.0.1:9099
     python3 examples/webhook_sink.py --listen 127.0.0.1:9099 --hmac-secret-env CHAT_HMAC
+    python3 examples/webhook_sink.py --listen 0.0.0.0:9099 --tls-cert sink.crt --tls-key sink.key
 
 Endpoints: ``POST /<anything>`` (a notification), ``GET /-/healthy``.
 """
@@ -33,6 +34,7 @@ import hmac
 import json
 import os
 import signal
+import ssl
 import sys
 import threading
 import time
@@ -140,8 +142,10 @@ class Sink(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, address: tuple[str, int], *, jsonl: str | None, secret: str | None,
-                 colour: bool, quiet: bool, max_age: float = 300.0) -> None:
+                 colour: bool, quiet: bool, max_age: float = 300.0,
+                 tls: ssl.SSLContext | None = None) -> None:
         super().__init__(address, Handler)
+        self.tls = tls
         self.jsonl = jsonl
         self.secret = secret
         self.max_age = max_age
@@ -149,6 +153,16 @@ class Sink(ThreadingHTTPServer):
         self.colour = colour
         self.quiet = quiet
         self.lock = threading.Lock()
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        # The TLS handshake runs here, in the connection's own thread, so a client that
+        # stalls in it holds up nobody else.
+        if self.tls is not None:
+            try:
+                request = self.tls.wrap_socket(request, server_side=True)
+            except (ssl.SSLError, OSError):
+                return  # a failed handshake: the client sees it; nothing to answer
+        super().finish_request(request, client_address)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -246,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hmac-secret-env", metavar="VAR",
                         help="check X-Wardops-Signature with the secret in this variable")
     parser.add_argument("--quiet", action="store_true", help="print nothing per request")
+    parser.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this certificate")
+    parser.add_argument("--tls-key", metavar="FILE", help="... and this key")
     parser.add_argument("--max-age", type=float, default=300.0, metavar="SECONDS",
                         help="with a secret: refuse notifications whose X-Wardops-Timestamp "
                              "is further than this from now (default 300)")
@@ -258,9 +274,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.hmac_secret_env and not secret:
         print(f"sink: --hmac-secret-env: ${args.hmac_secret_env} is not set", file=sys.stderr)
         return 2
+    tls = None
+    if bool(args.tls_cert) != bool(args.tls_key):
+        print("sink: --tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
+    if args.tls_cert:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.minimum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            tls.load_cert_chain(args.tls_cert, args.tls_key)
+        except (OSError, ssl.SSLError) as exc:
+            print(f"sink: --tls-cert/--tls-key: {exc}", file=sys.stderr)
+            return 2
     server = Sink((host.strip("[]"), int(port)), jsonl=args.jsonl, secret=secret,
-                  colour=sys.stdout.isatty(), quiet=args.quiet, max_age=args.max_age)
-    print(f"sink: listening on http://{args.listen}/", flush=True)
+                  colour=sys.stdout.isatty(), quiet=args.quiet, max_age=args.max_age, tls=tls)
+    scheme = "https" if tls else "http"
+    print(f"sink: listening on {scheme}://{args.listen}/", flush=True)
     signal.signal(signal.SIGTERM, _stop)
     try:
         server.serve_forever()

@@ -32,6 +32,7 @@ from exporter.icmp import IcmpProber
 from exporter.probing import ProbeErrors, probe_device
 from exporter.state import DOWN, UNKNOWN, UP, DeviceState, ProbeResult, record
 from wardops_common.durations import format_milliseconds
+from wardops_common.examplecerts import make_certs
 from wardops_common.logsetup import add_log_flags, setup_logging
 from wardops_common.webconfig import load_web_config
 from wardops_common.webserver import ListenError, parse_listen_address
@@ -76,6 +77,13 @@ def _parser() -> argparse.ArgumentParser:
                      "and docs into DIR (existing files are kept unless --force)")
     init.add_argument("dir", metavar="DIR")
     init.add_argument("--force", action="store_true", help="overwrite existing files")
+    certs = sub.add_parser(
+        "make-certs", help="write example certificates into DIR: a CA, one server "
+                           "certificate per --server name, one client certificate per "
+                           "--client name; valid ones are kept (for a stack without a PKI)")
+    certs.add_argument("dir", metavar="DIR")
+    certs.add_argument("--server", action="append", default=[], metavar="NAME")
+    certs.add_argument("--client", action="append", default=[], metavar="NAME")
     for command in (check, once):
         # Given after the command too; SUPPRESS keeps a --shard given before it.
         _add_shard(command, default=argparse.SUPPRESS)
@@ -108,6 +116,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         written = write_out(Path(args.dir), overwrite=args.force)
         print(f"wrote {len(written)} files into {args.dir}"
               + ("" if written else " (all there already; --force overwrites)"))
+        return 0
+    if args.command == "make-certs":
+        made = make_certs(Path(args.dir), args.server, args.client)
+        print(f"make-certs: {len(made)} certificates written into {args.dir}"
+              + ("" if made else " (all still valid)"))
         return 0
     path = args.file if args.command else args.config
     if not path:

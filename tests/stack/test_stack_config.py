@@ -12,6 +12,7 @@ import importlib.util
 import json
 import re
 import shutil
+import ssl
 import subprocess
 import sys
 import time
@@ -34,7 +35,9 @@ from stackparts import (
 from alerter.config import load_config
 from alerter.model import Alert
 from alerter.notify.inhibit import Inhibitor
-from tests.support import REPO, Proc, free_port, python_env, wait_http
+from tests.support import REPO, Proc, free_port, python_env, wait_for, wait_http
+from wardops_common.examplecerts import make_certs
+from wardops_common.webconfig import load_web_config
 
 DATASOURCE_UID = "wardops-prometheus"
 
@@ -55,9 +58,44 @@ def compose_env(**extra: str) -> dict[str, str]:
 
 # ---------------------------------------------------------------- Prometheus
 
+COMPOSE_SERVERS = ["exporter", "alerter", "prometheus", "sink", "grafana"]
+COMPOSE_CLIENTS = ["prometheus", "alerter", "grafana"]
+
+
+@pytest.fixture(scope="module")
+def compose_certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What compose's `certs` service writes into the certs volume (its command's names)."""
+    directory = tmp_path_factory.mktemp("certs")
+    make_certs(directory, COMPOSE_SERVERS, COMPOSE_CLIENTS)
+    return directory
+
+
+def with_certs(path: str, certs: Path, out: Path) -> Path:
+    """The compose file ``path`` with the certs volume's mount point mapped to ``certs``
+    (and the repository's relative paths kept working)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    text = (REPO / path).read_text().replace("/certs/", f"{certs}/")
+    out.write_text(text.replace("rules/recording/", f"{REPO}/rules/recording/"))
+    return out
+
+
 @pytest.mark.parametrize("config", ["prometheus.yml", "docker/prometheus.yml"])
-def test_promtool_accepts_prometheus_config(config: str) -> None:
-    result = run("promtool", "check", "config", config)
+def test_promtool_accepts_prometheus_config(config: str, compose_certs: Path,
+                                            tmp_path: Path) -> None:
+    path = str(with_certs(config, compose_certs, tmp_path / "prometheus.yml")) \
+        if config.startswith("docker/") else config
+    result = run("promtool", "check", "config", path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compose_web_configs_load_with_the_generated_certificates(compose_certs: Path,
+                                                                  tmp_path: Path) -> None:
+    for name in ("exporter", "alerter"):
+        web = load_web_config(with_certs(f"docker/web/{name}.yml", compose_certs,
+                                         tmp_path / f"{name}.yml"))
+        assert web.tls is not None and web.tls.verify_mode == ssl.CERT_OPTIONAL
+    prom = with_certs("docker/web/prometheus.yml", compose_certs, tmp_path / "prom-web.yml")
+    result = run("promtool", "check", "web-config", str(prom))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -88,11 +126,16 @@ def test_recording_rules_stay_out_of_the_alerters_glob() -> None:
             assert not records, f"{path.name}: recording rules {records} belong in rules/recording/"
 
 
-def test_docker_prometheus_config_matches_the_repositorys_except_targets() -> None:
+def test_docker_prometheus_config_matches_the_repositorys_except_targets_and_tls() -> None:
     def without_targets(path: Path) -> dict:
         doc = yaml.safe_load(path.read_text())
         for job in doc["scrape_configs"]:
             job.pop("static_configs")
+            if path.parent.name == "docker":  # every scrape over TLS, with a client cert
+                assert job.pop("scheme") == "https", job
+                assert job.pop("tls_config") == {
+                    "ca_file": "/certs/ca.crt", "cert_file": "/certs/prometheus-client.crt",
+                    "key_file": "/certs/prometheus-client.key"}, job
         return doc
 
     assert without_targets(REPO / "docker/prometheus.yml") == without_targets(
@@ -118,7 +161,54 @@ def compose_config() -> dict:
 
 def test_docker_compose_config_is_valid() -> None:
     services = compose_config()["services"]
-    assert set(services) == {"exporter", "prometheus", "alerter", "grafana", "sink"}
+    assert set(services) == {"certs", "exporter", "prometheus", "alerter", "grafana", "sink"}
+
+
+def test_docker_compose_speaks_tls_between_all_parts() -> None:
+    """Every server takes a web config (or, the sink, a certificate), every client URL
+    is https, every part mounts the certificates, and the names the `certs` service
+    issues are the names the others are reached by."""
+    services = compose_config()["services"]
+    certs = services["certs"]["command"]
+    assert [certs[i + 1] for i, w in enumerate(certs) if w == "--server"] == COMPOSE_SERVERS
+    assert [certs[i + 1] for i, w in enumerate(certs) if w == "--client"] == COMPOSE_CLIENTS
+    for name in ("exporter", "alerter", "prometheus"):
+        assert any(a.startswith("--web.config.file=") for a in services[name]["command"]), name
+    assert "--tls-cert" in services["sink"]["command"]
+    assert services["grafana"]["environment"]["GF_SERVER_PROTOCOL"] == "https"
+    for name in ("exporter", "alerter", "prometheus", "sink", "grafana"):
+        mounts = [v.split(":")[1] if isinstance(v, str) else v["target"]
+                  for v in services[name]["volumes"]
+                  if (v.split(":")[0] if isinstance(v, str) else v["source"]) == "certs"]
+        assert mounts == ["/certs"], name
+        test = " ".join(services[name]["healthcheck"]["test"])
+        assert "http://" not in test, (name, test)
+    alerter = (REPO / "docker/alerter.yml").read_text()
+    grafana = (REPO / "docker/grafana/datasources/wardops.yml").read_text()
+    for text in (alerter, grafana, (REPO / "docker/prometheus.yml").read_text()):
+        assert "http://" not in re.sub(r"#.*", "", text)
+    assert "url: https://prometheus:9090" in alerter and "url: https://sink:9099" in alerter
+    assert "https://prometheus:9090" in grafana and "https://alerter:9470" in grafana
+
+
+def test_compose_grafana_datasources_match_the_provisioned_ones_but_for_tls() -> None:
+    """docker/grafana/ replaces grafana/provisioning/datasources/ in compose: the same
+    datasources (uids, types, auth), with https URLs and the certificates."""
+    def plain(doc: dict) -> list[dict]:
+        out = []
+        for ds in doc["datasources"]:
+            ds = {k: v for k, v in ds.items() if k != "url"}
+            ds["jsonData"] = {k: v for k, v in ds.get("jsonData", {}).items()
+                              if not k.startswith("tlsAuth")}
+            ds["secureJsonData"] = {k: v for k, v in ds.get("secureJsonData", {}).items()
+                                    if not k.startswith("tls")}
+            out.append(ds)
+        return sorted(out, key=lambda d: d["uid"])
+    ours = yaml.safe_load((REPO / "docker/grafana/datasources/wardops.yml").read_text())
+    shipped = [yaml.safe_load(p.read_text()) for p in
+               sorted((REPO / "grafana/provisioning/datasources").glob("*.yml"))]
+    assert plain(ours) == plain({"datasources": [d for doc in shipped
+                                                 for d in doc["datasources"]]})
 
 
 def test_docker_compose_gives_the_exporter_no_capability_and_ping_sockets() -> None:
@@ -324,9 +414,12 @@ def docker_alerter_config(tmp_path: Path, **urls: str) -> Path:
     assert "/etc/wardops/rules/*.yml" in text
     text = text.replace("/etc/wardops/rules/", f"{REPO}/rules/")
     text = text.replace("/var/lib/wardops/alerter", str(tmp_path / "state"))
+    certs = tmp_path / "certs"
+    make_certs(certs, COMPOSE_SERVERS, COMPOSE_CLIENTS)
+    text = text.replace("/certs/", f"{certs}/")
     for service, url in urls.items():
-        assert f"http://{service}:" in text
-        text = re.sub(rf"http://{service}:\d+", url, text)
+        assert f"https://{service}:" in text
+        text = re.sub(rf"https://{service}:\d+", url, text)
     config = tmp_path / "alerter.yml"
     config.write_text(text)
     return config
@@ -422,3 +515,86 @@ def test_site_down_inhibits_the_per_device_alerts_of_its_site(
         assert inhibitor.inhibited_by(muted) == [site_down.fingerprint], muted.labels
     for alert_ in [*telavi, site_down, gori_latency]:
         assert inhibitor.inhibited_by(alert_) == [], alert_.labels
+
+
+def test_the_compose_tls_chain_works_end_to_end(netns: None, tmp_path: Path) -> None:
+    """The compose stack's TLS, without Docker: the certificates the `certs` service
+    makes, the web configs in docker/web/, docker/prometheus.yml and docker/alerter.yml,
+    each part reached by its compose service name (as tls_config.server_name, the name
+    Docker's DNS would give). Prometheus scrapes the exporter, the alerter and itself
+    over TLS with its client certificate; the alerter queries Prometheus over TLS with
+    its own and delivers Watchdog to the sink over HTTPS."""
+    certs = tmp_path / "certs"
+    make_certs(certs, COMPOSE_SERVERS, COMPOSE_CLIENTS)
+    ca = certs / "ca.crt"
+    ports = {name: free_port() for name in ("exporter", "alerter", "prometheus", "sink")}
+    procs: list[Proc] = []
+    try:
+        inventory = tmp_path / "devices.yml"
+        inventory.write_text("sites: {Poti: {}}\ndevices:\n"
+                             "  - {name: Poti-R1, address: 127.0.0.1, site: Poti}\n")
+        procs.append(Proc.python(
+            "exporter", "--config", str(inventory), "--state-file", "",
+            "--web.listen-address", f"127.0.0.1:{ports['exporter']}", "--web.config.file",
+            str(with_certs("docker/web/exporter.yml", certs, tmp_path / "web/exporter.yml")),
+            log=tmp_path / "exporter.log"))
+        jsonl = tmp_path / "sink.jsonl"
+        procs.append(Proc([sys.executable, str(REPO / "examples/webhook_sink.py"), "--listen",
+                           f"127.0.0.1:{ports['sink']}", "--jsonl", str(jsonl), "--quiet",
+                           "--tls-cert", str(certs / "sink.crt"),
+                           "--tls-key", str(certs / "sink.key")], log=tmp_path / "sink.log"))
+
+        prom = yaml.safe_load(with_certs("docker/prometheus.yml", certs,
+                                         tmp_path / "prom/mapped.yml").read_text())
+        for job in prom["scrape_configs"]:
+            [target] = job["static_configs"][0]["targets"]
+            service = {"localhost": "prometheus"}.get(target.split(":")[0],
+                                                      target.split(":")[0])
+            job["static_configs"] = [{"targets": [f"127.0.0.1:{ports[service]}"]}]
+            job["tls_config"] = {**job["tls_config"], "server_name": service}
+            job["scrape_interval"] = job["scrape_timeout"] = "1s"
+        (tmp_path / "prom/prometheus.yml").write_text(yaml.safe_dump(prom))
+        procs.append(Proc(["prometheus", f"--config.file={tmp_path / 'prom/prometheus.yml'}",
+                           f"--storage.tsdb.path={tmp_path / 'prom/data'}",
+                           f"--web.listen-address=127.0.0.1:{ports['prometheus']}",
+                           "--web.config.file=" + str(with_certs(
+                               "docker/web/prometheus.yml", certs, tmp_path / "web/prom.yml")),
+                           "--log.level=warn"], log=tmp_path / "prom/prometheus.log"))
+
+        config = docker_alerter_config(
+            tmp_path, prometheus=f"https://127.0.0.1:{ports['prometheus']}",
+            sink=f"https://127.0.0.1:{ports['sink']}")
+        doc = yaml.safe_load(config.read_text())
+        doc["prometheus"]["tls_config"]["server_name"] = "prometheus"
+        doc["receivers"][0]["webhook_configs"][0]["tls_config"]["server_name"] = "sink"
+        doc["evaluation_interval"] = "1s"
+        config.write_text(yaml.safe_dump(doc))
+        procs.append(Proc.python(
+            "alerter", "--config", str(config),
+            "--web.listen-address", f"127.0.0.1:{ports['alerter']}", "--web.config.file",
+            str(with_certs("docker/web/alerter.yml", certs, tmp_path / "web/alerter.yml")),
+            log=tmp_path / "alerter.log", env=python_env(WARDOPS_API_TOKEN=TOKEN)))
+
+        client = (str(certs / "grafana-client.crt"), str(certs / "grafana-client.key"))
+
+        def targets() -> dict[str, str]:
+            try:
+                data = requests.get(f"https://127.0.0.1:{ports['prometheus']}/api/v1/targets",
+                                    verify=str(ca), cert=client, timeout=2,
+                                    headers={"Host": "prometheus"}).json()["data"]
+            except (requests.RequestException, ValueError):
+                return {}
+            return {t["labels"]["job"]: t["health"] for t in data["activeTargets"]}
+
+        want = {"wardops-exporter": "up", "wardops-alerter": "up", "prometheus": "up"}
+        wait_for(lambda: targets() == want, timeout=60, what=f"all targets up over TLS "
+                 f"(got {targets()})")
+
+        def watchdog() -> bool:
+            if not jsonl.exists():
+                return False
+            return any("Watchdog" in line for line in jsonl.read_text().splitlines())
+        wait_for(watchdog, timeout=60, what="Watchdog delivered to the sink over HTTPS")
+    finally:
+        for proc in reversed(procs):
+            proc.stop()
