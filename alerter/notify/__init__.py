@@ -41,7 +41,7 @@ from alerter.notify.metrics import NotifyCollector, NotifyMetrics
 from alerter.notify.mute import Muter, mute_stage, mute_status
 from alerter.notify.nflog import LogKey, NotificationLog
 from alerter.notify.retry import Outcome
-from alerter.notify.route import group_key, group_labels, match_routes, walk
+from alerter.notify.route import am_group_key, group_key, group_labels, match_routes, walk
 from alerter.notify.silences import SilenceStore
 from wardops_common.httpclient import ClientSession
 
@@ -246,7 +246,8 @@ class NotificationPipeline:
         ``sequence`` (see ``_next_sequence``) goes into the Alertmanager-format payload as
         ``sequence`` and into every format's ``X-Wardops-Sequence`` header; retries send
         the stored body and headers, so it never changes for one notification."""
-        data = build_payload(receiver=receiver, group_key=group.key, group_labels=group.labels,
+        data = build_payload(receiver=receiver, group_key=am_group_key(group.route, group.labels),
+                             group_labels=group.labels,
                              alerts=alerts, external_url=self.external_url,
                              max_alerts=hook.max_alerts, sequence=sequence)
         try:

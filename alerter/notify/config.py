@@ -80,10 +80,14 @@ class Receiver:
 class Route:
     """A node of the routing tree, with inherited settings already filled in."""
 
-    key: str
+    key: str  # unique in the tree (Alertmanager's route ID): the groups' identity
     receiver: str
     matchers: tuple[Matcher, ...] = ()
     continue_: bool = False
+    #: Alertmanager's route Key(), which its webhook ``groupKey`` starts with: the
+    #: parent's and the matchers (sorted, as Alertmanager sorts them) without the
+    #: siblings' index
+    am_key: str = "{}"
     group_by: tuple[str, ...] = ()
     group_by_all: bool = False
     group_wait: float = 30.0
@@ -131,6 +135,14 @@ class NotifyConfig:
     inhibit_rules: tuple[InhibitRule, ...] = ()
     api: ApiConfig = field(default_factory=ApiConfig)
     templates: Mapping[str, str] = field(default_factory=dict)
+
+
+_OP_ORDER = {"=": 0, "!=": 1, "=~": 2, "!~": 3}  # Alertmanager's MatchType values
+
+
+def _matcher_order(m: Matcher) -> tuple[str, str, int]:
+    """Alertmanager's sort order of a route's matchers: name, value, then type."""
+    return m.name, m.value, _OP_ORDER[m.op]
 
 
 def _matchers(value: object, path: str) -> tuple[Matcher, ...]:
@@ -271,11 +283,12 @@ def _route(raw: object, path: str, parent: Route | None, parent_key: str, index:
         raise ValueError(f"{path}.receiver: unknown receiver {receiver!r}")
     matchers = _matchers(m.get("matchers", []), f"{path}.matchers")
     if parent is None:
-        key = "{}"
+        key = am_key = "{}"
     else:
-        # Alertmanager's route key: the parent's, then this route's matchers; the index
+        # Alertmanager's route ID: the parent's, then this route's matchers; the index
         # keeps siblings with the same matchers apart.
         key = f"{parent_key}/{format_matchers(matchers)}/{index}"
+        am_key = f"{parent.am_key}/{format_matchers(sorted(matchers, key=_matcher_order))}"
     if "group_by" in m:
         group_by = _label_names(m["group_by"], f"{path}.group_by")
         group_by_all = GROUP_BY_ALL in group_by
@@ -294,7 +307,7 @@ def _route(raw: object, path: str, parent: Route | None, parent_key: str, index:
                       if "group_interval" in m else defaults.group_interval)
     repeat_interval = (read_duration(m["repeat_interval"], f"{path}.repeat_interval", positive=True)
                        if "repeat_interval" in m else defaults.repeat_interval)
-    node = Route(key=key, receiver=receiver, matchers=matchers,
+    node = Route(key=key, am_key=am_key, receiver=receiver, matchers=matchers,
                  continue_=read_bool(m.get("continue", False), f"{path}.continue"),
                  group_by=group_by, group_by_all=group_by_all, group_wait=group_wait,
                  group_interval=group_interval, repeat_interval=repeat_interval)

@@ -33,8 +33,42 @@ def group_labels(route: Route, labels: Mapping[str, str]) -> dict[str, str]:
     return {name: labels[name] for name in route.group_by if name in labels}
 
 
+def am_group_key(route: Route, grouping: Mapping[str, str]) -> str:
+    """The ``groupKey`` Alertmanager sends: ``<route Key()>:<label set>``, the label set
+    as Go prints a ``model.LabelSet`` (sorted, ``", "``-separated, values quoted as Go's
+    ``%q``). Two sibling routes with the same matchers share it, as in Alertmanager."""
+    inner = ", ".join(f"{k}={go_quote(grouping[k])}" for k in sorted(grouping))
+    return f"{route.am_key}:{{{inner}}}"
+
+
+def go_quote(value: str) -> str:
+    """Go's ``strconv.Quote``: printable characters as they are, the rest escaped."""
+    out = ['"']
+    for ch in value:
+        code = ord(ch)
+        if ch in ('"', "\\"):
+            out.append("\\" + ch)
+        elif ch in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[ch])
+        elif ch.isprintable() or ch == " ":
+            out.append(ch)
+        elif code < 0x80:
+            out.append(f"\\x{code:02x}")
+        elif code < 0x10000:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    out.append('"')
+    return "".join(out)
+
+
+_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r",
+               "\t": "\\t", "\v": "\\v"}
+
+
 def group_key(route: Route, grouping: Mapping[str, str]) -> str:
-    """Alertmanager's group key: ``<route key>:{label="value",...}``."""
+    """A group's identity inside wardops: ``<route ID>:{label="value",...}`` (unique in
+    the tree, unlike :func:`am_group_key`; stored with the group's notifications)."""
     inner = ",".join(f'{k}="{_escape(grouping[k])}"' for k in sorted(grouping))
     return f"{route.key}:{{{inner}}}"
 

@@ -65,7 +65,7 @@ def test_alertmanager_payload_is_version_4(sent: dict[str, Any]) -> None:
                                     "severity": "critical"}
     assert body["commonAnnotations"] == {}
     assert body["externalURL"] == "http://alerter.test:9470"
-    assert body["groupKey"] == '{}:{alertname="DeviceDown",site="Kharagauli"}'
+    assert body["groupKey"] == '{}:{alertname="DeviceDown", site="Kharagauli"}'
     assert body["truncatedAlerts"] == 0
     first = body["alerts"][0]
     assert first == {
@@ -292,3 +292,22 @@ def test_any_label_value_renders_to_valid_json_in_every_format(
 
         Tags().feed(body["text"])
         assert set(tags) <= {"b", "i", "a", "code", "pre"}, (tags, body["text"])
+
+
+def test_truncation_keeps_firing_alerts_and_shows_alertmanagers_order() -> None:
+    """max_alerts keeps firing alerts before resolved ones (Alertmanager would cut in
+    its label order and keep the resolved a0); what is sent is in Alertmanager's order
+    (job, instance, labels), and the common labels are those of the alerts sent."""
+    from alerter.notify.formats.alertmanager import build_payload
+    a0 = resolved(firing(site="A", device="a0"))
+    a1, a2 = firing(site="A", device="a1"), firing(site="A", device="a2")
+    body = build_payload(receiver="r", group_key="{}:{}", group_labels={"site": "A"},
+                         alerts=[a2, a0, a1], external_url="http://x", max_alerts=2)
+    assert [a["labels"]["device"] for a in body["alerts"]] == ["a1", "a2"]
+    assert body["truncatedAlerts"] == 1 and body["status"] == "firing"
+    whole = build_payload(receiver="r", group_key="{}:{}", group_labels={"site": "A"},
+                          alerts=[a2, a0, a1], external_url="http://x")
+    assert [a["labels"]["device"] for a in whole["alerts"]] == ["a0", "a1", "a2"]
+    one = build_payload(receiver="r", group_key="{}:{}", group_labels={"site": "A"},
+                        alerts=[a2, a1], external_url="http://x", max_alerts=1)
+    assert one["commonLabels"]["device"] == "a1"

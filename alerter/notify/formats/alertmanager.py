@@ -40,8 +40,21 @@ def _common(maps: Sequence[Mapping[str, str]]) -> dict[str, str]:
 
 
 def sort_alerts(alerts: Sequence[Alert]) -> list[Alert]:
-    """Firing before resolved, then by label set, so ``max_alerts`` keeps what fires."""
-    return sorted(alerts, key=lambda a: (a.resolved, sorted(a.labels.items())))
+    """Alertmanager's order (``types.AlertSlice``): by the ``job`` label, then
+    ``instance`` (an alert without one after those with it), then the sorted label set."""
+    def key(a: Alert) -> tuple[Any, ...]:
+        return (*((name not in a.labels, a.labels.get(name, "")) for name in ("job", "instance")),
+                sorted(a.labels.items()))
+    return sorted(alerts, key=key)
+
+
+def _truncate(ordered: list[Alert], max_alerts: int) -> list[Alert]:
+    """The first ``max_alerts`` alerts, firing ones first (Alertmanager cuts in its order,
+    which may drop a firing alert for a resolved one): shown in Alertmanager's order."""
+    if not max_alerts or len(ordered) <= max_alerts:
+        return ordered
+    keep = {id(a) for a in sorted(ordered, key=lambda a: a.resolved)[:max_alerts]}
+    return [a for a in ordered if id(a) in keep]
 
 
 def build_payload(*, receiver: str, group_key: str, group_labels: Mapping[str, str],
@@ -52,7 +65,7 @@ def build_payload(*, receiver: str, group_key: str, group_labels: Mapping[str, s
     ``sequence`` > 0 adds wardops's ordering number (a field Alertmanager does not send;
     its consumers ignore unknown fields)."""
     ordered = sort_alerts(alerts)
-    shown = ordered[:max_alerts] if max_alerts else ordered
+    shown = _truncate(ordered, max_alerts)
     return {
         "version": "4",
         "receiver": receiver,
@@ -67,8 +80,9 @@ def build_payload(*, receiver: str, group_key: str, group_labels: Mapping[str, s
             "fingerprint": a.fingerprint,
         } for a in shown],
         "groupLabels": dict(group_labels),
-        "commonLabels": _common([a.labels for a in alerts]),
-        "commonAnnotations": _common([a.annotations for a in alerts]),
+        # over the alerts sent, as Alertmanager computes them after max_alerts truncates
+        "commonLabels": _common([a.labels for a in shown]),
+        "commonAnnotations": _common([a.annotations for a in shown]),
         "externalURL": external_url,
         "groupKey": group_key,
         "truncatedAlerts": len(ordered) - len(shown),
