@@ -33,6 +33,7 @@ from alerter.notify.config import NotifyConfig
 from alerter.notify.formats.alertmanager import rfc3339
 from alerter.notify.matchers import Matcher, matches_all, parse_matchers
 from alerter.notify.silences import Silence, SilenceNotFound, SilenceStore
+from alerter.promjson import alert_json
 from wardops_common.durations import parse_duration
 
 log = logging.getLogger("alerter.api")
@@ -263,9 +264,7 @@ def create_app(*, alerts: Callable[[], list[Alert]], rules: Callable[[], list[di
             status = pipeline.mute_status(alert)
             acked = status.get("acked", [])
             result.append({
-                "labels": alert.labels, "annotations": alert.annotations,
-                "state": alert.state, "activeAt": rfc3339(alert.starts_at),
-                "value": str(alert.value), "fingerprint": alert.fingerprint,
+                **alert_json(alert), "fingerprint": alert.fingerprint,
                 "generatorURL": alert.generator_url,
                 "status": {
                     "silencedBy": status.get("silenced", []),

@@ -32,6 +32,7 @@ from alerter.health import DEGRADED_ALERTNAME, Cause
 from alerter.metrics import EvalMetrics
 from alerter.model import Alert, fingerprint
 from alerter.promapi import PromAPI, QueryError, Sample
+from alerter.promjson import alert_json
 from alerter.rules import Rule, RuleGroup
 from alerter.shards import ShardFreeze
 from alerter.state import StateStore
@@ -182,9 +183,7 @@ class Evaluator:
                     "lastError": rs.get("lastError", ""),
                     "lastEvaluation": _iso(rs.get("lastEvaluation")),
                     "evaluationTime": rs.get("evaluationTime", 0.0),
-                    "alerts": [{"labels": a.labels, "annotations": a.annotations,
-                                "state": a.state, "activeAt": _iso(a.starts_at),
-                                "value": repr(a.value)} for a in alerts],
+                    "alerts": [alert_json(a) for a in alerts],
                 })
             groups.append({"name": group.name, "file": group.file, "interval": group.interval,
                            "rules": rules,
@@ -425,7 +424,8 @@ class Evaluator:
         return Alert(labels=a.labels, annotations=a.annotations, state=a.state,
                      starts_at=a.fired_at if a.fired_at is not None else a.active_at,
                      ends_at=a.resolved_at, generator_url=self._generator_url(a.rule_key),
-                     value=a.value, fingerprint=a.fingerprint)
+                     value=a.value, fingerprint=a.fingerprint, active_at=a.active_at,
+                     keep_firing_since=a.keep_firing_since)
 
     def _alerts_by_rule(self, active: dict[str, dict[str, AlertState]]) -> dict[str, list[Alert]]:
         return {key: [self._alert(a) for a in alerts.values()] for key, alerts in active.items()}

@@ -41,6 +41,11 @@ class Alert:
     generator_url: str = ""
     value: float = 0.0
     fingerprint: str = field(default="")
+    #: when the condition first held (Prometheus's ``activeAt``: stays at the moment the
+    #: alert went pending); None: ``starts_at``
+    active_at: float | None = None
+    #: first evaluation without the condition while ``keep_firing_for`` holds it
+    keep_firing_since: float | None = None
 
     def __post_init__(self) -> None:
         if not self.fingerprint:
@@ -53,3 +58,4 @@ class Alert:
     @property
     def resolved(self) -> bool:
         return self.state == "resolved"
+
