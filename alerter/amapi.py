@@ -20,6 +20,7 @@ import platform
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import yaml
 from flask import Blueprint, Response, jsonify, request
@@ -177,10 +178,22 @@ def _route_yaml(route: Route, parent: Route | None) -> dict[str, Any]:
     return out
 
 
+def redacted_url(url: str) -> str:
+    """``url`` with only its scheme, host and port: a URL amtool can parse (it refuses
+    ``<secret>`` where Alertmanager 0.25 has a plain URL) that shows no path, query or
+    credentials, where chat webhooks keep their tokens."""
+    parts = urlsplit(url)
+    host = parts.hostname or "secret.invalid"
+    if ":" in host:
+        host = f"[{host}]"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme or 'https'}://{host}{port}/{quote(SECRET)}"
+
+
 def alertmanager_yaml(notify: NotifyConfig) -> str:
-    """The routing, receivers and inhibit rules as an ``alertmanager.yml`` (secrets shown
-    as ``<secret>``): Grafana's Alertmanager datasource reads contact points and
-    notification policies from it."""
+    """The routing, receivers and inhibit rules as an ``alertmanager.yml`` that amtool
+    (``config routes show/test``) and Grafana's Alertmanager datasource parse; webhook
+    URLs keep only scheme, host and port (:func:`redacted_url`)."""
     doc: dict[str, Any] = {"global": {"resolve_timeout": "5m"}}
     if notify.route is not None:
         doc["route"] = _route_yaml(notify.route, None)
@@ -191,7 +204,8 @@ def alertmanager_yaml(notify: NotifyConfig) -> str:
     for r in notify.receivers.values():
         item: dict[str, Any] = {"name": r.name}
         if r.webhook_configs:
-            item["webhook_configs"] = [{"send_resolved": h.send_resolved, "url": SECRET,
+            item["webhook_configs"] = [{"send_resolved": h.send_resolved,
+                                        "url": redacted_url(h.url.value if h.url else ""),
                                         "max_alerts": h.max_alerts} for h in r.webhook_configs]
         receivers.append(item)
     doc["receivers"] = receivers
