@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import platform
+import re
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -178,6 +179,49 @@ def _route_yaml(route: Route, parent: Route | None) -> dict[str, Any]:
     return out
 
 
+class SpecError(BadRequest):
+    """A request Alertmanager's API server refuses before its own code runs (go-swagger's
+    validation against the OpenAPI spec): answered as it does, ``{"code", "message"}``
+    with status 422 (or 400 for a body that does not parse)."""
+
+    def __init__(self, status: int, code: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+#: postableSilence's required fields, in the order go-swagger checks them
+_SILENCE_REQUIRED = ("comment", "createdBy", "endsAt", "matchers", "startsAt")
+_MATCHER_REQUIRED = ("isRegex", "name", "value")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+                   r"[0-9a-fA-F]{12}")
+
+
+def check_postable_silence(data: dict[str, Any]) -> None:
+    """Alertmanager's spec checks of a posted silence (``SpecError``, 422): every required
+    field present, at least one matcher, each matcher object with its required fields.
+    (wardops also takes matchers as strings, ``'site="A"'``: an extension.)"""
+    for name in _SILENCE_REQUIRED:
+        if name not in data:
+            raise SpecError(422, 602, f"{name} in body is required")
+    matchers = data["matchers"]
+    if isinstance(matchers, list):
+        if not matchers:
+            raise SpecError(422, 612, "matchers in body should have at least 1 items")
+        for i, item in enumerate(matchers):
+            if isinstance(item, dict):
+                for name in _MATCHER_REQUIRED:
+                    if name not in item:
+                        raise SpecError(422, 602, f"matchers.{i}.{name} in body is required")
+
+
+def check_silence_id(silence_id: str) -> None:
+    """A silence ID in a path must be a UUID, as Alertmanager's spec says (422)."""
+    if not _UUID.fullmatch(silence_id):
+        raise SpecError(422, 601, f"silenceID in path must be of type uuid: {silence_id!r}"
+                        .replace("'", '"'))
+
+
 def redacted_url(url: str) -> str:
     """``url`` with only its scheme, host and port: a URL amtool can parse (it refuses
     ``<secret>`` where Alertmanager 0.25 has a plain URL) that shows no path, query or
@@ -257,6 +301,10 @@ def create_blueprint(*, alerts: Callable[[], list[Alert]], pipeline: PipelineVie
     @bp.errorhandler(BadRequest)
     def bad_request(exc: BadRequest) -> Response:
         refused.count("v2", "bad_body")
+        if isinstance(exc, SpecError):
+            resp = jsonify({"code": exc.code, "message": str(exc)})
+            resp.status_code = exc.status
+            return resp
         return error(400, str(exc))
 
     def alert_entries() -> list[tuple[Alert, list[str], dict[str, Any]]]:
@@ -346,14 +394,19 @@ def create_blueprint(*, alerts: Callable[[], list[Alert]], pipeline: PipelineVie
         limit = notify_config().api.max_body_bytes
         if request.content_length is not None and request.content_length > limit:
             raise BadRequest(f"request body larger than {limit} bytes")
-        data = parse_json_object(request.get_data(cache=True), limit,
-                                 "a JSON object (postableSilence)")
+        try:
+            data = parse_json_object(request.get_data(cache=True), limit,
+                                     "a JSON object (postableSilence)")
+        except BadRequest as exc:
+            raise SpecError(400, 400, f"parsing silence body failed, because {exc}") from None
+        check_postable_silence(data)
         now = clock()
         matchers = parse_api_matchers(data.get("matchers"))
-        starts_at = parse_time(data["startsAt"], "startsAt") if data.get("startsAt") else now
-        if not data.get("endsAt"):
-            raise BadRequest("endsAt: required")
-        ends_at_ = parse_time(data["endsAt"], "endsAt")
+        try:
+            starts_at = parse_time(data["startsAt"], "startsAt")
+            ends_at_ = parse_time(data["endsAt"], "endsAt")
+        except BadRequest as exc:
+            raise SpecError(400, 400, f"parsing silence body failed, because {exc}") from None
         try:
             silence = save_silence(pipeline.silences, data, matchers, starts_at, ends_at_, now,
                                    api="v2")
@@ -363,15 +416,17 @@ def create_blueprint(*, alerts: Callable[[], list[Alert]], pipeline: PipelineVie
 
     @bp.get("/silence/<silence_id>")
     def get_silence(silence_id: str) -> Response:
+        check_silence_id(silence_id)
         try:
             return jsonify(silence_json(pipeline.silences.get(silence_id), clock()))
         except SilenceNotFound:
-            return error(404, f"silence {silence_id} not found")
+            return Response(status=404)  # Alertmanager: no body
 
     @bp.delete("/silence/<silence_id>")
     def delete_silence(silence_id: str) -> Response:
         if (denied := authorize()) is not None:
             return denied
+        check_silence_id(silence_id)
         try:
             silence = pipeline.silences.expire(silence_id)
         except SilenceNotFound:

@@ -17,7 +17,7 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from alerter.httpapi import (
     BadRequest,
@@ -27,6 +27,7 @@ from alerter.httpapi import (
     parse_json_object,
     refuse_read,
     refuse_write,
+    v2_method_not_allowed,
 )
 from alerter.model import Alert
 from alerter.notify.config import NotifyConfig
@@ -204,6 +205,8 @@ def create_app(*, alerts: Callable[[], list[Alert]], rules: Callable[[], list[di
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
+        if isinstance(exc, MethodNotAllowed) and request.path.startswith("/api/v2/"):
+            return v2_method_not_allowed(request.method, exc.valid_methods)
         if exc.code == 413:
             limit = current_config().api.max_body_bytes
             return error(400, f"request body larger than {limit} bytes")

@@ -25,10 +25,10 @@ import binascii
 import hmac
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple, Protocol
 
-from flask import request
+from flask import Response, jsonify, request
 from prometheus_client import CollectorRegistry, Counter
 
 from alerter.model import Alert
@@ -175,6 +175,17 @@ def _refuse(check: Callable[[ApiConfig, str, str | None], Refusal | None], what:
                     extra={"method": request.method, "path": request.path,
                            "remote": request.remote_addr, "user": request.remote_user})
     return refusal
+
+
+def v2_method_not_allowed(method: str, valid: Iterable[str] | None) -> Response:
+    """A 405 under ``/api/v2`` as Alertmanager's API server answers it: the methods the
+    path serves in ``Allow`` and in the message."""
+    allowed = sorted(m for m in valid or () if m not in ("HEAD", "OPTIONS"))
+    resp = jsonify({"code": 405,
+                    "message": f"method {method} is not allowed, but [{','.join(allowed)}] are"})
+    resp.status_code = 405
+    resp.headers["Allow"] = ",".join(allowed)
+    return resp
 
 
 def parse_json_object(raw: bytes, limit: int, what: str = "a JSON object") -> dict[str, Any]:
