@@ -130,11 +130,33 @@ class Converter:
                 raise ConversionError(f"{self.source}: {path}.{key}: must be a mapping of "
                                    "label name to value")
             for name, value in mapping.items():
+                text = self.scalar_text(value, f"{path}.{key}.{name}")
                 try:
-                    result.append(Matcher(str(name), op, str(value)))
+                    result.append(Matcher(str(name), op, text))
                 except ValueError as exc:
                     raise ConversionError(f"{self.source}: {path}.{key}.{name}: {exc}") from None
         return [str(m) for m in result]
+
+    def scalar_text(self, value: object, path: str) -> str:
+        """A ``match``/``match_re`` value as Alertmanager reads it: Go's YAML gives a
+        string field the scalar's text (``null`` is empty). YAML has already turned an
+        unquoted ``true``/``0.50`` into a bool or a number here, so the text as written
+        is lost: the usual spelling is used, and a warning says to quote it."""
+        if isinstance(value, str):
+            return value
+        if value is None:
+            self.warn(path, "null: matches an empty or missing label, as in Alertmanager")
+            return ""
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, (int, float)):
+            text = repr(value)
+        else:
+            raise ConversionError(f"{self.source}: {path}: must be a label value")
+        self.warn(path, f"unquoted {type(value).__name__} {value!r} converted as {text!r}; "
+                        "Alertmanager compares the text as written in the file: quote it "
+                        "there (e.g. '0.50') to be sure")
+        return text
 
     # --- route tree ---------------------------------------------------------------------------
 
@@ -221,6 +243,9 @@ class Converter:
     def slack(self, raw: Mapping[str, Any], path: str) -> dict[str, Any] | None:
         self.mapping(raw, path, AM_SLACK)
         out: dict[str, Any] = {"format": "slack"}
+        if "api_url" in raw and "api_url_file" in raw:  # Alertmanager refuses it too
+            raise ConversionError(f"{self.source}: {path}: at most one of api_url and "
+                                  "api_url_file must be configured")
         if "api_url" in raw:
             out["url"] = raw["api_url"]
         elif "api_url_file" in raw:
