@@ -99,13 +99,32 @@ MAX_SILENCE_TIME = 253402300799.0
 MAX_SILENCE_TEXT = 4096
 
 
+def can_update(prev: Silence, matchers: tuple[Matcher, ...], starts_at: float,
+               ends_at: float, now: float) -> bool:
+    """Whether an API v2 update may change ``prev`` in place (Alertmanager's
+    ``canUpdate``): the same matchers, and for an active silence the same start and an
+    end not in the past; a pending one may move its start, but not into the past; an
+    expired one never."""
+    if tuple(matchers) != tuple(prev.matchers):
+        return False
+    state = prev.state(now)
+    if state == "active":
+        # a start sent back as read is the same start: amtool sends times to the
+        # millisecond (and Alertmanager keeps the ID for its `silence update` then too)
+        return abs(starts_at - prev.starts_at) < 0.001 and ends_at >= now
+    if state == "pending":
+        return starts_at >= now
+    return False
+
+
 def save_silence(silences: SilenceStore, data: dict[str, Any], matchers: tuple[Matcher, ...],
                  starts_at: float, ends_at: float, now: float, *, api: str) -> Silence:
     """Create (or, with ``id``, update) a silence from an API body; log who did it.
 
-    Both APIs share this. In ``api == "v2"`` Alertmanager's rules apply on top: an
-    expired silence is not revived by an update (a new one is made) and a new silence
-    does not start in the past. Raises :class:`BadRequest` for a bad body and
+    Both APIs share this. In ``api == "v2"`` Alertmanager's rules apply on top: an update
+    that :func:`can_update` refuses (other matchers, an active silence's start moved, an
+    expired silence) expires the old silence and makes a new one with a new ID, and a new
+    silence does not start in the past. Raises :class:`BadRequest` for a bad body and
     :class:`SilenceNotFound` for an unknown ``id``; each API words its own 404.
     """
     created_by, comment = data.get("createdBy", ""), data.get("comment", "")
@@ -125,8 +144,14 @@ def save_silence(silences: SilenceStore, data: dict[str, Any], matchers: tuple[M
         if len(m.name) + len(m.value) > MAX_SILENCE_TEXT:
             raise BadRequest(f"matchers: {m.name}: longer than {MAX_SILENCE_TEXT} characters")
     if api == "v2":
-        if silence_id is not None and silences.get(silence_id).state(now) == "expired":
-            silence_id = None
+        if silence_id is not None:
+            prev = silences.get(silence_id)
+            if not can_update(prev, matchers, starts_at, ends_at, now):
+                # Alertmanager's rule: expire the old one and make a new one (new ID), so
+                # what a silence muted before the change stays on record
+                if prev.state(now) != "expired":
+                    silences.expire(prev.id)
+                silence_id = None
         if silence_id is None:
             starts_at = max(starts_at, now)
     try:
