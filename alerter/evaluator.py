@@ -282,8 +282,8 @@ class Evaluator:
     def _query_rule(self, group: RuleGroup, rule: Rule, now: float) -> dict[str, Candidate] | None:
         status = self._rule_status.setdefault(rule.key, {})
         try:
-            samples = self.api.query(rule.expr, now)
-            candidates = self._candidates(rule, samples)
+            samples = self.api.query(rule.expr, now, keep_name=True)
+            candidates = self._candidates(rule, samples, now)
             if group.limit and len(candidates) > group.limit:
                 raise RuleFailure("limit_exceeded", f"{len(candidates)} alerts exceed the "
                                   f"group limit {group.limit}")
@@ -301,16 +301,19 @@ class Evaluator:
         status.update(health="ok", lastError="")
         return candidates
 
-    def _candidates(self, rule: Rule, samples: list[Sample]) -> dict[str, Candidate]:
+    def _candidates(self, rule: Rule, samples: list[Sample], now: float,
+                    ) -> dict[str, Candidate]:
         errors: list[str] = []
         out: dict[str, Candidate] = {}
         for sample in samples:
             labels = dict(sample.labels)
-            labels.update(self._expand(rule.label_templates, sample, "labels", errors))
+            labels.pop("__name__", None)  # templates see it in $labels; alerts drop it
+            labels.update(self._expand(rule.label_templates, sample, "labels", errors, now))
             labels["alertname"] = rule.name
             for name, value in self.config.external_labels.items():
                 labels.setdefault(name, value)
-            annotations = self._expand(rule.annotation_templates, sample, "annotations", errors)
+            annotations = self._expand(rule.annotation_templates, sample, "annotations",
+                                       errors, now)
             fp = fingerprint(labels)
             if fp in out:
                 raise RuleFailure("duplicate_labelset", "vector contains metrics with the same "
@@ -324,15 +327,20 @@ class Evaluator:
         return out
 
     def _expand(self, templates: Mapping[str, Template], sample: Sample, kind: str,
-                errors: list[str]) -> dict[str, str]:
+                errors: list[str], now: float) -> dict[str, str]:
         out = {}
         for name, tmpl in templates.items():
+            # ``query`` in a template runs against the same data source at the same time
             text, error = tmpl.expand(sample.labels, sample.value, self.config.external_labels,
-                                      self.config.external_url)
+                                      self.config.external_url, query=self._template_query,
+                                      at=now)
             if error:
                 errors.append(f"{kind}.{name}: {error}")
             out[name] = text
         return out
+
+    def _template_query(self, expr: str, at: float) -> list[Sample]:
+        return self.api.query(expr, at, keep_name=True)
 
     def _degraded_candidates(self, causes: list[Cause]) -> dict[str, Candidate]:
         out: dict[str, Candidate] = {}

@@ -34,7 +34,8 @@ class QueryError(Exception):
 
 @dataclass(frozen=True)
 class Sample:
-    """One element of an instant vector (``__name__`` removed, as alert rules drop it)."""
+    """One element of an instant vector (``__name__`` removed, as alert rules drop it,
+    unless asked to keep it)."""
 
     labels: dict[str, str]
     value: float
@@ -53,10 +54,12 @@ class PromAPI:
         """Release pooled connections."""
         self.session.close()
 
-    def query(self, expr: str, at: float) -> list[Sample]:
-        """Evaluate ``expr`` at Unix time ``at``; raise ``QueryError`` on any failure."""
+    def query(self, expr: str, at: float, *, keep_name: bool = False) -> list[Sample]:
+        """Evaluate ``expr`` at Unix time ``at``; raise ``QueryError`` on any failure.
+        ``keep_name``: keep ``__name__`` (templates see it in ``$labels`` and query
+        results, as in Prometheus)."""
         resp = self._post(expr, at)
-        return parse_response(resp.status_code, resp.content, self.source.url)
+        return parse_response(resp.status_code, resp.content, self.source.url, keep_name)
 
     def _post(self, expr: str, at: float) -> requests.Response:
         try:
@@ -130,7 +133,8 @@ def parse_matrix(status: int, body: bytes, where: str) -> list[Series]:
         raise QueryError("bad_response", f"{where}: malformed matrix result: {exc!r}") from None
 
 
-def parse_response(status: int, body: bytes, where: str) -> list[Sample]:
+def parse_response(status: int, body: bytes, where: str,
+                   keep_name: bool = False) -> list[Sample]:
     """Turn an HTTP answer of ``/api/v1/query`` into samples (pure; table-tested)."""
     kind, result = _result(status, body, where)
     try:
@@ -138,7 +142,8 @@ def parse_response(status: int, body: bytes, where: str) -> list[Sample]:
             samples = []
             for item in result:
                 labels = item["metric"]
-                labels.pop("__name__", None)
+                if not keep_name:
+                    labels.pop("__name__", None)
                 samples.append(Sample(labels, float(item["value"][1])))
             return samples
         if kind == "scalar":

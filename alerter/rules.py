@@ -88,13 +88,14 @@ def _scalar_map(value: Any, where: str, kind: str) -> dict[str, str]:
     return result
 
 
-def _templates(values: Mapping[str, str], where: str, kind: str) -> dict[str, Template]:
+def _templates(values: Mapping[str, str], where: str, kind: str,
+               rule: str) -> dict[str, Template]:
     compiled: dict[str, Template] = {}
     for name, text in values.items():
         try:
-            compiled[name] = compile_template(text)
+            compiled[name] = compile_template(text, f"__alert_{rule}")
         except TemplateError as exc:
-            raise RuleError(f"{where}: {kind}.{name}: template: {exc}") from None
+            raise RuleError(f"{where}: {kind}.{name}: {exc}") from None
     return compiled
 
 
@@ -137,8 +138,8 @@ def _parse_rule(raw: Any, file: str, group: str, index: int, seen: dict[str, int
         labels=labels, annotations=annotations, group=group, file=file,
         key=f"{Path(file).name}:{group}:{name}:{seen[name]}",
         lookback=expr_lookback(expr),
-        label_templates=_templates(labels, where, "labels"),
-        annotation_templates=_templates(annotations, where, "annotations"),
+        label_templates=_templates(labels, where, "labels", name),
+        annotation_templates=_templates(annotations, where, "annotations", name),
     )
 
 

@@ -1,115 +1,135 @@
-"""Prometheus alert templates: the Go text/template subset people write in rule files.
+"""Prometheus alert templates: Go's text/template with Prometheus's functions, as
+Prometheus 2.42 expands ``labels`` and ``annotations`` of alerting rules.
 
-Supported: ``{{ $labels.x }}``, ``{{ $value }}``, ``{{ $externalLabels.x }}``,
-``{{ $externalURL }}``, ``{{ .Labels.x }}``, ``{{ .Value }}``, pipelines
-(``{{ $value | humanize }}``), parentheses, ``{{ $x := ... }}``, ``if``/``else if``/``else``/
-``with``/``end``, trim markers ``{{-``/``-}}``, comments, and the functions in ``FUNCTIONS``
-(Prometheus's humanize*, printf, toUpper, toLower, title, reReplaceAll, match, ... and
-Go's eq/ne/lt/le/gt/ge/and/or/not/len/index/print).
+The template language is a port of Go's (``alerter.gotmpl``: ``range``, ``define``/
+``template``/``block``, ``break``/``continue``, character constants, typed function
+arguments and Go's comparison rules); the functions are Prometheus's (``query``,
+``first``, ``value``, ``label``, ``sortByLabel``, ``humanize*``, ``graphLink``, ...).
+Each text is expanded as Prometheus expands it: after the definitions
+``{{$labels := .Labels}}{{$externalLabels := .ExternalLabels}}{{$externalURL :=
+.ExternalURL}}{{$value := .Value}}``, as the template ``__alert_<rule name>``, so error
+messages name the same positions as Prometheus's.
 
-A template is parsed once (``compile_template`` caches by text); parse errors raise
-``TemplateError`` (reported by ``check-config`` and at load). ``Template.expand`` never
+A template is parsed once (``compile_template`` caches it); parse errors raise
+``TemplateError`` (reported at load and by ``check-config``). ``Template.expand`` never
 raises: a failing expansion returns Prometheus's marker ``<error expanding template: ...>``
 together with the error, so the caller can count it.
 """
 
 from __future__ import annotations
 
-import json
+import ipaddress
 import math
 import re
-import time
 import urllib.parse
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
-from wardops_common.durations import parse_duration
+from alerter.gotmpl import parse as gparse
+from alerter.gotmpl.exec import BUILTINS, ExecError, Func, FuncError, execute
+from alerter.gotmpl.values import (
+    HTML,
+    AnyMap,
+    GoTime,
+    QueryResult,
+    Sample,
+    Struct,
+    Uint8,
+    go_float,
+    go_quote,
+    go_sprintf,
+    go_type,
+    go_v,
+)
 from wardops_common.regex import Match, Regex, RegexError, compile_re2
+
+__all__ = ["FUNCTIONS", "QueryFunc", "Template", "TemplateError", "compile_template",
+           "go_float", "go_v", "humanize", "humanize_duration", "humanize_timestamp"]
 
 
 class TemplateError(ValueError):
-    """A template that cannot be parsed or expanded."""
+    """A template that cannot be parsed (Go's parser message)."""
 
 
-# --------------------------------------------------------------------------- Go formatting
+class QuerySample(Protocol):
+    """One element of an instant vector, as the alerter's Prometheus client returns it."""
 
-def go_float(value: float) -> str:
-    """Format a float like Go's ``%v`` (shortest repr, exponent from 1e+06 or below 1e-04)."""
-    if math.isnan(value):
-        return "NaN"
+    @property
+    def labels(self) -> Mapping[str, str]:
+        """Its labels, ``__name__`` included."""
+
+    @property
+    def value(self) -> float:
+        """Its value."""
+
+
+class QueryFunc(Protocol):
+    """Evaluates PromQL at a time, for the template function ``query`` (Prometheus's
+    ``template.QueryFunc``); raises with the error text on failure."""
+
+    def __call__(self, expr: str, at: float) -> Sequence[QuerySample]: ...
+
+
+#: What Prometheus prepends to every alert template (rules/alerting.go).
+DEFS = ("{{$labels := .Labels}}{{$externalLabels := .ExternalLabels}}"
+        "{{$externalURL := .ExternalURL}}{{$value := .Value}}")
+_DEF_VARS = ("$labels", "$externalLabels", "$externalURL", "$value")
+#: Go's name for the type of the template data (errors print it).
+DATA_TYPE = ("struct { Labels map[string]string; ExternalLabels map[string]string; "
+             "ExternalURL string; Value float64 }")
+
+
+# --------------------------------------------------------------------------- conversions
+
+_GO_FLOAT = re.compile(r"[+-]?(?:(?:\d+(?:_\d+)*)?\.?\d*(?:_\d+)*(?:[eE][+-]?\d+)?)\Z")
+_GO_SPECIAL = re.compile(r"[+-]?(?:inf|infinity|nan)\Z", re.IGNORECASE)
+
+
+def go_parse_float(text: str) -> float:
+    """Go's ``strconv.ParseFloat(text, 64)``, with its error messages."""
+    bad = FuncError(f"strconv.ParseFloat: parsing {go_quote(text)}: invalid syntax")
+    if _GO_SPECIAL.match(text):
+        return float(text.lower().replace("infinity", "inf"))
+    body = text.lstrip("+-")
+    if body[:2].lower() == "0x":
+        if "p" not in body.lower():
+            raise bad
+        try:
+            value = float.fromhex(text.replace("_", ""))
+        except (ValueError, OverflowError):
+            raise bad from None
+    else:
+        if not text or not _GO_FLOAT.match(text) or "_" in text \
+                or not any(c.isdigit() for c in text):
+            raise bad
+        value = float(text)
     if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if value == 0:
-        return "-0" if math.copysign(1, value) < 0 else "0"
-    text = repr(float(value))
-    mantissa, _, exp_text = text.lower().partition("e")
-    sign = "-" if mantissa.startswith("-") else ""
-    mantissa = mantissa.lstrip("-")
-    int_part, _, frac_part = mantissa.partition(".")
-    if frac_part == "0":
-        frac_part = ""
-    digits = (int_part + frac_part).lstrip("0")
-    # decimal exponent of the first significant digit
-    if int_part.strip("0"):
-        exp10 = len(int_part.lstrip("0")) - 1
-    else:
-        exp10 = -(len(frac_part) - len(frac_part.lstrip("0")) + 1)
-    exp10 += int(exp_text or 0)
-    digits = digits.rstrip("0") or "0"
-    if exp10 < -4 or exp10 >= 6:  # Go: shortest %g switches to %e at these exponents
-        body = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
-        return f"{sign}{body}e{'-' if exp10 < 0 else '+'}{abs(exp10):02d}"
-    if exp10 >= 0:
-        whole = digits[: exp10 + 1].ljust(exp10 + 1, "0")
-        frac = digits[exp10 + 1:]
-    else:
-        whole = "0"
-        frac = "0" * (-exp10 - 1) + digits
-    return sign + whole + ("." + frac if frac else "")
+        raise FuncError(f"strconv.ParseFloat: parsing {go_quote(text)}: value out of range")
+    return value
 
 
-def go_str(value: Any) -> str:
-    """Print a template value the way Go's text/template prints it."""
-    if value is None:
-        return "<no value>"
-    if isinstance(value, bool):
-        return "true" if value else "false"
+def convert_to_float(value: Any) -> float:
+    """Prometheus's ``convertToFloat``: float64, a numeric string, int (not a byte)."""
     if isinstance(value, float):
-        return go_float(value)
-    if isinstance(value, Mapping):
-        return "map[" + " ".join(f"{k}:{go_str(value[k])}" for k in sorted(value)) + "]"
-    if isinstance(value, (list, tuple)):
-        return "[" + " ".join(go_str(v) for v in value) + "]"
-    return str(value)
+        return value
+    if isinstance(value, str) and not isinstance(value, HTML):
+        return go_parse_float(value)
+    if isinstance(value, int) and not isinstance(value, (bool, Uint8)):
+        return float(value)
+    raise FuncError(f"can't convert {go_type(value)} to float")
 
 
 def _g4(value: float) -> str:
     """Go's ``%.4g``."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return format(value, ".4g")
+    return go_sprintf("%.4g", value)
 
 
-def _to_float(value: Any) -> float:
-    if isinstance(value, bool):
-        raise TemplateError(f"can't convert {go_str(value)} to float")
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            raise TemplateError(f'strconv.ParseFloat: parsing "{value}": invalid syntax') from None
-    raise TemplateError(f"can't convert {go_str(value)} to float")
-
+# --------------------------------------------------------------------------- humanize
 
 def humanize(value: Any) -> str:
     """1234567 → "1.235M", 0.0012 → "1.2m" (Prometheus ``humanize``)."""
-    v = _to_float(value)
+    v = convert_to_float(value)
     if v == 0 or math.isnan(v) or math.isinf(v):
         return _g4(v)
     prefix = ""
@@ -128,7 +148,7 @@ def humanize(value: Any) -> str:
 
 def humanize1024(value: Any) -> str:
     """1048576 → "1Mi" (Prometheus ``humanize1024``)."""
-    v = _to_float(value)
+    v = convert_to_float(value)
     if abs(v) <= 1 or math.isnan(v) or math.isinf(v):
         return _g4(v)
     prefix = ""
@@ -139,19 +159,29 @@ def humanize1024(value: Any) -> str:
     return _g4(v) + prefix
 
 
+def _go_int64(v: float) -> int:
+    """Go's ``int64(v)`` on amd64: truncation, and the "indefinite" value out of range."""
+    if math.isnan(v) or not -(2.0 ** 63) <= v < 2.0 ** 63:
+        return -(2 ** 63)
+    return int(v)
+
+
 def humanize_duration(value: Any) -> str:
     """372 → "6m 12s" (Prometheus ``humanizeDuration``)."""
-    v = _to_float(value)
+    v = convert_to_float(value)
     if math.isnan(v) or math.isinf(v):
         return _g4(v)
     if v == 0:
-        return "0s"
+        return _g4(v) + "s"
     if abs(v) >= 1:
-        sign = "-" if v < 0 else ""
-        v = abs(v)
-        total = int(v)
-        seconds, minutes = total % 60, (total // 60) % 60
-        hours, days = (total // 3600) % 24, total // 86400
+        sign = ""
+        if v < 0:
+            sign, v = "-", -v
+        total = _go_int64(v)
+        seconds = _go_rem(total, 60)
+        minutes = _go_rem(_go_div(total, 60), 60)
+        hours = _go_rem(_go_div(_go_div(total, 60), 60), 24)
+        days = _go_div(_go_div(_go_div(total, 60), 60), 24)
         if days:
             return f"{sign}{days}d {hours}h {minutes}m {seconds}s"
         if hours:
@@ -167,40 +197,110 @@ def humanize_duration(value: Any) -> str:
     return f"{_g4(v)}{prefix}s"
 
 
+def _go_div(a: int, b: int) -> int:
+    """Go's integer division truncates toward zero."""
+    q = abs(a) // b
+    return q if a >= 0 else -q
+
+
+def _go_rem(a: int, b: int) -> int:
+    return a - _go_div(a, b) * b
+
+
 def humanize_percentage(value: Any) -> str:
     """0.1234 → "12.34%" (Prometheus ``humanizePercentage``)."""
-    return _g4(_to_float(value) * 100) + "%"
+    return _g4(convert_to_float(value) * 100) + "%"
+
+
+def _float_to_time(v: float) -> GoTime:
+    """Prometheus's ``floatToTime``: to the millisecond (``model.TimeFromUnixNano``)."""
+    ns = v * 1e9
+    if ns > 2.0 ** 63 - 1 or ns < -(2.0 ** 63):
+        raise FuncError(f"{go_v(v)} cannot be represented as a nanoseconds timestamp since "
+                        "it overflows int64")
+    millis = _go_div(_go_int64(ns), 1_000_000)
+    return GoTime(millis * 1_000_000)
 
 
 def humanize_timestamp(value: Any) -> str:
-    """Unix seconds → "2026-11-28 15:41:02.5 +0000 UTC" (Go's time.Time String, UTC, ms)."""
-    v = _to_float(value)
+    """Unix seconds → "2026-11-28 15:41:02.5 +0000 UTC" (Go's ``time.Time`` in UTC)."""
+    v = convert_to_float(value)
     if math.isnan(v) or math.isinf(v):
         return _g4(v)
-    millis = int(v * 1000)
-    secs, ms = divmod(millis, 1000)
-    text = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(secs))
-    if ms:
-        text += "." + f"{ms:03d}".rstrip("0")
-    return text + " +0000 UTC"
+    return _float_to_time(v).String()
+
+
+def _to_time(value: Any) -> GoTime:
+    v = convert_to_float(value)
+    if math.isnan(v) or math.isinf(v):
+        raise FuncError("value is NaN or Inf")
+    return _float_to_time(v)
+
+
+_DURATION = re.compile(r"(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?"
+                       r"(?:(\d+)ms)?\Z")
+_DURATION_MS = (365 * 86_400_000, 7 * 86_400_000, 86_400_000, 3_600_000, 60_000, 1000, 1)
+
+
+def parse_duration(text: str) -> float:
+    """Prometheus's ``model.ParseDuration`` in seconds (``1h30m``; no fractions)."""
+    if text == "0":
+        return 0.0
+    if text == "":
+        raise FuncError("empty duration string")
+    match = _DURATION.match(text)
+    if not match or any(c in text for c in "\n"):
+        raise FuncError(f"not a valid duration string: {go_quote(text)}")
+    total = 0
+    for digits, mult in zip(match.groups(), _DURATION_MS):
+        if digits is None:
+            continue
+        n = min(int(digits), 2 ** 63 - 1)
+        if n > (2 ** 63 - 1) // mult // 1_000_000 or (total + n * mult) * 1_000_000 >= 2 ** 63:
+            raise FuncError("duration out of range")
+        total += n * mult
+    return total / 1000
+
+
+# --------------------------------------------------------------------------- strings
+
+_RE2_TO_GO = {"missing )": "missing closing )", "missing ]": "missing closing ]",
+              "bad repetition operator": "invalid nested repetition operator",
+              "invalid perl operator": "invalid or unsupported Perl syntax",
+              "invalid repetition size": "invalid repeat count",
+              "trailing \\": "trailing backslash at end of expression",
+              "invalid named capture group": "invalid named capture"}
 
 
 def _go_regex(pattern: str) -> Regex:
     r"""Go's regexp is RE2: so is this (``wardops_common.regex``), linear time and Go's
-    syntax (``\z``, ``(?P<x>)``; no look-arounds)."""
+    syntax (``[[:alpha:]]``, ``\Q...\E``, ``\z``; no look-arounds)."""
     try:
         return compile_re2(pattern)
-    except RegexError as exc:  # worded as Go's regexp words it
-        reason = exc.reason.removesuffix(f": {pattern}")
-        raise TemplateError(f"error parsing regexp: {reason}: `{pattern}`") from None
+    except RegexError as exc:
+        code, _, arg = exc.reason.partition(": ")
+        raise FuncError(f"error parsing regexp: {_RE2_TO_GO.get(code, code)}: "
+                        f"`{arg or pattern}`") from None
+
+
+def _backquote(text: str) -> str:
+    """Go's regexp ``quote``: backquoted when it can be, else ``strconv.Quote``."""
+    if "`" not in text and all(c == "\t" or (c.isprintable() and c != "\ufeff")
+                               for c in text):
+        return f"`{text}`"
+    return go_quote(text)
 
 
 _GO_EXPAND = re.compile(r"\$(\$|\{(\w+)\}|(\w+))")
 
 
 def re_replace_all(pattern: str, replacement: str, text: str) -> str:
-    """Go ``regexp.ReplaceAllString``: ``$1``/``${name}`` expand, ``$$`` is a dollar."""
-    regex = _go_regex(str(pattern))
+    """Go ``regexp.MustCompile(pattern).ReplaceAllString``: ``$1``/``${name}`` expand,
+    ``$$`` is a dollar; a bad pattern panics as MustCompile does."""
+    try:
+        regex = _go_regex(pattern)
+    except FuncError as exc:
+        raise FuncError(f"regexp: Compile({_backquote(pattern)}): {exc}") from None
 
     def expand(match: Match) -> str:
         def group(ref: re.Match[str]) -> str:
@@ -209,488 +309,257 @@ def re_replace_all(pattern: str, replacement: str, text: str) -> str:
             name = ref.group(2) or ref.group(3)
             try:
                 return match.group(int(name) if name.isdigit() else name) or ""
-            except IndexError:  # Go expands an unknown group to nothing
+            except (IndexError, KeyError):  # Go expands an unknown group to nothing
                 return ""
-        return _GO_EXPAND.sub(group, str(replacement))
+        return _GO_EXPAND.sub(group, replacement)
 
-    return regex.sub(expand, str(text))
+    return regex.sub(expand, text)
 
 
-def _printf(fmt: str, *args: Any) -> str:
-    """Go ``printf`` for the verbs templates use: %s %v %d %f %g %e %x %q %t %% with flags."""
+def _simple_case(ch: str, full: str) -> str:
+    """Go maps case one rune at a time (Unicode's simple mapping): 'ß' stays 'ß' where
+    Python's full mapping gives 'SS'."""
+    if len(full) == 1:
+        return full
+    if ch == "\u0130":  # İ lowercases to i (the full mapping adds a combining dot)
+        return "i"
+    title = ch.title()
+    return title if len(title) == 1 and full.startswith(title[:1].upper()) and title != ch \
+        else ch
+
+
+def go_upper(text: str) -> str:
+    """Go's ``strings.ToUpper``."""
+    return "".join(_simple_case(c, c.upper()) for c in text)
+
+
+def go_lower(text: str) -> str:
+    """Go's ``strings.ToLower``."""
+    return "".join(_simple_case(c, c.lower()) for c in text)
+
+
+def _separator(ch: str) -> bool:
+    if ch < "\x80":
+        return not (ch.isalnum() or ch == "_")
+    if ch.isalpha() or ch.isdigit() or ch.isnumeric():
+        return False
+    return ch.isspace()
+
+
+def go_title(text: str) -> str:
+    """Go's ``strings.Title``: the first letter of each word in title case (words are
+    separated by anything but letters, digits and underscores)."""
     out: list[str] = []
-    arg_iter = iter(args)
-    pos = 0
-    for match in re.finditer(r"%([-+# 0]*)(\d+)?(?:\.(\d+))?([a-zA-Z%])", fmt):
-        out.append(fmt[pos:match.start()])
-        pos = match.end()
-        flags, width, prec, verb = match.groups()
-        if verb == "%":
-            out.append("%")
-            continue
-        try:
-            arg = next(arg_iter)
-        except StopIteration:
-            out.append(f"%!{verb}(MISSING)")
-            continue
-        spec = "%" + flags + (width or "") + (f".{prec}" if prec is not None else "")
-        if verb in ("v", "s"):
-            text = go_str(arg)
-            if prec is not None:
-                text = text[: int(prec)]
-            out.append(("%" + flags + (width or "") + "s") % text)
-        elif verb == "q":
-            out.append(json.dumps(go_str(arg), ensure_ascii=False))
-        elif verb == "t":
-            out.append(go_str(bool(arg)))
-        elif verb == "d":
-            out.append((spec + "d") % int(_to_float(arg)))
-        elif verb in "feEgGxXo":
-            if verb in "xXo" and not isinstance(arg, float):
-                out.append((spec + verb) % int(_to_float(arg)))
-            elif verb in "xXo":
-                out.append(f"%!{verb}(float64={go_float(arg)})")
-            else:
-                out.append((spec + verb) % _to_float(arg))
+    prev = " "
+    for ch in text:
+        if _separator(prev):
+            title = ch.title()
+            out.append(title if len(title) == 1 else ch)
         else:
-            out.append(f"%!{verb}({go_str(arg)})")
-    out.append(fmt[pos:])
-    extra = list(arg_iter)
-    if extra:
-        out.append("%!(EXTRA " + ", ".join(go_str(a) for a in extra) + ")")
+            out.append(ch)
+        prev = ch
     return "".join(out)
 
 
-def _compare(op: str) -> Callable[..., bool]:
-    def compare(a: Any, *others: Any) -> bool:
-        for b in others if op == "eq" else others[:1]:
-            if isinstance(a, (int, float)) and isinstance(b, (int, float)) \
-                    and not isinstance(a, bool) and not isinstance(b, bool):
-                x, y = float(a), float(b)
-            elif type(a) is type(b) or (isinstance(a, str) and isinstance(b, str)):
-                x, y = a, b
-            else:
-                raise TemplateError("incompatible types for comparison: "
-                                    f"{go_str(a)} and {go_str(b)}")
-            if op == "eq":
-                if x == y:
-                    return True
-                continue
-            return {"ne": x != y, "lt": x < y, "le": x <= y, "gt": x > y, "ge": x >= y}[op]
-        return False
-    return compare
-
-
-def _truth(value: Any) -> bool:
-    if value is None or value is False:
-        return False
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return value != 0
-    if isinstance(value, (str, Mapping, list, tuple)):
-        return len(value) > 0
-    return True
-
-
-def _index(collection: Any, *keys: Any) -> Any:
-    for key in keys:
-        if isinstance(collection, Mapping):
-            collection = collection.get(key, "")
-        elif isinstance(collection, (list, tuple, str)):
-            collection = collection[int(key)]
-        else:
-            raise TemplateError(f"can't index item of type {type(collection).__name__}")
-    return collection
+def split_host_port(hostport: str) -> tuple[str, str]:
+    """Go's ``net.SplitHostPort``; ``ValueError`` where Go returns an error."""
+    i = hostport.rfind(":")
+    if i < 0:
+        raise ValueError("missing port in address")
+    j = k = 0
+    if hostport.startswith("["):
+        end = hostport.find("]")
+        if end < 0:
+            raise ValueError("missing ']' in address")
+        if end + 1 == len(hostport):
+            raise ValueError("missing port in address")
+        if end + 1 != i:
+            raise ValueError("too many colons in address" if hostport[end + 1] == ":"
+                             else "missing port in address")
+        host = hostport[1:end]
+        j, k = 1, end + 1
+    else:
+        host = hostport[:i]
+        if ":" in host:
+            raise ValueError("too many colons in address")
+    if "[" in hostport[j:]:
+        raise ValueError("unexpected '[' in address")
+    if "]" in hostport[k:]:
+        raise ValueError("unexpected ']' in address")
+    return host, hostport[i + 1:]
 
 
 def _strip_port(hostport: str) -> str:
-    if hostport.startswith("["):
-        end = hostport.find("]")
-        return hostport[1:end] if end > 0 else hostport
-    host, sep, _port = hostport.rpartition(":")
-    return host if sep and ":" not in host else hostport
+    try:
+        return split_host_port(hostport)[0]
+    except ValueError:
+        return hostport
 
 
-def _title(text: str) -> str:
-    return re.sub(r"(^|[^\w'])(\w)", lambda m: m.group(1) + m.group(2).upper(), str(text))
+def _is_ip(host: str) -> bool:
+    if "%" in host:
+        return False
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
-#: Functions known to templates. Unknown names (Prometheus's ``query``, ``first``, ...) are
-#: parse errors, so ``check-config`` reports them before they reach a notification.
-FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "humanize": humanize,
-    "humanize1024": humanize1024,
-    "humanizeDuration": humanize_duration,
-    "humanizePercentage": humanize_percentage,
-    "humanizeTimestamp": humanize_timestamp,
-    "printf": _printf,
-    "print": lambda *a: "".join(go_str(x) for x in a),
-    "println": lambda *a: " ".join(go_str(x) for x in a) + "\n",
-    "toUpper": lambda s: str(s).upper(),
-    "toLower": lambda s: str(s).lower(),
-    "title": _title,
-    "reReplaceAll": re_replace_all,
-    "match": lambda pattern, text: _go_regex(str(pattern)).search(str(text)) is not None,
-    "stripPort": _strip_port,
-    "parseDuration": lambda s: parse_duration(str(s)),
-    "safeHtml": str,
-    "eq": _compare("eq"), "ne": _compare("ne"), "lt": _compare("lt"),
-    "le": _compare("le"), "gt": _compare("gt"), "ge": _compare("ge"),
-    "not": lambda v: not _truth(v),
-    "len": lambda v: len(v),
-    "index": _index,
-    "urlquery": lambda *a: urllib.parse.quote_plus("".join(go_str(x) for x in a)),
-}
+def _strip_domain(hostport: str) -> str:
+    try:
+        host, port = split_host_port(hostport)
+    except ValueError:
+        host, port = hostport, ""
+    if _is_ip(host):
+        return hostport
+    host = host.split(".")[0]
+    if port:
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return host
 
 
-# --------------------------------------------------------------------------- parsing
-
-_ACTION = re.compile(r"\{\{(-\s)?(.*?)(\s-)?\}\}", re.DOTALL)
-_TOKEN = re.compile(r"""
-    \s*(?:
-      (?P<str>"(?:[^"\\]|\\.)*")
-    | (?P<raw>`[^`]*`)
-    | (?P<num>-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)
-    | (?P<var>\$\w*(?:\.\w+)*)
-    | (?P<field>(?:\.\w+)+|\.)
-    | (?P<ident>[A-Za-z_]\w*(?:\.\w+)*)
-    | (?P<op>:=|=|\||\(|\))
-    )""", re.VERBOSE)
+def _link(expr: str, tab: int) -> str:
+    return f"/graph?g0.expr={urllib.parse.quote_plus(expr, safe='')}&g0.tab={tab}"
 
 
-@dataclass
-class _Tok:
-    kind: str
-    text: str
+# --------------------------------------------------------------------------- query results
+
+def _first(result: Sequence[Sample] | None) -> Sample:
+    if result:
+        return result[0]
+    raise FuncError("first() called on vector with no elements")
 
 
-def _tokenize(source: str) -> list[_Tok]:
-    tokens: list[_Tok] = []
-    pos = 0
-    source = source.rstrip()
-    while pos < len(source):
-        match = _TOKEN.match(source, pos)
-        if not match or match.end() == pos:
-            raise TemplateError(f"unexpected {source[pos:].strip()[:20]!r} in command")
-        kind = match.lastgroup or ""
-        tokens.append(_Tok(kind, match.group(kind)))
-        pos = match.end()
-        while pos < len(source) and source[pos].isspace():
-            pos += 1
-    return tokens
+_NIL_DEREF = "runtime error: invalid memory address or nil pointer dereference"
 
 
-# Node shapes (tuples keep rendering fast):
-#   ("text", str)  ("action", pipeline)  ("if"|"with", pipeline, then_nodes, else_nodes)
-# pipeline = (assign_var | None, [command]); command = [operand]
-# operand = ("lit", value) | ("var", name, fields) | ("field", fields) | ("fn", name)
-#         | ("pipe", pipeline)
-
-_KEYWORDS = {"if", "else", "end", "with", "range", "define", "template", "block", "break",
-             "continue"}
+def _sample(sample: Sample | None) -> Sample:
+    if sample is None:
+        raise FuncError(_NIL_DEREF)
+    return sample
 
 
-class _Parser:
-    def __init__(self, tokens: list[_Tok], variables: set[str]) -> None:
-        self.tokens = tokens
-        self.pos = 0
-        self.variables = variables
-
-    def peek(self) -> _Tok | None:
-        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
-
-    def pipeline(self, stop: str | None = None) -> tuple[str | None, list[list[tuple[Any, ...]]]]:
-        assign: str | None = None
-        if len(self.tokens) > self.pos + 1 and self.tokens[self.pos].kind == "var" \
-                and self.tokens[self.pos + 1].text in (":=", "="):
-            name = self.tokens[self.pos].text[1:]
-            if "." in name:
-                raise TemplateError(f"cannot assign to {self.tokens[self.pos].text}")
-            op = self.tokens[self.pos + 1].text
-            if op == "=" and name not in self.variables:
-                raise TemplateError(f"undefined variable: ${name}")
-            self.variables.add(name)
-            assign = name
-            self.pos += 2
-        commands: list[list[tuple[Any, ...]]] = []
-        command: list[tuple[Any, ...]] = []
-        while True:
-            tok = self.peek()
-            if tok is None or (stop and tok.text == stop):
-                break
-            self.pos += 1
-            if tok.text == "|":
-                if not command:
-                    raise TemplateError("missing command before '|'")
-                commands.append(command)
-                command = []
-            elif tok.text == "(":
-                command.append(("pipe", self.pipeline(stop=")")))
-                closing = self.peek()
-                if closing is None or closing.text != ")":
-                    raise TemplateError("unclosed left paren")
-                self.pos += 1
-            elif tok.text == ")":
-                raise TemplateError("unexpected right paren")
-            else:
-                command.append(self.operand(tok, first=not command))
-        if not command:
-            raise TemplateError("missing value for command")
-        commands.append(command)
-        for later in commands[1:]:
-            if later[0][0] != "fn":
-                raise TemplateError("non executable command in pipeline stage")
-        return assign, commands
-
-    def operand(self, tok: _Tok, first: bool) -> tuple[Any, ...]:
-        if tok.kind == "str":
-            try:
-                return ("lit", json.loads(tok.text))
-            except json.JSONDecodeError:
-                return ("lit", tok.text[1:-1].encode().decode("unicode_escape"))
-        if tok.kind == "raw":
-            return ("lit", tok.text[1:-1])
-        if tok.kind == "num":
-            number = float(tok.text)
-            return ("lit", int(number) if re.fullmatch(r"-?\d+", tok.text) else number)
-        if tok.kind == "var":
-            name, *fields = tok.text[1:].split(".")
-            if name not in self.variables:
-                raise TemplateError(f"undefined variable: ${name}")
-            return ("var", name, tuple(fields))
-        if tok.kind == "field":
-            return ("field", tuple(f for f in tok.text.split(".") if f))
-        if tok.kind == "ident":
-            if tok.text in ("true", "false"):
-                return ("lit", tok.text == "true")
-            if tok.text == "nil":
-                return ("lit", None)
-            if tok.text in ("and", "or"):
-                return ("fn", tok.text)
-            if tok.text in _KEYWORDS:
-                raise TemplateError(f"unexpected {tok.text!r} in operand")
-            if tok.text not in FUNCTIONS:
-                raise TemplateError(f'function "{tok.text}" not defined')
-            return ("fn", tok.text)
-        raise TemplateError(f"unexpected {tok.text!r} in operand")
-
-
-def _parse(text: str) -> list[tuple[Any, ...]]:
-    variables = {"labels", "value", "externalLabels", "externalURL", ""}
-    root: list[tuple[Any, ...]] = []
-    # stack of (kind, pipeline, then_nodes, else_nodes, in_else); kind "root" at the bottom
-    stack: list[list[Any]] = [["root", None, root, [], False]]
-
-    def current() -> list[tuple[Any, ...]]:
-        frame = stack[-1]
-        return frame[3] if frame[4] else frame[2]
-
-    pos = 0
-    pending_trim = False
-    for match in _ACTION.finditer(text):
-        chunk = text[pos:match.start()]
-        if pending_trim:
-            chunk = chunk.lstrip()
-        if match.group(1):
-            chunk = chunk.rstrip()
-        if chunk:
-            current().append(("text", chunk))
-        pos = match.end()
-        pending_trim = bool(match.group(3))
-        body = match.group(2).strip()
-        if body.startswith("/*"):
-            if not body.endswith("*/"):
-                raise TemplateError("unclosed comment")
-            continue
-        tokens = _tokenize(body)
-        if not tokens:
-            raise TemplateError("missing value for command")
-        head = tokens[0].text if tokens[0].kind == "ident" else ""
-        if head in ("if", "with"):
-            pipeline = _Parser(tokens[1:], variables).pipeline()
-            node: list[Any] = [head, pipeline, [], [], False]
-            current().append(("block", node))
-            stack.append(node)
-        elif head == "else":
-            frame = stack[-1]
-            if frame[0] not in ("if", "with") or frame[4]:
-                raise TemplateError("unexpected {{else}}")
-            frame[4] = True
-            if len(tokens) > 1:
-                if tokens[1].text not in ("if", "with"):
-                    raise TemplateError(f"unexpected {tokens[1].text!r} after else")
-                pipeline = _Parser(tokens[2:], variables).pipeline()
-                nested: list[Any] = [tokens[1].text, pipeline, [], [], False, "chained"]
-                frame[3].append(("block", nested))
-                stack.append(nested)
-        elif head == "end":
-            if len(tokens) > 1:
-                raise TemplateError("unexpected tokens after end")
-            if stack[-1][0] == "root":
-                raise TemplateError("unexpected {{end}}")
-            # an "else if" chain closes with a single end
-            while len(stack[-1]) > 5 and stack[-1][5] == "chained":
-                stack.pop()
-            stack.pop()
-        elif head in _KEYWORDS:
-            raise TemplateError(f"{{{{{head}}}}} is not supported by wardops templates")
-        else:
-            current().append(("action", _Parser(tokens, variables).pipeline()))
-    rest = text[pos:]
-    if "{{" in rest:
-        raise TemplateError("unclosed action")
-    if pending_trim:
-        rest = rest.lstrip()
-    if rest:
-        current().append(("text", rest))
-    if len(stack) > 1:
-        raise TemplateError(f"unexpected EOF: {{{{{stack[-1][0]}}}}} without {{{{end}}}}")
-    return root
-
-
-# --------------------------------------------------------------------------- execution
-
-class _Scope:
-    __slots__ = ("vars",)
-
-    def __init__(self, variables: dict[str, Any]) -> None:
-        self.vars = variables
-
-
-def _field(value: Any, fields: tuple[str, ...]) -> Any:
-    for name in fields:
-        if isinstance(value, _Dot):
-            if name not in value:
-                raise TemplateError(f"can't evaluate field {name} in type *template.tmplData")
-            value = value[name]
-        elif isinstance(value, Mapping):
-            value = value.get(name, "")  # missingkey=zero, as Prometheus sets it
-        else:
-            raise TemplateError(f"can't evaluate field {name} in type {type(value).__name__}")
-    return value
-
-
-class _Dot(dict):
-    """The template's dot: Labels, ExternalLabels, ExternalURL, Value."""
-
-
-def _run_pipeline(pipeline: tuple[str | None, list[list[tuple[Any, ...]]]], dot: Any,
-                  scope: _Scope) -> Any:
-    assign, commands = pipeline
-    result: Any = _MISSING
-    for command in commands:
-        result = _run_command(command, dot, scope, result)
-    if assign is not None:
-        scope.vars[assign] = result
+def _sort_by_label(label: str, result: QueryResult | None) -> QueryResult | None:
+    if result:
+        result.sort(key=lambda s: s.Labels.get(label, "").encode())
     return result
 
 
-_MISSING = object()
+def _args(*values: Any) -> AnyMap:
+    return AnyMap({f"arg{i}": v for i, v in enumerate(values)})
 
 
-def _operand(op: tuple[Any, ...], dot: Any, scope: _Scope) -> Any:
-    kind = op[0]
-    if kind == "lit":
-        return op[1]
-    if kind == "var":
-        base = dot if op[1] == "" else scope.vars[op[1]]
-        return _field(base, op[2])
-    if kind == "field":
-        return _field(dot, op[1])
-    if kind == "pipe":
-        return _run_pipeline(op[1], dot, scope)
-    raise TemplateError(f"can't give argument to non-function {op[1]}")
+#: Prometheus's template functions that do not depend on the evaluation (Go's builtins
+#: come from ``alerter.gotmpl.exec``; ``query``, ``externalURL`` and ``pathPrefix`` are
+#: bound per expansion).
+FUNCTIONS: dict[str, Func] = {
+    "first": Func(_first, ("template.queryResult",)),
+    "label": Func(lambda label, s: _sample(s).Labels.get(label, ""),
+                  ("string", "*template.sample")),
+    "value": Func(lambda s: _sample(s).Value, ("*template.sample",)),
+    "strvalue": Func(lambda s: _sample(s).Labels.get("__value__", ""),
+                     ("*template.sample",)),
+    "args": Func(_args, (), "any"),
+    "reReplaceAll": Func(re_replace_all, ("string", "string", "string")),
+    "safeHtml": Func(HTML, ("string",)),
+    "match": Func(lambda pattern, text: _go_regex(pattern).search(text) is not None,
+                  ("string", "string")),
+    "title": Func(go_title, ("string",)),
+    "toUpper": Func(go_upper, ("string",)),
+    "toLower": Func(go_lower, ("string",)),
+    "graphLink": Func(lambda expr: _link(expr, 0), ("string",)),
+    "tableLink": Func(lambda expr: _link(expr, 1), ("string",)),
+    "sortByLabel": Func(_sort_by_label, ("string", "template.queryResult")),
+    "stripPort": Func(_strip_port, ("string",)),
+    "stripDomain": Func(_strip_domain, ("string",)),
+    "humanize": Func(humanize, ("any",)),
+    "humanize1024": Func(humanize1024, ("any",)),
+    "humanizeDuration": Func(humanize_duration, ("any",)),
+    "humanizePercentage": Func(humanize_percentage, ("any",)),
+    "humanizeTimestamp": Func(humanize_timestamp, ("any",)),
+    "toTime": Func(_to_time, ("any",)),
+    "parseDuration": Func(parse_duration, ("string",)),
+    # bound per expansion; these entries make the parser know the names
+    "query": Func(lambda q: QueryResult(), ("string",)),
+    "pathPrefix": Func(lambda: ""),
+    "externalURL": Func(lambda: ""),
+}
+
+_ALL: dict[str, Func] = {**BUILTINS, **FUNCTIONS}
 
 
-def _run_command(command: list[tuple[Any, ...]], dot: Any, scope: _Scope, piped: Any) -> Any:
-    head = command[0]
-    if head[0] != "fn":
-        if len(command) > 1 or piped is not _MISSING:
-            raise TemplateError("can't give argument to non-function")
-        return _operand(head, dot, scope)
-    name = head[1]
-    if name in ("and", "or"):
-        # evaluated lazily: Go's and/or stop at the first deciding argument
-        args: list[Callable[[], Any]] = [
-            (lambda o=o: _operand(o, dot, scope)) for o in command[1:]]  # type: ignore[misc]
-        if piped is not _MISSING:
-            args.append(lambda: piped)
-        if not args:
-            raise TemplateError(f"wrong number of args for {name}: want at least 1 got 0")
-        value: Any = None
-        for get in args:
-            value = get()
-            if _truth(value) != (name == "and"):
-                return value
-        return value
-    args = [_operand(o, dot, scope) for o in command[1:]]
-    if piped is not _MISSING:
-        args.append(piped)
-    try:
-        return FUNCTIONS[name](*args)
-    except TemplateError as exc:
-        raise TemplateError(f"error calling {name}: {exc}") from None
-    except RecursionError:
-        raise
-    except Exception as exc:  # every function is total: any failure
-        # (OSError from a timestamp beyond the platform's range, OverflowError, ...)
-        # becomes the template's error marker, never an exception in the evaluator
-        raise TemplateError(f"error calling {name}: {exc}") from None
+def _no_query(expr: str, at: float) -> Sequence[QuerySample]:
+    raise RuntimeError("no data source for query in this template")
 
 
-def _render(nodes: list[tuple[Any, ...]], dot: Any, scope: _Scope, out: list[str]) -> None:
-    for node in nodes:
-        kind = node[0]
-        if kind == "text":
-            out.append(node[1])
-        elif kind == "action":
-            value = _run_pipeline(node[1], dot, scope)
-            if node[1][0] is None:
-                out.append(go_str(value))
-        else:
-            block = node[1]
-            value = _run_pipeline(block[1], dot, scope)
-            if _truth(value):
-                _render(block[2], value if block[0] == "with" else dot, scope, out)
-            else:
-                _render(block[3], dot, scope, out)
-
+# --------------------------------------------------------------------------- templates
 
 class Template:
-    """One parsed template; ``expand`` fills it in for one alert."""
+    """One parsed alert template; ``expand`` fills it in for one alert."""
 
-    __slots__ = ("_nodes", "_static", "text")
+    __slots__ = ("_bound", "_static", "_trees", "name", "text")
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, name: str = "__alert_") -> None:
         self.text = text
-        self._nodes = _parse(text) if "{{" in text else [("text", text)]
-        # text without actions (or only comments) renders to itself: no work per alert
-        self._static = ("".join(n[1] for n in self._nodes)
-                        if all(n[0] == "text" for n in self._nodes) else None)
+        self.name = name
+        self._trees: dict[str, gparse.Tree] = {}
+        # text without actions renders to itself: no work per alert
+        self._static = text if "{{" not in text else None
+        self._bound = any(name in text for name in ("query", "externalURL", "pathPrefix"))
+        try:
+            self._trees = gparse.parse(name, DEFS + text, _ALL)
+        except gparse.ParseError as exc:
+            raise TemplateError(str(exc)) from None
+        # The four DEFS actions only declare variables: expand declares them directly
+        # (positions in error messages still count them, as Prometheus's do).
+        root = self._trees[name].root
+        root.nodes = root.nodes[len(_DEF_VARS):]
 
     def render(self, labels: Mapping[str, str], value: float,
-               external_labels: Mapping[str, str] | None = None, external_url: str = "") -> str:
+               external_labels: Mapping[str, str] | None = None, external_url: str = "",
+               ) -> str:
         """Expanded text, or the error marker (see ``expand``)."""
         return self.expand(labels, value, external_labels, external_url)[0]
 
     def expand(self, labels: Mapping[str, str], value: float,
                external_labels: Mapping[str, str] | None = None, external_url: str = "",
+               *, query: QueryFunc | None = None, at: float = 0.0,
                ) -> tuple[str, str | None]:
-        """Return (text, error). On failure text is ``<error expanding template: ...>``."""
+        """Return (text, error). On failure text is Prometheus's marker
+        ``<error expanding template: error executing template NAME: ...>``; ``query``
+        answers the template function ``query`` at time ``at``."""
         if self._static is not None:
             return self._static, None
-        ext = external_labels or {}
-        dot = _Dot(Labels=labels, ExternalLabels=ext, ExternalURL=external_url, Value=value)
-        scope = _Scope({"labels": labels, "value": value, "externalLabels": ext,
-                        "externalURL": external_url, "": dot})
-        out: list[str] = []
+        data = Struct(DATA_TYPE, {"Labels": labels, "ExternalLabels": external_labels or {},
+                                  "ExternalURL": external_url, "Value": float(value)})
+        funcs = _ALL
+        if self._bound:  # functions bound to this evaluation, only where a template uses one
+            funcs = dict(_ALL)
+            run_query = query or _no_query
+
+            def do_query(expr: str) -> QueryResult:
+                try:
+                    found = run_query(expr, at)
+                except Exception as exc:  # any failure of the data source is the error
+                    raise FuncError(str(exc)) from None
+                return QueryResult(Sample(s.labels, s.value) for s in found)
+
+            funcs["query"] = Func(do_query, ("string",))
+            funcs["externalURL"] = Func(lambda: external_url)
+            funcs["pathPrefix"] = Func(lambda: urllib.parse.urlsplit(external_url).path)
         try:
-            _render(self._nodes, dot, scope, out)
-        except (TemplateError, RecursionError) as exc:
-            return f"<error expanding template: {exc}>", str(exc)
-        return "".join(out), None
+            variables = (("$labels", labels), ("$externalLabels", data.fields["ExternalLabels"]),
+                         ("$externalURL", external_url), ("$value", data.fields["Value"]))
+            return execute(self._trees, self.name, data, funcs, variables), None
+        except ExecError as exc:
+            error = f"error executing template {self.name}: {exc}"
+            return f"<error expanding template: {error}>", error
 
 
 @lru_cache(maxsize=4096)
-def compile_template(text: str) -> Template:
-    """Parse ``text`` once (cached); raises ``TemplateError`` with the parse problem."""
-    return Template(text)
+def compile_template(text: str, name: str = "__alert_") -> Template:
+    """Parse ``text`` once (cached) as the template ``name`` (``__alert_`` + the rule's
+    name, as Prometheus names it); raises ``TemplateError`` with Go's parse error."""
+    return Template(text, name)
+

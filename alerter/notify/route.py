@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from alerter.gotmpl.values import go_quote
 from alerter.notify.config import Route
 from alerter.notify.matchers import matches_all
 
@@ -39,31 +40,6 @@ def am_group_key(route: Route, grouping: Mapping[str, str]) -> str:
     ``%q``). Two sibling routes with the same matchers share it, as in Alertmanager."""
     inner = ", ".join(f"{k}={go_quote(grouping[k])}" for k in sorted(grouping))
     return f"{route.am_key}:{{{inner}}}"
-
-
-def go_quote(value: str) -> str:
-    """Go's ``strconv.Quote``: printable characters as they are, the rest escaped."""
-    out = ['"']
-    for ch in value:
-        code = ord(ch)
-        if ch in ('"', "\\"):
-            out.append("\\" + ch)
-        elif ch in _GO_ESCAPES:
-            out.append(_GO_ESCAPES[ch])
-        elif ch.isprintable() or ch == " ":
-            out.append(ch)
-        elif code < 0x80:
-            out.append(f"\\x{code:02x}")
-        elif code < 0x10000:
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(f"\\U{code:08x}")
-    out.append('"')
-    return "".join(out)
-
-
-_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r",
-               "\t": "\\t", "\v": "\\v"}
 
 
 def group_key(route: Route, grouping: Mapping[str, str]) -> str:

@@ -238,9 +238,11 @@ def test_template_error_is_marked_and_counted(prometheus: TSDB, exporter: FakeEx
     ev.run_cycle()
     [alert] = pipeline.batches[-1]
     assert alert.annotations["summary"] == "Poti-ATM down"
-    assert alert.annotations["broken"] == (
-        '<error expanding template: error calling humanize: '
-        'strconv.ParseFloat: parsing "Poti-ATM": invalid syntax>')
+    assert alert.annotations["broken"] == (  # Prometheus's words and position, exactly
+        '<error expanding template: error executing template __alert_DeviceDown: template: '
+        '__alert_DeviceDown:1:115: executing "__alert_DeviceDown" at <humanize '
+        '$labels.device>: error calling humanize: strconv.ParseFloat: parsing "Poti-ATM": '
+        'invalid syntax>')
     assert ev.registry.get_sample_value("wardops_alerter_template_errors_total",
                                         {"alertname": "DeviceDown"}) == 1
 
