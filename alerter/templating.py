@@ -74,6 +74,7 @@ class QueryFunc(Protocol):
 #: What Prometheus prepends to every alert template (rules/alerting.go).
 DEFS = ("{{$labels := .Labels}}{{$externalLabels := .ExternalLabels}}"
         "{{$externalURL := .ExternalURL}}{{$value := .Value}}")
+_MAX_NESTING = 150
 _DEF_VARS = ("$labels", "$externalLabels", "$externalURL", "$value")
 #: Go's name for the type of the template data (errors print it).
 DATA_TYPE = ("struct { Labels map[string]string; ExternalLabels map[string]string; "
@@ -511,6 +512,9 @@ class Template:
             self._trees = gparse.parse(name, DEFS + text, _ALL)
         except gparse.ParseError as exc:
             raise TemplateError(str(exc)) from None
+        except RecursionError:  # Go's parser has no depth limit; Python's stack has one
+            raise TemplateError(f"template: {name}: nested too deeply for wardops "
+                                f"(more than about {_MAX_NESTING} levels)") from None
         # The four DEFS actions only declare variables: expand declares them directly
         # (positions in error messages still count them, as Prometheus's do).
         root = self._trees[name].root

@@ -498,15 +498,18 @@ def _fmt_value(arg: Any, verb: str, spec: _Spec, top: bool = True) -> str:
 def _star(args: tuple[Any, ...], index: int) -> int | None:
     """The int argument a ``*`` width or precision takes, or None (Go's BADWIDTH)."""
     if index < len(args) and isinstance(args[index], int) \
-            and not isinstance(args[index], bool):
+            and not isinstance(args[index], bool) and abs(args[index]) <= 1_000_000:
         return int(args[index])
     return None
 
 
 def _digits(fmt: str, i: int) -> tuple[int, int | None]:
+    """Go's ``parsenum``: a number over a million is "crazy" and ends the format."""
     start = i
-    while i < len(fmt) and fmt[i].isdigit():
+    while i < len(fmt) and "0" <= fmt[i] <= "9":
         i += 1
+        if i - start > 7 or int(fmt[start:i]) > 1_000_000:
+            return len(fmt), None
     return i, (int(fmt[start:i]) if i > start else None)
 
 
@@ -549,9 +552,9 @@ def go_sprintf(fmt: str, *args: Any) -> str:
                     spec.minus, spec.zero = True, False
         else:
             i, spec.width = _digits(fmt, i)
-        if i < n and fmt[i] == ".":
+        if i + 1 < n and fmt[i] == ".":
             i += 1
-            if i < n and fmt[i] == "*":
+            if fmt[i] == "*":
                 i, argi = i + 1, argi + 1
                 star = _star(args, argi - 1)
                 if star is None or star < 0:

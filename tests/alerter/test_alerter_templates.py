@@ -133,3 +133,53 @@ def test_every_template_function_is_total(name: str, shape: str, value: float, a
     assert isinstance(text, str)
     if error is not None:
         assert text == f"<error expanding template: {error}>"
+
+
+# ---------------------------------------------------------------- hostile templates
+
+def test_nesting_deeper_than_the_stack_is_a_clear_load_error() -> None:
+    for text in ("{{ if true }}" * 400 + "x" + "{{ end }}" * 400,
+                 "{{ " + "(" * 400 + "1" + ")" * 400 + " }}"):
+        with pytest.raises(TemplateError, match="nested too deeply"):
+            compile_template(text, "__alert_Deep")
+
+
+def test_a_template_calling_itself_stops_with_a_marker() -> None:
+    text, error = compile_template(
+        '{{ define "a" }}{{ template "a" . }}{{ end }}{{ template "a" . }}').expand({}, 1.0)
+    assert error is not None and "exceeded maximum template depth" in error
+    assert text == f"<error expanding template: {error}>"
+
+
+def test_a_width_of_a_billion_is_refused_as_go_refuses_it() -> None:
+    """Go's fmt treats a width over a million as malformed instead of allocating it."""
+    text = compile_template('{{ printf "%0999999999d" 1 }}').render({}, 1.0)
+    assert text == "%!(NOVERB)%!(EXTRA int=1)"
+
+
+_FRAGMENTS = ["{{", "}}", "{{-", "-}}", " ", "if", "else", "end", "range", "with", "define",
+              "template", "block", "break", "continue", '"x"', "`y`", "'c'", "1", "-2.5e3",
+              "0x1F", "$", "$labels", "$value", ".", ".Labels", ".a.b", "(", ")", "|", ":=",
+              "=", ",", "printf", '"%d %s %v"', "index", "len", "eq", "lt", "and", "or",
+              "not", "query", "first", "humanize", "args", "nil", "true", "/*", "*/",
+              "text", "\n", "é", "\x00", "\ud800"]
+
+
+@settings(max_examples=fuzz_examples(500), deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(_FRAGMENTS), max_size=25),
+       st.dictionaries(st.sampled_from(["a", "x", "Labels"]), st.text(max_size=8)),
+       st.floats())
+def test_any_template_loads_or_is_refused_and_never_crashes(parts: list[str],
+                                                            labels: dict[str, str],
+                                                            value: float) -> None:
+    """Token soup from the template language: it parses or raises TemplateError; what
+    parses expands to text or to the error marker; nothing else escapes."""
+    try:
+        template = compile_template("".join(parts), "__alert_Fuzz")
+    except TemplateError as exc:
+        assert str(exc).startswith("template: __alert_Fuzz")
+        return
+    text, error = template.expand(labels, value, query=lambda expr, at: [])
+    assert isinstance(text, str)
+    assert error is None or text == f"<error expanding template: {error}>"
