@@ -38,7 +38,7 @@ from wardops_common.yamlfile import ConfigError, read_yaml
 _TOP_KEYS = {"prometheus", "evaluation_interval", "rule_files", "state_dir", "external_url",
              "external_labels", "data_health", "for_outage_tolerance",
              "evaluation_alignment", "resolve_evidence"}
-_SOURCE_KEYS = {"url", "timeout", "headers", *HTTP_KEYS}
+_SOURCE_KEYS = {"url", "external_url", "timeout", "headers", *HTTP_KEYS}
 _HEALTH_KEYS = {"targets", "probe_timestamp", "stale_after", "degraded_for"}
 _ALIGN_KEYS = {"enabled", "margin", "selector"}
 _EVIDENCE_KEYS = {"alertname", "on", "resolved_by", "inventory"}
@@ -53,6 +53,8 @@ class DataSource:
     headers: Mapping[str, str] = field(default_factory=dict)
     #: credentials, TLS, proxy and redirects (``http_config`` keys beside ``url``)
     http: HTTPClientConfig = field(default_factory=HTTPClientConfig)
+    #: where people open it (alerts' ``generatorURL``); ``url`` when not set
+    external_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -193,9 +195,10 @@ def _datasource(path: Path, raw: Any) -> DataSource:
         http = read_http_config(raw, "prometheus", path.parent)
     except ValueError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+    url = _url(path, "prometheus.url", raw.get("url", DataSource.url))
     return DataSource(
-        http=http,
-        url=_url(path, "prometheus.url", raw.get("url", DataSource.url)),
+        http=http, url=url,
+        external_url=_url(path, "prometheus.external_url", raw.get("external_url", url)),
         timeout=_duration(path, "prometheus.timeout", raw.get("timeout", "10s"), positive=True),
         headers=_string_map(path, "prometheus.headers", raw.get("headers")))
 

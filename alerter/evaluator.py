@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 from alerter import health
 from alerter.alignment import Plan, last_in_round, next_evaluation
@@ -428,17 +428,34 @@ class Evaluator:
 
     # ------------------------------------------------------------------ helpers
 
-    def _alert(self, a: AlertState) -> Alert:
+    def _alert(self, a: AlertState, links: Mapping[str, str] | None = None) -> Alert:
+        ext = self.config.external_labels
+        # an external label the alert carries with the external value was added by the
+        # alerter (a rule's own label of that name and value is indistinguishable)
+        added = frozenset(n for n, v in ext.items() if a.labels.get(n) == v) if ext else \
+            frozenset()
+        links = links if links is not None else self._generator_urls()
         return Alert(labels=a.labels, annotations=a.annotations, state=a.state,
                      starts_at=a.fired_at if a.fired_at is not None else a.active_at,
-                     ends_at=a.resolved_at, generator_url=self._generator_url(a.rule_key),
+                     ends_at=a.resolved_at,
+                     generator_url=links.get(a.rule_key) or self._rules_url(a.rule_key),
                      value=a.value, fingerprint=a.fingerprint, active_at=a.active_at,
-                     keep_firing_since=a.keep_firing_since)
+                     keep_firing_since=a.keep_firing_since, external=added)
 
     def _alerts_by_rule(self, active: dict[str, dict[str, AlertState]]) -> dict[str, list[Alert]]:
-        return {key: [self._alert(a) for a in alerts.values()] for key, alerts in active.items()}
+        links = self._generator_urls()
+        return {key: [self._alert(a, links) for a in alerts.values()]
+                for key, alerts in active.items()}
 
-    def _generator_url(self, rule_key: str) -> str:
+    def _generator_urls(self) -> dict[str, str]:
+        """Each rule's ``generatorURL`` as Prometheus sets it: the data source's table view
+        of the rule's expression, a page a person can open."""
+        base = self.config.datasource.external_url.rstrip("/")
+        return {rule.key: f"{base}/graph?g0.expr={quote_plus(rule.expr)}&g0.tab=1"
+                for group in self.config.groups for rule in group.rules}
+
+    def _rules_url(self, rule_key: str) -> str:
+        """Alerts of no rule (MonitoringDegraded) link to the alerter's rule listing."""
         return f"{self.config.external_url}/api/v1/rules#{quote(rule_key)}"
 
     # ------------------------------------------------------------------ alignment

@@ -46,6 +46,9 @@ class Alert:
     active_at: float | None = None
     #: first evaluation without the condition while ``keep_firing_for`` holds it
     keep_firing_since: float | None = None
+    #: names of ``external_labels`` the alerter added (Prometheus's ``/api/v1/alerts``
+    #: lists an alert without them: Prometheus adds them only when sending)
+    external: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if not self.fingerprint:

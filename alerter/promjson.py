@@ -15,9 +15,12 @@ from alerter.notify.formats.alertmanager import rfc3339
 def alert_json(alert: Alert) -> dict[str, Any]:
     """An alert as Prometheus's ``/api/v1/alerts`` and ``/api/v1/rules`` show it:
     ``activeAt`` when it went pending, ``value`` in Go's exponent form,
-    ``keepFiringSince`` only while ``keep_firing_for`` holds it."""
+    ``keepFiringSince`` only while ``keep_firing_for`` holds it, labels without the
+    external labels (Prometheus adds those only when sending)."""
+    labels = ({k: v for k, v in alert.labels.items() if k not in alert.external}
+              if alert.external else alert.labels)
     out: dict[str, Any] = {
-        "labels": alert.labels, "annotations": alert.annotations, "state": alert.state,
+        "labels": labels, "annotations": alert.annotations, "state": alert.state,
         "activeAt": rfc3339(alert.active_at if alert.active_at is not None
                             else alert.starts_at),
         "value": format_value(alert.value)}

@@ -18,13 +18,16 @@ from tests.support import Proc, free_port, wait_http
 @contextmanager
 def prometheus_and_alerter(tmp_path: Path, rules: Path, *,
                            prometheus_global: Mapping[str, Any] | None = None,
+                           prometheus_config: Mapping[str, Any] | None = None,
                            prometheus_args: Sequence[str] = (),
                            alerter_config: Mapping[str, Any] | None = None,
+                           datasource: Mapping[str, Any] | None = None,
                            ) -> Iterator[tuple[str, str]]:
-    """Start both (1 s evaluation) and yield (Prometheus URL, alerter URL)."""
+    """Start both (1 s evaluation) and yield (Prometheus URL, alerter URL).
+    ``datasource``: more keys of the alerter's ``prometheus`` section."""
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump({
         "global": {"evaluation_interval": "1s", **(prometheus_global or {})},
-        "rule_files": [str(rules)]}))
+        "rule_files": [str(rules)], **(prometheus_config or {})}))
     prom_port, alerter_port = free_port(), free_port()
     procs = [Proc(["prometheus", f"--config.file={tmp_path / 'prometheus.yml'}",
                    f"--storage.tsdb.path={tmp_path / 'prom'}",
@@ -35,7 +38,8 @@ def prometheus_and_alerter(tmp_path: Path, rules: Path, *,
         wait_http(prom + "/-/ready", timeout=30)
         config = tmp_path / "alerter.yml"
         config.write_text(yaml.safe_dump({
-            "prometheus": {"url": prom, "timeout": "2s"}, "evaluation_interval": "1s",
+            "prometheus": {"url": prom, "timeout": "2s", **(datasource or {})},
+            "evaluation_interval": "1s",
             "rule_files": [str(rules)], "state_dir": str(tmp_path / "state"),
             "data_health": {"targets": "", "probe_timestamp": ""},
             **(alerter_config or {})}))
