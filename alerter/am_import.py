@@ -3,8 +3,11 @@
 Converts what has a wardops equivalent and names everything else:
 
 - ``route`` tree: ``receiver``, ``group_by``, ``group_wait``, ``group_interval``,
-  ``repeat_interval``, ``continue``, ``routes``, and ``matchers`` plus the older
-  ``match`` / ``match_re`` (turned into matchers);
+  ``repeat_interval``, ``continue``, ``routes``, ``mute_time_intervals``,
+  ``active_time_intervals``, and ``matchers`` plus the older ``match`` / ``match_re``
+  (turned into matchers);
+- ``time_intervals`` and the deprecated top-level ``mute_time_intervals`` (both become
+  ``time_intervals``, in the same syntax);
 - ``inhibit_rules``: ``source_matchers`` / ``target_matchers`` / ``equal`` and the older
   ``source_match(_re)`` / ``target_match(_re)``;
 - receivers: ``webhook_configs`` (``url``/``url_file``, ``send_resolved``,
@@ -13,8 +16,8 @@ Converts what has a wardops equivalent and names everything else:
   ``slack_configs`` (``api_url``/``api_url_file`` or ``global.slack_api_url``: our slack
   format), ``telegram_configs`` and ``msteams_configs`` (our telegram and teams formats).
 
-Everything else Alertmanager knows (email, PagerDuty, Opsgenie ..., Go templates, time
-intervals, OAuth2) is reported on stderr, one line each, naming the field.
+Everything else Alertmanager knows (email, PagerDuty, Opsgenie ..., Go templates,
+OAuth2) is reported on stderr, one line each, naming the field.
 A key Alertmanager does not know (a typo such as ``routez``) is an error, as in
 Alertmanager itself. The YAML goes to stdout, with a ``# NOT CONVERTED here: ...`` comment
 above every receiver that lost integrations, so the loss is visible where it matters.
@@ -41,7 +44,7 @@ from wardops_common.yamlfile import ConfigError, read_yaml
 
 ROUTE_TIMERS = ("group_wait", "group_interval", "repeat_interval")
 ROUTE_KEYS = {"receiver", "group_by", "continue", "routes", "matchers", "match", "match_re",
-              *ROUTE_TIMERS}
+              "mute_time_intervals", "active_time_intervals", *ROUTE_TIMERS}
 UNSUPPORTED_INTEGRATIONS = ("email_configs", "pagerduty_configs", "opsgenie_configs",
                             "victorops_configs", "pushover_configs", "sns_configs",
                             "wechat_configs", "webex_configs", "discord_configs",
@@ -63,7 +66,9 @@ AM_GLOBAL = {"resolve_timeout", "http_config", "smtp_from", "smtp_hello", "smtp_
              "webex_api_url", "jira_api_url", "rocketchat_api_url", "rocketchat_api_token",
              "rocketchat_api_token_file", "rocketchat_api_token_id",
              "rocketchat_api_token_id_file"}
-AM_ROUTE = ROUTE_KEYS | {"mute_time_intervals", "active_time_intervals"}
+AM_ROUTE = ROUTE_KEYS
+AM_NAMED_INTERVAL = {"name", "time_intervals"}
+AM_INTERVAL = {"times", "weekdays", "days_of_month", "months", "years", "location"}
 AM_INHIBIT = {"source_match", "source_match_re", "source_matchers", "target_match",
               "target_match_re", "target_matchers", "equal"}
 AM_RECEIVER = {"name", "webhook_configs", "slack_configs", "telegram_configs",
@@ -81,6 +86,14 @@ AM_SLACK = AM_NOTIFIER | {"api_url", "api_url_file", "channel", "username", "col
 AM_TELEGRAM = AM_NOTIFIER | {"api_url", "bot_token", "bot_token_file", "chat_id", "message",
                              "disable_notifications", "parse_mode", "message_thread_id"}
 AM_TEAMS = AM_NOTIFIER | {"webhook_url", "webhook_url_file", "title", "summary", "text"}
+
+
+def clock_text(value: object) -> object:
+    """A clock time as Alertmanager read it: YAML 1.1 makes an unquoted ``10:00`` the
+    base-60 number 600, Alertmanager's YAML library keeps the text."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value // 60:02d}:{value % 60:02d}"
+    return value
 
 
 class ConversionError(ConfigError):
@@ -177,9 +190,9 @@ class Converter:
         for key in ROUTE_TIMERS:
             if key in raw:
                 out[key] = str(raw[key])
-        for key in sorted(set(raw) - ROUTE_KEYS):
-            self.warn(f"{path}.{key}", "not converted (wardops routes have no time "
-                      "intervals)" if "time_intervals" in key else "not converted")
+        for key in ("mute_time_intervals", "active_time_intervals"):
+            if raw.get(key):
+                out[key] = [str(name) for name in raw[key]]
         children = raw.get("routes") or []
         if children:
             out["routes"] = [self.route(child, f"{path}.routes[{i}]")
@@ -351,6 +364,39 @@ class Converter:
             out["webhook_configs"] = hooks
         return out
 
+    # --- time intervals ------------------------------------------------------------------------
+
+    def time_intervals(self, doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """``time_intervals`` and the deprecated ``mute_time_intervals`` (same shape) as one
+        ``time_intervals`` list, in Alertmanager's syntax; unquoted clock times (which
+        YAML 1.1 reads as base-60 numbers) are written back as the ``HH:MM`` text."""
+        result: list[dict[str, Any]] = []
+        for key in ("mute_time_intervals", "time_intervals"):
+            for i, named in enumerate(doc.get(key) or []):
+                path = f"{key}[{i}]"
+                self.mapping(named, path, AM_NAMED_INTERVAL)
+                entries = []
+                for j, entry in enumerate(named.get("time_intervals") or []):
+                    where = f"{path}.time_intervals[{j}]"
+                    self.mapping(entry or {}, where, AM_INTERVAL)
+                    entries.append(self.time_interval(entry or {}))
+                result.append({"name": named.get("name"), "time_intervals": entries})
+        return result
+
+    @staticmethod
+    def time_interval(raw: Mapping[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in raw.items():
+            if key == "times" and isinstance(value, list):
+                out[key] = [{k: clock_text(v) for k, v in item.items()}
+                            if isinstance(item, Mapping) else item for item in value]
+            elif isinstance(value, list):
+                out[key] = [str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+                            for v in value]
+            else:
+                out[key] = value
+        return out
+
     # --- inhibit rules --------------------------------------------------------------------------
 
     def inhibit_rule(self, raw: object, path: str) -> dict[str, Any] | None:
@@ -391,15 +437,15 @@ class Converter:
                  for i, r in enumerate(doc.get("inhibit_rules") or [])]
         if any(rules):
             out["inhibit_rules"] = [r for r in rules if r is not None]
+        intervals = self.time_intervals(doc)
+        if intervals:
+            out["time_intervals"] = intervals
         out["receivers"] = [self.receiver(r, f"receivers[{i}]")
                             for i, r in enumerate(doc.get("receivers") or [])]
-        for key in sorted(set(doc) - {"global", "route", "inhibit_rules", "receivers"}):
+        for key in sorted(set(doc) - {"global", "route", "inhibit_rules", "receivers",
+                                      "time_intervals", "mute_time_intervals"}):
             note = {"templates": "Go templates are not converted (use a template webhook "
-                                 "with a Jinja2 body)",
-                    "time_intervals": "not converted (wardops has no time intervals; use "
-                                      "silences)",
-                    "mute_time_intervals": "not converted (wardops has no time intervals; "
-                                           "use silences)"}.get(key, "not converted")
+                                 "with a Jinja2 body)"}.get(key, "not converted")
             self.warn(key, note)
         return out
 

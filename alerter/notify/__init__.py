@@ -3,7 +3,8 @@
 The stages, each in its own module, in the order an alert meets them::
 
     process(alerts) ── route.match_routes ──▶ dispatch (groups; group_wait/interval timers)
-        flush ──▶ mute (inhibit, silence, ack) ──▶ dedup (nflog) ──▶ formats (render)
+        flush ──▶ timeinterval (route's active/mute time intervals: hold the whole group)
+              ──▶ mute (inhibit, silence, ack) ──▶ dedup (nflog) ──▶ formats (render)
               ──▶ queue (SQLite, with the nflog entry, one transaction) ──▶ delivery lanes
                   (retry with backoff, signing, dead letters)
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,7 @@ from alerter.notify.nflog import LogKey, NotificationLog
 from alerter.notify.retry import Outcome
 from alerter.notify.route import am_group_key, group_key, group_labels, match_routes, walk
 from alerter.notify.silences import SilenceStore
+from alerter.notify.timeinterval import route_muted
 from wardops_common.httpclient import ClientSession
 
 log = logging.getLogger("alerter.notify")
@@ -169,15 +172,24 @@ class NotificationPipeline:
 
     # --- the pipeline ----------------------------------------------------------------------
 
-    def flush_groups(self, groups: list[GroupSnapshot], now: float) -> None:
-        """Mute → dedup → render → queue (with the nflog, in one commit) → deliver."""
+    def flush_groups(self, groups: list[GroupSnapshot], now: float) -> set[str]:
+        """Time intervals → mute → dedup → render → queue (with the nflog, in one commit)
+        → deliver. Returns the keys of the groups a time interval held back."""
         config = self.config
         queued: list[Notification] = []
         failed: list[Notification] = []
         log_updates: dict[LogKey, LogEntry] = {}
+        held: set[str] = set()
         for group in groups:
             receiver = config.receivers.get(group.route.receiver)
             if receiver is None:
+                continue
+            timed = self._time_muted(group.route, now)
+            if timed is not None:
+                # As Alertmanager: the group notifies nothing and the notification log is
+                # left as it was, so what fires when the interval ends is news then.
+                self.metrics.suppressed.labels(timed[0]).inc(len(group.alerts))
+                held.add(group.key)
                 continue
             alerts = mute_stage(group.alerts, self._muters,
                                 lambda reason, n: self.metrics.suppressed.labels(reason).inc(n))
@@ -224,6 +236,19 @@ class NotificationPipeline:
         for n in failed:
             self.metrics.notifications.labels(n.receiver, "failed").inc()
         self._delivery.submit(queued)
+        return held
+
+    def _time_muted(self, route: Route, now: float) -> tuple[str, list[str]] | None:
+        if not route.mute_time_intervals and not route.active_time_intervals:
+            return None
+        return route_muted(route.mute_time_intervals, route.active_time_intervals,
+                           self.config.time_intervals, datetime.fromtimestamp(now, UTC))
+
+    def time_muted_by(self, route: Route) -> list[str]:
+        """The time intervals holding back ``route``'s groups now (Alertmanager API v2's
+        ``mutedBy``); empty when it notifies."""
+        timed = self._time_muted(route, self._clock())
+        return timed[1] if timed else []
 
     def _next_sequence(self, key: LogKey, now: float) -> int:
         """The ordering number of a notification decided now for this group and integration.
@@ -290,8 +315,23 @@ class NotificationPipeline:
         return self._clock()
 
     def mute_status(self, alert: Alert) -> dict[str, list[str]]:
-        """``{"inhibited": [source fingerprints], "silenced": [silence ids], "acked": [who]}``."""
-        return mute_status(alert, (*self._muters, Muter("acked", self.acks.acked_by)))
+        """``{"inhibited": [source fingerprints], "silenced": [silence ids], "acked": [who],
+        "muted": [time intervals]}``; ``muted`` names the intervals that hold back the
+        alert's notification on every route it takes (empty if any route notifies it)."""
+        return mute_status(alert, (*self._muters, Muter("acked", self.acks.acked_by),
+                                   Muter("muted", self._muted_everywhere)))
+
+    def _muted_everywhere(self, alert: Alert) -> list[str]:
+        route = self.config.route
+        if route is None or not self.config.time_intervals:
+            return []
+        names: list[str] = []
+        for r in match_routes(route, alert.labels):
+            by = self.time_muted_by(r)
+            if not by:
+                return []
+            names.extend(n for n in by if n not in names)
+        return names
 
     def dead_letters(self, limit: int = 100) -> list[dict[str, object]]:
         """Notifications given up on, newest first."""

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-SUPPRESS_REASONS = ("inhibited", "silenced", "acked")
+SUPPRESS_REASONS = ("inhibited", "silenced", "acked", "mute_time_interval",
+                    "active_time_interval")
 RESULTS = ("delivered", "failed")
 
 
@@ -43,7 +44,8 @@ class NotifyMetrics:
             buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800, 3600, 86400))
         self.suppressed = Counter(
             "wardops_alerter_notifications_suppressed", "Alerts left out of a notification, "
-            "by reason (inhibited, silenced, acked).", ["reason"], registry=registry)
+            "by reason (inhibited, silenced, acked, mute_time_interval, "
+            "active_time_interval).", ["reason"], registry=registry)
         self.storage_errors = Counter(
             "wardops_alerter_notify_storage_errors", "Writes of notification state to "
             "state_dir that failed (disk full, I/O error), by operation (queue, delivery, "

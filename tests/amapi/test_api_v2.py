@@ -88,7 +88,7 @@ def test_v2_json_filters_auth_as_grafana_and_amtool_read_it(lab: Lab) -> None:
 
     for a in alerts.values():
         assert set(a) == ALERT_KEYS
-        assert set(a["status"]) == {"state", "silencedBy", "inhibitedBy"}
+        assert set(a["status"]) == {"state", "silencedBy", "inhibitedBy", "mutedBy"}
         assert rfc3339(a["startsAt"]) <= rfc3339(a["updatedAt"]) < rfc3339(a["endsAt"])
         assert a["generatorURL"].startswith("http://alerter.test:9470/")
     status = {d: (a["status"]["state"], a["status"]["silencedBy"], a["status"]["inhibitedBy"],

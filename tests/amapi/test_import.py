@@ -23,8 +23,6 @@ UNSUPPORTED = ("not converted (wardops delivers webhooks: slack, teams, telegram
 EXPECTED_WARNINGS = [
     f"warning: {SRC}: global.smtp_from: not converted",
     f"warning: {SRC}: global.smtp_smarthost: not converted",
-    f"warning: {SRC}: route.routes[2].mute_time_intervals: not converted (wardops routes "
-    "have no time intervals)",
     f"warning: {SRC}: receivers[0].slack_configs[0].channel: not converted (an incoming "
     "webhook posts to its own channel)",
     f"warning: {SRC}: receivers[0].slack_configs[0].title: a Go template; not converted",
@@ -37,8 +35,6 @@ EXPECTED_WARNINGS = [
     "alerts routed to it will not be notified",
     f"warning: {SRC}: templates: Go templates are not converted (use a template webhook with "
     "a Jinja2 body)",
-    f"warning: {SRC}: time_intervals: not converted (wardops has no time intervals; use "
-    "silences)",
     "import-alertmanager-config: converted with losses: receiver 'atm-vendor' has no "
     "integration left but routes send alerts to it (see the comments in the output)",
 ]
@@ -326,3 +322,44 @@ def test_match_values_convert_as_alertmanager_reads_them(tmp_path: Path) -> None
     am = subprocess.run(["amtool", "check-config", str(both)], capture_output=True,
                         text=True, timeout=30)
     assert am.returncode != 0  # the real one refuses it as well
+
+
+def test_time_intervals_convert_with_the_same_meaning(tmp_path: Path) -> None:
+    """time_intervals, the deprecated top-level mute_time_intervals and routes'
+    mute/active_time_intervals carry over; an unquoted 10:00 (a base-60 number to PyYAML,
+    text to Alertmanager) keeps its meaning; the result loads and mutes at the same times
+    as the original (which amtool accepts)."""
+    path = tmp_path / "alertmanager.yml"
+    path.write_text(
+        "route:\n  receiver: x\n  routes:\n"
+        "    - {receiver: x, matchers: ['site=\"A\"'], mute_time_intervals: [night, weekend]}\n"
+        "    - {receiver: x, matchers: ['site=\"B\"'], active_time_intervals: [office]}\n"
+        "receivers: [{name: x, webhook_configs: [{url: 'http://127.0.0.1:9/'}]}]\n"
+        "mute_time_intervals:\n"
+        "  - name: night\n    time_intervals:\n"
+        "      - times: [{start_time: 22:00, end_time: '24:00'}, {start_time: '00:00', "
+        "end_time: 06:00}]\n"
+        "time_intervals:\n"
+        "  - name: weekend\n    time_intervals: [{weekdays: [saturday, sunday]}]\n"
+        "  - name: office\n    time_intervals:\n"
+        "      - weekdays: ['monday:friday']\n        times: [{start_time: 10:00, "
+        "end_time: 18:00}]\n"
+        "        days_of_month: [1, '-7:-1']\n        months: [january:june]\n"
+        "        years: [2026]\n        location: Asia/Tbilisi\n")
+    am = subprocess.run(["amtool", "check-config", str(path)], capture_output=True,
+                        text=True, timeout=30)
+    assert am.returncode == 0, am.stdout + am.stderr
+    result = run_cli("import-alertmanager-config", str(path))
+    assert (result.returncode, result.stderr) == (0, "")
+    doc = yaml.safe_load(result.stdout)
+    assert [r.get("mute_time_intervals") or r.get("active_time_intervals")
+            for r in doc["route"]["routes"]] == [["night", "weekend"], ["office"]]
+    assert [i["name"] for i in doc["time_intervals"]] == ["night", "weekend", "office"]
+    assert doc["time_intervals"][2]["time_intervals"][0]["times"] == \
+        [{"start_time": "10:00", "end_time": "18:00"}]
+    config = parse_notify_config(doc)
+    office = config.time_intervals["office"][0]
+    assert office.times == ((600, 1080),) and office.days_of_month == ((1, 1), (-7, -1))
+    assert office.months == ((1, 6),) and office.years == ((2026, 2026),)
+    assert str(office.location) == "Asia/Tbilisi"
+    assert config.time_intervals["night"][0].times == ((1320, 1440), (0, 360))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from alerter.model import Alert
 from alerter.notify import NotificationPipeline
 from alerter.notify.config import parse_notify_config
 from tests.notify.receiver import Receiver
+from tests.support import Proc, free_port, wait_http
 
 
 @pytest.fixture
@@ -34,6 +36,33 @@ def receiver(receivers: Callable[[], Receiver]) -> Receiver:
 
 
 PipelineFactory = Callable[..., NotificationPipeline]
+EXTERNAL_URL = "http://alerts.bank.test"
+
+
+@pytest.fixture
+def alertmanager(tmp_path: Path) -> Iterator[Callable[[str], str]]:
+    """``start(config_yaml) -> base URL`` of the real Alertmanager (Debian's 0.25) on
+    loopback, with ``EXTERNAL_URL``; stopped afterwards."""
+    binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+    if binary is None:
+        pytest.skip("prometheus-alertmanager is not installed (scripts/bootstrap test installs it)")
+    procs: list[Proc] = []
+
+    def start(config: str) -> str:
+        path = tmp_path / "am.yml"
+        path.write_text(config)
+        port = free_port()
+        procs.append(Proc([binary, f"--config.file={path}", f"--storage.path={tmp_path / 'am'}",
+                           f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=",
+                           f"--web.external-url={EXTERNAL_URL}", "--web.route-prefix=/"],
+                          log=tmp_path / "am.log"))
+        base = f"http://127.0.0.1:{port}"
+        wait_http(base + "/-/ready", timeout=30)
+        return base
+
+    yield start
+    for proc in procs:
+        proc.stop()
 
 
 @pytest.fixture
