@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from alerter.notify.alertmanager.config import AlertmanagerConfig, parse_alertmanager_configs
+from alerter.notify.email.config import EmailConfig, parse_email_configs
 from alerter.notify.matchers import LABEL_NAME, Matcher, format_matchers, parse_matchers
 from alerter.notify.timeinterval import TimeInterval, parse_named_intervals
 from wardops_common.httpclient import HTTP_KEYS, HTTPClientConfig, read_http_config
@@ -44,7 +45,8 @@ FORMATS = ("alertmanager", "slack", "teams", "telegram", "template")
 GROUP_BY_ALL = "..."
 _HEADER_NAME = re.compile(r"[A-Za-z0-9-]+")
 
-__all__ = ["NOTIFY_KEYS", "ApiConfig", "InhibitRule", "NotifyConfig", "Receiver", "Route",
+__all__ = ["NOTIFY_KEYS", "ApiConfig", "EmailConfig", "InhibitRule", "Integration",
+           "NotifyConfig", "Receiver", "Route",
            "WebhookConfig", "collect_missing", "missing_input", "parse_notify_config"]
 
 
@@ -70,6 +72,10 @@ class WebhookConfig:
     http: HTTPClientConfig = field(default_factory=HTTPClientConfig)
 
 
+#: an integration the notification pipeline renders, queues and delivers
+Integration = WebhookConfig | EmailConfig
+
+
 @dataclass(frozen=True)
 class Receiver:
     """A named set of integrations; no integration means notifications are dropped."""
@@ -77,6 +83,13 @@ class Receiver:
     name: str
     webhook_configs: tuple[WebhookConfig, ...] = ()
     alertmanager_configs: tuple[AlertmanagerConfig, ...] = ()
+    email_configs: tuple[EmailConfig, ...] = ()
+
+    @property
+    def integrations(self) -> tuple[Integration, ...]:
+        """The pipeline's integrations, numbered in this order (webhooks, then e-mail):
+        the number names a delivery lane and an nflog entry."""
+        return (*self.webhook_configs, *self.email_configs)
 
 
 @dataclass(frozen=True)
@@ -261,7 +274,8 @@ def _receivers(raw: object, base_dir: Path,
     receivers: dict[str, Receiver] = {}
     for i, item in enumerate(read_list(raw, "receivers")):
         path = f"receivers[{i}]"
-        m = read_mapping(item, path, ("name", "webhook_configs", "alertmanager_configs"))
+        m = read_mapping(item, path, ("name", "webhook_configs", "alertmanager_configs",
+                                      "email_configs"))
         name = read_str(m.get("name"), f"{path}.name")
         if name in receivers:
             raise ValueError(f"{path}.name: duplicate receiver {name!r}")
@@ -269,7 +283,9 @@ def _receivers(raw: object, base_dir: Path,
                       lambda v, p: _webhook(v, p, base_dir, compile_template))
         ams = parse_alertmanager_configs(m.get("alertmanager_configs", []),
                                          f"{path}.alertmanager_configs", base_dir)
-        receivers[name] = Receiver(name, tuple(hooks), ams)
+        emails = parse_email_configs(m.get("email_configs", []), f"{path}.email_configs",
+                                     base_dir)
+        receivers[name] = Receiver(name, tuple(hooks), ams, emails)
     return receivers
 
 

@@ -31,7 +31,8 @@ class NotifyMetrics:
             ["receiver"], registry=registry)
         self.attempts = Counter(
             "wardops_alerter_notification_attempts", "Delivery attempts by outcome (ok, "
-            "http_5xx, http_429, http_4xx, timeout, connection_refused, ...).",
+            "http_5xx, http_429, http_4xx, timeout, connection_refused; for e-mail smtp_4xx, "
+            "smtp_5xx, no_starttls, tls_error, ...).",
             ["receiver", "outcome"], registry=registry)
         self.attempt_seconds = Histogram(
             "wardops_alerter_notification_attempt_duration_seconds",
