@@ -53,6 +53,14 @@ def run_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
                           text=True, env=python_env(), cwd=cwd, timeout=60)
 
 
+def import_what_alertmanager_accepts(path: Path) -> subprocess.CompletedProcess[str]:
+    """Check ``path`` with the real ``amtool check-config``, then convert it."""
+    am = subprocess.run(["amtool", "check-config", str(path)], capture_output=True,
+                        text=True, timeout=30)
+    assert am.returncode == 0, am.stdout + am.stderr
+    return run_cli("import-alertmanager-config", str(path))
+
+
 @pytest.fixture(scope="module")
 def converted() -> subprocess.CompletedProcess[str]:
     return run_cli("import-alertmanager-config", SRC)
@@ -336,10 +344,7 @@ def test_time_intervals_convert_with_the_same_meaning(tmp_path: Path) -> None:
         "end_time: 18:00}]\n"
         "        days_of_month: [1, '-7:-1']\n        months: [january:june]\n"
         "        years: [2026]\n        location: Asia/Tbilisi\n")
-    am = subprocess.run(["amtool", "check-config", str(path)], capture_output=True,
-                        text=True, timeout=30)
-    assert am.returncode == 0, am.stdout + am.stderr
-    result = run_cli("import-alertmanager-config", str(path))
+    result = import_what_alertmanager_accepts(path)
     assert (result.returncode, result.stderr) == (0, "")
     doc = yaml.safe_load(result.stdout)
     assert [r.get("mute_time_intervals") or r.get("active_time_intervals")
@@ -376,10 +381,7 @@ def test_email_configs_convert_with_the_global_smtp_defaults(tmp_path: Path) -> 
         "        text: 'Site {{ $labels.site }}'\n"
         "      - {to: vendor@atm.example, from: 'wardops@bank.example', require_tls: false,\n"
         "         smarthost: 'relay.bank.example:25', auth_username: ''}\n")
-    am = subprocess.run(["amtool", "check-config", str(path)], capture_output=True,
-                        text=True, timeout=30)
-    assert am.returncode == 0, am.stdout + am.stderr
-    result = run_cli("import-alertmanager-config", str(path))
+    result = import_what_alertmanager_accepts(path)
     assert result.returncode == 0, result.stderr
     warnings = result.stderr.splitlines()
     assert len(warnings) == 2, warnings
