@@ -47,10 +47,11 @@ class SmtpServer:
     """``fail_next(n, reply)`` answers the next n DATA (or RCPT with ``at="RCPT"``) with
     ``reply``; ``delay`` holds every DATA answer back; ``down()``/``up()`` stop and
     restart it on the same port. ``tls_dir`` enables STARTTLS (required before AUTH);
-    ``auth`` requires AUTH as ``USER``/``PASSWORD``."""
+    ``auth`` requires AUTH as ``USER``/``PASSWORD``; ``implicit_tls`` speaks TLS from the
+    first byte instead (SMTPS, port 465)."""
 
     def __init__(self, tls_dir: Path | None = None, auth: bool = False,
-                 port: int | None = None) -> None:
+                 port: int | None = None, implicit_tls: bool = False) -> None:
         self.port = port or free_port()
         self.mails: list[Mail] = []
         self.attempts = 0  # DATA commands seen
@@ -66,6 +67,7 @@ class SmtpServer:
             self._tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             self._tls.load_cert_chain(str(pair.cert), str(pair.key))
         self._auth = auth
+        self._implicit = implicit_tls
         self._controller: Controller | None = None
         self.up()
 
@@ -106,7 +108,9 @@ class SmtpServer:
                 with server._lock:
                     server.mails.append(Mail(envelope.mail_from, list(envelope.rcpt_tos),
                                              envelope.original_content or envelope.content,
-                                             session.ssl is not None, login))
+                                             # SMTPS: the only way in is TLS
+                                             session.ssl is not None or server._implicit,
+                                             login))
                 return "250 Message accepted for delivery"
 
         def authenticator(smtp: Any, session: Any, envelope: Any, mechanism: str,
@@ -119,11 +123,14 @@ class SmtpServer:
             return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
 
         kwargs: dict[str, Any] = {}
-        if self._tls is not None:
+        if self._tls is not None and self._implicit:  # TLS from the first byte (port 465)
+            kwargs.update(ssl_context=self._tls)
+        elif self._tls is not None:
             kwargs.update(tls_context=self._tls, require_starttls=True)
         if self._auth:
             kwargs.update(authenticator=authenticator, auth_required=True,
-                          auth_require_tls=self._tls is not None)
+                          # aiosmtpd sees only STARTTLS as TLS; SMTPS is TLS too
+                          auth_require_tls=self._tls is not None and not self._implicit)
         self._controller = Controller(Handler(), hostname="127.0.0.1", port=self.port,
                                       ready_timeout=10, **kwargs)
         self._controller.start()

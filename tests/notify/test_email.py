@@ -80,6 +80,21 @@ def test_starttls_auth_and_readable_default_bodies(
     assert "lasted: 1h 2m" in back.part("plain")
 
 
+# aiosmtpd counts only STARTTLS as TLS; on its SMTPS port everything is TLS
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_port_465_speaks_tls_from_the_first_byte(
+        tmp_path: Path, servers: list[SmtpServer], pipeline_factory: PipelineFactory,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """As Alertmanager: smarthost port 465 is SMTPS (no STARTTLS round)."""
+    monkeypatch.setenv("WARDOPS_TEST_SMTP_PASSWORD", PASSWORD)
+    server = SmtpServer(tmp_path / "pki", auth=True, port=465, implicit_tls=True)
+    servers.append(server)
+    p = pipeline_factory(email_config(server, **tls_auth(server)))
+    p.process([firing(site="Mestia", device="Mestia-R1")])
+    mail = server.wait(1)[0]
+    assert mail.tls and mail.login == USER and "Mestia-R1" in mail.part("plain")
+
+
 def test_templates_and_headers(tmp_path: Path, servers: list[SmtpServer],
                                pipeline_factory: PipelineFactory) -> None:
     server = SmtpServer()
@@ -95,6 +110,12 @@ def test_templates_and_headers(tmp_path: Path, servers: list[SmtpServer],
     assert mail.message["X-Ticket-Queue"] == "noc-batumi"
     assert mail.part("plain") == "Site Batumi: see http://alerter.test:9470\r\n"  # SMTP: CRLF
     assert mail.part("html") == "<p>Site <b>Batumi</b></p>\r\n"
+    # a label value with CR/LF cannot add a header (Bcc) or a recipient
+    p.process([firing(site="Poti\r\nBcc: thief@evil.example", device="Poti-R1")])
+    forged = server.wait(2)[1]
+    assert forged.message["Bcc"] is None
+    assert forged.recipients == ["noc@bank.example", "oncall@bank.example"]
+    assert forged.message["Subject"].startswith("Poti")
 
 
 def test_5xx_is_a_dead_letter_with_the_servers_reply(
