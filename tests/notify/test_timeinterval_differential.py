@@ -98,12 +98,13 @@ def test_time_intervals_mute_as_alertmanager_does(
         pipeline_factory: PipelineFactory) -> None:
     now = datetime.now(UTC)
     minute = now.hour * 60 + now.minute
-    if minute >= 1436:  # the window below must end today; wait for the new day
+    if minute >= 1437:  # the window below must end today; wait for the new day
         time.sleep(60 * (1440 - minute) - now.second + 1)
         now = datetime.now(UTC)
         minute = now.hour * 60 + now.minute
-    # "until_soon" ends at a minute boundary at least 15 s away
-    ending_at = minute + (1 if now.second < 45 else 2)
+    # "until_soon" ends at a minute boundary at least 30 s away (room for Alertmanager to
+    # start and for the first comparison on a loaded machine)
+    ending_at = minute + (1 if now.second < 30 else 2)
     end_time = now.replace(second=0, microsecond=0) + timedelta(minutes=ending_at - minute)
 
     theirs, ours = receivers(), receivers()
