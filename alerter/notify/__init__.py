@@ -299,13 +299,13 @@ class NotificationPipeline:
                             next_attempt_at=now), True
 
     def _render_email(self, receiver: str, index: int, hook: EmailConfig,
-                      group: GroupSnapshot, data: dict[str, object], now: float
+                      group: GroupSnapshot, data: dict[str, Any], now: float
                       ) -> tuple[Notification, bool]:
         """The e-mail as queued: the whole message, whose Message-Id is the notification's
         idempotency key. A failing template makes it a dead letter (its body the
         Alertmanager payload, so nothing is lost), as for webhooks."""
         key = uuid.uuid4().hex
-        count = len(data["alerts"])  # type: ignore[arg-type]
+        count = len(data["alerts"])
         try:
             body = build_message(data, hook, message_id=key, now=now, hostname=HOSTNAME)
         except RenderError as exc:
