@@ -1,12 +1,14 @@
 """A real SMTP server on loopback (aiosmtpd) that records messages and can misbehave:
-STARTTLS with a certificate of the project's example CA, AUTH (PLAIN/LOGIN) with one
-user, refusals with a given reply, a slow DATA answer, down/up on the same port."""
+STARTTLS with a certificate of the project's example CA, AUTH (PLAIN, LOGIN, CRAM-MD5)
+with one user, refusals with a given reply, a slow DATA answer, down/up on the same port."""
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import ssl
 import threading
+import time
 from dataclasses import dataclass
 from email import message_from_bytes
 from email.message import Message
@@ -95,6 +97,19 @@ class SmtpServer:
                     return reply
                 envelope.rcpt_tos.append(address)
                 return "250 OK"
+
+            async def auth_CRAM__MD5(self, smtp: Any, args: list[str]) -> AuthResult:
+                # aiosmtpd names the mechanism from the method: "__" is "-"
+                challenge = f"<{time.time_ns()}@smtp.test>".encode()
+                response = await smtp.challenge_auth(challenge)
+                if not isinstance(response, bytes):
+                    return AuthResult(success=False)
+                login, _, digest = response.decode().partition(" ")
+                expected = hmac.new(PASSWORD.encode(), challenge, "md5").hexdigest()
+                ok = login == USER and hmac.compare_digest(digest, expected)
+                server.logins.append(("CRAM-MD5", login))
+                return AuthResult(success=ok, handled=False,
+                                  auth_data=LoginPassword(login.encode(), b"") if ok else None)
 
             async def handle_DATA(self, smtp: Any, session: Any, envelope: Any) -> str:
                 with server._lock:

@@ -195,6 +195,22 @@ def test_require_tls_refuses_a_server_without_starttls(
     assert server.attempts == 0  # nothing sent in clear text
 
 
+def test_cram_md5_with_auth_secret(
+        tmp_path: Path, servers: list[SmtpServer], pipeline_factory: PipelineFactory,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only ``auth_secret`` configured: the CRAM-MD5 exchange (the secret never crosses
+    the wire), which the server checks."""
+    monkeypatch.setenv("WARDOPS_TEST_SMTP_SECRET", PASSWORD)
+    server = SmtpServer(tmp_path / "pki", auth=True)
+    servers.append(server)
+    cfg = {**tls_auth(server), "auth_secret_env": "WARDOPS_TEST_SMTP_SECRET"}
+    del cfg["auth_password_env"]
+    p = pipeline_factory(email_config(server, **cfg))
+    p.process([firing(site="Kutaisi", device="Kutaisi-R1")])
+    mail = server.wait(1)[0]
+    assert mail.login == USER and server.logins == [("CRAM-MD5", USER)]
+
+
 def test_wrong_password_is_a_dead_letter(
         tmp_path: Path, servers: list[SmtpServer], pipeline_factory: PipelineFactory,
         monkeypatch: pytest.MonkeyPatch) -> None:
