@@ -3,18 +3,24 @@
 Converts what has a wardops equivalent and names everything else:
 
 - ``route`` tree: ``receiver``, ``group_by``, ``group_wait``, ``group_interval``,
-  ``repeat_interval``, ``continue``, ``routes``, and ``matchers`` plus the older
-  ``match`` / ``match_re`` (turned into matchers);
+  ``repeat_interval``, ``continue``, ``routes``, ``mute_time_intervals``,
+  ``active_time_intervals``, and ``matchers`` plus the older ``match`` / ``match_re``
+  (turned into matchers);
+- ``time_intervals`` and the deprecated top-level ``mute_time_intervals`` (both become
+  ``time_intervals``, in the same syntax);
 - ``inhibit_rules``: ``source_matchers`` / ``target_matchers`` / ``equal`` and the older
   ``source_match(_re)`` / ``target_match(_re)``;
 - receivers: ``webhook_configs`` (``url``/``url_file``, ``send_resolved``,
   ``max_alerts``, ``http_config``: credentials, ``tls_config``, ``proxy_url``,
   ``follow_redirects``, also from ``global.http_config``),
   ``slack_configs`` (``api_url``/``api_url_file`` or ``global.slack_api_url``: our slack
-  format), ``telegram_configs`` and ``msteams_configs`` (our telegram and teams formats).
+  format), ``telegram_configs`` and ``msteams_configs`` (our telegram and teams formats),
+  ``email_configs`` (every field, with the ``global.smtp_*`` defaults filled in; ``html``,
+  ``text`` and ``headers`` templates kept when wardops's Go-template engine runs them,
+  else the default body or subject, with a warning).
 
-Everything else Alertmanager knows (email, PagerDuty, Opsgenie ..., Go templates, time
-intervals, OAuth2) is reported on stderr, one line each, naming the field.
+Everything else Alertmanager knows (PagerDuty, Opsgenie ..., Go templates,
+OAuth2) is reported on stderr, one line each, naming the field.
 A key Alertmanager does not know (a typo such as ``routez``) is an error, as in
 Alertmanager itself. The YAML goes to stdout, with a ``# NOT CONVERTED here: ...`` comment
 above every receiver that lost integrations, so the loss is visible where it matters.
@@ -35,14 +41,15 @@ from typing import Any
 import yaml
 
 from alerter.notify.config import parse_notify_config
+from alerter.notify.email.config import check_template
 from alerter.notify.matchers import Matcher, parse_matchers
 from wardops_common.httpclient import TLS_KEYS
 from wardops_common.yamlfile import ConfigError, read_yaml
 
 ROUTE_TIMERS = ("group_wait", "group_interval", "repeat_interval")
 ROUTE_KEYS = {"receiver", "group_by", "continue", "routes", "matchers", "match", "match_re",
-              *ROUTE_TIMERS}
-UNSUPPORTED_INTEGRATIONS = ("email_configs", "pagerduty_configs", "opsgenie_configs",
+              "mute_time_intervals", "active_time_intervals", *ROUTE_TIMERS}
+UNSUPPORTED_INTEGRATIONS = ("pagerduty_configs", "opsgenie_configs",
                             "victorops_configs", "pushover_configs", "sns_configs",
                             "wechat_configs", "webex_configs", "discord_configs",
                             "msteamsv2_configs", "jira_configs", "rocketchat_configs")
@@ -63,11 +70,13 @@ AM_GLOBAL = {"resolve_timeout", "http_config", "smtp_from", "smtp_hello", "smtp_
              "webex_api_url", "jira_api_url", "rocketchat_api_url", "rocketchat_api_token",
              "rocketchat_api_token_file", "rocketchat_api_token_id",
              "rocketchat_api_token_id_file"}
-AM_ROUTE = ROUTE_KEYS | {"mute_time_intervals", "active_time_intervals"}
+AM_ROUTE = ROUTE_KEYS
+AM_NAMED_INTERVAL = {"name", "time_intervals"}
+AM_INTERVAL = {"times", "weekdays", "days_of_month", "months", "years", "location"}
 AM_INHIBIT = {"source_match", "source_match_re", "source_matchers", "target_match",
               "target_match_re", "target_matchers", "equal"}
 AM_RECEIVER = {"name", "webhook_configs", "slack_configs", "telegram_configs",
-               "msteams_configs", *UNSUPPORTED_INTEGRATIONS}
+               "msteams_configs", "email_configs", *UNSUPPORTED_INTEGRATIONS}
 AM_HTTP = {"authorization", "basic_auth", "bearer_token", "bearer_token_file", "oauth2",
            "proxy_url", "no_proxy", "proxy_from_environment", "proxy_connect_header",
            "tls_config", "follow_redirects", "enable_http2", "http_headers"}
@@ -81,6 +90,24 @@ AM_SLACK = AM_NOTIFIER | {"api_url", "api_url_file", "channel", "username", "col
 AM_TELEGRAM = AM_NOTIFIER | {"api_url", "bot_token", "bot_token_file", "chat_id", "message",
                              "disable_notifications", "parse_mode", "message_thread_id"}
 AM_TEAMS = AM_NOTIFIER | {"webhook_url", "webhook_url_file", "title", "summary", "text"}
+AM_EMAIL = {"send_resolved", "to", "from", "hello", "smarthost", "auth_username",
+            "auth_password", "auth_password_file", "auth_secret", "auth_secret_file",
+            "auth_identity", "headers", "html", "text", "require_tls", "tls_config",
+            "force_implicit_tls", "threading"}
+#: an email_configs field -> the global default Alertmanager fills it from
+EMAIL_GLOBALS = {"from": "smtp_from", "smarthost": "smtp_smarthost", "hello": "smtp_hello",
+                 "auth_username": "smtp_auth_username", "auth_password": "smtp_auth_password",
+                 "auth_password_file": "smtp_auth_password_file",
+                 "auth_secret": "smtp_auth_secret", "auth_identity": "smtp_auth_identity",
+                 "require_tls": "smtp_require_tls", "tls_config": "smtp_tls_config"}
+
+
+def clock_text(value: object) -> object:
+    """A clock time as Alertmanager read it: YAML 1.1 makes an unquoted ``10:00`` the
+    base-60 number 600, Alertmanager's YAML library keeps the text."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value // 60:02d}:{value % 60:02d}"
+    return value
 
 
 class ConversionError(ConfigError):
@@ -177,9 +204,9 @@ class Converter:
         for key in ROUTE_TIMERS:
             if key in raw:
                 out[key] = str(raw[key])
-        for key in sorted(set(raw) - ROUTE_KEYS):
-            self.warn(f"{path}.{key}", "not converted (wardops routes have no time "
-                      "intervals)" if "time_intervals" in key else "not converted")
+        for key in ("mute_time_intervals", "active_time_intervals"):
+            if raw.get(key):
+                out[key] = [str(name) for name in raw[key]]
         children = raw.get("routes") or []
         if children:
             out["routes"] = [self.route(child, f"{path}.routes[{i}]")
@@ -308,6 +335,58 @@ class Converter:
             self.warn(f"{path}.{key}", "not converted")
         return out
 
+    def email(self, raw: Mapping[str, Any], path: str) -> dict[str, Any] | None:
+        """An ``email_configs`` entry, with the ``global.smtp_*`` defaults filled in as
+        Alertmanager fills them; a Go template wardops's engine cannot run (Alertmanager's
+        ``.Alerts``, ``template "email.default.html"``) gives way to wardops's default
+        body or subject, with a warning."""
+        self.mapping(raw, path, AM_EMAIL)
+        out: dict[str, Any] = {}
+        if raw.get("to"):
+            out["to"] = raw["to"]
+        for key, default in EMAIL_GLOBALS.items():
+            if raw.get(key) not in (None, ""):
+                out[key] = raw[key]
+            elif self.global_.get(default) not in (None, ""):
+                out[key] = self.global_[default]
+        if "auth_password" in out and "auth_password_file" in out:
+            del out["auth_password"]  # one of them: the file, as the more specific one
+        if not all(out.get(k) for k in ("to", "from", "smarthost")):
+            self.warn(path, "needs to, from and smarthost (or global.smtp_from and "
+                            "global.smtp_smarthost); skipped")
+            return None
+        if isinstance(out.get("tls_config"), Mapping):
+            tls = out["tls_config"]
+            out["tls_config"] = {k: tls[k] for k in TLS_KEYS if k in tls}
+            for extra in sorted(set(tls) - set(TLS_KEYS)):
+                self.warn(f"{path}.tls_config.{extra}", "not converted")
+        if "send_resolved" in raw:
+            out["send_resolved"] = raw["send_resolved"]
+        for key in ("html", "text"):
+            if isinstance(raw.get(key), str) and self.template_runs(raw[key], f"{path}.{key}",
+                                                                    "the default body"):
+                out[key] = raw[key]
+        headers = {str(k): v for k, v in (raw.get("headers") or {}).items()
+                   if isinstance(v, str) and self.template_runs(
+                       v, f"{path}.headers.{k}", "the default" if str(k).lower() == "subject"
+                       else "no such header")}
+        if headers:
+            out["headers"] = headers
+        if "auth_password" in out or "auth_secret" in out:
+            self.warn(path, "carries a literal secret; consider moving it to a *_file")
+        for key in sorted(set(raw) & {"force_implicit_tls", "threading"}):
+            self.warn(f"{path}.{key}", "not converted")
+        return out
+
+    def template_runs(self, source: str, path: str, instead: str) -> bool:
+        """Whether a Go template from the file runs in wardops's engine; warns if not."""
+        try:
+            check_template(source, path)
+        except ValueError as exc:
+            self.warn(path, f"a Go template wardops cannot run ({exc}); {instead} is used")
+            return False
+        return True
+
     def mapping(self, raw: object, path: str, known: set[str]) -> None:
         """``raw`` must be a mapping of fields Alertmanager knows."""
         if not isinstance(raw, Mapping):
@@ -320,35 +399,73 @@ class Converter:
         self.known_keys(raw, path, AM_RECEIVER)
         name = raw["name"]
         hooks: list[dict[str, Any]] = []
-        kinds = {"webhook_configs": self.webhook, "slack_configs": self.slack,
-                 "telegram_configs": self.telegram, "msteams_configs": self.teams}
+        emails: list[dict[str, Any]] = []
+        kinds = {"webhook_configs": (self.webhook, hooks), "slack_configs": (self.slack, hooks),
+                 "telegram_configs": (self.telegram, hooks),
+                 "msteams_configs": (self.teams, hooks), "email_configs": (self.email, emails)}
         dropped: list[str] = []
         for key, value in raw.items():
             if key == "name":
                 continue
             if key in kinds:
+                convert, into = kinds[key]
                 for i, item in enumerate(value or []):
-                    converted = kinds[key](item, f"{path}.{key}[{i}]")
+                    converted = convert(item, f"{path}.{key}[{i}]")
                     if converted is not None:
-                        hooks.append(converted)
+                        into.append(converted)
                     else:
                         dropped.append(f"{key}[{i}] (incomplete)")
             elif key in UNSUPPORTED_INTEGRATIONS:
                 count = len(value or [])
                 self.warn(f"{path}.{key}", f"{count} integration(s) not converted "
-                          "(wardops delivers webhooks: slack, teams, telegram, alertmanager "
-                          "or a template body)")
+                          "(wardops delivers e-mail and webhooks: slack, teams, telegram, "
+                          "alertmanager or a template body)")
                 if count:
                     dropped.append(f"{key} ({count} integration{'s' if count > 1 else ''})")
         if dropped:
             self.dropped[name] = dropped
-        if not hooks and dropped:
+        if not hooks and not emails and dropped:
             self.emptied.append(name)
             self.warn(path, f"receiver {name!r} has nothing left after conversion: alerts "
                             "routed to it will not be notified")
         out: dict[str, Any] = {"name": name}
         if hooks:
             out["webhook_configs"] = hooks
+        if emails:
+            out["email_configs"] = emails
+        return out
+
+    # --- time intervals ------------------------------------------------------------------------
+
+    def time_intervals(self, doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """``time_intervals`` and the deprecated ``mute_time_intervals`` (same shape) as one
+        ``time_intervals`` list, in Alertmanager's syntax; unquoted clock times (which
+        YAML 1.1 reads as base-60 numbers) are written back as the ``HH:MM`` text."""
+        result: list[dict[str, Any]] = []
+        for key in ("mute_time_intervals", "time_intervals"):
+            for i, named in enumerate(doc.get(key) or []):
+                path = f"{key}[{i}]"
+                self.mapping(named, path, AM_NAMED_INTERVAL)
+                entries = []
+                for j, entry in enumerate(named.get("time_intervals") or []):
+                    where = f"{path}.time_intervals[{j}]"
+                    self.mapping(entry or {}, where, AM_INTERVAL)
+                    entries.append(self.time_interval(entry or {}))
+                result.append({"name": named.get("name"), "time_intervals": entries})
+        return result
+
+    @staticmethod
+    def time_interval(raw: Mapping[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in raw.items():
+            if key == "times" and isinstance(value, list):
+                out[key] = [{k: clock_text(v) for k, v in item.items()}
+                            if isinstance(item, Mapping) else item for item in value]
+            elif isinstance(value, list):
+                out[key] = [str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+                            for v in value]
+            else:
+                out[key] = value
         return out
 
     # --- inhibit rules --------------------------------------------------------------------------
@@ -380,7 +497,8 @@ class Converter:
         self.mapping(self.global_, "global", AM_GLOBAL)
         for key in sorted(self.global_):
             if key not in ("slack_api_url", "slack_api_url_file", "resolve_timeout",
-                           "http_config"):  # http_config: carried into each receiver
+                           "http_config", *EMAIL_GLOBALS.values()):
+                # http_config and smtp_*: carried into each receiver's integrations
                 self.warn(f"global.{key}", "not converted")
         out: dict[str, Any] = {
             "prometheus": {"url": "http://127.0.0.1:9090"},
@@ -391,15 +509,15 @@ class Converter:
                  for i, r in enumerate(doc.get("inhibit_rules") or [])]
         if any(rules):
             out["inhibit_rules"] = [r for r in rules if r is not None]
+        intervals = self.time_intervals(doc)
+        if intervals:
+            out["time_intervals"] = intervals
         out["receivers"] = [self.receiver(r, f"receivers[{i}]")
                             for i, r in enumerate(doc.get("receivers") or [])]
-        for key in sorted(set(doc) - {"global", "route", "inhibit_rules", "receivers"}):
+        for key in sorted(set(doc) - {"global", "route", "inhibit_rules", "receivers",
+                                      "time_intervals", "mute_time_intervals"}):
             note = {"templates": "Go templates are not converted (use a template webhook "
-                                 "with a Jinja2 body)",
-                    "time_intervals": "not converted (wardops has no time intervals; use "
-                                      "silences)",
-                    "mute_time_intervals": "not converted (wardops has no time intervals; "
-                                           "use silences)"}.get(key, "not converted")
+                                 "with a Jinja2 body)"}.get(key, "not converted")
             self.warn(key, note)
         return out
 

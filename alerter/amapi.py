@@ -2,7 +2,7 @@
 
 The subset Alertmanager's clients use: ``GET /status``, ``GET /receivers``,
 ``GET /alerts`` and ``GET /alerts/groups`` (``filter``, ``active``, ``silenced``,
-``inhibited``, ``unprocessed``, ``receiver``), ``GET/POST /silences`` and
+``inhibited``, ``unprocessed``, ``receiver``; ``muted`` for groups), ``GET/POST /silences`` and
 ``GET/DELETE /silence/{id}``, in the JSON shapes of Alertmanager's OpenAPI spec.
 
 It serves the same alerts and the same ``SilenceStore`` as ``/api/v1``: a silence
@@ -20,6 +20,7 @@ import platform
 import re
 import time
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -45,6 +46,7 @@ from alerter.notify.formats.alertmanager import rfc3339
 from alerter.notify.matchers import Matcher, Regex, compile_anchored, matches_all, parse_matchers
 from alerter.notify.route import group_labels, match_routes
 from alerter.notify.silences import Silence, SilenceNotFound
+from alerter.notify.timeinterval import route_muted
 
 log = logging.getLogger("alerter.amapi")
 SECRET = "<secret>"  # what Alertmanager shows in place of secrets
@@ -97,10 +99,22 @@ def receivers_of(route: Route | None, labels: dict[str, str]) -> list[str]:
 
 
 def alert_status(mute: dict[str, list[str]]) -> dict[str, Any]:
-    """``alertStatus``: suppressed when silenced or inhibited (acks do not suppress)."""
+    """``alertStatus``: suppressed when silenced, inhibited or muted by time intervals
+    (acks do not suppress). ``mutedBy`` (Alertmanager 0.28) names the time intervals."""
     silenced, inhibited = mute.get("silenced", []), mute.get("inhibited", [])
-    return {"state": "suppressed" if silenced or inhibited else "active",
-            "silencedBy": list(silenced), "inhibitedBy": list(inhibited)}
+    muted = mute.get("muted", [])
+    return {"state": "suppressed" if silenced or inhibited or muted else "active",
+            "silencedBy": list(silenced), "inhibitedBy": list(inhibited),
+            "mutedBy": list(muted)}
+
+
+def route_muted_by(route: Route, notify: NotifyConfig, now: float) -> list[str]:
+    """The time intervals holding back ``route``'s groups at ``now`` (``mutedBy``)."""
+    if not route.mute_time_intervals and not route.active_time_intervals:
+        return []
+    timed = route_muted(route.mute_time_intervals, route.active_time_intervals,
+                        notify.time_intervals, datetime.fromtimestamp(now, UTC))
+    return timed[1] if timed else []
 
 
 def gettable_alert(alert: Alert, receivers: list[str], status: dict[str, Any],
@@ -356,15 +370,23 @@ def create_blueprint(*, alerts: Callable[[], list[Alert]], pipeline: PipelineVie
     def alert_groups() -> Response:
         matchers, receiver = filter_matchers(), receiver_regex()
         flags = {k: flag(k) for k in ("active", "silenced", "inhibited")}
+        show_muted = flag("muted")
         now = clock()
         end = ends_at(now)
-        route = notify_config().route
+        notify = notify_config()
+        route = notify.route
         groups: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, Any]] = {}
         if route is not None:
-            for a, names, st in alert_entries():
+            for a, names, alert_st in alert_entries():
                 if not matches_all(matchers, a.labels):
                     continue
                 for r in match_routes(route, a.labels):
+                    # as Alertmanager 0.28: a group's time intervals are its alerts' mutedBy
+                    muted_by = route_muted_by(r, notify, now)
+                    if muted_by and not show_muted:
+                        continue
+                    st = {**alert_st, "mutedBy": muted_by,
+                          "state": "suppressed" if muted_by else alert_st["state"]}
                     if not wanted(st, [r.receiver], receiver=receiver, **flags):
                         continue
                     labels = group_labels(r, a.labels)

@@ -1,9 +1,11 @@
-"""Notification: from evaluated alerts to delivered webhooks.
+"""Notification: from evaluated alerts to delivered webhooks and e-mails.
 
 The stages, each in its own module, in the order an alert meets them::
 
     process(alerts) ── route.match_routes ──▶ dispatch (groups; group_wait/interval timers)
-        flush ──▶ mute (inhibit, silence, ack) ──▶ dedup (nflog) ──▶ formats (render)
+        flush ──▶ timeinterval (route's active/mute time intervals: hold the whole group)
+              ──▶ mute (inhibit, silence, ack) ──▶ dedup (nflog) ──▶ render (formats/ for
+                  webhooks, email/message for e-mail)
               ──▶ queue (SQLite, with the nflog entry, one transaction) ──▶ delivery lanes
                   (retry with backoff, signing, dead letters)
 
@@ -13,8 +15,11 @@ The stages, each in its own module, in the order an alert meets them::
 from __future__ import annotations
 
 import logging
+import socket
 import time
+import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +27,7 @@ from prometheus_client import CollectorRegistry
 
 from alerter.model import Alert
 from alerter.notify.acks import AckStore
-from alerter.notify.config import NotifyConfig, Route, WebhookConfig
+from alerter.notify.config import EmailConfig, Integration, NotifyConfig, Route, WebhookConfig
 from alerter.notify.db import Database
 from alerter.notify.dedup import LogEntry, Reason, logged_entry, needs_update
 from alerter.notify.delivery import (
@@ -34,6 +39,7 @@ from alerter.notify.delivery import (
     send,
 )
 from alerter.notify.dispatch import Dispatcher, GroupSnapshot
+from alerter.notify.email.message import RenderError, build_message
 from alerter.notify.formats import renderers
 from alerter.notify.formats.alertmanager import build_payload
 from alerter.notify.inhibit import Inhibitor
@@ -43,12 +49,14 @@ from alerter.notify.nflog import LogKey, NotificationLog
 from alerter.notify.retry import Outcome
 from alerter.notify.route import am_group_key, group_key, group_labels, match_routes, walk
 from alerter.notify.silences import SilenceStore
+from alerter.notify.timeinterval import route_muted
 from wardops_common.httpclient import ClientSession
 
 log = logging.getLogger("alerter.notify")
 DB_FILE = "notify.sqlite"
 SEQUENCE_HEADER = "X-Wardops-Sequence"
 RENDERERS = renderers()
+HOSTNAME = socket.gethostname() or "wardops"  # the right-hand side of e-mail Message-Ids
 
 
 class NotificationPipeline:
@@ -169,15 +177,24 @@ class NotificationPipeline:
 
     # --- the pipeline ----------------------------------------------------------------------
 
-    def flush_groups(self, groups: list[GroupSnapshot], now: float) -> None:
-        """Mute → dedup → render → queue (with the nflog, in one commit) → deliver."""
+    def flush_groups(self, groups: list[GroupSnapshot], now: float) -> set[str]:
+        """Time intervals → mute → dedup → render → queue (with the nflog, in one commit)
+        → deliver. Returns the keys of the groups a time interval held back."""
         config = self.config
         queued: list[Notification] = []
         failed: list[Notification] = []
         log_updates: dict[LogKey, LogEntry] = {}
+        held: set[str] = set()
         for group in groups:
             receiver = config.receivers.get(group.route.receiver)
             if receiver is None:
+                continue
+            timed = self._time_muted(group.route, now)
+            if timed is not None:
+                # As Alertmanager: the group notifies nothing and the notification log is
+                # left as it was, so what fires when the interval ends is news then.
+                self.metrics.suppressed.labels(timed[0]).inc(len(group.alerts))
+                held.add(group.key)
                 continue
             alerts = mute_stage(group.alerts, self._muters,
                                 lambda reason, n: self.metrics.suppressed.labels(reason).inc(n))
@@ -186,7 +203,7 @@ class NotificationPipeline:
                               if not a.resolved and a.fingerprint not in firing)
             resolved = frozenset(a.fingerprint for a in alerts if a.resolved)
             acked = frozenset(a.fingerprint for a in alerts if self.acks.acked_by(a))
-            for index, hook in enumerate(receiver.webhook_configs):
+            for index, hook in enumerate(receiver.integrations):
                 log_key = (receiver.name, index, group.key)
                 entry = self._nflog.get(log_key)
                 reason = needs_update(entry, firing, resolved, hook.send_resolved,
@@ -224,6 +241,19 @@ class NotificationPipeline:
         for n in failed:
             self.metrics.notifications.labels(n.receiver, "failed").inc()
         self._delivery.submit(queued)
+        return held
+
+    def _time_muted(self, route: Route, now: float) -> tuple[str, list[str]] | None:
+        if not route.mute_time_intervals and not route.active_time_intervals:
+            return None
+        return route_muted(route.mute_time_intervals, route.active_time_intervals,
+                           self.config.time_intervals, datetime.fromtimestamp(now, UTC))
+
+    def time_muted_by(self, route: Route) -> list[str]:
+        """The time intervals holding back ``route``'s groups now (Alertmanager API v2's
+        ``mutedBy``); empty when it notifies."""
+        timed = self._time_muted(route, self._clock())
+        return timed[1] if timed else []
 
     def _next_sequence(self, key: LogKey, now: float) -> int:
         """The ordering number of a notification decided now for this group and integration.
@@ -237,7 +267,7 @@ class NotificationPipeline:
         self._sequences[key] = seq
         return seq
 
-    def _render(self, receiver: str, index: int, hook: WebhookConfig, group: GroupSnapshot,
+    def _render(self, receiver: str, index: int, hook: Integration, group: GroupSnapshot,
                 alerts: list[Alert], now: float, sequence: int = 0
                 ) -> tuple[Notification, bool]:
         """Render one notification; a failing template becomes a dead letter (with the
@@ -249,7 +279,10 @@ class NotificationPipeline:
         data = build_payload(receiver=receiver, group_key=am_group_key(group.route, group.labels),
                              group_labels=group.labels,
                              alerts=alerts, external_url=self.external_url,
-                             max_alerts=hook.max_alerts, sequence=sequence)
+                             max_alerts=hook.max_alerts if isinstance(hook, WebhookConfig) else 0,
+                             sequence=sequence)
+        if isinstance(hook, EmailConfig):
+            return self._render_email(receiver, index, hook, group, data, now)
         try:
             rendered = RENDERERS[hook.format](data, hook, self.config.templates)
         except Exception as exc:  # any template failure: a counted dead letter
@@ -265,13 +298,33 @@ class NotificationPipeline:
                             _sequenced(rendered.headers, sequence), len(alerts), now,
                             next_attempt_at=now), True
 
+    def _render_email(self, receiver: str, index: int, hook: EmailConfig,
+                      group: GroupSnapshot, data: dict[str, Any], now: float
+                      ) -> tuple[Notification, bool]:
+        """The e-mail as queued: the whole message, whose Message-Id is the notification's
+        idempotency key. A failing template makes it a dead letter (its body the
+        Alertmanager payload, so nothing is lost), as for webhooks."""
+        key = uuid.uuid4().hex
+        count = len(data["alerts"])
+        try:
+            body = build_message(data, hook, message_id=key, now=now, hostname=HOSTNAME)
+        except RenderError as exc:
+            self.metrics.errors.labels("render").inc()
+            log.error("e-mail template failed; notification kept as dead letter",
+                      extra={"receiver": receiver, "integration": index, "error": str(exc)})
+            payload = RENDERERS["alertmanager"](data, WebhookConfig(), {}).body
+            return Notification(receiver, index, "email", group.key, payload, {}, count, now,
+                                idempotency_key=key, last_error=f"render: {exc}"), False
+        return Notification(receiver, index, "email", group.key, body, {}, count, now,
+                            idempotency_key=key, next_attempt_at=now), True
+
     # --- helpers for delivery, the API and the CLI -----------------------------------------
 
-    def _hook(self, receiver: str, index: int) -> WebhookConfig | None:
+    def _hook(self, receiver: str, index: int) -> Integration | None:
         found = self.config.receivers.get(receiver)
-        if found is None or index >= len(found.webhook_configs):
+        if found is None or index >= len(found.integrations):
             return None
-        return found.webhook_configs[index]
+        return found.integrations[index]
 
     def _make_muters(self) -> tuple[Muter, ...]:
         """The mute stage's muters (acks are not among them: see ``mute``)."""
@@ -290,8 +343,23 @@ class NotificationPipeline:
         return self._clock()
 
     def mute_status(self, alert: Alert) -> dict[str, list[str]]:
-        """``{"inhibited": [source fingerprints], "silenced": [silence ids], "acked": [who]}``."""
-        return mute_status(alert, (*self._muters, Muter("acked", self.acks.acked_by)))
+        """``{"inhibited": [source fingerprints], "silenced": [silence ids], "acked": [who],
+        "muted": [time intervals]}``; ``muted`` names the intervals that hold back the
+        alert's notification on every route it takes (empty if any route notifies it)."""
+        return mute_status(alert, (*self._muters, Muter("acked", self.acks.acked_by),
+                                   Muter("muted", self._muted_everywhere)))
+
+    def _muted_everywhere(self, alert: Alert) -> list[str]:
+        route = self.config.route
+        if route is None or not self.config.time_intervals:
+            return []
+        names: list[str] = []
+        for r in match_routes(route, alert.labels):
+            by = self.time_muted_by(r)
+            if not by:
+                return []
+            names.extend(n for n in by if n not in names)
+        return names
 
     def dead_letters(self, limit: int = 100) -> list[dict[str, object]]:
         """Notifications given up on, newest first."""
@@ -318,13 +386,14 @@ class NotificationPipeline:
         results: list[str] = []
         failed = False
         with ClientSession() as session:
-            for index, hook in enumerate(receiver.webhook_configs):
+            for index, hook in enumerate(receiver.integrations):
                 n, ok = self._render(receiver_name, index, hook, group, [alert], now)
                 outcome = send(session, n, hook, now) if ok else Outcome(False, False, n.last_error)
                 failed |= not outcome.delivered
-                results.append(f"{hook.format} #{index}: {outcome.reason}")
+                results.append(f"{n.format} #{index}: {outcome.explained}")
         if not results:
-            raise DeliveryFailed(f"receiver {receiver_name!r} has no webhook_configs")
+            raise DeliveryFailed(f"receiver {receiver_name!r} has no webhook_configs or "
+                                 "email_configs")
         if failed:
             raise DeliveryFailed("; ".join(results))
         return "; ".join(results)

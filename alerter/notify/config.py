@@ -1,8 +1,9 @@
 """Validation of the notification part of the alerter config.
 
-Owns the top-level keys ``route``, ``receivers``, ``inhibit_rules``, ``api`` and
-``templates``. Everything is checked while it loads (unknown keys, durations, matchers,
-receiver references, URLs, secrets present, Jinja2 templates compile) and every error is
+Owns the top-level keys ``route``, ``receivers``, ``inhibit_rules``, ``api``,
+``templates`` and ``time_intervals`` (with the older ``mute_time_intervals``).
+Everything is checked while it loads (unknown keys, durations, matchers, receiver
+references, time interval names, URLs, secrets present, templates compile) and every error is
 a ``ValueError`` whose message starts with the field path, e.g.
 ``route.routes[0].matchers[1]: expected one of =, !=, =~, !~ at position 8 in 'severity'``;
 the alerter's config loader puts the file name in front.
@@ -19,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from alerter.notify.alertmanager.config import AlertmanagerConfig, parse_alertmanager_configs
+from alerter.notify.email.config import EmailConfig, parse_email_configs
 from alerter.notify.matchers import LABEL_NAME, Matcher, format_matchers, parse_matchers
+from alerter.notify.timeinterval import TimeInterval, parse_named_intervals
 from wardops_common.httpclient import HTTP_KEYS, HTTPClientConfig, read_http_config
 from wardops_common.readers import (
     Secret,
@@ -36,12 +39,14 @@ from wardops_common.readers import (
     secret,
 )
 
-NOTIFY_KEYS = ("route", "receivers", "inhibit_rules", "api", "templates")
+NOTIFY_KEYS = ("route", "receivers", "inhibit_rules", "api", "templates", "time_intervals",
+               "mute_time_intervals")
 FORMATS = ("alertmanager", "slack", "teams", "telegram", "template")
 GROUP_BY_ALL = "..."
 _HEADER_NAME = re.compile(r"[A-Za-z0-9-]+")
 
-__all__ = ["NOTIFY_KEYS", "ApiConfig", "InhibitRule", "NotifyConfig", "Receiver", "Route",
+__all__ = ["NOTIFY_KEYS", "ApiConfig", "EmailConfig", "InhibitRule", "Integration",
+           "NotifyConfig", "Receiver", "Route",
            "WebhookConfig", "collect_missing", "missing_input", "parse_notify_config"]
 
 
@@ -67,6 +72,10 @@ class WebhookConfig:
     http: HTTPClientConfig = field(default_factory=HTTPClientConfig)
 
 
+#: an integration the notification pipeline renders, queues and delivers
+Integration = WebhookConfig | EmailConfig
+
+
 @dataclass(frozen=True)
 class Receiver:
     """A named set of integrations; no integration means notifications are dropped."""
@@ -74,6 +83,13 @@ class Receiver:
     name: str
     webhook_configs: tuple[WebhookConfig, ...] = ()
     alertmanager_configs: tuple[AlertmanagerConfig, ...] = ()
+    email_configs: tuple[EmailConfig, ...] = ()
+
+    @property
+    def integrations(self) -> tuple[Integration, ...]:
+        """The pipeline's integrations, numbered in this order (webhooks, then e-mail):
+        the number names a delivery lane and an nflog entry."""
+        return (*self.webhook_configs, *self.email_configs)
 
 
 @dataclass(frozen=True)
@@ -93,6 +109,11 @@ class Route:
     group_wait: float = 30.0
     group_interval: float = 300.0
     repeat_interval: float = 14400.0
+    #: names of ``time_intervals`` (not inherited, as in Alertmanager): while any of
+    #: ``mute_time_intervals`` is current, or none of ``active_time_intervals`` (when
+    #: set), the route's groups notify nothing
+    mute_time_intervals: tuple[str, ...] = ()
+    active_time_intervals: tuple[str, ...] = ()
     routes: tuple[Route, ...] = ()
 
 
@@ -135,6 +156,8 @@ class NotifyConfig:
     inhibit_rules: tuple[InhibitRule, ...] = ()
     api: ApiConfig = field(default_factory=ApiConfig)
     templates: Mapping[str, str] = field(default_factory=dict)
+    #: ``time_intervals`` and the older ``mute_time_intervals``, by name
+    time_intervals: Mapping[str, tuple[TimeInterval, ...]] = field(default_factory=dict)
 
 
 _OP_ORDER = {"=": 0, "!=": 1, "=~": 2, "!~": 3}  # Alertmanager's MatchType values
@@ -251,7 +274,8 @@ def _receivers(raw: object, base_dir: Path,
     receivers: dict[str, Receiver] = {}
     for i, item in enumerate(read_list(raw, "receivers")):
         path = f"receivers[{i}]"
-        m = read_mapping(item, path, ("name", "webhook_configs", "alertmanager_configs"))
+        m = read_mapping(item, path, ("name", "webhook_configs", "alertmanager_configs",
+                                      "email_configs"))
         name = read_str(m.get("name"), f"{path}.name")
         if name in receivers:
             raise ValueError(f"{path}.name: duplicate receiver {name!r}")
@@ -259,23 +283,35 @@ def _receivers(raw: object, base_dir: Path,
                       lambda v, p: _webhook(v, p, base_dir, compile_template))
         ams = parse_alertmanager_configs(m.get("alertmanager_configs", []),
                                          f"{path}.alertmanager_configs", base_dir)
-        receivers[name] = Receiver(name, tuple(hooks), ams)
+        emails = parse_email_configs(m.get("email_configs", []), f"{path}.email_configs",
+                                     base_dir)
+        receivers[name] = Receiver(name, tuple(hooks), ams, emails)
     return receivers
 
 
 # --- route tree --------------------------------------------------------------------------
 
 _ROUTE_KEYS = ("receiver", "matchers", "continue", "group_by", "group_wait", "group_interval",
-               "repeat_interval", "routes")
+               "repeat_interval", "routes", "mute_time_intervals", "active_time_intervals")
+
+
+def _interval_names(m: Mapping[str, Any], key: str, path: str,
+                    intervals: Mapping[str, object]) -> tuple[str, ...]:
+    names = tuple(read_each(m.get(key) or [], f"{path}.{key}", read_str))
+    for i, name in enumerate(names):
+        if name not in intervals:
+            raise ValueError(f"{path}.{key}[{i}]: undefined time interval {name!r} used in "
+                             "route")
+    return names
 
 
 def _route(raw: object, path: str, parent: Route | None, parent_key: str, index: int,
-           receivers: Mapping[str, Receiver]) -> Route:
+           receivers: Mapping[str, Receiver], intervals: Mapping[str, object]) -> Route:
     m = read_mapping(raw, path, _ROUTE_KEYS)
     if parent is None:
         if "receiver" not in m:
             raise ValueError(f"{path}.receiver: required at the top-level route")
-        for key in ("matchers", "continue"):
+        for key in ("matchers", "continue", "mute_time_intervals", "active_time_intervals"):
             if key in m:
                 raise ValueError(f"{path}.{key}: not allowed at the top-level route")
     receiver = read_str(m["receiver"], f"{path}.receiver") if "receiver" in m else parent.receiver  # type: ignore[union-attr]
@@ -310,8 +346,11 @@ def _route(raw: object, path: str, parent: Route | None, parent_key: str, index:
     node = Route(key=key, am_key=am_key, receiver=receiver, matchers=matchers,
                  continue_=read_bool(m.get("continue", False), f"{path}.continue"),
                  group_by=group_by, group_by_all=group_by_all, group_wait=group_wait,
-                 group_interval=group_interval, repeat_interval=repeat_interval)
-    children = tuple(_route(child, f"{path}.routes[{i}]", node, key, i, receivers)
+                 group_interval=group_interval, repeat_interval=repeat_interval,
+                 mute_time_intervals=_interval_names(m, "mute_time_intervals", path, intervals),
+                 active_time_intervals=_interval_names(m, "active_time_intervals", path,
+                                                       intervals))
+    children = tuple(_route(child, f"{path}.routes[{i}]", node, key, i, receivers, intervals)
                      for i, child in enumerate(read_list(m.get("routes", []), f"{path}.routes")))
     return Route(**{**node.__dict__, "routes": children})
 
@@ -378,12 +417,13 @@ def parse_notify_config(raw: Mapping[str, Any], base_dir: Path | str | None = No
     templates = _templates(raw.get("templates", []), base)
     receivers = _receivers(raw.get("receivers", []), base,
                            lambda source, path: compile_check(source, path, templates))
+    intervals = parse_named_intervals(raw)
     route = None
     if "route" in raw:
-        route = _route(raw["route"], "route", None, "", 0, receivers)
+        route = _route(raw["route"], "route", None, "", 0, receivers, intervals)
     elif receivers:
         raise ValueError("route: required when receivers are configured")
     inhibit = tuple(read_each(raw.get("inhibit_rules", []), "inhibit_rules", _inhibit_rule))
     api = _api(raw.get("api", {}), base)
     return NotifyConfig(raw=raw, route=route, receivers=receivers, inhibit_rules=inhibit,
-                        api=api, templates=templates)
+                        api=api, templates=templates, time_intervals=intervals)

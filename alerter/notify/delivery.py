@@ -1,4 +1,4 @@
-"""Durable delivery: the SQLite queue, one lane of workers per integration, the HTTP sender.
+"""Durable delivery: the SQLite queue, one lane of workers per integration, the senders.
 
 A notification is a row in ``queue`` before its first attempt. Each (receiver,
 integration) has its own lane of worker threads, so a slow or dead receiver never delays
@@ -25,8 +25,9 @@ from typing import Any
 
 import requests
 
-from alerter.notify.config import WebhookConfig
+from alerter.notify.config import EmailConfig, Integration, WebhookConfig
 from alerter.notify.db import Database
+from alerter.notify.email import smtp
 from alerter.notify.metrics import LaneStats, NotifyMetrics
 from alerter.notify.retry import Action, Outcome, TransportError, classify, next_step
 from alerter.notify.signing import signed_headers
@@ -52,7 +53,7 @@ class RedactPaths(logging.Filter):
 
 logging.getLogger("urllib3.connectionpool").addFilter(RedactPaths())
 USER_AGENT = "wardops-alerter"
-HookLookup = Callable[[str, int], WebhookConfig | None]
+HookLookup = Callable[[str, int], Integration | None]
 
 
 @dataclass
@@ -172,9 +173,16 @@ def transport_error(exc: requests.RequestException) -> TransportError:
     return TransportError.CONNECTION
 
 
-def send(session: ClientSession, n: Notification, hook: WebhookConfig,
-         now: float) -> Outcome:
-    """One HTTP attempt. Returns the classified outcome; never raises for network trouble."""
+def send(session: ClientSession, n: Notification, hook: Integration, now: float) -> Outcome:
+    """One attempt (an HTTP POST, or an SMTP conversation for e-mail). Returns the
+    classified outcome; never raises for network trouble."""
+    if isinstance(hook, EmailConfig):
+        return smtp.send(n.body, hook)
+    return post(session, n, hook, now)
+
+
+def post(session: ClientSession, n: Notification, hook: WebhookConfig, now: float) -> Outcome:
+    """One HTTP attempt of a webhook."""
     headers = {"User-Agent": USER_AGENT, **n.headers, "Idempotency-Key": n.idempotency_key}
     if hook.format != "template":
         headers.update(hook.headers)  # static extra headers, e.g. an API key for a gateway
@@ -364,7 +372,7 @@ class Lane:
         n.next_attempt_at = now + step.delay
         self._record(self._queue.retry_later, n)
         log.warning("notification attempt failed, will retry", extra={
-            "receiver": receiver, "integration": n.integration, "reason": outcome.reason,
+            "receiver": receiver, "integration": n.integration, "reason": outcome.explained,
             "attempts": n.attempts, "retry_in": round(step.delay, 3),
             "idempotency_key": n.idempotency_key})
         return False

@@ -63,11 +63,12 @@ class Dispatcher:
     """Keeps the groups and calls ``flush(snapshots, now)`` from its thread when they are due.
 
     ``flush`` gets every due group of one wake-up at once so their notifications can be
-    queued in one transaction. Resolved alerts a flush saw leave the group afterwards;
-    empty groups are dropped.
+    queued in one transaction. Resolved alerts a flush saw leave the group afterwards,
+    except in the groups ``flush`` returns as held (muted by a time interval: their
+    resolves are told when the interval ends); empty groups are dropped.
     """
 
-    def __init__(self, flush: Callable[[list[GroupSnapshot], float], None],
+    def __init__(self, flush: Callable[[list[GroupSnapshot], float], set[str]],
                  clock: Callable[[], float] = time.time,
                  on_error: Callable[[str], None] = lambda reason: None) -> None:
         self._flush = flush
@@ -163,11 +164,11 @@ class Dispatcher:
                     self._cond.wait(timeout=max(0.01, min(next_at - now, 1.0)))
                     continue
             try:
-                self._flush(due, now)
+                held = self._flush(due, now)
             except Exception:  # counted and logged; the next flush retries
                 self._on_error("flush")
                 log.exception("notification flush failed; groups are retried at the next "
                               "group_interval")
                 continue
             with self._cond:
-                self._forget_flushed_resolved(due)
+                self._forget_flushed_resolved([s for s in due if s.key not in held])

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-SUPPRESS_REASONS = ("inhibited", "silenced", "acked")
+SUPPRESS_REASONS = ("inhibited", "silenced", "acked", "mute_time_interval",
+                    "active_time_interval")
 RESULTS = ("delivered", "failed")
 
 
@@ -30,7 +31,8 @@ class NotifyMetrics:
             ["receiver"], registry=registry)
         self.attempts = Counter(
             "wardops_alerter_notification_attempts", "Delivery attempts by outcome (ok, "
-            "http_5xx, http_429, http_4xx, timeout, connection_refused, ...).",
+            "http_5xx, http_429, http_4xx, timeout, connection_refused; for e-mail smtp_4xx, "
+            "smtp_5xx, no_starttls, tls_error, ...).",
             ["receiver", "outcome"], registry=registry)
         self.attempt_seconds = Histogram(
             "wardops_alerter_notification_attempt_duration_seconds",
@@ -43,7 +45,8 @@ class NotifyMetrics:
             buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800, 3600, 86400))
         self.suppressed = Counter(
             "wardops_alerter_notifications_suppressed", "Alerts left out of a notification, "
-            "by reason (inhibited, silenced, acked).", ["reason"], registry=registry)
+            "by reason (inhibited, silenced, acked, mute_time_interval, "
+            "active_time_interval).", ["reason"], registry=registry)
         self.storage_errors = Counter(
             "wardops_alerter_notify_storage_errors", "Writes of notification state to "
             "state_dir that failed (disk full, I/O error), by operation (queue, delivery, "

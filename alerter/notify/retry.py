@@ -34,6 +34,12 @@ class Outcome:
     retryable: bool
     reason: str
     retry_after: float | None = None
+    detail: str = ""  # what the server said (e-mail: the SMTP step and reply), for logs
+
+    @property
+    def explained(self) -> str:
+        """``reason``, with ``detail`` when there is one (the dead letter's last error)."""
+        return f"{self.reason} ({self.detail})" if self.detail else self.reason
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
@@ -101,12 +107,13 @@ def next_step(outcome: Outcome, attempts: int, age: float, max_attempts: int, ma
     if outcome.delivered:
         return Step(Action.DONE)
     if not outcome.retryable:
-        return Step(Action.GIVE_UP, why=f"{outcome.reason} is not retried")
+        return Step(Action.GIVE_UP, why=f"{outcome.explained} is not retried")
     if max_attempts and attempts >= max_attempts:
-        return Step(Action.GIVE_UP, why=f"{outcome.reason} after {attempts} attempts")
+        return Step(Action.GIVE_UP, why=f"{outcome.explained} after {attempts} attempts")
     delay = backoff(attempts, random.random() if rand is None else rand)
     if outcome.retry_after is not None:
         delay = max(delay, outcome.retry_after)
     if age + delay > max_age:
-        return Step(Action.GIVE_UP, why=f"{outcome.reason}; next attempt would exceed max_age")
-    return Step(Action.RETRY, delay=delay, why=outcome.reason)
+        return Step(Action.GIVE_UP, why=f"{outcome.explained}; next attempt would exceed "
+                    "max_age")
+    return Step(Action.RETRY, delay=delay, why=outcome.explained)

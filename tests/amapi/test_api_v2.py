@@ -88,7 +88,7 @@ def test_v2_json_filters_auth_as_grafana_and_amtool_read_it(lab: Lab) -> None:
 
     for a in alerts.values():
         assert set(a) == ALERT_KEYS
-        assert set(a["status"]) == {"state", "silencedBy", "inhibitedBy"}
+        assert set(a["status"]) == {"state", "silencedBy", "inhibitedBy", "mutedBy"}
         assert rfc3339(a["startsAt"]) <= rfc3339(a["updatedAt"]) < rfc3339(a["endsAt"])
         # the Prometheus table view of the rule's expression (a page a person can open)
         assert a["generatorURL"].endswith("/graph?g0.expr=wardops_device_up+%3D%3D+0&g0.tab=1")

@@ -3,7 +3,7 @@ letters, a receiver down for a while, a slow receiver next to a fast one, kill -
 
 from __future__ import annotations
 
-import sqlite3
+import json
 import sys
 import time
 from pathlib import Path
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from alerter.notify import NotificationPipeline
-from tests.notify.conftest import PipelineFactory, firing, hook_config
+from tests.notify.conftest import HOLD_SCRIPT, PipelineFactory, firing, hook_config, queued_rows
 from tests.notify.receiver import Receiver
 from tests.notify.test_formats import wait_dead
 from tests.support import Proc, free_port, python_env, wait_for
@@ -157,30 +157,6 @@ def test_sequence_orders_a_groups_notifications_and_survives_retries(
     assert abs(first / 1e6 - time.time()) < 60
 
 
-KILL_SCRIPT = """
-import sys, time
-from pathlib import Path
-from alerter.model import Alert
-from alerter.notify import NotificationPipeline
-from alerter.notify.config import parse_notify_config
-url, state = sys.argv[1], sys.argv[2]
-cfg = parse_notify_config({"route": {"receiver": "r", "group_wait": "0s"},
-                           "receivers": [{"name": "r", "webhook_configs": [{"url": url}]}]})
-p = NotificationPipeline(cfg, Path(state), external_url="http://x")
-p.start()
-p.process([Alert({"alertname": "DeviceDown", "site": "A", "device": "a1"}, {}, "firing",
-                 1795000000.0)])
-while True:
-    time.sleep(1)
-"""
-
-
-def queued_rows(state: Path) -> list[tuple[str, int, str]]:
-    db = state / "notify.sqlite"
-    if not db.exists():
-        return []
-    with sqlite3.connect(db) as conn:
-        return conn.execute("SELECT idempotency_key, attempts, status FROM queue").fetchall()
 
 
 def test_kill_9_with_a_queued_notification_delivers_after_restart(tmp_path: Path) -> None:
@@ -188,8 +164,9 @@ def test_kill_9_with_a_queued_notification_delivers_after_restart(tmp_path: Path
     url = f"http://127.0.0.1:{port}/hook"
     state = tmp_path / "state"
     script = tmp_path / "hold.py"
-    script.write_text(KILL_SCRIPT)
-    first = Proc([sys.executable, str(script), url, str(state)], log=tmp_path / "first.log",
+    script.write_text(HOLD_SCRIPT)
+    hooks = json.dumps({"webhook_configs": [{"url": url}]})
+    first = Proc([sys.executable, str(script), hooks, str(state)], log=tmp_path / "first.log",
                  env=python_env())
     try:
         rows = wait_for(lambda: [r for r in queued_rows(state) if r[1] >= 1], timeout=20,
@@ -199,7 +176,7 @@ def test_kill_9_with_a_queued_notification_delivers_after_restart(tmp_path: Path
     assert first.popen.returncode == -9
     key = rows[0][0]
     receiver = Receiver(port=port)
-    second = Proc([sys.executable, str(script), url, str(state)], log=tmp_path / "second.log",
+    second = Proc([sys.executable, str(script), hooks, str(state)], log=tmp_path / "second.log",
                   env=python_env())
     try:
         got = receiver.wait(1, timeout=20)

@@ -8,23 +8,19 @@ other difference fails the test.
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 import yaml
 
 from alerter.model import Alert
 from alerter.notify.formats.alertmanager import rfc3339
-from tests.notify.conftest import PipelineFactory
+from tests.notify.conftest import EXTERNAL_URL, PipelineFactory
 from tests.notify.receiver import Receiver
-from tests.support import Proc, free_port, wait_for, wait_http
+from tests.support import wait_for
 
-EXTERNAL_URL = "http://alerts.bank.test"
 #: payload fields wardops sends and Alertmanager does not (ordering, docs/notifications.md)
 EXTRA_FIELDS = {"sequence"}
 
@@ -88,30 +84,6 @@ def _by_group(receiver: Receiver) -> dict[tuple[str, str], dict[str, Any]]:
         body = request.json()
         out[(request.path, yaml.safe_dump(body["groupLabels"]))] = body
     return out
-
-
-@pytest.fixture
-def alertmanager(tmp_path: Path) -> Callable[[str], str]:
-    binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
-    if binary is None:
-        pytest.skip("prometheus-alertmanager is not installed (scripts/bootstrap test installs it)")
-    procs: list[Proc] = []
-
-    def start(config: str) -> str:
-        path = tmp_path / "am.yml"
-        path.write_text(config)
-        port = free_port()
-        procs.append(Proc([binary, f"--config.file={path}", f"--storage.path={tmp_path / 'am'}",
-                           f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=",
-                           f"--web.external-url={EXTERNAL_URL}", "--web.route-prefix=/"],
-                          log=tmp_path / "am.log"))
-        base = f"http://127.0.0.1:{port}"
-        wait_http(base + "/-/ready", timeout=30)
-        return base
-
-    yield start
-    for proc in procs:
-        proc.stop()
 
 
 def test_webhook_payloads_equal_alertmanagers(
