@@ -29,6 +29,7 @@ from exporter.collector import (
 )
 from exporter.config import ConfigError, Device, Inventory, load_inventory, select_shard
 from exporter.icmp import IcmpProber
+from exporter.latency import rendered_bounds
 from exporter.probing import ProbeErrors, probe_device
 from exporter.scheduler import Scheduler
 from exporter.snmp.poller import SnmpPoller
@@ -236,9 +237,11 @@ class Exporter:
         """Make ``inventory`` the running one: kept devices keep their state."""
         self.inventory = inventory
         self._by_key = {d.key: d for d in inventory.devices}
-        self.store.set_keys(self._by_key)
+        self.store.set_keys(self._by_key, inventory.probe.rtt_buckets)
         self.errors.retain(set(self._by_key))
-        self.device_metrics.set_devices(inventory.devices)
+        probe = inventory.probe
+        self.device_metrics.set_devices(inventory.devices, rendered_bounds(
+            probe.rtt_buckets, probe.timeout) if probe.rtt_buckets else None)
         if self.scheduler is not None:
             self.scheduler.set_devices(inventory.devices, inventory.probe)
         if self.poller is not None:

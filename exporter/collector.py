@@ -56,15 +56,31 @@ class _Row:
     info_labels: str  # the same plus latitude/longitude when known
 
 
+HISTOGRAM = "wardops_device_rtt_histogram_seconds"
+
+
+def _le(bound: float) -> str:
+    """A bucket bound as client_python writes it (``0.005``, ``1.0``)."""
+    return repr(float(bound))
+
+
 class DeviceMetrics:
     """Renders the per-device families for the current inventory and a state snapshot."""
 
-    def __init__(self, devices: Sequence[Device] = ()) -> None:
+    def __init__(self, devices: Sequence[Device] = (),
+                 bounds: Sequence[float] | None = None) -> None:
         self._rows: tuple[_Row, ...] = ()
-        self.set_devices(devices)
+        self._bounds: tuple[float, ...] | None = None
+        self._le: tuple[str, ...] = ()
+        self.set_devices(devices, bounds)
 
-    def set_devices(self, devices: Sequence[Device]) -> None:
-        """Escape each device's labels once; swapped in as a whole for the next render."""
+    def set_devices(self, devices: Sequence[Device],
+                    bounds: Sequence[float] | None = None) -> None:
+        """Escape each device's labels once; swapped in as a whole for the next render.
+
+        ``bounds``: the RTT histogram's served bucket bounds
+        (:func:`exporter.latency.rendered_bounds`); None serves no histogram.
+        """
         rows = []
         for device in devices:
             labels = label_text(device.label_pairs())
@@ -76,18 +92,26 @@ class DeviceMetrics:
             info = labels + ("," + label_text(coords) if coords else "")
             rows.append(_Row(device.key, labels, info))
         self._rows = tuple(rows)
+        self._bounds = tuple(bounds) if bounds is not None else None
+        self._le = tuple(f',le="{_le(b)}"}} ' for b in self._bounds or ())
 
     def render(self, states: dict[tuple[str, str], DeviceState]) -> str:
         """Exposition text of every per-device family for ``states``."""
         up: list[str] = []
         rtt: list[str] = []
+        rtt_min: list[str] = []
+        rtt_max: list[str] = []
+        jitter: list[str] = []
         loss: list[str] = []
+        requests: list[str] = []
+        histogram: list[str] = []
         down_since: list[str] = []
         last_probe: list[str] = []
         changes: list[str] = []
         failing: list[str] = []
         info: list[str] = []
         fresh = DeviceState()
+        with_histogram = self._bounds is not None
         for row in self._rows:
             state = states.get(row.key, fresh)
             labels = row.labels
@@ -98,8 +122,21 @@ class DeviceMetrics:
                                   f"{_num(state.down_since if status == DOWN else 0.0)}\n")
                 if status == UP and state.rtt is not None:
                     rtt.append(f"wardops_device_rtt_seconds{{{labels}}} {_num(state.rtt)}\n")
+                    if state.rtt_min is not None and state.rtt_max is not None:
+                        rtt_min.append(f"wardops_device_rtt_min_seconds{{{labels}}} "
+                                       f"{_num(state.rtt_min)}\n")
+                        rtt_max.append(f"wardops_device_rtt_max_seconds{{{labels}}} "
+                                       f"{_num(state.rtt_max)}\n")
+                    if state.rtt_stddev is not None:
+                        jitter.append(f"wardops_device_rtt_stddev_seconds{{{labels}}} "
+                                      f"{_num(state.rtt_stddev)}\n")
             if state.loss is not None:
                 loss.append(f"wardops_device_packet_loss_ratio{{{labels}}} {_num(state.loss)}\n")
+            if state.requests:
+                requests.append(f"wardops_device_echo_requests_total{{{labels}}} "
+                                f"{state.requests}\n")
+                if with_histogram:
+                    self._histogram(histogram, labels, state)
             last_probe.append(f"wardops_device_last_probe_timestamp_seconds{{{labels}}} "
                               f"{_num(state.last_probe)}\n")
             changes.append(f"wardops_device_state_changes_total{{{labels}}} {state.changes}\n")
@@ -107,16 +144,31 @@ class DeviceMetrics:
                 failing.append(f"wardops_device_probe_failing{{{labels},reason="
                                f"\"{escape_label_value(state.failing)}\"}} 1\n")
             info.append(f"wardops_device_info{{{row.info_labels}}} 1\n")
-        parts = []
-        for name, kind, help_text, lines in (
+        families = [
             ("wardops_device_up", "gauge",
              ("1 if the device answers, 0 if it is down (after down_after/up_after); absent "
               "while unknown: before its first probe, or while probes of a device last seen "
               "up fail to run."), up),
             ("wardops_device_rtt_seconds", "gauge",
              "Mean round trip of the last probe's replies; absent while down.", rtt),
+            ("wardops_device_rtt_min_seconds", "gauge",
+             "Shortest round trip of the last probe's replies; absent while down.", rtt_min),
+            ("wardops_device_rtt_max_seconds", "gauge",
+             "Longest round trip of the last probe's replies; absent while down.", rtt_max),
+            ("wardops_device_rtt_stddev_seconds", "gauge",
+             ("Standard deviation (jitter) of the last probe's round trips; absent with fewer "
+              "than two replies."), jitter),
             ("wardops_device_packet_loss_ratio", "gauge",
              "Share of the last probe's echo requests that got no reply.", loss),
+            ("wardops_device_echo_requests_total", "counter",
+             ("Echo requests sent to the device since the exporter started (loss over a "
+              "window: 1 - replies (the histogram's _count) / requests)."), requests),
+        ]
+        if with_histogram:
+            families.append((HISTOGRAM, "histogram",
+                             ("Round trips of the device's replies since the exporter "
+                              "started (probe.rtt_buckets, up to probe.timeout)."), histogram))
+        families += [
             ("wardops_device_down_since_timestamp_seconds", "gauge",
              "Unix time the current outage began (its first failed probe); 0 while up.",
              down_since),
@@ -129,10 +181,26 @@ class DeviceMetrics:
              failing),
             ("wardops_device_info", "gauge",
              "The device's labels, with latitude and longitude when known.", info),
-        ):
+        ]
+        parts = []
+        for name, kind, help_text, lines in families:
             parts.append(f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n")
             parts.extend(lines)
         return "".join(parts)
+
+    def _histogram(self, out: list[str], labels: str, state: DeviceState) -> None:
+        """The histogram's cumulative buckets, +Inf, sum and count of one device."""
+        counts = state.buckets
+        total = sum(counts)
+        prefix = f"{HISTOGRAM}_bucket{{{labels}"
+        running = 0
+        for index, le in enumerate(self._le):
+            if counts:
+                running += counts[index]
+            out.append(f"{prefix}{le}{running}\n")
+        out.append(f'{prefix},le="+Inf"}} {total}\n'
+                   f"{HISTOGRAM}_sum{{{labels}}} {_num(state.rtt_sum)}\n"
+                   f"{HISTOGRAM}_count{{{labels}}} {total}\n")
 
 
 @dataclass(slots=True)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from exporter.icmp import DEFAULT_SPACING
+from exporter.latency import DEFAULT_BUCKETS, check_bounds
 from exporter.snmp.collector import IF_LABELS, INFO_LABELS
 from exporter.snmp.settings import SnmpSettings, parse_snmp_settings
 from wardops_common.durations import parse_duration
@@ -42,7 +43,8 @@ _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
 _TOP_KEYS = {"probe", "sites", "devices", "inventory_files", "snmp_defaults"}
 _INCLUDE_KEYS = {"sites", "devices"}
-_PROBE_KEYS = {"interval", "timeout", "count", "down_after", "up_after", "align_to_scrapes"}
+_PROBE_KEYS = {"interval", "timeout", "count", "down_after", "up_after", "align_to_scrapes",
+               "rtt_buckets"}
 _SITE_KEYS = {"labels", "latitude", "longitude", "snmp"}
 _DEVICE_KEYS = {"name", "address", "site", "type", "labels", "latitude", "longitude", "enabled",
                 "snmp"}
@@ -70,6 +72,8 @@ class ProbeSettings:
     #: the even splay over the interval
     align_to_scrapes: bool = True
     spacing: float = DEFAULT_SPACING  # between one probe's requests; the engine's, not a key
+    #: upper bounds of the RTT histogram (exporter.latency); () serves no histogram
+    rtt_buckets: tuple[float, ...] = DEFAULT_BUCKETS
 
     @property
     def longest_probe(self) -> float:
@@ -411,6 +415,8 @@ def _parse_probe(raw: Any, where: str) -> ProbeSettings:
             raise ConfigError(f"{where}: probe.align_to_scrapes: must be true or false, not "
                               f"{raw['align_to_scrapes']!r}")
         values["align_to_scrapes"] = raw["align_to_scrapes"]
+    if "rtt_buckets" in raw:
+        values["rtt_buckets"] = _parse_buckets(raw["rtt_buckets"], f"{where}: probe.rtt_buckets")
     probe = ProbeSettings(**values)
     # The numbers as the user wrote them, or the defaults in the same form.
     interval = raw.get("interval", f"{probe.interval:g}s")
@@ -427,6 +433,23 @@ def _parse_probe(raw: Any, where: str) -> ProbeSettings:
             f"{probe.longest_probe:g}s, which must be shorter than probe.interval {interval}, "
             "or probes would overlap")
     return probe
+
+
+def _parse_buckets(raw: Any, where: str) -> tuple[float, ...]:
+    """``probe.rtt_buckets``: a list of durations (``1ms``, ``0.2s`` or seconds)."""
+    if not isinstance(raw, list):
+        raise ConfigError(f"{where}: must be a list of durations (e.g. [1ms, 10ms, 100ms]), "
+                          "or [] for no histogram")
+    bounds = []
+    for index, item in enumerate(raw):
+        try:
+            bounds.append(parse_duration(item))
+        except ValueError as exc:
+            raise ConfigError(f"{where}[{index}]: {exc}") from None
+    problem = check_bounds(bounds)
+    if problem:
+        raise ConfigError(f"{where}: {problem}")
+    return tuple(bounds)
 
 
 def _parse_snmp_defaults(raw: Any, where: str) -> dict[str, Mapping[str, Any]]:

@@ -83,4 +83,5 @@ async def probe_device(device: Device, prober: IcmpProber, settings: ProbeSettin
                            error=outcome.error)
     errors.clear(device)
     rtt = sum(outcome.rtts) / len(outcome.rtts) if outcome.rtts else None
-    return ProbeResult(started, clock(), outcome.sent, outcome.received, rtt)
+    return ProbeResult(started, clock(), outcome.sent, outcome.received, rtt,
+                       rtts=outcome.rtts)

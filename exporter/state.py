@@ -14,10 +14,11 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from exporter.latency import DEFAULT_BUCKETS, add_to_buckets, reply_stats
 from wardops_common.atomicfile import write_atomic
 
 log = logging.getLogger("exporter.state")
@@ -50,6 +51,7 @@ class ProbeResult:
     received: int
     rtt: float | None  # mean of the replies' round trips, seconds
     error: str | None = None  # the probe could not run (reason label); says nothing
+    rtts: tuple[float, ...] = ()  # every reply's round trip, seconds (the distribution)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,10 +70,20 @@ class DeviceState:
     loss: float | None = None  # last probe's lost share, None before the first probe
     errors: int = 0  # probes in a row that could not run
     failing: str = ""  # error reason once ``errors`` reached errors_to_unknown(), else ""
+    # The last probe's replies (exporter.latency.reply_stats); None without replies.
+    rtt_min: float | None = None
+    rtt_max: float | None = None
+    rtt_stddev: float | None = None  # needs two replies
+    # Since this process started (counters, not saved): echo requests sent, and the RTT
+    # histogram: replies per bucket of the inventory's bounds (+Inf last, not cumulative)
+    # and their sum.
+    requests: int = 0
+    buckets: tuple[int, ...] = ()
+    rtt_sum: float = 0.0
 
 
-def record(state: DeviceState, result: ProbeResult, down_after: int, up_after: int
-           ) -> DeviceState:
+def record(state: DeviceState, result: ProbeResult, down_after: int, up_after: int,
+           bounds: Sequence[float] = DEFAULT_BUCKETS) -> DeviceState:
     """Fold one probe result into a device's state.
 
     - A probe that could not run (``result.error``) is neither evidence of up nor of
@@ -87,6 +99,9 @@ def record(state: DeviceState, result: ProbeResult, down_after: int, up_after: i
       device never probed (or unknown) comes up with its first good probe.
     - Each change between up and down counts, including one across a restart or an
       unknown spell (``last_known``).
+    - A probe that ran adds its requests and its replies' round trips to the counters
+      and the histogram over ``bounds``; its replies' min, max and jitter replace the
+      last probe's.
     """
     if result.error is not None:
         errors = state.errors + 1
@@ -94,12 +109,19 @@ def record(state: DeviceState, result: ProbeResult, down_after: int, up_after: i
             return replace(state, errors=errors)
         if state.status == UP:
             return replace(state, status=UNKNOWN, errors=errors, failing=result.error,
-                           rtt=None, loss=None)
+                           rtt=None, loss=None, rtt_min=None, rtt_max=None, rtt_stddev=None)
         return replace(state, errors=errors, failing=result.error)
     loss = 1.0 - result.received / result.sent if result.sent else 1.0
-    common: dict[str, Any] = {"last_probe": result.finished,
-                              "rtt": result.rtt if result.received else None,
-                              "loss": loss, "errors": 0, "failing": ""}
+    stats = reply_stats(result.rtts)
+    common: dict[str, Any] = {
+        "last_probe": result.finished, "rtt": result.rtt if result.received else None,
+        "loss": loss, "errors": 0, "failing": "",
+        "rtt_min": stats.minimum if stats else None,
+        "rtt_max": stats.maximum if stats else None,
+        "rtt_stddev": stats.stddev if stats else None,
+        "requests": state.requests + result.sent,
+        "buckets": add_to_buckets(state.buckets, bounds, result.rtts),
+        "rtt_sum": state.rtt_sum + sum(result.rtts)}
     if result.received > 0:
         oks = state.oks + 1
         if state.status == DOWN and oks < up_after:
@@ -128,7 +150,9 @@ def restored(state: DeviceState) -> DeviceState:
     A device that was up is UNKNOWN until its first probe in this process.
     """
     status = DOWN if state.last_known == DOWN else UNKNOWN
-    return replace(state, status=status, rtt=None, loss=None, oks=0)
+    # the counters (requests, histogram) are this process's: they start again from 0
+    return replace(state, status=status, rtt=None, loss=None, oks=0, rtt_min=None,
+                   rtt_max=None, rtt_stddev=None, requests=0, buckets=(), rtt_sum=0.0)
 
 
 _SAVED_FIELDS = ("last_known", "fails", "oks", "first_fail", "down_since", "changes",
@@ -175,12 +199,22 @@ class StateStore:
         self._lock = threading.Lock()
         self._states: dict[tuple[str, str], DeviceState] = {}
         self._dirty = False
+        self.bounds: tuple[float, ...] = DEFAULT_BUCKETS  # the RTT histogram's
 
-    def set_keys(self, keys: Iterable[tuple[str, str]]) -> None:
-        """Keep the states of ``keys`` (new ones start unknown); forget everything else."""
+    def set_keys(self, keys: Iterable[tuple[str, str]],
+                 bounds: Sequence[float] | None = None) -> None:
+        """Keep the states of ``keys`` (new ones start unknown); forget everything else.
+
+        New histogram ``bounds`` (a reload changed ``probe.rtt_buckets``) restart every
+        histogram from 0: counts over other bounds cannot be carried over.
+        """
         with self._lock:
             old = self._states
             self._states = {key: old.get(key) or DeviceState() for key in keys}
+            if bounds is not None and tuple(bounds) != self.bounds:
+                self.bounds = tuple(bounds)
+                self._states = {key: replace(state, buckets=(), rtt_sum=0.0)
+                                for key, state in self._states.items()}
             self._dirty = True
 
     def get(self, key: tuple[str, str]) -> DeviceState | None:
@@ -194,7 +228,7 @@ class StateStore:
             before = self._states.get(key)
             if before is None:
                 return None  # removed by a reload while its probe was running
-            after = record(before, result, down_after, up_after)
+            after = record(before, result, down_after, up_after, self.bounds)
             self._states[key] = after
             self._dirty = True
         return before, after

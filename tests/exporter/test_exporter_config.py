@@ -22,8 +22,14 @@ INVALID = {
                           "unknown key (known: address, enabled, labels, latitude, longitude, "
                           "name, site, snmp, type); did you mean 'address'?",
     "unknown-probe-key": "{dir}/invalid-unknown-probe-key.yml: probe: intervall: unknown key "
-                         "(known: align_to_scrapes, count, down_after, interval, timeout, "
-                         "up_after); did you mean 'interval'?",
+                         "(known: align_to_scrapes, count, down_after, interval, rtt_buckets, "
+                         "timeout, up_after); did you mean 'interval'?",
+    "buckets-order": "{dir}/invalid-buckets-order.yml: probe.rtt_buckets: must be ascending "
+                     "without repeats (0.01s then 0.005s)",
+    "buckets-not-duration": "{dir}/invalid-buckets-not-duration.yml: probe.rtt_buckets[1]: "
+                            "invalid duration 'fast' (use e.g. 500ms, 30s, 5m, 1h30m)",
+    "buckets-not-list": "{dir}/invalid-buckets-not-list.yml: probe.rtt_buckets: must be a list "
+                        "of durations (e.g. [1ms, 10ms, 100ms]), or [] for no histogram",
     "align-not-bool": "{dir}/invalid-align-not-bool.yml: probe.align_to_scrapes: must be true "
                       "or false, not 'yes please'",
     "missing-name": "{dir}/invalid-missing-name.yml: devices[0]: name: missing",
