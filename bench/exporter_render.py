@@ -45,7 +45,7 @@ def main() -> None:
     best = float("inf")
     for _ in range(5):
         t = time.perf_counter()
-        body = render_metrics(metrics, dict(states), registry)
+        body = b"".join(render_metrics(metrics, dict(states), registry))
         best = min(best, time.perf_counter() - t)
     series = sum(1 for line in body.splitlines() if not line.startswith(b"#"))
     print(f"histogram={'off' if bounds is None else len(bounds) + 1} buckets "

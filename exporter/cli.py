@@ -29,7 +29,7 @@ from exporter.config import (
     select_shard,
 )
 from exporter.icmp import IcmpProber
-from exporter.probing import ProbeErrors, probe_device
+from exporter.probing import ProbeErrors, probe_device, probe_paths
 from exporter.state import DOWN, UNKNOWN, UP, DeviceState, ProbeResult, record
 from wardops_common.durations import format_milliseconds
 from wardops_common.examplecerts import make_certs
@@ -192,11 +192,14 @@ async def probe_once(inventory: Inventory) -> int:
     devices = inventory.devices
     done = 0
 
-    async def one(device: Device) -> ProbeResult:
+    async def one(device: Device) -> tuple[ProbeResult, list[ProbeResult]]:
         nonlocal done
-        result = await probe_device(device, prober, inventory.probe, errors)
+        if device.paths:
+            result, paths = await probe_paths(device, prober, inventory.probe, errors)
+        else:
+            result, paths = await probe_device(device, prober, inventory.probe, errors), []
         done += 1
-        return result
+        return result, paths
 
     progress = None
     if len(devices) >= PROGRESS_FROM:
@@ -212,13 +215,18 @@ async def probe_once(inventory: Inventory) -> int:
         await prober.close()
     elapsed = time.monotonic() - started
     rows = []
-    for device, result in zip(devices, results):
-        state = record(DeviceState(), result, down_after=1, up_after=1)
-        status = state.status if result.error is None else f"error:{result.error}"
-        rtt = format_milliseconds(state.rtt) if state.rtt is not None else "-"
-        loss = f"{state.loss:.0%}" if state.loss is not None else "-"
-        rows.append((device.name, device.address, device.site or "-", status, rtt, loss))
-    header = ("DEVICE", "ADDRESS", "SITE", "STATE", "RTT", "LOSS")
+    with_paths = any(d.paths for d in devices)
+    for device, (result, path_results) in zip(devices, results):
+        status, rtt, loss = _shown_result(result)
+        row: tuple[str, ...] = (device.name, device.address, device.site or "-", status, rtt,
+                                loss)
+        if with_paths:  # "Magti up 12.1ms, Silknet down": each ISP path on its own
+            row += (", ".join(f"{path.isp} {' '.join(_shown_result(r)[:2]).rstrip(' -')}"
+                              for path, r in zip(device.paths, path_results)) or "-",)
+        rows.append(row)
+    header: tuple[str, ...] = ("DEVICE", "ADDRESS", "SITE", "STATE", "RTT", "LOSS")
+    if with_paths:
+        header += ("PATHS",)
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     out = [("  ".join(str(c).ljust(w) for c, w in zip(r, widths))).rstrip()
            for r in [header, *rows]]
@@ -227,6 +235,15 @@ async def probe_once(inventory: Inventory) -> int:
     print(f"probe-once: {len(rows)} devices in {elapsed:.2f}s: {counts[UP]} up, "
           f"{counts[DOWN]} down, {counts[UNKNOWN]} not probed (errors)", file=sys.stderr)
     return EXIT_DOWN if counts[DOWN] else EXIT_NOT_PROBED if counts[UNKNOWN] else 0
+
+
+def _shown_result(result: ProbeResult) -> tuple[str, str, str]:
+    """State, RTT and loss of one probe as probe-once prints them."""
+    state = record(DeviceState(), result, down_after=1, up_after=1)
+    status = state.status if result.error is None else f"error:{result.error}"
+    rtt = format_milliseconds(state.rtt) if state.rtt is not None else "-"
+    loss = f"{state.loss:.0%}" if state.loss is not None else "-"
+    return status, rtt, loss
 
 
 async def _progress(done: Callable[[], int], total: int) -> None:

@@ -24,6 +24,8 @@ from wardops_common.atomicfile import write_atomic
 log = logging.getLogger("exporter.state")
 
 UNKNOWN, UP, DOWN = "unknown", "up", "down"
+#: a device's state key (name, address), or one of its paths' (name, address, isp)
+StateKey = tuple[str, ...]
 STATE_FILE_VERSION = 1
 # Errored probes in a row (at least; ``down_after`` if larger) after which an UP device's
 # last result is too old to show: one error (a skipped turn, a lost DNS answer) is
@@ -189,7 +191,8 @@ def _saved_state(item: dict[str, Any], now: float) -> tuple[DeviceState | None, 
 
 
 class StateStore:
-    """States of the running inventory's devices, keyed by (name, address).
+    """States of the running inventory's devices, keyed by (name, address), and of
+    their paths, keyed by (name, address, isp): the same state machine for both.
 
     Written from the probe loop, read by scrapes in the web thread: every access holds
     a lock for no longer than a dict operation or a list copy.
@@ -197,11 +200,11 @@ class StateStore:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._states: dict[tuple[str, str], DeviceState] = {}
+        self._states: dict[StateKey, DeviceState] = {}
         self._dirty = False
         self.bounds: tuple[float, ...] = DEFAULT_BUCKETS  # the RTT histogram's
 
-    def set_keys(self, keys: Iterable[tuple[str, str]],
+    def set_keys(self, keys: Iterable[StateKey],
                  bounds: Sequence[float] | None = None) -> None:
         """Keep the states of ``keys`` (new ones start unknown); forget everything else.
 
@@ -217,11 +220,11 @@ class StateStore:
                                 for key, state in self._states.items()}
             self._dirty = True
 
-    def get(self, key: tuple[str, str]) -> DeviceState | None:
+    def get(self, key: StateKey) -> DeviceState | None:
         """The device's state, or None if it is not in the inventory."""
         return self._states.get(key)
 
-    def record(self, key: tuple[str, str], result: ProbeResult, down_after: int,
+    def record(self, key: StateKey, result: ProbeResult, down_after: int,
                up_after: int) -> tuple[DeviceState, DeviceState] | None:
         """Apply a probe result; return (before, after), or None for a removed device."""
         with self._lock:
@@ -233,7 +236,7 @@ class StateStore:
             self._dirty = True
         return before, after
 
-    def snapshot(self) -> dict[tuple[str, str], DeviceState]:
+    def snapshot(self) -> dict[StateKey, DeviceState]:
         """A copy of all states, consistent at one instant."""
         with self._lock:
             return dict(self._states)
@@ -248,8 +251,10 @@ class StateStore:
             states = list(self._states.items())
             self._dirty = False
         saved = []
-        for (name, address), state in states:
-            item = {"name": name, "address": address}
+        for key, state in states:
+            item = {"name": key[0], "address": key[1]}
+            if len(key) > 2:
+                item["isp"] = key[2]  # a path's state
             item.update({k: v for k, v in asdict(state).items() if k in _SAVED_FIELDS})
             saved.append(item)
         return json.dumps({"version": STATE_FILE_VERSION, "devices": saved},
@@ -298,7 +303,9 @@ class StateStore:
                 if not isinstance(item, dict):
                     refused.append(f"devices[{index}]: not an object")
                     continue
-                key = (item.get("name"), item.get("address"))
+                key: tuple[Any, ...] = (item.get("name"), item.get("address"))
+                if "isp" in item:
+                    key += (item["isp"],)
                 if key not in self._states:
                     continue  # the device left the inventory while we were stopped
                 state, problem = _saved_state(item, now)
