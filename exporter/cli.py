@@ -176,6 +176,8 @@ def summary(whole: Inventory, shard: tuple[int, int] | None = None) -> str:
         "types: " + ", ".join(f"{t or '(none)'} {n}" for t, n in sorted(types.items())),
         f"dns names: {sum(1 for d in devices if d.ip is None)}",
         f"with snmp: {sum(1 for d in devices if d.snmp is not None)}",
+        f"with paths: {sum(1 for d in devices if d.paths)} "
+        f"({sum(len(d.paths) for d in devices)} paths)",
         (f"probe: interval {probe.interval:g}s, timeout {probe.timeout:g}s, count {probe.count}, "
          f"down_after {probe.down_after}, up_after {probe.up_after}"
          + (" (defaults: list the CSV under inventory_files: in a YAML file to set them)"

@@ -198,7 +198,10 @@ class DeviceMetrics:
         name_requests = f"{prefix}echo_requests_total"
         template = self._templates.get(prefix, "")
         served = self._served
-        for row in rows:
+        texts: dict[str, list[str]] = {suffix: [] for suffix in out}
+        for index, row in enumerate(rows):
+            if index % _BLOCK == 0 and index:
+                _flush(out, texts)
             state = states.get(row.key, fresh)
             labels = row.labels
             status = state.status
@@ -234,16 +237,30 @@ class DeviceMetrics:
                     failing.append(f"wardops_device_probe_failing{{{labels},reason="
                                    f"\"{escape_label_value(state.failing)}\"}} 1\n")
             info.append(f"{prefix}info{{{row.info_labels}}} 1\n")
+        _flush(out, texts)
         for family in _FAMILIES:
             suffix, kind, help_text = family[0], family[1], family[help_at]
-            lines = out.pop(suffix)
+            chunks = texts.pop(suffix)
             if not help_text or (kind == "histogram" and not with_histogram):
                 continue
             name = prefix + suffix
-            lines.insert(0, f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n")
-            text = "".join(lines)
-            del lines[:]
-            yield text
+            yield f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n"
+            while chunks:
+                yield chunks.pop(0)
+
+
+# Rows rendered between joins of their lines: a family's text is kept as one string per
+# block, not as one small string per series (a 10,000-device body held as lines took
+# about 2.5 times its size).
+_BLOCK = 1000
+
+
+def _flush(lines: dict[str, list[str]], texts: dict[str, list[str]]) -> None:
+    """Move each family's lines, joined, to its texts."""
+    for suffix, family_lines in lines.items():
+        if family_lines:
+            texts[suffix].append("".join(family_lines))
+            family_lines.clear()
 
 
 

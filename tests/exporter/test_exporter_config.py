@@ -154,6 +154,16 @@ def test_paths_merge_defaults_device_entries_and_csv_columns() -> None:
     assert gori.path_key(gori.paths[0]) == ("Gori-Router", "127.0.0.20", "Magti")
 
 
+def test_example_dual_isp_inventory() -> None:
+    inv = load_inventory(REPO / "examples" / "dual-isp.yml")
+    routers = [d for d in inv.devices if d.type == "router"]
+    assert len(routers) == 4 and len(inv.devices) == 8
+    for router in routers:  # two paths each, each to its own tunnel address
+        assert [p.isp for p in router.paths] == ["Magti", "Silknet"]
+        assert len({router.address, *(p.address for p in router.paths)}) == 3
+    assert all(not d.paths for d in inv.devices if d.type == "atm")
+
+
 def test_example_inventory() -> None:
     inv = load_inventory(REPO / "examples" / "devices.yml")
     assert len(inv.devices) == 18
