@@ -12,7 +12,6 @@ import yaml
 from alerter.rules import load_rule_files
 from tests.support import REPO
 
-
 TESTS = REPO / "rules" / "tests" / "paths_test.yml"
 
 
