@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import logging
 import sys
 import time
@@ -98,6 +99,28 @@ def _add_shard(parser: argparse.ArgumentParser, default: object) -> None:
                              "and address), e.g. 1/3")
 
 
+# glibc's mallopt parameter, and the size from which allocations get their own mapping.
+_M_MMAP_THRESHOLD = -3
+_MMAP_FROM = 128 * 1024
+
+
+def return_large_allocations() -> None:
+    """Make glibc give every large allocation its own mapping, returned at free.
+
+    A /metrics body with RTT histograms is tens of MB at 10,000 devices, built from
+    multi-MB strings. glibc raises its mmap threshold after the first such free, so later
+    ones come from the heap, which cannot shrink below the long-lived device states
+    allocated meanwhile: the resident size grew with every scrape (163 MB after three
+    scrapes of 10,000 devices, against 143 MB, then flat, with the threshold fixed).
+    Not glibc (musl): nothing to do.
+    """
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_FROM)
+    except (OSError, AttributeError):
+        log.debug("mallopt not available; large allocations follow the allocator's policy")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``wardops-exporter`` and ``python -m exporter``."""
     parser = _parser()
@@ -144,6 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     exporter = Exporter(path, inventory, listen=listen, state_file=args.state_file or None,
                         shard=shard, web=web,
                         lifecycle=args.lifecycle)
+    return_large_allocations()
     try:
         asyncio.run(exporter.run())
     except ListenError as exc:
