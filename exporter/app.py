@@ -27,14 +27,21 @@ from exporter.collector import (
     IcmpCollector,
     render_metrics,
 )
-from exporter.config import ConfigError, Device, Inventory, load_inventory, select_shard
+from exporter.config import (
+    ConfigError,
+    Device,
+    Inventory,
+    IspPath,
+    load_inventory,
+    select_shard,
+)
 from exporter.icmp import IcmpProber
 from exporter.latency import rendered_bounds
 from exporter.probing import ProbeErrors, probe_device, probe_paths
 from exporter.scheduler import Scheduler
 from exporter.snmp.poller import SnmpPoller
-from exporter.state import DOWN, UP, ProbeResult, StateStore
-from exporter.web import DeviceRow, create_app
+from exporter.state import DOWN, UP, DeviceState, ProbeResult, StateStore
+from exporter.web import DeviceRow, PathRow, create_app
 from wardops_common.webconfig import WebConfig
 from wardops_common.webserver import WebServer
 
@@ -56,6 +63,15 @@ def bind(app: object, listen: tuple[str, int], web: WebConfig | None = None,
 def load(path: str, shard: tuple[int, int] | None) -> Inventory:
     """Load the inventory and keep this exporter's shard of it."""
     return select_shard(load_inventory(path), shard)
+
+
+def _path_row(path: IspPath, state: DeviceState | None) -> PathRow:
+    """A path's row of the landing page (unknown until its state exists)."""
+    if state is None:
+        return PathRow(path.isp, path.address, "unknown")
+    return PathRow(path.isp, path.address, state.status,
+                   rtt=state.rtt if state.status == UP else None, loss=state.loss,
+                   down_since=state.down_since if state.status == DOWN else 0.0)
 
 
 class Exporter:
@@ -135,7 +151,9 @@ class Exporter:
                 stale=state.status == UP and state.last_probe < stale_before,
                 rtt=state.rtt if state.status == UP else None, loss=state.loss,
                 down_since=state.down_since if state.status == DOWN else 0.0,
-                last_probe=state.last_probe))
+                last_probe=state.last_probe, paths=tuple(
+                    _path_row(path, states.get(device.path_key(path)))
+                    for path in device.paths)))
         return rows
 
     # -- the loop side -----------------------------------------------------------------

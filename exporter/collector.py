@@ -222,13 +222,6 @@ class DeviceMetrics:
                 loss.append(f"{name_loss}{{{labels}}} {_num(state.loss)}\n")
             if state.requests:
                 requests.append(f"{name_requests}{{{labels}}} {state.requests}\n")
-                if with_histogram and row.histogram:
-                    counts = state.buckets
-                    total = sum(counts)
-                    cumulative = (list(accumulate(counts[:served])) if counts
-                                  else [0] * served)
-                    histogram.append(template.replace("\0", row.labels_pct) % (
-                        *cumulative, total, float(state.rtt_sum), total))
             changes.append(f"{name_changes}{{{labels}}} {state.changes}\n")
             if is_device:
                 last_probe.append(f"wardops_device_last_probe_timestamp_seconds{{{labels}}} "
@@ -241,12 +234,32 @@ class DeviceMetrics:
         for family in _FAMILIES:
             suffix, kind, help_text = family[0], family[1], family[help_at]
             chunks = texts.pop(suffix)
-            if not help_text or (kind == "histogram" and not with_histogram):
+            if not help_text or kind == "histogram":
                 continue
             name = prefix + suffix
             yield f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n"
             while chunks:
                 yield chunks.pop(0)
+        if not with_histogram:
+            return
+        # The histogram last, in its own pass, each block handed out as it is made: it is
+        # two thirds of the body, and never held whole.
+        name = f"{prefix}rtt_histogram_seconds"
+        help_text = next(f[help_at] for f in _FAMILIES if f[1] == "histogram")
+        yield f"# HELP {name} {help_text}\n# TYPE {name} histogram\n"
+        for start in range(0, len(rows), _BLOCK):
+            for row in rows[start:start + _BLOCK]:
+                state = states.get(row.key, fresh)
+                if not state.requests or not row.histogram:
+                    continue
+                counts = state.buckets
+                total = sum(counts)
+                cumulative = list(accumulate(counts[:served])) if counts else [0] * served
+                histogram.append(template.replace("\0", row.labels_pct) % (
+                    *cumulative, total, float(state.rtt_sum), total))
+            if histogram:
+                yield "".join(histogram)
+                histogram.clear()
 
 
 # Rows rendered between joins of their lines: a family's text is kept as one string per

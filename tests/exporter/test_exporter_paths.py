@@ -14,8 +14,10 @@ import time
 from collections.abc import Iterator
 
 import pytest
+import requests
 
 from tests.exporter.conftest import Exporter, Lab
+from tests.exporter.page import LandingPage
 
 INTERVAL, TIMEOUT = 1.0, 0.4
 SLACK = 2.0
@@ -114,6 +116,13 @@ def test_one_path_down_keeps_the_device_up_both_down_is_down_and_survives_kill_9
     assert device["wardops_device_packet_loss_ratio"] == 0.0
     assert device["wardops_device_state_changes_total"] == 0
     magti_since = down["wardops_path_down_since_timestamp_seconds"]
+    # the landing page: the router is up, and its paths table starts with the dead one
+    page = LandingPage(requests.get(exporter.url + "/", timeout=5).text)
+    assert [r[:5] for r in page.tables["paths"]] == [
+        ["Gori-Router", "Gori", "Magti", "127.0.20.2", "down"],
+        ["Gori-Router", "Gori", "Silknet", "127.0.20.3", "up"]]
+    assert page.tables["paths"][0][5].endswith("s")  # down for ...
+    assert any(r[0] == "Gori-Router" for r in page.tables["up"])
 
     lab.firewall.drop("127.0.20.3")
     down = exporter.wait_device("Gori-Router", "down", WAIT, wardops_device_up=0)
