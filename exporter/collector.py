@@ -2,13 +2,14 @@
 
 Two parts:
 
-- the per-device families (7 series per device, 70,000 at 10,000 devices, plus one
-  while a device's probes fail to run) are rendered by :class:`DeviceMetrics` straight
-  to exposition text from a snapshot of plain tuples, with each device's label set
-  escaped once per inventory load. prometheus-client's
-  ``generate_latest`` builds a ``Sample`` and re-escapes every label per series: 0.43 s for
-  60,000 series on this machine, over the 0.25 s budget; this path takes a small
-  fraction of that (see docs/exporter.md, "Figures").
+- the per-device and per-path families (29 series per device with the default RTT
+  histogram, 11 without; a path 26; docs/exporter.md, "Latency distributions") are
+  rendered by :class:`DeviceMetrics` straight to exposition text from a snapshot of plain
+  tuples, with each device's label set escaped once per inventory load, and streamed
+  family by family (the histogram in blocks) so a body of tens of MB is never held
+  whole. prometheus-client's ``generate_latest`` builds a ``Sample`` and re-escapes
+  every label per series: 0.43 s for 60,000 series on this machine, over the 0.25 s
+  budget; this path takes a fraction of that (see docs/exporter.md, "Figures").
 - everything else (exporter health, probe errors, SNMP, process) comes from
   prometheus-client collectors in a :class:`~prometheus_client.CollectorRegistry`,
   :class:`ExporterCollector` among them.
