@@ -16,6 +16,7 @@ from tests.support import wait_for
 
 SLOW, FAST = "127.0.0.50", "127.0.0.51"
 HIST = "wardops_device_rtt_histogram_seconds"
+PATH_HIST = "wardops_path_rtt_histogram_seconds"
 CONFIG = f"""
 probe: {{interval: 1500ms, timeout: 400ms, count: 10}}
 sites:
@@ -67,3 +68,56 @@ def test_delay_jitter_and_loss_match_what_the_link_was_told(lab: Lab) -> None:
     fast = {labels["le"]: value for name, labels, value in exporter.samples()
             if name == f"{HIST}_bucket" and labels["device"] == "Gori-ATM"}
     assert fast["0.005"] == fast["+Inf"] > 0
+
+
+def test_each_path_has_its_own_distribution_and_the_device_its_best_path(lab: Lab) -> None:
+    """Magti's tunnel answers after N(20 ms, 5 ms), Silknet's at once but loses 30%."""
+    magti, silknet = "127.0.0.52", "127.0.0.53"
+    responder = Responder({magti: (0.020, 0.005, 0.0), silknet: (0.0, 0.0, 0.30)})
+    try:
+        lab.write_config(f"""
+probe: {{interval: 1500ms, timeout: 400ms, count: 10}}
+sites: {{Gori: {{}}}}
+devices:
+  - name: Gori-Router
+    address: 127.0.0.54
+    site: Gori
+    type: router
+    paths: [{{isp: Magti, address: {magti}}}, {{isp: Silknet, address: {silknet}}}]
+""")
+        exporter = lab.start()
+
+        def paths() -> dict[str, dict[str, float]] | None:
+            got: dict[str, dict[str, float]] = {"Magti": {}, "Silknet": {}, "": {}}
+            for name, labels, value in exporter.samples():
+                if labels.get("device") == "Gori-Router":
+                    key = name + (f"@{labels['le']}" if "le" in labels else "")
+                    got[labels.get("isp", "")][key] = value
+            done = all(got[isp].get(f"{PATH_HIST}_count", 0) >= 60 for isp in ("Magti",)) \
+                and got["Silknet"].get("wardops_path_echo_requests_total", 0) >= 100
+            return got if done else None
+
+        got = wait_for(paths, timeout=60, interval=0.5, what="replies over both paths")
+    finally:
+        responder.close()
+    magti_hist, silknet_hist = got["Magti"], got["Silknet"]
+    count = magti_hist[f"{PATH_HIST}_count"]
+    assert 0.30 <= magti_hist[f"{PATH_HIST}_bucket@0.02"] / count <= 0.70
+    assert magti_hist[f"{PATH_HIST}_bucket@0.03"] / count >= 0.85
+    assert 1 - count / magti_hist["wardops_path_echo_requests_total"] <= 0.02
+    silknet_loss = 1 - (silknet_hist[f"{PATH_HIST}_count"]
+                        / silknet_hist["wardops_path_echo_requests_total"])
+    assert 0.18 <= silknet_loss <= 0.42, silknet_loss
+    assert silknet_hist[f"{PATH_HIST}_bucket@0.005"] == silknet_hist[f"{PATH_HIST}_count"]
+    # the device shows its best path of the last probe: Magti answers every request, so
+    # no loss (Silknet's 30% is not the branch's), and the RTT of a path that answered
+    # all (Magti's, or Silknet's on a probe it lost nothing: one in 35); no histogram of
+    # its own (its paths' are)
+    device = got[""]
+    assert device["wardops_device_up"] == 1
+    assert device["wardops_device_packet_loss_ratio"] == 0.0
+    best = {magti_hist["wardops_path_rtt_seconds"]}
+    if silknet_hist["wardops_path_packet_loss_ratio"] == 0.0:
+        best.add(silknet_hist["wardops_path_rtt_seconds"])
+    assert device["wardops_device_rtt_seconds"] in best
+    assert f"{HIST}_count" not in device

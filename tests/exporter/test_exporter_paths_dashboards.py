@@ -1,4 +1,4 @@
-"""The dashboards' path panels on real data: the exporter on examples/dual-isp.yml probing
+"""The dashboards' path panels and the path rules' expressions on real data: the exporter on examples/dual-isp.yml probing
 for real in the netns, a real Prometheus scraping it, one ISP path of three branches
 dropped by nftables; the shipped dashboards' queries then say what happened."""
 
@@ -9,6 +9,8 @@ import math
 import time
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from tests.exporter.conftest import Lab
 from tests.stack.stackparts import Prometheus
@@ -25,6 +27,12 @@ def panel_expr(dashboard: str, title: str, ref: str = "A") -> str:
     raise AssertionError(f"{dashboard}: no panel {title!r}")
 
 
+def rule_expr(file: str, alert: str) -> str:
+    doc = yaml.safe_load((REPO / "rules" / file).read_text())
+    return str(next(rule["expr"] for group in doc["groups"] for rule in group["rules"]
+                    if rule.get("alert") == alert))
+
+
 def fill(expr: str, **values: str) -> str:
     expr = expr.replace("$__rate_interval", "15s")
     for name, value in values.items():
@@ -36,7 +44,7 @@ def by_label(result: list[dict[str, Any]], label: str) -> dict[str, float]:
     return {r["metric"].get(label, ""): float(r["value"][1]) for r in result}
 
 
-def test_branches_on_one_isp_and_the_smokeping_panels(lab: Lab, tmp_path: Path) -> None:
+def test_branches_on_one_isp_smokeping_panels_and_path_rules(lab: Lab, tmp_path: Path) -> None:
     config = EXAMPLE.read_text().replace("interval: 10s", "interval: 1s").replace(
         "timeout: 1s", "timeout: 300ms").replace("down_after: 2", "down_after: 1")
     lab.write_config(config)
@@ -80,5 +88,20 @@ def test_branches_on_one_isp_and_the_smokeping_panels(lab: Lab, tmp_path: Path) 
                         "device")
         assert set(down) == {"Gori-Router", "Zugdidi-Router", "Poti-Router"}
         assert all(since <= time.time() for since in down.values())
+        # the default rules' expressions on the same data: IspPathDown for the three
+        # (no SNMP here: snmp_uplink unknown), DeviceDown for none
+        path_down = {(r["metric"]["device"], r["metric"]["isp"], r["metric"]["snmp_uplink"])
+                     for r in prom.query(rule_expr("paths.yml", "IspPathDown"))}
+        assert path_down == {("Gori-Router", "Magti", "unknown"),
+                             ("Zugdidi-Router", "Magti", "unknown"),
+                             ("Poti-Router", "Silknet", "unknown")}
+        assert prom.query(rule_expr("wardops.yml", "DeviceDown")) == []
+        # both of Telavi's paths dropped: DeviceDown, and no IspPathDown for it
+        lab.firewall.drop("127.0.7.11", "127.0.7.12")
+        wait_for(lambda: {r["metric"]["device"] for r in prom.query(
+            rule_expr("wardops.yml", "DeviceDown"))} == {"Telavi-Router"} or None,
+            timeout=30, interval=0.5, what="DeviceDown for Telavi-Router")
+        assert "Telavi-Router" not in {r["metric"]["device"] for r in prom.query(
+            rule_expr("paths.yml", "IspPathDown"))}
     finally:
         prom.stop()
