@@ -190,3 +190,30 @@ devices:
     wait_path(exporter, "Poti-Router", "Magti", 0)
     assert path(exporter, "Poti-Router", "Direct")["wardops_path_up"] == 1
     assert exporter.device("Poti-Router")["wardops_device_up"] == 1
+
+
+def test_reload_adds_and_removes_paths_and_refuses_a_bad_one(lab: Lab) -> None:
+    lab.write_config(DUAL)
+    exporter = lab.start()
+    wait_path(exporter, "Gori-Router", "Silknet", 1)
+    before = wait_path(exporter, "Gori-Router", "Magti", 1)
+    # the device's own Silknet entry removed (the default's stays: to the device's own
+    # address now) and a path on a mark added; every path keeps its state by its isp
+    lab.write_config(DUAL.replace("      - {isp: Silknet, address: 127.0.20.3}",
+                                  "      - {isp: Backup, mark: 0x40}"))
+    assert exporter.reload().status_code == 200
+    wait_path(exporter, "Gori-Router", "Backup", 1)
+    info = {labels["isp"]: labels["path_address"] for name, labels, _ in exporter.samples()
+            if name == "wardops_path_info" and labels["device"] == "Gori-Router"}
+    assert info == {"Magti": "127.0.20.2", "Silknet": "127.0.20.1", "Backup": "127.0.20.1"}
+    after = path(exporter, "Gori-Router", "Magti")
+    assert after["wardops_path_echo_requests_total"] >= before["wardops_path_echo_requests_total"]
+    # an interface that does not exist: refused, naming the entry; the paths keep running
+    lab.write_config(DUAL.replace("{isp: Magti, address: 127.0.20.2}",
+                                  "{isp: Magti, address: 127.0.20.2, interface: wan-magti}"))
+    refused = exporter.reload()
+    assert refused.status_code != 200
+    assert "devices[0] (Gori-Router): paths[0] (Magti): interface: no interface " \
+           "'wan-magti' on this host" in refused.text
+    assert exporter.value("wardops_exporter_config_last_reload_successful") == 0
+    assert path(exporter, "Gori-Router", "Backup")["wardops_path_up"] == 1
