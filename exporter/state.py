@@ -250,14 +250,16 @@ class StateStore:
                 return None
             states = list(self._states.items())
             self._dirty = False
-        saved = []
+        saved: dict[str, list[dict[str, Any]]] = {"devices": [], "paths": []}
         for key, state in states:
             item = {"name": key[0], "address": key[1]}
             if len(key) > 2:
-                item["isp"] = key[2]  # a path's state
+                item["isp"] = key[2]
             item.update({k: v for k, v in asdict(state).items() if k in _SAVED_FIELDS})
-            saved.append(item)
-        return json.dumps({"version": STATE_FILE_VERSION, "devices": saved},
+            # paths in a list of their own: an older exporter reads only "devices" and
+            # must not take a path's state for its device's
+            saved["paths" if len(key) > 2 else "devices"].append(item)
+        return json.dumps({"version": STATE_FILE_VERSION, **saved},
                           separators=(",", ":")).encode()
 
     def mark_dirty(self) -> None:
@@ -293,25 +295,26 @@ class StateStore:
             raise ValueError("nested too deeply to be a wardops state file") from None
         if not isinstance(doc, dict) or doc.get("version") != STATE_FILE_VERSION:
             raise ValueError(f"not a version {STATE_FILE_VERSION} wardops state file")
-        entries = doc.get("devices", [])
-        if not isinstance(entries, list):
-            raise ValueError("devices: not a list")
         now = time.time() if now is None else now
         taken, refused = 0, []
-        with self._lock:
-            for index, item in enumerate(entries):
-                if not isinstance(item, dict):
-                    refused.append(f"devices[{index}]: not an object")
-                    continue
-                key: tuple[Any, ...] = (item.get("name"), item.get("address"))
-                if "isp" in item:
-                    key += (item["isp"],)
-                if key not in self._states:
-                    continue  # the device left the inventory while we were stopped
-                state, problem = _saved_state(item, now)
-                if state is None:
-                    refused.append(f"devices[{index}] ({key[0]}): {problem}")
-                    continue
-                self._states[key] = restored(state)
-                taken += 1
+        for section in ("devices", "paths"):
+            entries = doc.get(section, [])
+            if not isinstance(entries, list):
+                raise ValueError(f"{section}: not a list")
+            with self._lock:
+                for index, item in enumerate(entries):
+                    if not isinstance(item, dict):
+                        refused.append(f"{section}[{index}]: not an object")
+                        continue
+                    key: tuple[Any, ...] = (item.get("name"), item.get("address"))
+                    if section == "paths":
+                        key += (item.get("isp"),)
+                    if key not in self._states:
+                        continue  # it left the inventory while we were stopped
+                    state, problem = _saved_state(item, now)
+                    if state is None:
+                        refused.append(f"{section}[{index}] ({key[0]}): {problem}")
+                        continue
+                    self._states[key] = restored(state)
+                    taken += 1
         return taken, refused
