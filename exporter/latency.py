@@ -50,7 +50,10 @@ def reply_stats(rtts: Sequence[float]) -> ReplyStats | None:
     mean = sum(rtts) / n
     stddev = None
     if n > 1:
-        stddev = math.sqrt(sum((r - mean) ** 2 for r in rtts) / (n - 1))
+        squares = 0.0
+        for rtt in rtts:  # a plain loop: a generator expression takes half as long again
+            squares += (rtt - mean) * (rtt - mean)
+        stddev = math.sqrt(squares / (n - 1))
     return ReplyStats(mean, min(rtts), max(rtts), stddev)
 
 
