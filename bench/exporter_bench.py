@@ -285,12 +285,20 @@ def exporter_present() -> bool:
 
 
 def write_inventory(workdir: Path, addresses: list[str], interval: float, timeout: float,
-                    count: int) -> Path:
+                    count: int, paths: int = 0) -> Path:
+    """The inventory as a CSV import; with ``paths`` (2), every device has two ISP paths,
+    Magti to its own address and Silknet to the address ``devices`` further on (columns
+    path_<isp>_address), so the exporter probes all of ``addresses``."""
     csv = workdir / "devices.csv"
-    rows = ["name,address,site,type"]
     kinds = ("router", "switch", "ap", "atm", "paybox", "nvr")
-    for i, address in enumerate(addresses):
-        rows.append(f"dev-{i:05d},{address},branch-{i // 60:03d},{kinds[i % len(kinds)]}")
+    devices = len(addresses) // paths if paths else len(addresses)
+    rows = ["name,address,site,type" + (",path_Magti_address,path_Silknet_address" if paths
+                                         else "")]
+    for i, address in enumerate(addresses[:devices]):
+        row = f"dev-{i:05d},{address},branch-{i // 60:03d},{kinds[i % len(kinds)]}"
+        if paths:  # Silknet shifted by one, so no device has both paths dropped
+            row += f",{address},{addresses[devices + (i + 1) % devices]}"
+        rows.append(row)
     csv.write_text("\n".join(rows) + "\n")
     config = workdir / "devices.yml"
     config.write_text(f"""probe:
@@ -413,10 +421,16 @@ def main() -> int:
     parser.add_argument("--spread", type=float, default=8.0,
                         help="window over which the spread runs (engine and fping) send")
     parser.add_argument("--skip-exporter", action="store_true")
+    parser.add_argument("--paths", type=int, choices=(0, 2), default=0,
+                        help="2: every device has two ISP paths (Magti to its address, "
+                        "Silknet to a second one): --devices devices, twice the probes; "
+                        "fping and the engine probe all 2 × --devices addresses")
     args = parser.parse_args()
     reexec_in_netns()
     subprocess.run(["sysctl", "-qw", "net.ipv4.ping_group_range=0 2147483647"], check=True)
 
+    devices = args.devices
+    args.devices *= max(args.paths, 1)  # the probes (targets) of a cycle from here on
     addresses, dropped = targets(args.devices)
     drop(dropped)
     workdir = Path(tempfile.mkdtemp(prefix="wardops-bench-"))
@@ -481,11 +495,21 @@ def main() -> int:
                                                else "exporter core not on this branch") + ")")
     else:
         print("exporter: probe-once, then serving", file=sys.stderr)
-        config = write_inventory(workdir, addresses, args.interval, args.timeout, args.count)
+        config = write_inventory(workdir, addresses, args.interval, args.timeout, args.count,
+                                 args.paths)
         fig = exporter_run(config, args.devices, args.count, args.interval, workdir)
         truth = (args.devices - len(dropped), len(dropped), 0)
+        if args.paths:
+            # a device is up while either path is (write_inventory's pairing)
+            half = set(addresses[:devices])
+            down = sum(1 for i, a in enumerate(addresses[:devices])
+                       if a in dropped and addresses[devices + (i + 1) % devices] in dropped)
+            truth = (devices - down, down, 0)
+            print(f"{devices} devices with 2 paths each; {len(dropped & half)} Magti and "
+                  f"{len(dropped - half)} Silknet paths dropped", file=sys.stderr)
         report += [
-            (f"exporter probe-once, {args.devices} devices: sweep {fig.sweep_seconds:.2f}s "
+            (f"exporter probe-once, {devices} devices, {args.devices} probes: "
+            f"sweep {fig.sweep_seconds:.2f}s "
             f"{check(fig.sweep_seconds <= limit)}; whole process {fig.probe_once.wall:.2f}s wall, "
             f"{fig.probe_once.cpu:.2f}s CPU (start-up and inventory included) = "
             f"{fig.probe_once.per_1000 / fping.per_1000:.1f}× fping per request; "
@@ -497,7 +521,8 @@ def main() -> int:
             f"{'yes' if fig.aligned else 'NO'}; skipped probes {fig.skipped}, overruns "
             f"{fig.overruns} {check(fig.skipped == 0 and fig.overruns == 0)}; "
             f"up/down/unknown {fig.served_counts} {check(fig.served_counts == truth)}"),
-            (f"/metrics at {args.devices} devices: {fig.render_seconds:.3f}s median of 5, "
+            (f"/metrics at {devices} devices ({args.paths or 'no'} paths each): "
+             f"{fig.render_seconds:.3f}s median of 5, "
             f"{fig.metrics_bytes / 1e6:.2f} MB (target ≤ 0.25s) "
             f"{check(fig.render_seconds <= 0.25)}"),
             (f"exporter peak RSS (VmHWM): {fig.peak_rss_mb:.0f} MB (target ≤ 150 MB) "

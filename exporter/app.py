@@ -12,7 +12,7 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
@@ -27,13 +27,21 @@ from exporter.collector import (
     IcmpCollector,
     render_metrics,
 )
-from exporter.config import ConfigError, Device, Inventory, load_inventory, select_shard
+from exporter.config import (
+    ConfigError,
+    Device,
+    Inventory,
+    IspPath,
+    load_inventory,
+    select_shard,
+)
 from exporter.icmp import IcmpProber
-from exporter.probing import ProbeErrors, probe_device
+from exporter.latency import rendered_bounds
+from exporter.probing import ProbeErrors, probe_device, probe_paths
 from exporter.scheduler import Scheduler
 from exporter.snmp.poller import SnmpPoller
-from exporter.state import DOWN, UP, StateStore
-from exporter.web import DeviceRow, create_app
+from exporter.state import DOWN, UP, DeviceState, ProbeResult, StateStore
+from exporter.web import DeviceRow, PathRow, create_app
 from wardops_common.webconfig import WebConfig
 from wardops_common.webserver import WebServer
 
@@ -55,6 +63,15 @@ def bind(app: object, listen: tuple[str, int], web: WebConfig | None = None,
 def load(path: str, shard: tuple[int, int] | None) -> Inventory:
     """Load the inventory and keep this exporter's shard of it."""
     return select_shard(load_inventory(path), shard)
+
+
+def _path_row(path: IspPath, state: DeviceState | None) -> PathRow:
+    """A path's row of the landing page (unknown until its state exists)."""
+    if state is None:
+        return PathRow(path.isp, path.address, "unknown")
+    return PathRow(path.isp, path.address, state.status,
+                   rtt=state.rtt if state.status == UP else None, loss=state.loss,
+                   down_since=state.down_since if state.status == DOWN else 0.0)
 
 
 class Exporter:
@@ -97,7 +114,7 @@ class Exporter:
         """The ICMP engine's socket mode, "raw" (root) or "datagram" (unprivileged)."""
         return self.prober.mode
 
-    def metrics(self, scraper: str = "") -> bytes:
+    def metrics(self, scraper: str = "") -> Iterable[bytes]:
         """The /metrics body from a snapshot of the states; ``scraper`` (source address
         and User-Agent) notes the scrape's arrival for the scheduler's alignment."""
         if scraper:
@@ -134,7 +151,9 @@ class Exporter:
                 stale=state.status == UP and state.last_probe < stale_before,
                 rtt=state.rtt if state.status == UP else None, loss=state.loss,
                 down_since=state.down_since if state.status == DOWN else 0.0,
-                last_probe=state.last_probe))
+                last_probe=state.last_probe, paths=tuple(
+                    _path_row(path, states.get(device.path_key(path)))
+                    for path in device.paths)))
         return rows
 
     # -- the loop side -----------------------------------------------------------------
@@ -168,7 +187,7 @@ class Exporter:
         self.registry.register(ExporterCollector(
             scheduler=self.scheduler, errors=self.errors, status=self.status,
             state_errors=self.state_errors,
-            states=lambda: [s.status for s in self.store.snapshot().values()]))
+            states=lambda: [s.status for k, s in self.store.snapshot().items() if len(k) == 2]))
         self.registry.register(IcmpCollector(self.prober))
         self.registry.register(GuardedCollectors({"snmp": self.poller}))
         ProcessCollector(registry=self.registry)
@@ -214,15 +233,30 @@ class Exporter:
 
     async def _probe_and_record(self, device: Device) -> None:
         settings = self.inventory.probe
-        result = await probe_device(device, self.prober, settings, self.errors)
-        change = self.store.record(device.key, result, settings.down_after, settings.up_after)
+        if not device.paths:
+            result = await probe_device(device, self.prober, settings, self.errors)
+        else:
+            result, path_results = await probe_paths(device, self.prober, settings,
+                                                     self.errors)
+            for path, path_result in zip(device.paths, path_results):
+                self._record(device, device.path_key(path), path_result, path.isp)
+        self._record(device, device.key, result, "")
+
+    def _record(self, device: Device, key: tuple[str, ...], result: ProbeResult,
+                isp: str) -> None:
+        """Fold a result into the state of ``key`` (the device's or one of its paths');
+        a change of state is logged and saved at once."""
+        settings = self.inventory.probe
+        change = self.store.record(key, result, settings.down_after, settings.up_after)
         if change is None:
             return
         before, after = change
         if before.status != after.status:
-            log.info(f"device {after.status}", extra={
-                "device": device.name, "address": device.address, "site": device.site,
-                "was": before.status, "down_since": after.down_since or None})
+            extra = {"device": device.name, "address": device.address, "site": device.site,
+                     "was": before.status, "down_since": after.down_since or None}
+            if isp:
+                extra["isp"] = isp
+            log.info(f"{'path' if isp else 'device'} {after.status}", extra=extra)
             assert self._save_now is not None
             self._save_now.set()
 
@@ -236,9 +270,13 @@ class Exporter:
         """Make ``inventory`` the running one: kept devices keep their state."""
         self.inventory = inventory
         self._by_key = {d.key: d for d in inventory.devices}
-        self.store.set_keys(self._by_key)
+        paths = [d.path_key(p) for d in inventory.devices for p in d.paths]
+        self.store.set_keys([*self._by_key, *paths], inventory.probe.rtt_buckets)
+        self.prober.retain_routes({p.route for d in inventory.devices for p in d.paths})
         self.errors.retain(set(self._by_key))
-        self.device_metrics.set_devices(inventory.devices)
+        probe = inventory.probe
+        self.device_metrics.set_devices(inventory.devices, rendered_bounds(
+            probe.rtt_buckets, probe.timeout) if probe.rtt_buckets else None)
         if self.scheduler is not None:
             self.scheduler.set_devices(inventory.devices, inventory.probe)
         if self.poller is not None:

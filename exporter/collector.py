@@ -2,13 +2,14 @@
 
 Two parts:
 
-- the per-device families (7 series per device, 70,000 at 10,000 devices, plus one
-  while a device's probes fail to run) are rendered by :class:`DeviceMetrics` straight
-  to exposition text from a snapshot of plain tuples, with each device's label set
-  escaped once per inventory load. prometheus-client's
-  ``generate_latest`` builds a ``Sample`` and re-escapes every label per series: 0.43 s for
-  60,000 series on this machine, over the 0.25 s budget; this path takes a small
-  fraction of that (see docs/exporter.md, "Figures").
+- the per-device and per-path families (29 series per device with the default RTT
+  histogram, 11 without; a path 26; docs/exporter.md, "Latency distributions") are
+  rendered by :class:`DeviceMetrics` straight to exposition text from a snapshot of plain
+  tuples, with each device's label set escaped once per inventory load, and streamed
+  family by family (the histogram in blocks) so a body of tens of MB is never held
+  whole. prometheus-client's ``generate_latest`` builds a ``Sample`` and re-escapes
+  every label per series: 0.43 s for 60,000 series on this machine, over the 0.25 s
+  budget; this path takes a fraction of that (see docs/exporter.md, "Figures").
 - everything else (exporter health, probe errors, SNMP, process) comes from
   prometheus-client collectors in a :class:`~prometheus_client.CollectorRegistry`,
   :class:`ExporterCollector` among them.
@@ -17,8 +18,9 @@ Two parts:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -51,21 +53,91 @@ def _num(value: float) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _Row:
-    key: tuple[str, str]
-    labels: str  # escaped label text of the per-device series
-    info_labels: str  # the same plus latitude/longitude when known
+    key: tuple[str, ...]
+    labels: str  # escaped label text of the per-device (per-path) series
+    info_labels: str  # the same plus latitude/longitude (a path's route) when known
+    histogram: bool  # serve its RTT histogram (not for a device with paths: theirs are)
+
+    @property
+    def labels_pct(self) -> str:
+        """``labels`` safe inside a %-format template."""
+        return self.labels.replace("%", "%%")
+
+
+HISTOGRAM = "wardops_device_rtt_histogram_seconds"
+
+
+def _le(bound: float) -> str:
+    """A bucket bound as client_python writes it (``0.005``, ``1.0``)."""
+    return repr(float(bound))
+
+
+# (suffix, type, help of the device family, help of the path family); the families of
+# both are wardops_device_<suffix> and wardops_path_<suffix>, in this order.
+_FAMILIES = (
+    ("up", "gauge",
+     "1 if the device answers, 0 if it is down (after down_after/up_after); absent while "
+     "unknown: before its first probe, or while probes of a device last seen up fail to run.",
+     "1 if the device answers over this path (its isp), 0 if the path is down (after "
+     "down_after/up_after); absent while unknown."),
+    ("rtt_seconds", "gauge", "Mean round trip of the last probe's replies; absent while down.",
+     "Mean round trip of the path's last probe's replies; absent while down."),
+    ("rtt_min_seconds", "gauge",
+     "Shortest round trip of the last probe's replies; absent while down.", ""),
+    ("rtt_max_seconds", "gauge",
+     "Longest round trip of the last probe's replies; absent while down.", ""),
+    ("rtt_stddev_seconds", "gauge",
+     "Standard deviation (jitter) of the last probe's round trips; absent with fewer than "
+     "two replies.",
+     "Standard deviation (jitter) of the path's last probe's round trips; absent with "
+     "fewer than two replies."),
+    ("packet_loss_ratio", "gauge", "Share of the last probe's echo requests that got no reply.",
+     "Share of the path's last probe's echo requests that got no reply."),
+    ("echo_requests_total", "counter",
+     "Echo requests sent to the device since the exporter started (loss over a window: "
+     "1 - replies (the histogram's _count) / requests).",
+     "Echo requests sent over the path since the exporter started."),
+    ("rtt_histogram_seconds", "histogram",
+     "Round trips of the device's replies since the exporter started (probe.rtt_buckets, up "
+     "to probe.timeout); not served for a device with paths (see wardops_path_*).",
+     "Round trips of the path's replies since the exporter started (probe.rtt_buckets, up "
+     "to probe.timeout)."),
+    ("down_since_timestamp_seconds", "gauge",
+     "Unix time the current outage began (its first failed probe); 0 while up.",
+     "Unix time the path's current outage began (its first failed probe); 0 while up."),
+    ("last_probe_timestamp_seconds", "gauge",
+     "Unix time the device's last probe finished; 0 before the first.", ""),
+    ("state_changes_total", "counter", "Transitions between up and down.",
+     "The path's transitions between up and down."),
+    ("probe_failing", "gauge",
+     "1 while the device's probes fail to run (reason label); absent otherwise.", ""),
+    ("info", "gauge", "The device's labels, with latitude and longitude when known.",
+     "One per path: the device's labels, isp, and the path's destination (path_address), "
+     "source, interface and mark when set."),
+)
 
 
 class DeviceMetrics:
-    """Renders the per-device families for the current inventory and a state snapshot."""
+    """Renders the per-device and per-path families for the inventory and a snapshot."""
 
-    def __init__(self, devices: Sequence[Device] = ()) -> None:
+    def __init__(self, devices: Sequence[Device] = (),
+                 bounds: Sequence[float] | None = None) -> None:
         self._rows: tuple[_Row, ...] = ()
-        self.set_devices(devices)
+        self._path_rows: tuple[_Row, ...] = ()
+        self._bounds: tuple[float, ...] | None = None
+        self._templates: dict[str, str] = {}  # histogram text of one row, by name prefix
+        self._served = 0  # bounds served
+        self.set_devices(devices, bounds)
 
-    def set_devices(self, devices: Sequence[Device]) -> None:
-        """Escape each device's labels once; swapped in as a whole for the next render."""
+    def set_devices(self, devices: Sequence[Device],
+                    bounds: Sequence[float] | None = None) -> None:
+        """Escape each device's labels once; swapped in as a whole for the next render.
+
+        ``bounds``: the RTT histogram's served bucket bounds
+        (:func:`exporter.latency.rendered_bounds`); None serves no histogram.
+        """
         rows = []
+        path_rows = []
         for device in devices:
             labels = label_text(device.label_pairs())
             coords = []
@@ -74,65 +146,136 @@ class DeviceMetrics:
             if device.longitude is not None:
                 coords.append(("longitude", repr(device.longitude)))
             info = labels + ("," + label_text(coords) if coords else "")
-            rows.append(_Row(device.key, labels, info))
+            rows.append(_Row(device.key, labels, info, not device.paths))
+            for path in device.paths:
+                path_labels = labels + "," + label_text([("isp", path.isp)])
+                route = path.route
+                extra = [("path_address", path.address)]
+                extra += [("source", route.source)] if route.source else []
+                extra += [("interface", route.interface)] if route.interface else []
+                extra += [("mark", f"{route.mark:#x}")] if route.mark is not None else []
+                path_rows.append(_Row(device.path_key(path), path_labels,
+                                      path_labels + "," + label_text(extra), True))
         self._rows = tuple(rows)
+        self._path_rows = tuple(path_rows)
+        self._bounds = tuple(bounds) if bounds is not None else None
+        # One device's whole histogram is one %-format of one template (its labels
+        # substituted for \0): two C-level calls instead of a Python line per bucket,
+        # which made the histogram most of the render time at 10,000 devices.
+        bounds = self._bounds or ()
+        self._served = len(bounds)
+        self._templates = {}
+        for prefix in ("wardops_device_", "wardops_path_"):
+            name = f"{prefix}rtt_histogram_seconds"
+            lines = [f'{name}_bucket{{\0,le="{_le(b)}"}} %d\n' for b in bounds]
+            lines.append(f'{name}_bucket{{\0,le="+Inf"}} %d\n{name}_sum{{\0}} %r\n'
+                         f"{name}_count{{\0}} %d\n")
+            self._templates[prefix] = "".join(lines)
 
-    def render(self, states: dict[tuple[str, str], DeviceState]) -> str:
-        """Exposition text of every per-device family for ``states``."""
-        up: list[str] = []
-        rtt: list[str] = []
-        loss: list[str] = []
-        down_since: list[str] = []
-        last_probe: list[str] = []
-        changes: list[str] = []
-        failing: list[str] = []
-        info: list[str] = []
+    def render(self, states: Mapping[tuple[str, ...], DeviceState]) -> str:
+        """Exposition text of every per-device and per-path family for ``states``."""
+        return "".join(self.render_parts(states))
+
+    def render_parts(self, states: Mapping[tuple[str, ...], DeviceState]) -> Iterator[str]:
+        """:meth:`render`'s text one family at a time, each one's lines dropped once it is
+        handed out: a 10,000-device body (tens of MB with histograms) is never held as
+        lines, text and bytes all at once."""
+        yield from self._render("wardops_device_", 2, self._rows, states)
+        if self._path_rows:
+            yield from self._render("wardops_path_", 3, self._path_rows, states)
+
+    def _render(self, prefix: str, help_at: int, rows: tuple[_Row, ...],
+                states: Mapping[tuple[str, ...], DeviceState]) -> Iterator[str]:
+        out: dict[str, list[str]] = {family[0]: [] for family in _FAMILIES}
+        up, rtt, rtt_min, rtt_max, jitter, loss, requests, histogram, down_since, \
+            last_probe, changes, failing, info = out.values()
+        is_device = help_at == 2  # paths serve a subset (their help text is "" otherwise)
         fresh = DeviceState()
-        for row in self._rows:
+        with_histogram = self._bounds is not None
+        name_up, name_rtt = f"{prefix}up", f"{prefix}rtt_seconds"
+        name_jitter, name_loss = f"{prefix}rtt_stddev_seconds", f"{prefix}packet_loss_ratio"
+        name_down, name_changes = (f"{prefix}down_since_timestamp_seconds",
+                                   f"{prefix}state_changes_total")
+        name_requests = f"{prefix}echo_requests_total"
+        template = self._templates.get(prefix, "")
+        served = self._served
+        texts: dict[str, list[str]] = {suffix: [] for suffix in out}
+        for index, row in enumerate(rows):
+            if index % _BLOCK == 0 and index:
+                _flush(out, texts)
             state = states.get(row.key, fresh)
             labels = row.labels
             status = state.status
             if status != UNKNOWN:
-                up.append(f"wardops_device_up{{{labels}}} {1 if status == UP else 0}\n")
-                down_since.append(f"wardops_device_down_since_timestamp_seconds{{{labels}}} "
+                up.append(f"{name_up}{{{labels}}} {1 if status == UP else 0}\n")
+                down_since.append(f"{name_down}{{{labels}}} "
                                   f"{_num(state.down_since if status == DOWN else 0.0)}\n")
                 if status == UP and state.rtt is not None:
-                    rtt.append(f"wardops_device_rtt_seconds{{{labels}}} {_num(state.rtt)}\n")
+                    rtt.append(f"{name_rtt}{{{labels}}} {_num(state.rtt)}\n")
+                    if is_device and state.rtt_min is not None and state.rtt_max is not None:
+                        rtt_min.append(f"wardops_device_rtt_min_seconds{{{labels}}} "
+                                       f"{_num(state.rtt_min)}\n")
+                        rtt_max.append(f"wardops_device_rtt_max_seconds{{{labels}}} "
+                                       f"{_num(state.rtt_max)}\n")
+                    if state.rtt_stddev is not None:
+                        jitter.append(f"{name_jitter}{{{labels}}} {_num(state.rtt_stddev)}\n")
             if state.loss is not None:
-                loss.append(f"wardops_device_packet_loss_ratio{{{labels}}} {_num(state.loss)}\n")
-            last_probe.append(f"wardops_device_last_probe_timestamp_seconds{{{labels}}} "
-                              f"{_num(state.last_probe)}\n")
-            changes.append(f"wardops_device_state_changes_total{{{labels}}} {state.changes}\n")
-            if state.failing:
-                failing.append(f"wardops_device_probe_failing{{{labels},reason="
-                               f"\"{escape_label_value(state.failing)}\"}} 1\n")
-            info.append(f"wardops_device_info{{{row.info_labels}}} 1\n")
-        parts = []
-        for name, kind, help_text, lines in (
-            ("wardops_device_up", "gauge",
-             ("1 if the device answers, 0 if it is down (after down_after/up_after); absent "
-              "while unknown: before its first probe, or while probes of a device last seen "
-              "up fail to run."), up),
-            ("wardops_device_rtt_seconds", "gauge",
-             "Mean round trip of the last probe's replies; absent while down.", rtt),
-            ("wardops_device_packet_loss_ratio", "gauge",
-             "Share of the last probe's echo requests that got no reply.", loss),
-            ("wardops_device_down_since_timestamp_seconds", "gauge",
-             "Unix time the current outage began (its first failed probe); 0 while up.",
-             down_since),
-            ("wardops_device_last_probe_timestamp_seconds", "gauge",
-             "Unix time the device's last probe finished; 0 before the first.", last_probe),
-            ("wardops_device_state_changes_total", "counter",
-             "Transitions between up and down.", changes),
-            ("wardops_device_probe_failing", "gauge",
-             ("1 while the device's probes fail to run (reason label); absent otherwise."),
-             failing),
-            ("wardops_device_info", "gauge",
-             "The device's labels, with latitude and longitude when known.", info),
-        ):
-            parts.append(f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n")
-            parts.extend(lines)
-        return "".join(parts)
+                loss.append(f"{name_loss}{{{labels}}} {_num(state.loss)}\n")
+            if state.requests:
+                requests.append(f"{name_requests}{{{labels}}} {state.requests}\n")
+            changes.append(f"{name_changes}{{{labels}}} {state.changes}\n")
+            if is_device:
+                last_probe.append(f"wardops_device_last_probe_timestamp_seconds{{{labels}}} "
+                                  f"{_num(state.last_probe)}\n")
+                if state.failing:
+                    failing.append(f"wardops_device_probe_failing{{{labels},reason="
+                                   f"\"{escape_label_value(state.failing)}\"}} 1\n")
+            info.append(f"{prefix}info{{{row.info_labels}}} 1\n")
+        _flush(out, texts)
+        for family in _FAMILIES:
+            suffix, kind, help_text = family[0], family[1], family[help_at]
+            chunks = texts.pop(suffix)
+            if not help_text or kind == "histogram":
+                continue
+            name = prefix + suffix
+            yield f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n"
+            while chunks:
+                yield chunks.pop(0)
+        if not with_histogram:
+            return
+        # The histogram last, in its own pass, each block handed out as it is made: it is
+        # two thirds of the body, and never held whole.
+        name = f"{prefix}rtt_histogram_seconds"
+        help_text = next(f[help_at] for f in _FAMILIES if f[1] == "histogram")
+        yield f"# HELP {name} {help_text}\n# TYPE {name} histogram\n"
+        for start in range(0, len(rows), _BLOCK):
+            for row in rows[start:start + _BLOCK]:
+                state = states.get(row.key, fresh)
+                if not state.requests or not row.histogram:
+                    continue
+                counts = state.buckets
+                total = sum(counts)
+                cumulative = list(accumulate(counts[:served])) if counts else [0] * served
+                histogram.append(template.replace("\0", row.labels_pct) % (
+                    *cumulative, total, float(state.rtt_sum), total))
+            if histogram:
+                yield "".join(histogram)
+                histogram.clear()
+
+
+# Rows rendered between joins of their lines: a family's text is kept as one string per
+# block, not as one small string per series (a 10,000-device body held as lines took
+# about 2.5 times its size).
+_BLOCK = 1000
+
+
+def _flush(lines: dict[str, list[str]], texts: dict[str, list[str]]) -> None:
+    """Move each family's lines, joined, to its texts."""
+    for suffix, family_lines in lines.items():
+        if family_lines:
+            texts[suffix].append("".join(family_lines))
+            family_lines.clear()
+
 
 
 @dataclass(slots=True)
@@ -301,7 +444,10 @@ class GuardedCollectors:
         yield failures
 
 
-def render_metrics(device_metrics: DeviceMetrics, states: dict[tuple[str, str], DeviceState],
-                   registry: CollectorRegistry) -> bytes:
-    """The whole /metrics body: the per-device families, then the registry's."""
-    return device_metrics.render(states).encode() + generate_latest(registry)
+def render_metrics(device_metrics: DeviceMetrics, states: Mapping[tuple[str, ...], DeviceState],
+                   registry: CollectorRegistry) -> Iterator[bytes]:
+    """The whole /metrics body in pieces, streamed as they are made: the per-device
+    families, then the registry's."""
+    for text in device_metrics.render_parts(states):
+        yield text.encode()
+    yield generate_latest(registry)

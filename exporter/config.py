@@ -15,12 +15,14 @@ import hashlib
 import ipaddress
 import math
 import re
+import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from exporter.icmp import DEFAULT_SPACING
+from exporter.icmp import DEFAULT_ROUTE, DEFAULT_SPACING, Route
+from exporter.latency import DEFAULT_BUCKETS, check_bounds
 from exporter.snmp.collector import IF_LABELS, INFO_LABELS
 from exporter.snmp.settings import SnmpSettings, parse_snmp_settings
 from wardops_common.durations import parse_duration
@@ -40,12 +42,17 @@ RESERVED_LABELS = (frozenset(CORE_LABELS) | SNMP_LABELS
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
-_TOP_KEYS = {"probe", "sites", "devices", "inventory_files", "snmp_defaults"}
+_TOP_KEYS = {"probe", "sites", "devices", "inventory_files", "snmp_defaults", "path_defaults"}
 _INCLUDE_KEYS = {"sites", "devices"}
-_PROBE_KEYS = {"interval", "timeout", "count", "down_after", "up_after", "align_to_scrapes"}
+_PROBE_KEYS = {"interval", "timeout", "count", "down_after", "up_after", "align_to_scrapes",
+               "rtt_buckets"}
 _SITE_KEYS = {"labels", "latitude", "longitude", "snmp"}
 _DEVICE_KEYS = {"name", "address", "site", "type", "labels", "latitude", "longitude", "enabled",
-                "snmp"}
+                "snmp", "paths"}
+_PATH_KEYS = {"isp", "address", "source", "interface", "mark", "enabled"}
+_PATH_FIELDS = ("address", "source", "interface", "mark")  # also the CSV path_<isp>_<field>
+MAX_PATHS = 8
+_MAX_MARK = 0xFFFFFFFF
 # CSV columns of wardops and the old system's export names for the same thing.
 _CSV_ALIASES = {"ip": "address", "branch": "site", "device_type": "type"}
 _CSV_COLUMNS = {"name", "address", "site", "type", "region", "vendor", "latitude", "longitude",
@@ -70,6 +77,8 @@ class ProbeSettings:
     #: the even splay over the interval
     align_to_scrapes: bool = True
     spacing: float = DEFAULT_SPACING  # between one probe's requests; the engine's, not a key
+    #: upper bounds of the RTT histogram (exporter.latency); () serves no histogram
+    rtt_buckets: tuple[float, ...] = DEFAULT_BUCKETS
 
     @property
     def longest_probe(self) -> float:
@@ -90,6 +99,21 @@ class Site:
 
 
 @dataclass(frozen=True, slots=True)
+class IspPath:
+    """One way to reach a device: through one ISP's uplink (``paths`` in the inventory).
+
+    ``address`` is where its echo requests go (the device's own address unless the path
+    has its own, e.g. the router's address on that ISP's tunnel); ``route`` is how they
+    leave the exporter (source address, interface, firewall mark).
+    """
+
+    isp: str
+    address: str
+    ip: str | None
+    route: Route = DEFAULT_ROUTE
+
+
+@dataclass(frozen=True, slots=True)
 class Device:
     """One probed device. ``name`` and ``address`` together identify it."""
 
@@ -103,11 +127,17 @@ class Device:
     snmp: SnmpSettings | None = None
     ip: str | None = None  # the address when it is an IP literal; None for DNS names
     source: str = ""  # "file: entry", for messages
+    #: probed paths; empty: the device's own address over the default route
+    paths: tuple[IspPath, ...] = ()
 
     @property
     def key(self) -> tuple[str, str]:
         """The identity of the device across reloads and restarts."""
         return (self.name, self.address)
+
+    def path_key(self, path: IspPath) -> tuple[str, str, str]:
+        """The identity of one of the device's paths (its state's key)."""
+        return (self.name, self.address, path.isp)
 
     def label_pairs(self) -> tuple[tuple[str, str], ...]:
         """All labels of the device's per-device series, core labels first."""
@@ -167,6 +197,7 @@ class _Loader:
         self.disabled = 0
         self.files: list[str] = [str(path)]
         self.snmp_defaults: dict[str, Mapping[str, Any]] = {}
+        self.path_defaults: dict[str, list[dict[str, Any]]] = {}
 
     # -- top level ---------------------------------------------------------------------
 
@@ -187,6 +218,7 @@ class _Loader:
         _check_keys(doc, _TOP_KEYS, f"{where}")
         probe = _parse_probe(doc.get("probe"), where)
         self.snmp_defaults = _parse_snmp_defaults(doc.get("snmp_defaults"), where)
+        self.path_defaults = _parse_path_defaults(doc.get("path_defaults"), where)
         self._add_yaml_doc(doc, where)
         for include in _expand_includes(doc.get("inventory_files"), self.path, where):
             self.files.append(str(include))
@@ -274,7 +306,32 @@ class _Loader:
             site.longitude if site else None)
         return Device(name=raw.name, address=raw.address, site=raw.site, type=raw.type,
                       labels=tuple(sorted(labels.items())), latitude=latitude,
-                      longitude=longitude, ip=raw.ip, source=raw.source)
+                      longitude=longitude, ip=raw.ip, source=raw.source,
+                      paths=self._paths(raw))
+
+    def _paths(self, raw: _RawDevice) -> tuple[IspPath, ...]:
+        """``path_defaults[type]`` with the device's own ``paths`` merged in by ``isp``
+        (field by field; ``enabled: false`` drops a default path)."""
+        merged: dict[str, dict[str, Any]] = {
+            entry["isp"]: dict(entry) for entry in self.path_defaults.get(raw.type, ())}
+        for entry in raw.paths:
+            merged.setdefault(entry["isp"], {}).update(entry)
+        paths = []
+        for isp, body in merged.items():
+            if not body.get("enabled", True):
+                continue
+            address = body.get("address") or raw.address
+            ip = body["ip"] if body.get("address") else raw.ip
+            source = body.get("source", "")
+            if source and ip and (":" in source) != (":" in ip):
+                raise ConfigError(f"{raw.source}: paths ({_shown(isp)}): source: {source} is "
+                                  f"not of the address family of {address}")
+            paths.append(IspPath(isp=isp, address=address, ip=ip, route=Route(
+                source=source, interface=body.get("interface", ""), mark=body.get("mark"))))
+        if len(paths) > MAX_PATHS:
+            raise ConfigError(f"{raw.source}: paths: at most {MAX_PATHS} paths per device, "
+                              f"not {len(paths)}")
+        return tuple(paths)
 
     def _with_snmp(self, device: Device, own: Mapping[str, Any] | None) -> Device:
         """Merge ``snmp_defaults[type]`` < site ``snmp`` < device ``snmp`` and validate."""
@@ -333,8 +390,13 @@ class _Loader:
             raise ConfigError(f"{entry}: enabled: must be true or false, not {enabled!r}")
         body: dict[str, Any] = {"enabled": enabled in _TRUE}
         labels = {}
+        paths: dict[str, dict[str, str]] = {}
         for column, value in row.items():
-            if column.startswith("label_"):
+            if column.startswith("path:"):
+                _, isp, key = column.split(":", 2)
+                if value:
+                    paths.setdefault(isp, {"isp": isp})[key] = value
+            elif column.startswith("label_"):
                 labels[column[len("label_"):]] = value
             elif column in ("region", "vendor"):
                 labels[column] = value
@@ -345,6 +407,8 @@ class _Loader:
                 body[column] = value
         # Empty cells mean "no such label", as an absent key would in YAML.
         body["labels"] = {k: v for k, v in labels.items() if v}
+        if paths:
+            body["paths"] = list(paths.values())
         self._add_device(_device_from_mapping(body, entry), from_csv=True)
 
 
@@ -360,6 +424,7 @@ class _RawDevice:
     longitude: float | None
     snmp: Mapping[str, Any] | None
     source: str
+    paths: list[dict[str, Any]] = field(default_factory=list)  # checked, not merged yet
     from_csv: bool = False
 
 
@@ -411,6 +476,8 @@ def _parse_probe(raw: Any, where: str) -> ProbeSettings:
             raise ConfigError(f"{where}: probe.align_to_scrapes: must be true or false, not "
                               f"{raw['align_to_scrapes']!r}")
         values["align_to_scrapes"] = raw["align_to_scrapes"]
+    if "rtt_buckets" in raw:
+        values["rtt_buckets"] = _parse_buckets(raw["rtt_buckets"], f"{where}: probe.rtt_buckets")
     probe = ProbeSettings(**values)
     # The numbers as the user wrote them, or the defaults in the same form.
     interval = raw.get("interval", f"{probe.interval:g}s")
@@ -427,6 +494,114 @@ def _parse_probe(raw: Any, where: str) -> ProbeSettings:
             f"{probe.longest_probe:g}s, which must be shorter than probe.interval {interval}, "
             "or probes would overlap")
     return probe
+
+
+def _parse_buckets(raw: Any, where: str) -> tuple[float, ...]:
+    """``probe.rtt_buckets``: a list of durations (``1ms``, ``0.2s`` or seconds)."""
+    if not isinstance(raw, list):
+        raise ConfigError(f"{where}: must be a list of durations (e.g. [1ms, 10ms, 100ms]), "
+                          "or [] for no histogram")
+    bounds = []
+    for index, item in enumerate(raw):
+        try:
+            bounds.append(parse_duration(item))
+        except ValueError as exc:
+            raise ConfigError(f"{where}[{index}]: {exc}") from None
+    problem = check_bounds(bounds)
+    if problem:
+        raise ConfigError(f"{where}: {problem}")
+    return tuple(bounds)
+
+
+def _parse_path_defaults(raw: Any, where: str) -> dict[str, list[dict[str, Any]]]:
+    """``path_defaults``: {device type: [path, ...]}, each path checked on its own."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: path_defaults: must be a mapping of device type to a "
+                          "list of paths")
+    return {normalize_type(str(type_name)): _parse_paths(
+        body, f"{where}: path_defaults.{_shown(type_name)}") for type_name, body in raw.items()}
+
+
+def _parse_paths(raw: Any, where: str) -> list[dict[str, Any]]:
+    """A ``paths`` list: each entry checked, ``isp`` names unique."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise ConfigError(f"{where}: must be a list of paths ({{isp: Magti, address: ...}})")
+    seen: dict[str, int] = {}
+    paths = []
+    for index, body in enumerate(raw):
+        entry = _parse_path(body, f"{where}[{index}]")
+        if entry["isp"] in seen:
+            raise ConfigError(f"{where}[{index}] ({_shown(entry['isp'])}): isp: duplicate path "
+                              f"name, also {where}[{seen[entry['isp']]}]")
+        seen[entry["isp"]] = index
+        paths.append(entry)
+    return paths
+
+
+def _parse_path(body: Any, where: str) -> dict[str, Any]:
+    """One path entry as checked fields (``isp`` and the keys it sets)."""
+    if not isinstance(body, Mapping):
+        raise ConfigError(f"{where}: must be a mapping with isp and address, source, "
+                          "interface or mark")
+    isp = body.get("isp")
+    if not isinstance(isp, str) or not isp.strip():
+        raise ConfigError(f"{where}: isp: missing (the path's name, e.g. Magti)")
+    isp = _checked_text(isp.strip(), f"{where}: isp")
+    where = f"{where} ({_shown(isp)})"
+    _check_keys(body, _PATH_KEYS, where)
+    entry: dict[str, Any] = {"isp": isp}
+    if "enabled" in body:
+        if not isinstance(body["enabled"], bool):
+            raise ConfigError(f"{where}: enabled: must be true or false, not "
+                              f"{body['enabled']!r}")
+        entry["enabled"] = body["enabled"]
+    for key in ("address", "source", "interface"):
+        value = body.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{where}: {key}: must be a non-empty string, not {value!r}")
+        entry[key] = value.strip()
+    if "address" in entry:
+        try:
+            entry["ip"] = parse_address(entry["address"])
+        except ValueError as exc:
+            raise ConfigError(f"{where}: address: {exc}") from None
+    if "source" in entry:
+        try:
+            entry["source"] = str(ipaddress.ip_address(entry["source"]))
+        except ValueError:
+            raise ConfigError(f"{where}: source: not an IP address: "
+                              f"{entry['source']!r}") from None
+    if "interface" in entry:
+        try:
+            socket.if_nametoindex(entry["interface"])
+        except OSError:
+            raise ConfigError(f"{where}: interface: no interface {entry['interface']!r} on "
+                              "this host") from None
+    if "mark" in body:
+        entry["mark"] = _parse_mark(body["mark"], where)
+    return entry
+
+
+def _parse_mark(raw: Any, where: str) -> int:
+    """A firewall mark: a whole number 0..0xFFFFFFFF, or its text (``"0x10"``)."""
+    value: int | None = None
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        value = raw
+    elif isinstance(raw, str):
+        try:
+            value = int(raw.strip(), 0)
+        except ValueError:
+            value = None
+    if value is None or not 0 <= value <= _MAX_MARK:
+        raise ConfigError(f"{where}: mark: must be a whole number from 0 to 0xffffffff "
+                          f"(e.g. 16 or '0x10'), not {raw!r}")
+    return value
 
 
 def _parse_snmp_defaults(raw: Any, where: str) -> dict[str, Mapping[str, Any]]:
@@ -546,17 +721,25 @@ def _device_from_mapping(body: Mapping[str, Any], where: str) -> _RawDevice | No
     if snmp is not None and not isinstance(snmp, Mapping):
         raise ConfigError(f"{where}: snmp: must be a mapping")
     labels = _parse_labels(body.get("labels"), where)
+    paths = _parse_paths(body.get("paths"), f"{where}: paths")
     latitude = _parse_coordinate(body.get("latitude"), "latitude", 90, where)
     longitude = _parse_coordinate(body.get("longitude"), "longitude", 180, where)
     if not enabled:
         return None
     return _RawDevice(name=name, address=address, ip=ip, site=site.strip(), type=type_name,
                       labels=labels, latitude=latitude, longitude=longitude, snmp=snmp,
-                      source=where)
+                      source=where, paths=paths)
 
 
 def _csv_column(name: str, path: Path) -> str:
     column = _CSV_ALIASES.get(name.strip().lower(), name.strip().lower())
+    if column.startswith("path_"):
+        # path_<isp>_<field>: the ISP's name as written (it is a label value)
+        isp, _, key = name.strip()[len("path_"):].rpartition("_")
+        if isp and key.lower() in _PATH_FIELDS:
+            return f"path:{isp}:{key.lower()}"
+        raise ConfigError(f"{path}: line 1: column {name!r}: path columns are "
+                          f"path_<isp>_<field> with field one of {', '.join(_PATH_FIELDS)}")
     if column in _CSV_COLUMNS or column.startswith("label_"):
         if column.startswith("label_"):
             label = column[len("label_"):]
@@ -566,7 +749,7 @@ def _csv_column(name: str, path: Path) -> str:
         return column
     raise ConfigError(f"{path}: line 1: unknown column {name!r} (expected name, address/ip, "
                       "site/branch, type/device_type, region, vendor, latitude, longitude, "
-                      "enabled or label_<name>)")
+                      "enabled, label_<name> or path_<isp>_<field>)")
 
 
 def _expand_includes(raw: Any, main: Path, where: str) -> Iterable[Path]:

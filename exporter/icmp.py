@@ -64,6 +64,7 @@ log = logging.getLogger(__name__)
 _SO_TIMESTAMPNS = 35
 _SO_SNDBUFFORCE = 32
 _SO_RCVBUFFORCE = 33
+_SO_MARK = 36
 _SOL_RAW = 255
 _ICMP_FILTER = 1
 _ICMP6_FILTER = 1
@@ -117,6 +118,29 @@ class ProbeOutcome:
     rtts: tuple[float, ...] = ()  # seconds, one per reply
     error: str | None = None
     detail: str = ""  # human-readable error text for the log
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """How a path's requests leave: a source address, an interface, a firewall mark.
+
+    Each distinct route gets its own socket per family (these are socket options):
+    ``source`` is bound, ``interface`` set with ``SO_BINDTODEVICE`` and ``mark`` with
+    ``SO_MARK`` (policy routing picks the uplink; both need CAP_NET_ADMIN or root).
+    """
+
+    source: str = ""
+    interface: str = ""
+    mark: int | None = None
+
+    def __str__(self) -> str:
+        parts = [f"source {self.source}" if self.source else "",
+                 f"interface {self.interface}" if self.interface else "",
+                 f"mark {self.mark:#x}" if self.mark is not None else ""]
+        return ", ".join(p for p in parts if p) or "default route"
+
+
+DEFAULT_ROUTE = Route()
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,19 +206,29 @@ class _Family:
     """The shared socket of one address family, its pending requests and its pacer."""
 
     def __init__(self, family: int, privileged: bool, spacing: float,
-                 loop: asyncio.AbstractEventLoop) -> None:
+                 loop: asyncio.AbstractEventLoop, route: Route = DEFAULT_ROUTE) -> None:
         self.family = family
         self.loop = loop
         self.spacing = spacing
         self.raw = privileged
         self.icmp_socket: icmplib.ICMPv4Socket | icmplib.ICMPv6Socket
+        source = route.source or None
         if family == socket.AF_INET:
-            self.icmp_socket = icmplib.ICMPv4Socket(privileged=privileged)
+            self.icmp_socket = icmplib.ICMPv4Socket(address=source, privileged=privileged)
             self.reply_type = _ECHO_REPLY_V4
         else:
-            self.icmp_socket = icmplib.ICMPv6Socket(privileged=privileged)
+            self.icmp_socket = icmplib.ICMPv6Socket(address=source, privileged=privileged)
             self.reply_type = _ECHO_REPLY_V6
         self.sock: socket.socket = self.icmp_socket.sock
+        try:
+            if route.interface:
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE,
+                                     route.interface.encode())
+            if route.mark is not None:
+                self.sock.setsockopt(socket.SOL_SOCKET, _SO_MARK, route.mark)
+        except OSError:
+            self.icmp_socket.close()
+            raise
         self.sock.setblocking(False)
         self._tune_socket()
         # Raw IPv4 reads include the IP header; everything else starts at the ICMP header.
@@ -462,6 +496,8 @@ class IcmpProber:
         self.mode = "raw" if privileged else "datagram"
         self.spacing = spacing
         self._families: dict[int, _Family] = {}
+        # sockets of the paths' routes (source, interface, mark), opened on first use
+        self._routed: dict[tuple[int, Route], _Family] = {}
         self._opened: list[_Family] = []  # closed ones too: their counters stay readable
         self._socket_errors: dict[int, str] = {
             socket.AF_INET: "prober not started", socket.AF_INET6: "prober not started"}
@@ -499,12 +535,19 @@ class IcmpProber:
         for family, engine in families.items():
             self._socket_errors[family] = "prober closed"
             engine.close("prober closed")
+        routed, self._routed = self._routed, {}
+        for engine in routed.values():
+            engine.close("prober closed")
 
-    async def probe(self, address: str, count: int, timeout: float) -> ProbeOutcome:
+    async def probe(self, address: str, count: int, timeout: float,
+                    route: Route = DEFAULT_ROUTE) -> ProbeOutcome:
         """Probe one IP literal (IPv4 or IPv6); never raises for network errors.
 
         Anything else (a name, an IPv6 zone such as ``fe80::1%eth0``) ends at once with
-        error ``"address"``.
+        error ``"address"``. A ``route`` other than the default sends over its own socket,
+        opened at its first probe; if it cannot be opened (no such interface or source
+        address, no permission for a mark) the probe ends with error ``"socket"``, and
+        the next probe tries again.
 
         ``count`` must be at least 1 and ``timeout`` positive (``ValueError`` otherwise: a
         caller's bug, not a network condition).
@@ -524,6 +567,18 @@ class IcmpProber:
         if engine is None:
             return ProbeOutcome(sent=0, received=0, error="socket",
                                 detail=self._socket_errors.get(family, "no socket"))
+        if route != DEFAULT_ROUTE:
+            routed = self._routed.get((family, route))
+            if routed is None:
+                try:
+                    routed = _Family(family, self.mode == "raw", self.spacing, engine.loop,
+                                     route)
+                except (icmplib.ICMPLibError, OSError) as exc:
+                    return ProbeOutcome(sent=0, received=0, error="socket",
+                                        detail=f"cannot open an ICMP socket for {route}: {exc}")
+                self._routed[(family, route)] = routed
+                self._opened.append(routed)
+            engine = routed
         probe = _Probe(canonical, count, timeout, engine.loop.create_future())
         engine.start(probe)
         try:
@@ -532,6 +587,11 @@ class IcmpProber:
             if not probe.done:
                 engine.finish(probe)  # forget its requests; the pacer skips it
             raise
+
+    def retain_routes(self, routes: set[Route]) -> None:
+        """Close the sockets of routes no longer in use (after a reload)."""
+        for key in [k for k in self._routed if k[1] not in routes]:
+            self._routed.pop(key).close("route removed")
 
     def stats(self) -> IcmpStats:
         """Packet counters of both families since start (for ``*_errors_total{reason}``)."""

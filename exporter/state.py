@@ -14,15 +14,18 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from exporter.latency import DEFAULT_BUCKETS, add_to_buckets, reply_stats
 from wardops_common.atomicfile import write_atomic
 
 log = logging.getLogger("exporter.state")
 
 UNKNOWN, UP, DOWN = "unknown", "up", "down"
+#: a device's state key (name, address), or one of its paths' (name, address, isp)
+StateKey = tuple[str, ...]
 STATE_FILE_VERSION = 1
 # Errored probes in a row (at least; ``down_after`` if larger) after which an UP device's
 # last result is too old to show: one error (a skipped turn, a lost DNS answer) is
@@ -50,6 +53,7 @@ class ProbeResult:
     received: int
     rtt: float | None  # mean of the replies' round trips, seconds
     error: str | None = None  # the probe could not run (reason label); says nothing
+    rtts: tuple[float, ...] = ()  # every reply's round trip, seconds (the distribution)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,10 +72,20 @@ class DeviceState:
     loss: float | None = None  # last probe's lost share, None before the first probe
     errors: int = 0  # probes in a row that could not run
     failing: str = ""  # error reason once ``errors`` reached errors_to_unknown(), else ""
+    # The last probe's replies (exporter.latency.reply_stats); None without replies.
+    rtt_min: float | None = None
+    rtt_max: float | None = None
+    rtt_stddev: float | None = None  # needs two replies
+    # Since this process started (counters, not saved): echo requests sent, and the RTT
+    # histogram: replies per bucket of the inventory's bounds (+Inf last, not cumulative)
+    # and their sum.
+    requests: int = 0
+    buckets: tuple[int, ...] = ()
+    rtt_sum: float = 0.0
 
 
-def record(state: DeviceState, result: ProbeResult, down_after: int, up_after: int
-           ) -> DeviceState:
+def record(state: DeviceState, result: ProbeResult, down_after: int, up_after: int,
+           bounds: Sequence[float] = DEFAULT_BUCKETS) -> DeviceState:
     """Fold one probe result into a device's state.
 
     - A probe that could not run (``result.error``) is neither evidence of up nor of
@@ -87,6 +101,9 @@ def record(state: DeviceState, result: ProbeResult, down_after: int, up_after: i
       device never probed (or unknown) comes up with its first good probe.
     - Each change between up and down counts, including one across a restart or an
       unknown spell (``last_known``).
+    - A probe that ran adds its requests and its replies' round trips to the counters
+      and the histogram over ``bounds``; its replies' min, max and jitter replace the
+      last probe's.
     """
     if result.error is not None:
         errors = state.errors + 1
@@ -94,12 +111,19 @@ def record(state: DeviceState, result: ProbeResult, down_after: int, up_after: i
             return replace(state, errors=errors)
         if state.status == UP:
             return replace(state, status=UNKNOWN, errors=errors, failing=result.error,
-                           rtt=None, loss=None)
+                           rtt=None, loss=None, rtt_min=None, rtt_max=None, rtt_stddev=None)
         return replace(state, errors=errors, failing=result.error)
     loss = 1.0 - result.received / result.sent if result.sent else 1.0
-    common: dict[str, Any] = {"last_probe": result.finished,
-                              "rtt": result.rtt if result.received else None,
-                              "loss": loss, "errors": 0, "failing": ""}
+    stats = reply_stats(result.rtts)
+    common: dict[str, Any] = {
+        "last_probe": result.finished, "rtt": result.rtt if result.received else None,
+        "loss": loss, "errors": 0, "failing": "",
+        "rtt_min": stats.minimum if stats else None,
+        "rtt_max": stats.maximum if stats else None,
+        "rtt_stddev": stats.stddev if stats else None,
+        "requests": state.requests + result.sent,
+        "buckets": add_to_buckets(state.buckets, bounds, result.rtts),
+        "rtt_sum": state.rtt_sum + sum(result.rtts)}
     if result.received > 0:
         oks = state.oks + 1
         if state.status == DOWN and oks < up_after:
@@ -128,7 +152,9 @@ def restored(state: DeviceState) -> DeviceState:
     A device that was up is UNKNOWN until its first probe in this process.
     """
     status = DOWN if state.last_known == DOWN else UNKNOWN
-    return replace(state, status=status, rtt=None, loss=None, oks=0)
+    # the counters (requests, histogram) are this process's: they start again from 0
+    return replace(state, status=status, rtt=None, loss=None, oks=0, rtt_min=None,
+                   rtt_max=None, rtt_stddev=None, requests=0, buckets=(), rtt_sum=0.0)
 
 
 _SAVED_FIELDS = ("last_known", "fails", "oks", "first_fail", "down_since", "changes",
@@ -165,7 +191,8 @@ def _saved_state(item: dict[str, Any], now: float) -> tuple[DeviceState | None, 
 
 
 class StateStore:
-    """States of the running inventory's devices, keyed by (name, address).
+    """States of the running inventory's devices, keyed by (name, address), and of
+    their paths, keyed by (name, address, isp): the same state machine for both.
 
     Written from the probe loop, read by scrapes in the web thread: every access holds
     a lock for no longer than a dict operation or a list copy.
@@ -173,33 +200,43 @@ class StateStore:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._states: dict[tuple[str, str], DeviceState] = {}
+        self._states: dict[StateKey, DeviceState] = {}
         self._dirty = False
+        self.bounds: tuple[float, ...] = DEFAULT_BUCKETS  # the RTT histogram's
 
-    def set_keys(self, keys: Iterable[tuple[str, str]]) -> None:
-        """Keep the states of ``keys`` (new ones start unknown); forget everything else."""
+    def set_keys(self, keys: Iterable[StateKey],
+                 bounds: Sequence[float] | None = None) -> None:
+        """Keep the states of ``keys`` (new ones start unknown); forget everything else.
+
+        New histogram ``bounds`` (a reload changed ``probe.rtt_buckets``) restart every
+        histogram from 0: counts over other bounds cannot be carried over.
+        """
         with self._lock:
             old = self._states
             self._states = {key: old.get(key) or DeviceState() for key in keys}
+            if bounds is not None and tuple(bounds) != self.bounds:
+                self.bounds = tuple(bounds)
+                self._states = {key: replace(state, buckets=(), rtt_sum=0.0)
+                                for key, state in self._states.items()}
             self._dirty = True
 
-    def get(self, key: tuple[str, str]) -> DeviceState | None:
+    def get(self, key: StateKey) -> DeviceState | None:
         """The device's state, or None if it is not in the inventory."""
         return self._states.get(key)
 
-    def record(self, key: tuple[str, str], result: ProbeResult, down_after: int,
+    def record(self, key: StateKey, result: ProbeResult, down_after: int,
                up_after: int) -> tuple[DeviceState, DeviceState] | None:
         """Apply a probe result; return (before, after), or None for a removed device."""
         with self._lock:
             before = self._states.get(key)
             if before is None:
                 return None  # removed by a reload while its probe was running
-            after = record(before, result, down_after, up_after)
+            after = record(before, result, down_after, up_after, self.bounds)
             self._states[key] = after
             self._dirty = True
         return before, after
 
-    def snapshot(self) -> dict[tuple[str, str], DeviceState]:
+    def snapshot(self) -> dict[StateKey, DeviceState]:
         """A copy of all states, consistent at one instant."""
         with self._lock:
             return dict(self._states)
@@ -213,12 +250,16 @@ class StateStore:
                 return None
             states = list(self._states.items())
             self._dirty = False
-        saved = []
-        for (name, address), state in states:
-            item = {"name": name, "address": address}
+        saved: dict[str, list[dict[str, Any]]] = {"devices": [], "paths": []}
+        for key, state in states:
+            item = {"name": key[0], "address": key[1]}
+            if len(key) > 2:
+                item["isp"] = key[2]
             item.update({k: v for k, v in asdict(state).items() if k in _SAVED_FIELDS})
-            saved.append(item)
-        return json.dumps({"version": STATE_FILE_VERSION, "devices": saved},
+            # paths in a list of their own: an older exporter reads only "devices" and
+            # must not take a path's state for its device's
+            saved["paths" if len(key) > 2 else "devices"].append(item)
+        return json.dumps({"version": STATE_FILE_VERSION, **saved},
                           separators=(",", ":")).encode()
 
     def mark_dirty(self) -> None:
@@ -254,23 +295,26 @@ class StateStore:
             raise ValueError("nested too deeply to be a wardops state file") from None
         if not isinstance(doc, dict) or doc.get("version") != STATE_FILE_VERSION:
             raise ValueError(f"not a version {STATE_FILE_VERSION} wardops state file")
-        entries = doc.get("devices", [])
-        if not isinstance(entries, list):
-            raise ValueError("devices: not a list")
         now = time.time() if now is None else now
         taken, refused = 0, []
-        with self._lock:
-            for index, item in enumerate(entries):
-                if not isinstance(item, dict):
-                    refused.append(f"devices[{index}]: not an object")
-                    continue
-                key = (item.get("name"), item.get("address"))
-                if key not in self._states:
-                    continue  # the device left the inventory while we were stopped
-                state, problem = _saved_state(item, now)
-                if state is None:
-                    refused.append(f"devices[{index}] ({key[0]}): {problem}")
-                    continue
-                self._states[key] = restored(state)
-                taken += 1
+        for section in ("devices", "paths"):
+            entries = doc.get(section, [])
+            if not isinstance(entries, list):
+                raise ValueError(f"{section}: not a list")
+            with self._lock:
+                for index, item in enumerate(entries):
+                    if not isinstance(item, dict):
+                        refused.append(f"{section}[{index}]: not an object")
+                        continue
+                    key: tuple[Any, ...] = (item.get("name"), item.get("address"))
+                    if section == "paths":
+                        key += (item.get("isp"),)
+                    if key not in self._states:
+                        continue  # it left the inventory while we were stopped
+                    state, problem = _saved_state(item, now)
+                    if state is None:
+                        refused.append(f"{section}[{index}] ({key[0]}): {problem}")
+                        continue
+                    self._states[key] = restored(state)
+                    taken += 1
         return taken, refused

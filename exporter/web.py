@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -37,6 +38,19 @@ class DeviceRow:
     loss: float | None = None
     down_since: float = 0.0
     last_probe: float = 0.0
+    paths: tuple[PathRow, ...] = ()  # its ISP paths, if it has any
+
+
+@dataclass(frozen=True, slots=True)
+class PathRow:
+    """One ISP path of a device, from the same snapshot."""
+
+    isp: str
+    address: str  # where its requests go
+    status: str  # up | down | unknown
+    rtt: float | None = None
+    loss: float | None = None
+    down_since: float = 0.0
 
 
 class WebView(Protocol):
@@ -45,7 +59,7 @@ class WebView(Protocol):
     @property
     def icmp_mode(self) -> str: ...
 
-    def metrics(self, scraper: str = "") -> bytes: ...
+    def metrics(self, scraper: str = "") -> bytes | Iterable[bytes]: ...
     def ready(self) -> bool: ...
     def reload(self) -> tuple[bool, str]: ...
     def page(self) -> list[DeviceRow]: ...
@@ -88,6 +102,8 @@ class Landing:
     down: list[dict[str, str]]  # newest outage first
     attention: list[dict[str, str]]  # probe errors, stale, unknown
     up: list[dict[str, str]]  # by site and name
+    paths: list[dict[str, str]]  # every ISP path: down first (newest outage first), then
+    # unknown, then up, by site and device
 
 
 def landing(rows: list[DeviceRow], now: float) -> Landing:
@@ -116,7 +132,21 @@ def landing(rows: list[DeviceRow], now: float) -> Landing:
     up = sorted((r for r in shown if r[0] == "up"),
                 key=lambda r: (r[1].site, r[1].name, r[1].address))
     return Landing(counts, [cells(*r) for r in down], [cells(*r) for r in attention],
-                   [cells(*r) for r in up])
+                   [cells(*r) for r in up], _path_cells(rows, now))
+
+
+def _path_cells(rows: list[DeviceRow], now: float) -> list[dict[str, str]]:
+    """The paths table: a path down while its device answers is the branch on its backup."""
+    rank = {DOWN: 0, UNKNOWN: 1}
+    paths = sorted(((row, path) for row in rows for path in row.paths),
+                   key=lambda rp: (rank.get(rp[1].status, 2), -rp[1].down_since,
+                                   rp[0].site, rp[0].name, rp[1].isp))
+    return [{"name": row.name, "site": row.site, "isp": path.isp, "address": path.address,
+             "state": path.status, "label": path.status,
+             "down_for": down_for(path.down_since, now),
+             "rtt": format_milliseconds(path.rtt, " ") if path.rtt is not None else "",
+             "loss": f"{path.loss:.0%}" if path.loss is not None else ""}
+            for row, path in paths]
 
 
 _PAGE = """<!doctype html>
@@ -149,6 +179,13 @@ As of {{ as_of }} UTC, refreshed every {{ refresh }} s. ICMP socket mode: <b>{{ 
 {% for r in page.attention %}<tr><td>{{ r.name }}</td><td>{{ r.site }}</td>
 <td>{{ r.address }}</td><td>{{ r.type }}</td><td class="{{ r.state }}">{{ r.label }}</td>
 <td>{{ r.last_probe }}</td></tr>
+{% endfor %}</table>{% endif %}
+{% if page.paths %}<h2>ISP paths, down first</h2>
+<table id="paths"><tr><th>device</th><th>site</th><th>isp</th><th>path address</th>
+<th>state</th><th>down for</th><th>RTT</th><th>loss</th></tr>
+{% for r in page.paths %}<tr><td>{{ r.name }}</td><td>{{ r.site }}</td><td>{{ r.isp }}</td>
+<td>{{ r.address }}</td><td class="{{ r.state }}">{{ r.label }}</td><td>{{ r.down_for }}</td>
+<td>{{ r.rtt }}</td><td>{{ r.loss }}</td></tr>
 {% endfor %}</table>{% endif %}
 {% if page.up %}<h2>Up</h2>
 <table id="up"><tr><th>device</th><th>site</th><th>address</th><th>type</th><th>state</th>

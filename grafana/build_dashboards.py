@@ -170,6 +170,59 @@ def timeseries(title: str, queries: list[tuple[str, str]] | str, *, w: int = 12,
                            "tooltip": {"mode": "multi", "sort": "desc"}})
 
 
+LOSS_THRESHOLDS = {"mode": "absolute", "steps": [
+    {"color": "green", "value": None},
+    {"color": "yellow", "value": 0.01},
+    {"color": "orange", "value": 0.05},
+    {"color": "red", "value": 0.2},
+]}
+
+
+def smokeping(title: str, family: str, selector: str, *, w: int = 24, h: int = 9,
+              description: str = "", repeat: str = "") -> Panel:
+    """Latency as smokeping draws it, from an RTT histogram (``family``: wardops_device or
+    wardops_path) over ``selector``: the median line, the spread between percentiles
+    shaded (10-90 light, 25-75 darker), and the loss of each interval as bars on the
+    right axis, coloured by how much was lost. ``repeat``: one panel per value of that
+    variable, side by side."""
+    buckets = (f"sum by (le) (rate({family}_rtt_histogram_seconds_bucket{{{selector}}}"
+               f"[$__rate_interval]))")
+    loss = (f"1 - sum(rate({family}_rtt_histogram_seconds_count{{{selector}}}"
+            f"[$__rate_interval])) / (sum(rate({family}_echo_requests_total{{{selector}}}"
+            f"[$__rate_interval])) > 0)")
+    queries = [(f"histogram_quantile({q}, {buckets})", name) for q, name in (
+        (0.1, "p10"), (0.25, "p25"), (0.5, "median"), (0.75, "p75"), (0.9, "p90"))]
+    queries.append((loss, "loss"))
+
+    def band(name: str, to: str, opacity: int) -> dict[str, Any]:
+        return column(name, **{"custom.fillBelowTo": to, "custom.lineWidth": 0,
+                               "custom.fillOpacity": opacity, "color": {
+                                   "mode": "fixed", "fixedColor": "#8ab8ff"}})
+
+    overrides = [
+        band("p90", "p10", 20), band("p75", "p25", 35),
+        column("p10", **{"custom.lineWidth": 0, "custom.fillOpacity": 0,
+                         "color": {"mode": "fixed", "fixedColor": "#8ab8ff"}}),
+        column("p25", **{"custom.lineWidth": 0, "custom.fillOpacity": 0,
+                         "color": {"mode": "fixed", "fixedColor": "#8ab8ff"}}),
+        column("median", **{"custom.lineWidth": 2,
+                            "color": {"mode": "fixed", "fixedColor": "#1f60c4"}}),
+        column("loss", unit="percentunit", min=0, max=1, thresholds=LOSS_THRESHOLDS,
+               color={"mode": "thresholds"}, **{
+                   "custom.axisPlacement": "right", "custom.drawStyle": "bars",
+                   "custom.fillOpacity": 80, "custom.axisLabel": "loss"}),
+    ]
+    panel = timeseries(title, queries, w=w, h=h, unit="s", min_value=0,
+                       overrides=overrides, description=description or (
+                           "Median round trip (line), the middle half (darker) and 80% "
+                           "(lighter) of the replies of each interval, from the RTT "
+                           "histogram; bars on the right axis: the share of echo requests "
+                           "lost, green to red. Wide bands are jitter."))
+    if repeat:
+        panel.update(repeat=repeat, repeatDirection="h", maxPerRow=2)
+    return panel
+
+
 def state_timeline(title: str, expr: str, legend: str, *, w: int = 24, h: int = 8,
                    mappings: list[Any] | None = None, description: str = "") -> Panel:
     """Up/down bands per series over time; gaps (no data) stay grey, never green."""
@@ -418,6 +471,9 @@ UPLINKS_DOWN = ('wardops_interface_oper_up{isp!=""} == 0'
 
 
 DEVICE_LINK = "/d/wardops-device/wardops-device?var-device=${__data.fields.device}"
+# Sites whose devices with paths answer over exactly one path now, by the ISP that works.
+ONE_ISP = ("count by (isp) (count by (isp, site) ((wardops_path_up == 1) and on (device, "
+           "address) (count by (device, address) (wardops_path_up == 1) == 1)))")
 SITE_LINK = "/d/wardops-site/wardops-site?var-site=${__data.fields.site}"
 
 
@@ -511,7 +567,37 @@ def fleet_overview() -> dict[str, Any]:
              w=18, thresholds=zero_is_good(), legend="{{isp}}", text_mode="value_and_name",
              description="Uplinks down (oper down, admin up) by provider: many uplinks of "
                          "one ISP down at once is that provider's outage."),
+        row("ISP paths (probed)"),
+        stat("Branches on one ISP now, by ISP",
+             f"{ONE_ISP} or 0 * count by (isp) (count by (isp, site) (wardops_path_info))",
+             w=8, h=5, thresholds=zero_is_good("orange"), legend="{{isp}}",
+             text_mode="value_and_name",
+             description="Sites whose probed devices answer over exactly one ISP path: the "
+                         "branch runs on its backup (IspPathDown), counted by the ISP that "
+                         "still works. Many on one ISP: the other ISP's outage."),
+        table("ISP paths down", [
+            ("max by (device, address, site, isp) "
+             "(wardops_path_down_since_timestamp_seconds > 0)", ""),
+        ], w=16, h=5, rename={"Value": "Down since"}, sort_by="Down since",
+            overrides=[column("Down since", unit="dateTimeAsIso"),
+                       column("device", links=[{"title": "Device dashboard",
+                                                "url": DEVICE_LINK}])],
+            description="Every path that is down now, with the start of its outage; the "
+                        "device itself is down only when all its paths are."),
+        timeseries("Branches on one ISP, by ISP", [(ONE_ISP, "{{isp}}")], w=24, h=6,
+                   min_value=0, bars=True,
+                   description="Over time: how many branches ran on a single ISP."),
         row("Latency and loss"),
+        table("Worst jitter (15 minutes)", [
+            ("topk(10, avg_over_time(wardops_device_rtt_stddev_seconds[15m]) or "
+             "avg_over_time(wardops_path_rtt_stddev_seconds[15m]))", "")],
+              w=24, h=9, rename={"Value": "Jitter"}, sort_by="Jitter", desc=True,
+              overrides=[column("Jitter", unit="s", decimals=4),
+                         column("device", links=[{"title": "Device dashboard",
+                                                  "url": DEVICE_LINK}])],
+              description="Mean over 15 minutes of each probe's standard deviation of round "
+                          "trips, devices and ISP paths (isp column) alike: the links whose "
+                          "latency wanders most."),
         table("Worst round-trip time", [("topk(10, wardops_device_rtt_seconds)", "")],
               w=12, h=9, rename={"Value": "RTT"}, sort_by="RTT", desc=True,
               overrides=[column("RTT", unit="s", decimals=3)]),
@@ -564,6 +650,29 @@ def site_dashboard() -> dict[str, Any]:
                    unit="s"),
         timeseries("Packet loss", [(f"wardops_device_packet_loss_ratio{{{sel}}}", "{{device}}")],
                    unit="percentunit", min_value=0, max_value=1),
+        smokeping("Latency of the site's devices", "wardops_device", sel,
+                  description="All the site's devices' replies (devices probed over ISP "
+                              "paths are in the paths' panels): median line, 25-75% and "
+                              "10-90% of the replies shaded, loss as coloured bars."),
+        row("ISP paths (probed)"),
+        smokeping("Latency over ${isp}", "wardops_path", f'{sel}, isp=~"${{isp}}"', w=12,
+                  repeat="isp",
+                  description="One panel per ISP, side by side: the site's replies over that "
+                              "ISP's path (median line, 25-75% and 10-90% shaded) and its "
+                              "loss (bars, green to red)."),
+        state_timeline("ISP paths", f"wardops_path_up{{{sel}}}", "{{device}} {{isp}}", h=5,
+                       mappings=UPLINK_MAPPINGS,
+                       description="Each probed path up or down over time (DOWN while the "
+                                   "device still answers: it runs on the other ISP)."),
+        timeseries("Median round trip by path", [
+            (f"histogram_quantile(0.5, sum by (device, isp, le) (rate("
+             f"wardops_path_rtt_histogram_seconds_bucket{{{sel}}}[$__rate_interval])))",
+             "{{device}} {{isp}}")], unit="s", min_value=0),
+        timeseries("Loss by path", [
+            (f"1 - sum by (device, isp) (rate(wardops_path_rtt_histogram_seconds_count"
+             f"{{{sel}}}[$__rate_interval])) / (sum by (device, isp) (rate("
+             f"wardops_path_echo_requests_total{{{sel}}}[$__rate_interval])) > 0)",
+             "{{device}} {{isp}}")], unit="percentunit", min_value=0, max_value=1),
         table("Devices", [
             (device_state(sel, ("site",)), ""),
             (f"max by (device, address, site) (wardops_device_rtt_seconds{{{sel}}})", ""),
@@ -586,7 +695,10 @@ def site_dashboard() -> dict[str, Any]:
     return dashboard("wardops-site", "wardops / Site", "One site: its devices' state over "
                      "time, ISP uplinks, round-trip time and loss.", panels,
                      variables=[query_variable("site", "Site",
-                                               "label_values(wardops_device_info, site)")])
+                                               "label_values(wardops_device_info, site)"),
+                                query_variable("isp", "ISP", 'label_values(wardops_path_info'
+                                               '{site="$site"}, isp)', multi=True,
+                                               include_all=True)])
 
 
 def device_dashboard() -> dict[str, Any]:
@@ -615,8 +727,27 @@ def device_dashboard() -> dict[str, Any]:
              thresholds=zero_is_good("orange"), legend="{{address}}"),
         state_timeline("State over time", device_state(sel),
                        "{{device}} ({{address}})", h=4),
-        timeseries("Round-trip time", [(f"wardops_device_rtt_seconds{{{sel}}}", "{{address}}")],
-                   unit="s"),
+        smokeping("Latency (smokeping)", "wardops_device", sel,
+                  description="Median round trip (line), the middle half (darker) and 80% "
+                              "(lighter) of the replies of each interval, from the RTT "
+                              "histogram; bars: the share of echo requests lost, green to "
+                              "red. A device probed over ISP paths has them below instead."),
+        smokeping("Latency over ${isp}", "wardops_path", f'{sel}, isp=~"${{isp}}"', w=12,
+                  repeat="isp",
+                  description="One panel per ISP path of the device, side by side."),
+        state_timeline("ISP paths", f"wardops_path_up{{{sel}}}", "{{isp}}", h=4,
+                       mappings=UPLINK_MAPPINGS,
+                       description="Each probed ISP path up or down; empty for a device "
+                                   "without paths."),
+        timeseries("Round-trip time", [(f"wardops_device_rtt_seconds{{{sel}}}", "{{address}}"),
+                                       (f"wardops_device_rtt_min_seconds{{{sel}}}", "min"),
+                                       (f"wardops_device_rtt_max_seconds{{{sel}}}", "max")],
+                   unit="s", description="Each probe's mean, shortest and longest reply."),
+        timeseries("Jitter", [(f"wardops_device_rtt_stddev_seconds{{{sel}}}", "{{address}}"),
+                              (f"wardops_path_rtt_stddev_seconds{{{sel}}}", "{{isp}}")],
+                   unit="s", min_value=0,
+                   description="Standard deviation of each probe's round trips (device, and "
+                               "each ISP path)."),
         timeseries("Packet loss", [(f"wardops_device_packet_loss_ratio{{{sel}}}",
                                     "{{address}}")],
                    unit="percentunit", min_value=0, max_value=1),
@@ -696,6 +827,9 @@ def device_dashboard() -> dict[str, Any]:
                        multi=True, include_all=True),
         query_variable("site", "Site", 'label_values(wardops_device_info{device="$device"}, site)',
                        hide=2),
+        query_variable("isp", "ISP path",
+                       'label_values(wardops_path_info{device="$device"}, isp)',
+                       multi=True, include_all=True),
     ]
     return dashboard("wardops-device", "wardops / Device", "One device: state, round-trip "
                      "time, loss, outages, SNMP interfaces and its site's uplinks.", panels,

@@ -8,6 +8,7 @@ import pytest
 
 from exporter import config
 from exporter.config import ConfigError, load_inventory, normalize_type, select_shard, shard_index
+from exporter.icmp import Route
 
 REPO = Path(__file__).resolve().parents[2]
 TESTDATA = REPO / "tests" / "testdata" / "exporter"
@@ -16,14 +17,40 @@ CREDOBANK = REPO / "tests" / "data" / "credobank-devices.csv"
 # Every invalid-*.yml with its exact message; {dir} is the testdata directory.
 INVALID = {
     "unknown-top-key": "{dir}/invalid-unknown-top-key.yml: devicez: unknown key (known: "
-                       "devices, inventory_files, probe, sites, snmp_defaults); did you mean "
+                       "devices, inventory_files, path_defaults, probe, sites, snmp_defaults); did you mean "
                        "'devices'?",
     "unknown-device-key": "{dir}/invalid-unknown-device-key.yml: devices[0] (r1): adress: "
                           "unknown key (known: address, enabled, labels, latitude, longitude, "
-                          "name, site, snmp, type); did you mean 'address'?",
+                          "name, paths, site, snmp, type); did you mean 'address'?",
     "unknown-probe-key": "{dir}/invalid-unknown-probe-key.yml: probe: intervall: unknown key "
-                         "(known: align_to_scrapes, count, down_after, interval, timeout, "
-                         "up_after); did you mean 'interval'?",
+                         "(known: align_to_scrapes, count, down_after, interval, rtt_buckets, "
+                         "timeout, up_after); did you mean 'interval'?",
+    "path-interface": "{dir}/invalid-path-interface.yml: devices[0] (r1): paths[0] (Magti): "
+                      "interface: no interface 'wan-magti0' on this host",
+    "path-duplicate": "{dir}/invalid-path-duplicate.yml: devices[0] (r1): paths[1] (Magti): "
+                      "isp: duplicate path name, also {dir}/invalid-path-duplicate.yml: "
+                      "devices[0] (r1): paths[0]",
+    "path-mark": "{dir}/invalid-path-mark.yml: path_defaults.router[0] (Silknet): mark: must "
+                 "be a whole number from 0 to 0xffffffff (e.g. 16 or '0x10'), not 8589934591",
+    "path-mark-text": "{dir}/invalid-path-mark-text.yml: devices[0] (r1): paths[0] (Silknet): "
+                      "mark: must be a whole number from 0 to 0xffffffff (e.g. 16 or '0x10'), "
+                      "not 'silknet'",
+    "path-no-isp": "{dir}/invalid-path-no-isp.yml: devices[0] (r1): paths[0]: isp: missing "
+                   "(the path's name, e.g. Magti)",
+    "path-unknown-key": "{dir}/invalid-path-unknown-key.yml: devices[0] (r1): paths[0] (Magti): "
+                        "adress: unknown key (known: address, enabled, interface, isp, mark, "
+                        "source); did you mean 'address'?",
+    "path-source-family": "{dir}/invalid-path-source-family.yml: devices[0] (r1): paths "
+                          "(Magti): source: ::1 is not of the address family of 127.0.0.1",
+    "csv-path-column": "{dir}/path-column.csv: line 1: column 'path_Magti_colour': path "
+                       "columns are path_<isp>_<field> with field one of address, source, "
+                       "interface, mark",
+    "buckets-order": "{dir}/invalid-buckets-order.yml: probe.rtt_buckets: must be ascending "
+                     "without repeats (0.01s then 0.005s)",
+    "buckets-not-duration": "{dir}/invalid-buckets-not-duration.yml: probe.rtt_buckets[1]: "
+                            "invalid duration 'fast' (use e.g. 500ms, 30s, 5m, 1h30m)",
+    "buckets-not-list": "{dir}/invalid-buckets-not-list.yml: probe.rtt_buckets: must be a list "
+                        "of durations (e.g. [1ms, 10ms, 100ms]), or [] for no histogram",
     "align-not-bool": "{dir}/invalid-align-not-bool.yml: probe.align_to_scrapes: must be true "
                       "or false, not 'yes please'",
     "missing-name": "{dir}/invalid-missing-name.yml: devices[0]: name: missing",
@@ -58,7 +85,7 @@ INVALID = {
     "csv-missing-column": "{dir}/no-address.csv: line 1: missing column 'address'",
     "csv-unknown-column": "{dir}/unknown-column.csv: line 1: unknown column 'colour' (expected "
                           "name, address/ip, site/branch, type/device_type, region, vendor, "
-                          "latitude, longitude, enabled or label_<name>)",
+                          "latitude, longitude, enabled, label_<name> or path_<isp>_<field>)",
     "csv-field-count": "{dir}/field-count.csv: line 3 (y): has 2 fields, the header has 3",
     "csv-bad-enabled": "{dir}/bad-enabled.csv: line 2 (x): enabled: must be true or false, "
                        "not 'sometimes'",
@@ -104,6 +131,37 @@ def test_invalid_inventory(name: str) -> None:
         load_inventory(TESTDATA / f"invalid-{name}.yml")
     assert str(err.value) == INVALID[name].format(dir=TESTDATA)
     assert "\n" not in str(err.value)
+
+
+def test_paths_merge_defaults_device_entries_and_csv_columns() -> None:
+    inv = load_inventory(TESTDATA / "paths-defaults.yml")
+    by_name = {d.name: d for d in inv.devices}
+    gori = by_name["Gori-Router"]
+    # Magti: the default's source with the device's own address; Silknet dropped; Backup
+    # added by the device
+    assert [(p.isp, p.address, p.route) for p in gori.paths] == [
+        ("Magti", "127.0.0.21", Route(source="127.0.0.10")),
+        ("Backup", "127.0.0.20", Route(interface="lo"))]
+    assert by_name["Gori-ATM"].paths == ()  # no defaults for atm
+    # CSV: path_<isp>_<field> columns, the ISP's name as written; empty cells = not set
+    r1 = by_name["r1"]
+    assert [(p.isp, p.address, p.route) for p in r1.paths] == [
+        ("Magti", "127.0.0.2", Route(source="127.0.0.10")),
+        ("Silknet", "127.0.0.1", Route(mark=0x30))]
+    assert [(p.isp, p.address, p.route) for p in by_name["r2"].paths] == [
+        ("Magti", "127.0.0.5", Route(source="127.0.0.10")),
+        ("Silknet", "127.0.0.5", Route(mark=16))]
+    assert gori.path_key(gori.paths[0]) == ("Gori-Router", "127.0.0.20", "Magti")
+
+
+def test_example_dual_isp_inventory() -> None:
+    inv = load_inventory(REPO / "examples" / "dual-isp.yml")
+    routers = [d for d in inv.devices if d.type == "router"]
+    assert len(routers) == 4 and len(inv.devices) == 8
+    for router in routers:  # two paths each, each to its own tunnel address
+        assert [p.isp for p in router.paths] == ["Magti", "Silknet"]
+        assert len({router.address, *(p.address for p in router.paths)}) == 3
+    assert all(not d.paths for d in inv.devices if d.type == "atm")
 
 
 def test_example_inventory() -> None:

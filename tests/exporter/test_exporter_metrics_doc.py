@@ -44,10 +44,16 @@ def documented_metrics() -> dict[str, str]:
 
 
 def test_readme_tables_list_every_served_metric_with_its_type(lab: Lab) -> None:
-    lab.write_config(EXAMPLE.read_text().replace("interval: 10s", "interval: 2s"))
-    exporter = lab.start()
-    wait_http(exporter.url + "/-/ready", timeout=20)
-    text = requests.get(exporter.url + "/metrics", timeout=5).text
+    text = ""
+    # both examples: the dual-ISP one serves the per-path families too
+    for example in (EXAMPLE, EXAMPLE.with_name("dual-isp.yml")):
+        lab.write_config(example.read_text().replace("interval: 10s", "interval: 2s"))
+        (lab.dir / "dual-isp-branches.csv").write_bytes(
+            example.with_name("dual-isp-branches.csv").read_bytes())
+        exporter = lab.start()
+        wait_http(exporter.url + "/-/ready", timeout=20)
+        text += requests.get(exporter.url + "/metrics", timeout=5).text
+        exporter.stop()
     served = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.MULTILINE))
     created = sorted({line.split("{")[0] for line in text.splitlines()
                       if line.split("{")[0].split(" ")[0].endswith("_created")})

@@ -214,3 +214,23 @@ def test_no_saved_entry_restores_a_device_as_up_or_breaks_loading(entry: dict) -
     assert taken + len(refused) == 1
     if state.status == DOWN:
         assert 0 < state.down_since <= 1e9 + 300
+
+
+def test_path_states_are_saved_apart_from_devices_and_restored() -> None:
+    device, magti = ("r1", "10.0.0.1"), ("r1", "10.0.0.1", "Magti")
+    store = StateStore()
+    store.set_keys([device, magti])
+    store.record(device, result(OK, 100.0), 1, 1)
+    store.record(magti, result(FAIL, 100.0), 1, 1)
+    data = store.dump()
+    assert data is not None
+    doc = json.loads(data)
+    # an older exporter reads only "devices": a path's state must not be taken for r1's
+    assert [(d["name"], d["last_known"]) for d in doc["devices"]] == [("r1", "up")]
+    assert [(p["isp"], p["last_known"], p["down_since"]) for p in doc["paths"]] == [
+        ("Magti", "down", 100.0)]
+    fresh = StateStore()
+    fresh.set_keys([device, magti])
+    assert fresh.load(data) == (2, [])
+    assert (fresh.get(magti) or DeviceState()).down_since == 100.0
+    assert (fresh.get(device) or DeviceState()).status == UNKNOWN  # was up: unknown
