@@ -121,7 +121,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"Prometheus did not scrape the exporter for {data.unscraped_share:.1%} "
                 f"of the period (gaps in its data); --allow-gaps reports it anyway, that "
                 f"time counted as unknown, never as up")
-        written = write_report(args.output, data, scope, tz, args.title, args.prometheus)
+        month = (datetime.fromtimestamp(start, tz).strftime("%B %Y") if args.month
+                 else None)
+        written = write_report(args.output, data, scope, tz, args.title, args.prometheus,
+                               month)
     except (ReportError, ValueError, OSError) as exc:
         print(f"wardops-report: error: {exc}", file=sys.stderr)
         return 2

@@ -75,16 +75,25 @@ def percent(ratio: float) -> str:
     return f"{ratio * 100:.3f} %"
 
 
-def _strip(cells: Sequence[float], known: Sequence[float], width: float) -> list[dict[str, object]]:
+@dataclass
+class Run:
+    """A rectangle of a heat-strip: cells of one colour side by side."""
+
+    x: float
+    w: float
+    fill: str
+
+
+def _strip(cells: Sequence[float], known: Sequence[float], width: float) -> list[Run]:
     """Runs of equal colour (so a site up all month is one rectangle, not 720)."""
-    runs: list[dict[str, object]] = []
+    runs: list[Run] = []
     step = width / max(1, len(cells))
     for i, (a, k) in enumerate(zip(cells, known)):
         c = colour(a, k)
-        if runs and runs[-1]["fill"] == c:
-            runs[-1]["w"] = float(str(runs[-1]["w"])) + step
+        if runs and runs[-1].fill == c:
+            runs[-1].w += step
         else:
-            runs.append({"x": i * step, "w": step, "fill": c})
+            runs.append(Run(i * step, step, c))
     return runs
 
 
@@ -96,8 +105,9 @@ def _write_csv(path: Path, header: Iterable[str], rows: Iterable[Sequence[object
 
 
 def write_report(directory: Path, data: Collected, scope: Scope, tz: ZoneInfo, title: str,
-                 source: str) -> list[Path]:
-    """Write the six files into ``directory``; return their paths."""
+                 source: str, month: str | None = None) -> list[Path]:
+    """Write the six files into ``directory``; return their paths. ``month`` (e.g.
+    "November 2026") names a calendar month's report."""
     start, end = scope.start, scope.end
 
     def local(t: float | None) -> str:
@@ -141,7 +151,7 @@ def write_report(directory: Path, data: Collected, scope: Scope, tz: ZoneInfo, t
         _write_csv(directory / name, names,
                    ([getattr(r, f.name) for f in fields(cls)] for r in table))
         written.append(directory / name)
-    meta = {"title": title, "start": local(start), "end": local(end),
+    meta = {"title": title, "start": local(start), "end": local(end), "month": month,
             "timezone": str(tz), "region": scope.region, "site": scope.site,
             "scrape_interval_seconds": scope.interval,
             "generated": local(datetime.now().timestamp())}
@@ -167,7 +177,12 @@ def write_report(directory: Path, data: Collected, scope: Scope, tz: ZoneInfo, t
         days[datetime.fromtimestamp(t - data.cell, tz).strftime("%Y-%m-%d")].append(a)
     daily = [(day, mean(v)) for day, v in sorted(days.items())]
     low = min((a for _, a in daily), default=1.0)
-    floor = 0.99 if low >= 0.99 else 0.95 if low >= 0.95 else 0.0
+    floor = next(f for f in (0.99, 0.95, 0.9, 0.0) if low >= f)
+    # date ticks under the strips: the period's start and every 7th day after it
+    strip_ticks = [(strip_width * (t - start) / period,
+                    datetime.fromtimestamp(t, tz).strftime("%d %b"))
+                   for t in (start + k * 7 * 86400 for k in range(int(period // (7 * 86400)) + 1))
+                   if t < end - 86400]
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     env.filters.update(percent=percent, duration=duration, colour=colour, local=local)
     template = env.from_string(
@@ -177,7 +192,8 @@ def write_report(directory: Path, data: Collected, scope: Scope, tz: ZoneInfo, t
         meta=meta, headline=headline, regions=regions, sites=sites,
         worst_sites=sites[:10], worst_devices=[r for r in rows if r.availability < 1][:15],
         strips=strips, hidden_sites=len(sites) - len(strips), strip_width=strip_width,
-        daily=daily, floor=floor, bands=BANDS, unknown_colour=UNKNOWN_COLOUR,
+        daily=daily, floor=floor, strip_ticks=strip_ticks, bands=BANDS,
+        unknown_colour=UNKNOWN_COLOUR,
         outages=sorted(outages, key=lambda o: -o.duration_seconds)[:40],
         all_outages=len(outages), source=host, local=local)
     (directory / "report.html").write_text(html, encoding="utf-8")
