@@ -66,15 +66,16 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     return result
 
 
-def backfill_rules(prom: Prometheus, root: Path, groups: list[str], start: int, end: int
-                   ) -> None:
-    """Evaluate the named groups of the recording rules over the TSDB with promtool and
-    add the result: Prometheus's own rule evaluation, on history."""
+def backfill_rules(prom: Prometheus, root: Path, group: str, prefix: str, start: int,
+                   end: int) -> None:
+    """Evaluate the rules of ``group`` whose names start with ``prefix`` over the TSDB with
+    promtool and add the result: Prometheus's own rule evaluation, on history."""
     doc = yaml.safe_load((REPO / "rules/recording/availability.yml").read_text())
-    rules = root / f"rules-{groups[0]}.yml"
-    rules.write_text(yaml.safe_dump(
-        {"groups": [g for g in doc["groups"] if g["name"] in groups]}))
-    out = root / f"out-{groups[0]}"
+    chosen = [{**g, "rules": [r for r in g["rules"] if r["record"].startswith(prefix)]}
+              for g in doc["groups"] if g["name"] == group]
+    rules = root / f"rules-{prefix}.yml"
+    rules.write_text(yaml.safe_dump({"groups": chosen}))
+    out = root / f"out-{prefix}"
     run("promtool", "tsdb", "create-blocks-from", "rules", f"--start={start}",
         f"--end={end}", f"--url={prom.url}", f"--output-dir={out}", str(rules))
     prom.add_blocks(out)
@@ -94,11 +95,14 @@ def backfilled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backfilled]
     prom = Prometheus(root, data)
     prom.start()
     try:
-        # the 5-minute blocks, then the 30-day rollups at the month's end (promtool, as
-        # Prometheus, cannot read a rule's output in the same pass)
-        backfill_rules(prom, root, ["wardops-availability-blocks"], MONTH_START - 3600,
+        # the 5-minute blocks, then the 30-day rollups at the month's end, then the sites
+        # (promtool cannot read a rule's output in the pass that writes it)
+        backfill_rules(prom, root, "wardops-availability-blocks", "wardops:", MONTH_START - 3600,
                        MONTH_END)
-        backfill_rules(prom, root, ["wardops-availability-long"], MONTH_END - 480, MONTH_END)
+        backfill_rules(prom, root, "wardops-availability-long", "wardops:device_",
+                       MONTH_END - 480, MONTH_END)
+        backfill_rules(prom, root, "wardops-availability-long", "wardops:site_",
+                       MONTH_END - 480, MONTH_END)
         yield Backfilled(prom.url, history, root)
     finally:
         prom.stop()
