@@ -33,7 +33,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="a calendar month in --timezone")
     period.add_argument("--from", dest="start", metavar="RFC3339",
                         help="period start (with --to), e.g. 2026-11-01T00:00:00+04:00")
-    p.add_argument("--to", dest="end", metavar="RFC3339", help="period end")
+    p.add_argument("--to", dest="end", metavar="RFC3339",
+                   help="period end, or 'now' (to the whole second)")
     p.add_argument("--timezone", default="UTC",
                    help="IANA time zone for the month and the times shown (default UTC)")
     p.add_argument("--region", help="only devices of this region")
@@ -62,8 +63,11 @@ def period_of(month: str | None, start: str | None, end: str | None, tz: ZoneInf
         return first.timestamp(), following.timestamp()
     if start is None or end is None:
         raise ReportError("give --month, or both --from and --to")
-    times = []
+    times: list[float] = []
     for flag, text in (("--from", start), ("--to", end)):
+        if text == "now":
+            times.append(float(int(time.time())))
+            continue
         try:
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
