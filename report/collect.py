@@ -7,8 +7,9 @@
    ``sum_over_time``/``count_over_time`` over windows that tile the period exactly
    (``[cell - 1ms]``, as the recording rules). Their sums are the period's figures.
 3. The state at the period's start (one instant query, the last state in the hour before).
-4. Raw samples only for the devices that were ever down (``up`` and ``down_since``, one
-   query per device): the outages, exact to the scrape.
+4. Raw samples only for the devices that were ever down, and only around the cells with
+   a down scrape (``up`` and ``down_since``, one query per run of such cells): the
+   outages, exact to the scrape.
 """
 
 from __future__ import annotations
@@ -73,6 +74,32 @@ def cell_size(start: float, end: float) -> float:
                       "on whole seconds")
 
 
+def down_spans(up: list[float], known: list[float], down_at_start: bool
+               ) -> list[tuple[int, int]]:
+    """The cells ``(first, last)`` whose raw samples hold every transition of a device:
+    each run of cells with a down scrape, from the cell before it (the state before) to
+    the first cell after it with a sample (the scrape that proves it up again, however
+    long a monitoring gap lies between). All-up cells between them hold no transition,
+    so a month of a device with one outage reads a few hours of samples, not the month."""
+    n = len(up)
+    spans: list[tuple[int, int]] = []
+    i = 0
+    while i < n:
+        if up[i] < known[i] or (i == 0 and down_at_start):
+            first = max(0, i - 1)
+            j = i
+            while j + 1 < n and (up[j + 1] < known[j + 1] or known[j + 1] == 0):
+                j += 1
+            last = min(n - 1, j + 1)
+            if spans and first <= spans[-1][1]:
+                first = spans.pop()[0]
+            spans.append((first, last))
+            i = last + 1
+        else:
+            i += 1
+    return spans
+
+
 def _key(labels: dict[str, str]) -> DeviceKey:
     return labels.get("job", ""), labels.get("instance", ""), labels.get("device", "")
 
@@ -132,20 +159,24 @@ def collect(api: PromAPI, scope: Scope, progress: Callable[[str], None]) -> Coll
             known_cells=[k / d for k, d in zip(known_row, denominators)]))
 
     # Only a device with a down scrape (or down as the period began) had outages.
-    ever_down = [(d, key) for d, key in zip(devices, labels)
+    ever_down = [(d, key, up_rows, known_rows) for d, key, up_rows, known_rows in
+                 ((d, k, ups.get(k, [0.0] * n), known.get(k, [0.0] * n))
+                  for d, k in zip(devices, labels))
                  if key in down_at_start or d.up_scrapes < d.known_scrapes]
-    raw_window = f"[{round((end - start + LOOKBACK) * 1000) - 1}ms]"
-    for i, (dev, key) in enumerate(ever_down, 1):
+    for i, (dev, key, up_row, known_row) in enumerate(ever_down, 1):
         if i == 1 or i % 50 == 0 or i == len(ever_down):
             progress(f"outages: device {i}/{len(ever_down)}")
         match = ",".join(f"{k}={json.dumps(v)}" for k, v in
                          zip(("job", "instance", "device"), key))
         raw: dict[str, list[tuple[float, float]]] = defaultdict(list)
-        for series in api.query(
-                '{__name__=~"wardops_device_up|wardops_device_down_since_timestamp_seconds",'
-                f"{match}}}{raw_window}", end):
-            raw[series.labels["__name__"]].extend(series.points)
-        dev.outages = outages_of(sorted(raw["wardops_device_up"]),
+        for first, last in down_spans(up_row, known_row, key in down_at_start):
+            since = start + first * cell - (LOOKBACK if first == 0 else 0)
+            until = start + (last + 1) * cell
+            for series in api.query(
+                    '{__name__=~"wardops_device_up|wardops_device_down_since_timestamp_seconds",'
+                    f"{match}}}[{round((until - since) * 1000) - 1}ms]", until):
+                raw[series.labels["__name__"]].extend(series.points)
+        dev.outages = outages_of(sorted(set(raw["wardops_device_up"])),
                                  raw["wardops_device_down_since_timestamp_seconds"],
                                  start, end)
     return Collected(devices=devices, cell=cell, cell_ends=ends,
