@@ -27,7 +27,8 @@ from report.reconstruct import DeviceFigures, outages_of
 LOOKBACK = 3600.0
 #: a range query answers at most this many points per series
 MAX_CELLS = 11_000
-DeviceKey = tuple[str, str, str]  # job, instance, device
+#: a device: job, instance, device, address (two inventory rows may share a name)
+DeviceKey = tuple[str, str, str, str]
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,8 @@ def down_spans(up: list[float], known: list[float], down_at_start: bool
 
 
 def _key(labels: dict[str, str]) -> DeviceKey:
-    return labels.get("job", ""), labels.get("instance", ""), labels.get("device", "")
+    return (labels.get("job", ""), labels.get("instance", ""), labels.get("device", ""),
+            labels.get("address", ""))
 
 
 def collect(api: PromAPI, scope: Scope, progress: Callable[[str], None]) -> Collected:
@@ -167,7 +169,7 @@ def collect(api: PromAPI, scope: Scope, progress: Callable[[str], None]) -> Coll
         if i == 1 or i % 50 == 0 or i == len(ever_down):
             progress(f"outages: device {i}/{len(ever_down)}")
         match = ",".join(f"{k}={json.dumps(v)}" for k, v in
-                         zip(("job", "instance", "device"), key))
+                         zip(("job", "instance", "device", "address"), key))
         raw: dict[str, list[tuple[float, float]]] = defaultdict(list)
         for first, last in down_spans(up_row, known_row, key in down_at_start):
             since = start + first * cell - (LOOKBACK if first == 0 else 0)

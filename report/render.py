@@ -145,11 +145,13 @@ def write_report(directory: Path, data: Collected, scope: Scope, tz: ZoneInfo, t
     for name, cls, table in (("devices.csv", DeviceRow, rows), ("sites.csv", GroupRow, sites),
                              ("regions.csv", GroupRow, regions),
                              ("outages.csv", OutageRow, outages)):
-        names = [f.name for f in fields(cls)]
-        if cls is GroupRow:
-            names[0] = "site" if name == "sites.csv" else "region"
-        _write_csv(directory / name, names,
-                   ([getattr(r, f.name) for f in fields(cls)] for r in table))
+        columns = [f.name for f in fields(cls)]
+        if name == "regions.csv":
+            columns.remove("region")  # the name is the region
+        header = [("site" if name == "sites.csv" else "region") if c == "name" else c
+                  for c in columns]
+        _write_csv(directory / name, header,
+                   ([getattr(r, c) for c in columns] for r in table))
         written.append(directory / name)
     meta = {"title": title, "start": local(start), "end": local(end), "month": month,
             "timezone": str(tz), "region": scope.region, "site": scope.site,
