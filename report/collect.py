@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -137,7 +138,8 @@ def collect(api: PromAPI, scope: Scope, progress: Callable[[str], None]) -> Coll
     ups = cells(f"sum_over_time({scope.selector('wardops_device_up')}{window})", _key)
     known = cells(f"count_over_time({scope.selector('wardops_device_up')}{window})", _key)
     jobs = sorted({k[0] for k in labels})
-    scrapes = cells(f"count_over_time(up{{job=~{json.dumps('|'.join(jobs))}}}{window})",
+    job_regex = json.dumps("|".join(re.escape(j) for j in jobs))
+    scrapes = cells(f"count_over_time(up{{job=~{job_regex}}}{window})",
                     lambda lab: (lab.get("job", ""), lab.get("instance", "")))
     any_scrape = [max((row[i] for row in scrapes.values()), default=0.0) for i in range(n)]
     head = next((i for i, v in enumerate(any_scrape) if v > 0), n)
