@@ -845,15 +845,20 @@ def availability_dashboard() -> dict[str, Any]:
     device_cols = ["1d", "7d", "30d", "Outages 1d", "Outages 7d", "Outages 30d", "Watched 30d"]
     site_cols = ["1d", "7d", "30d", "Outages 1d", "Outages 7d", "Outages 30d"]
     refs = [f"Value #{chr(ord('A') + i)}" for i in range(len(device_cols))]
+    report = ("The month's report, per device, site and region with every outage, MTTR "
+              "and MTBF (CSV, JSON, one HTML page to print): wardops-report --prometheus URL "
+              "--month YYYY-MM --output DIR. How each figure is computed: docs/report.md.")
     panels = [
         stat("Fleet availability 1d", "avg(wardops:device_availability:ratio_1d)", w=6,
              unit="percentunit", thresholds=AVAILABILITY_THRESHOLDS),
         stat("Fleet availability 30d", "avg(wardops:device_availability:ratio_30d)", w=6,
-             unit="percentunit", thresholds=AVAILABILITY_THRESHOLDS),
+             unit="percentunit", thresholds=AVAILABILITY_THRESHOLDS, description=report),
         stat("Outages 1d", "sum(wardops:device_outages:count_1d)", w=6,
              thresholds=zero_is_good("orange")),
         stat("Outages 30d", "sum(wardops:device_outages:count_30d)", w=6,
-             thresholds=zero_is_good("orange")),
+             thresholds=zero_is_good("orange"),
+             description="Outages that overlap the last 30 days (one under way all along "
+                         "counts once). " + report),
         table("Sites", [*windows("site", "availability"),
                         *[(f"wardops:site_outages:count_{w}", "") for w in ("1d", "7d", "30d")]],
               h=10, rename=dict(zip(refs, site_cols)), sort_by="30d",
@@ -876,7 +881,8 @@ def availability_dashboard() -> dict[str, Any]:
         "wardops-availability", "wardops / Availability",
         "Availability = share of the exporter's scrapes in which the device was up: time "
         "it was down, unknown or unmonitored counts against it. 'Watched' is the share of "
-        "the window with any probe result. Sort any column by clicking its header.", panels,
+        "the window with any probe result. Sort any column by clicking its header. " + report,
+        panels,
         time_from="now-30d")
 
 

@@ -286,6 +286,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--run-dir", type=Path, default=REPO / "run",
                         help="where all data and logs go (default: run/)")
     parser.add_argument("--sink-port", type=int, default=9099)
+    parser.add_argument("--report", type=Path, metavar="DIR",
+                        help="at Ctrl-C, before stopping Prometheus, write the availability "
+                             "report of the demo's run to DIR (wardops-report, docs/report.md)")
     parser.add_argument("--evaluation-interval", default="15s",
                         help="alerter evaluation interval (default: 15s, the scrape interval)")
     parser.add_argument("--prometheus", default=shutil.which("prometheus") or "prometheus",
@@ -323,13 +326,15 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
     status = 0
+    started: float | None = None
     console = Console()
     say(f"wardops demo: starting the stack (data and logs in {run_dir})")
     try:
         for service in services:
             service.start(env, console)
             wait_ready(service)
-        print_urls(services, run_dir)
+        started = time.time()
+        print_urls(services, run_dir, started)
         console.release()
         while True:
             for service in services:
@@ -347,6 +352,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        prometheus = next(s for s in services if s.name == "prometheus")
+        if args.report is not None and started is not None and prometheus.alive():
+            write_report(prometheus.url, started, args.report, env)
         for service in reversed(services):
             if service.popen is not None:
                 code = service.stop()
@@ -354,10 +362,30 @@ def main(argv: list[str] | None = None) -> int:
     return status
 
 
-def print_urls(services: list[Service], run_dir: Path) -> None:
+def report_command(prometheus: str, started: float, output: Path) -> list[str]:
+    """wardops-report over the demo's run, from when Prometheus scraped the exporter."""
+    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(started)))
+    return [sys.executable, "-m", "report", "--prometheus", prometheus.rstrip("/"),
+            "--from", since, "--to", "now", "--allow-gaps", "--output", str(output)]
+
+
+def write_report(prometheus: str, started: float, output: Path, env: dict[str, str]) -> None:
+    """The availability report of the run, written before Prometheus stops."""
+    say(f"  writing the availability report of this run to {output}")
+    result = subprocess.run(report_command(prometheus, started, output), env=env,
+                            capture_output=True, text=True, timeout=300)
+    if result.returncode == 0:
+        say(f"  report: {output / 'report.html'}")
+    else:
+        say(f"  report failed: {result.stderr.strip()}", file=sys.stderr)
+
+
+def print_urls(services: list[Service], run_dir: Path, started: float) -> None:
     """What to open, and what happens next."""
     by_name = {s.name: s for s in services}
     prom = by_name["prometheus"].url
+    command = " ".join(report_command(prom, started, run_dir / "report"))
+    command = command.replace(sys.executable + " -m report", "wardops-report")
     say(f"""
 wardops demo is running. Open:
   exporter    {by_name['exporter'].url}  counts by state; down devices first (newest
@@ -371,6 +399,8 @@ wardops demo is running. Open:
 
 Every example device is a 127.x address and answers, so expect the Watchdog
 notification and no outage. Logs: {run_dir / 'logs'}. Ctrl-C stops everything.
+The availability report of this run (while it runs; or start with --report DIR):
+  {command}
 """)
 
 

@@ -1,0 +1,5 @@
+"""``python -m report``."""
+
+from report.cli import main
+
+raise SystemExit(main())
