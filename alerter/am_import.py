@@ -54,7 +54,28 @@ UNSUPPORTED_INTEGRATIONS = ("pagerduty_configs", "opsgenie_configs",
                             "wechat_configs", "webex_configs", "discord_configs",
                             "msteamsv2_configs", "jira_configs", "rocketchat_configs")
 GO_TEMPLATE = "{{"
+_COMMON = {"send_resolved", "http_config"}
+#: fields of the integrations the importer converts (Alertmanager 0.25 to 0.28)
+AM_INTEGRATIONS: dict[str, set[str]] = {
+    "webhook_configs": _COMMON | {"url", "url_file", "max_alerts", "timeout"},
+    "slack_configs": _COMMON | {
+        "api_url", "api_url_file", "channel", "username", "color", "title", "title_link",
+        "pretext", "text", "fields", "short_fields", "footer", "fallback", "callback_id",
+        "icon_emoji", "icon_url", "image_url", "thumb_url", "link_names", "mrkdwn_in",
+        "actions", "timeout"},
+    "telegram_configs": _COMMON | {
+        "api_url", "bot_token", "bot_token_file", "chat_id", "message_thread_id", "message",
+        "disable_notifications", "parse_mode"},
+    "msteams_configs": _COMMON | {"webhook_url", "webhook_url_file", "title", "summary",
+                                  "text"},
+    "email_configs": {
+        "send_resolved", "to", "from", "smarthost", "hello", "auth_username", "auth_password",
+        "auth_password_file", "auth_secret", "auth_secret_file", "auth_identity",
+        "require_tls", "tls_config", "headers", "html", "text", "threading"},
+}
 
+#: the Alertmanager releases whose configuration syntax the importer knows
+AM_VERSIONS = "Alertmanager 0.25 to 0.28"
 # Alertmanager's config schema (0.25, Debian's, plus fields of later releases): it rejects
 # any other key, so an unknown key means the file is not a valid alertmanager.yml (a typo
 # such as `routez` would otherwise silently drop the whole route tree).
@@ -134,8 +155,9 @@ class Converter:
                 where = f"{path}.{key}" if path else str(key)
                 close = difflib.get_close_matches(str(key), sorted(known), n=1)
                 hint = f"; did you mean {close[0]}?" if close else ""
-                raise ConversionError(f"{self.source}: {where}: unknown field: Alertmanager "
-                                      f"rejects this file{hint}")
+                raise ConversionError(f"{self.source}: {where}: unknown field: not in the "
+                                      f"configuration of {AM_VERSIONS}, which rejects "
+                                      f"it{hint}")
 
     # --- matchers ------------------------------------------------------------------------------
 
@@ -410,6 +432,8 @@ class Converter:
             if key in kinds:
                 convert, into = kinds[key]
                 for i, item in enumerate(value or []):
+                    if isinstance(item, Mapping):  # a typo or a foreign key is an error
+                        self.known_keys(item, f"{path}.{key}[{i}]", AM_INTEGRATIONS[key])
                     converted = convert(item, f"{path}.{key}[{i}]")
                     if converted is not None:
                         into.append(converted)

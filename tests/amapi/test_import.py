@@ -187,25 +187,34 @@ BASE = ("route: {receiver: x}\n"
 
 
 @pytest.mark.parametrize("content,message", [
-    (BASE + "routez: {receiver: x}\n", "routez: unknown field: Alertmanager rejects this file; "
+    (BASE + "routez: {receiver: x}\n", "routez: unknown field: not in the configuration of Alertmanager 0.25 to 0.28, which rejects it; "
                                       "did you mean route?"),
     ("route: {receiver: x, routes: [{receiver: x, matcher: ['a=\"b\"']}]}\n"
      "receivers: [{name: x}]\n",
-     "route.routes[0].matcher: unknown field: Alertmanager rejects this file; "
+     "route.routes[0].matcher: unknown field: not in the configuration of Alertmanager 0.25 to 0.28, which rejects it; "
      "did you mean matchers?"),
     ("route: {receiver: x}\nreceivers: [{name: x, webhook_configs: [{url: 'http://h/', "
      "send_resolve: true}]}]\n",
-     "receivers[0].webhook_configs[0].send_resolve: unknown field: Alertmanager rejects this "
-     "file; did you mean send_resolved?"),
+     "receivers[0].webhook_configs[0].send_resolve: unknown field: not in the "
+     "configuration of Alertmanager 0.25 to 0.28, which rejects it; did you mean "
+     "send_resolved?"),
+    ("route: {receiver: x}\nreceivers: [{name: x, msteams_configs: [{webhook_url: "
+     "'http://h/', teams: x}]}]\n",
+     "receivers[0].msteams_configs[0].teams: unknown field: not in the configuration of "
+     "Alertmanager 0.25 to 0.28, which rejects it"),
+    ("route: {receiver: x}\nreceivers: [{name: x, email_configs: [{to: a@b.example, "
+     "from: c@d.example, smarthost: 'h:25', too: e@f.example}]}]\n",
+     "receivers[0].email_configs[0].too: unknown field: not in the configuration of "
+     "Alertmanager 0.25 to 0.28, which rejects it; did you mean to?"),
     ("route: {receiver: x}\nreceivers: [{name: x, webhook_config: [{url: 'http://h/'}]}]\n",
-     "receivers[0].webhook_config: unknown field: Alertmanager rejects this file; "
+     "receivers[0].webhook_config: unknown field: not in the configuration of Alertmanager 0.25 to 0.28, which rejects it; "
      "did you mean webhook_configs?"),
     (BASE + "global: {resolve_timeot: 5m}\n",
-     "global.resolve_timeot: unknown field: Alertmanager rejects this file; "
+     "global.resolve_timeot: unknown field: not in the configuration of Alertmanager 0.25 to 0.28, which rejects it; "
      "did you mean resolve_timeout?"),
     (BASE + "inhibit_rules: [{source_matchers: ['a=\"b\"'], target_matchers: ['c=\"d\"'], "
             "equals: [site]}]\n",
-     "inhibit_rules[0].equals: unknown field: Alertmanager rejects this file; "
+     "inhibit_rules[0].equals: unknown field: not in the configuration of Alertmanager 0.25 to 0.28, which rejects it; "
      "did you mean equal?"),
 ])
 def test_unknown_key_is_an_error_like_in_alertmanager(tmp_path: Path, content: str,
@@ -221,6 +230,18 @@ def test_unknown_key_is_an_error_like_in_alertmanager(tmp_path: Path, content: s
                             text=True, timeout=30)
         assert am.returncode != 0
         assert "not found in type" in am.stdout + am.stderr
+
+
+def test_a_field_of_a_newer_alertmanager_is_not_an_error(tmp_path: Path) -> None:
+    """webhook_configs' timeout (Alertmanager 0.28) is known: converted with a warning,
+    not refused as an unknown field (the Debian amtool 0.25 would refuse it)."""
+    path = tmp_path / "alertmanager.yml"
+    path.write_text("route: {receiver: x}\nreceivers: [{name: x, webhook_configs: "
+                    "[{url: 'http://127.0.0.1:9/', timeout: 10s}]}]\n")
+    result = run_cli("import-alertmanager-config", str(path))
+    assert result.returncode == 0, result.stderr
+    assert "receivers[0].webhook_configs[0].timeout: not converted" in result.stderr
+    assert "url: http://127.0.0.1:9/" in result.stdout
 
 
 def test_the_valid_fixture_is_valid_for_alertmanager_too() -> None:
