@@ -160,8 +160,12 @@ class Sink(ThreadingHTTPServer):
         if self.tls is not None:
             try:
                 request = self.tls.wrap_socket(request, server_side=True)
-            except (ssl.SSLError, OSError):
-                return  # a failed handshake: the client sees it; nothing to answer
+            except (ssl.SSLError, OSError) as exc:
+                # the client sees it; the operator reading this sink should too (a wrong
+                # CA or an expired certificate otherwise looks like "nothing arrives")
+                print(f"webhook-sink: TLS handshake with {client_address[0]} failed: {exc}",
+                      file=sys.stderr, flush=True)
+                return
         super().finish_request(request, client_address)
 
 

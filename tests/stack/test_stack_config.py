@@ -12,6 +12,7 @@ import importlib.util
 import json
 import re
 import shutil
+import socket
 import ssl
 import subprocess
 import sys
@@ -598,3 +599,35 @@ def test_the_compose_tls_chain_works_end_to_end(netns: None, tmp_path: Path) -> 
     finally:
         for proc in reversed(procs):
             proc.stop()
+
+
+def test_the_sink_says_why_a_tls_handshake_failed(tmp_path: Path) -> None:
+    """A sender with the wrong CA (or plain HTTP) used to leave the sink silent: the
+    operator saw nothing arrive and no reason. The failed handshake is now on stderr."""
+    make_certs(tmp_path / "certs", ["sink"], [])
+    port = free_port()
+    sink = Proc([sys.executable, str(REPO / "examples/webhook_sink.py"), "--listen",
+                 f"127.0.0.1:{port}", "--quiet", "--tls-cert", str(tmp_path / "certs/sink.crt"),
+                 "--tls-key", str(tmp_path / "certs/sink.key")], log=tmp_path / "sink.log")
+    try:
+        wait_for(lambda: _connects(port), timeout=15, what="the sink listening")
+
+        def reported() -> int:  # the probe's bare connection fails its handshake too
+            return (tmp_path / "sink.log").read_text().count("TLS handshake with 127.0.0.1")
+
+        wait_for(lambda: reported() >= 1, timeout=10, what="the probe's handshake reported")
+        before = reported()
+        with pytest.raises(requests.RequestException):
+            requests.post(f"http://127.0.0.1:{port}/", json={}, timeout=5)
+        wait_for(lambda: reported() > before, timeout=10,
+                 what="the plain-HTTP sender's failed handshake reported")
+    finally:
+        sink.stop()
+
+
+def _connects(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
