@@ -15,6 +15,7 @@ COPY pyproject.toml README.md LICENSE ./
 COPY wardops_common wardops_common
 COPY exporter exporter
 COPY alerter alerter
+COPY report report
 # wardops_data's links point at these: the wheel ships the rules, dashboards and examples
 COPY wardops_data wardops_data
 COPY rules rules

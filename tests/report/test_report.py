@@ -127,7 +127,9 @@ def test_the_recording_rules_agree(backfilled: Backfilled) -> None:
         "query": 'wardops:device_up:count5m{device="Kutaisi-switch"}[29d23h59m59s999ms]',
         "time": evaluated}).json()
     blocks = [float(t) for t, _ in resp["data"]["result"][0]["values"]]
-    assert all(b - a == pytest.approx(300) for a, b in zip(blocks, blocks[1:]))
+    irregular = [(a, b) for a, b in zip(blocks, blocks[1:]) if b - a != pytest.approx(300)]
+    assert not irregular, (f"{len(blocks)} blocks before {evaluated}; not 300 s apart: "
+                           f"{irregular[:10]}")
     out = backfilled.root / "report-rules-window"
     result = report(backfilled, out,
                     "--from", datetime.fromtimestamp(blocks[0] - 300, UTC).isoformat(),
