@@ -55,6 +55,8 @@ DETECT = 30.0  # generous bound for a notification to arrive (the benchmark meas
 MAY_BE_EMPTY = {
     ("wardops-health", "Stale devices (list)"): "every device is probed every second",
     ("wardops-health", "Probes failing (list)"): "checked in the exporter-restart test",
+    ("wardops-device", "Jitter"): "the chosen devices give no spread of replies (one is "
+                                  "down); measured in tests/exporter/test_exporter_latency_lab.py",
 }
 
 
