@@ -117,6 +117,12 @@ _FAMILIES = (
 )
 
 
+_PARENT_HELP = ("One per dependency: the device (device, address, site) is reached through "
+                "parent (parent, parent_address); by default a site's routers are the parents "
+                "of its other devices. A device with several parents is cut off only while "
+                "all are down.")
+
+
 class DeviceMetrics:
     """Renders the per-device and per-path families for the inventory and a snapshot."""
 
@@ -124,6 +130,7 @@ class DeviceMetrics:
                  bounds: Sequence[float] | None = None) -> None:
         self._rows: tuple[_Row, ...] = ()
         self._path_rows: tuple[_Row, ...] = ()
+        self._parents = ""  # the wardops_device_parent_info lines: fixed per inventory
         self._bounds: tuple[float, ...] | None = None
         self._templates: dict[str, str] = {}  # histogram text of one row, by name prefix
         self._served = 0  # bounds served
@@ -138,7 +145,13 @@ class DeviceMetrics:
         """
         rows = []
         path_rows = []
+        parent_lines = []
         for device in devices:
+            for parent_name, parent_address in device.parents:
+                parent_lines.append("wardops_device_parent_info{" + label_text((
+                    ("device", device.name), ("address", device.address),
+                    ("site", device.site), ("parent", parent_name),
+                    ("parent_address", parent_address))) + "} 1\n")
             labels = label_text(device.label_pairs())
             coords = []
             if device.latitude is not None:
@@ -158,6 +171,7 @@ class DeviceMetrics:
                                       path_labels + "," + label_text(extra), True))
         self._rows = tuple(rows)
         self._path_rows = tuple(path_rows)
+        self._parents = "".join(parent_lines)
         self._bounds = tuple(bounds) if bounds is not None else None
         # One device's whole histogram is one %-format of one template (its labels
         # substituted for \0): two C-level calls instead of a Python line per bucket,
@@ -181,6 +195,8 @@ class DeviceMetrics:
         handed out: a 10,000-device body (tens of MB with histograms) is never held as
         lines, text and bytes all at once."""
         yield from self._render("wardops_device_", 2, self._rows, states)
+        yield (f"# HELP wardops_device_parent_info {_PARENT_HELP}\n"
+               "# TYPE wardops_device_parent_info gauge\n" + self._parents)
         if self._path_rows:
             yield from self._render("wardops_path_", 3, self._path_rows, states)
 

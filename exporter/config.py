@@ -48,7 +48,7 @@ _PROBE_KEYS = {"interval", "timeout", "count", "down_after", "up_after", "align_
                "rtt_buckets"}
 _SITE_KEYS = {"labels", "latitude", "longitude", "snmp"}
 _DEVICE_KEYS = {"name", "address", "site", "type", "labels", "latitude", "longitude", "enabled",
-                "snmp", "paths"}
+                "snmp", "paths", "parent"}
 _PATH_KEYS = {"isp", "address", "source", "interface", "mark", "enabled"}
 _PATH_FIELDS = ("address", "source", "interface", "mark")  # also the CSV path_<isp>_<field>
 MAX_PATHS = 8
@@ -56,7 +56,7 @@ _MAX_MARK = 0xFFFFFFFF
 # CSV columns of wardops and the old system's export names for the same thing.
 _CSV_ALIASES = {"ip": "address", "branch": "site", "device_type": "type"}
 _CSV_COLUMNS = {"name", "address", "site", "type", "region", "vendor", "latitude", "longitude",
-                "enabled"}
+                "enabled", "parent"}
 _TRUE = {"true", "yes", "1", "on", ""}
 _FALSE = {"false", "no", "0", "off"}
 MAX_COUNT = 100
@@ -129,6 +129,9 @@ class Device:
     source: str = ""  # "file: entry", for messages
     #: probed paths; empty: the device's own address over the default route
     paths: tuple[IspPath, ...] = ()
+    #: keys of the devices it is reached through (``parent``; by default its site's
+    #: routers): it is cut off only while all of them are down
+    parents: tuple[tuple[str, str], ...] = ()
 
     @property
     def key(self) -> tuple[str, str]:
@@ -239,6 +242,7 @@ class _Loader:
         """The inventory of everything read so far, checked and merged."""
         self._check_sites()
         devices = tuple(self._with_snmp(self._device(raw), raw.snmp) for raw in self.devices)
+        devices = resolve_parents(devices, [raw.parent for raw in self.devices])
         return Inventory(path=str(self.path), probe=probe, sites=dict(self.sites),
                          devices=devices, disabled=self.disabled, files=tuple(self.files))
 
@@ -403,6 +407,12 @@ class _Loader:
             elif column in ("latitude", "longitude"):
                 if value:
                     body[column] = value
+            elif column == "parent":
+                # "a;b": two parents; "-": none; empty: the default (the site's routers)
+                if value == "-":
+                    body["parent"] = []
+                elif value:
+                    body["parent"] = [name.strip() for name in value.split(";")]
             else:
                 body[column] = value
         # Empty cells mean "no such label", as an absent key would in YAML.
@@ -426,6 +436,7 @@ class _RawDevice:
     source: str
     paths: list[dict[str, Any]] = field(default_factory=list)  # checked, not merged yet
     from_csv: bool = False
+    parent: list[str] | None = None  # as written; None: the default (the site's routers)
 
 
 def _read_yaml(path: Path) -> Any:
@@ -724,11 +735,120 @@ def _device_from_mapping(body: Mapping[str, Any], where: str) -> _RawDevice | No
     paths = _parse_paths(body.get("paths"), f"{where}: paths")
     latitude = _parse_coordinate(body.get("latitude"), "latitude", 90, where)
     longitude = _parse_coordinate(body.get("longitude"), "longitude", 180, where)
+    parent = _parse_parent(body.get("parent", _DEFAULT), where)
     if not enabled:
         return None
     return _RawDevice(name=name, address=address, ip=ip, site=site.strip(), type=type_name,
                       labels=labels, latitude=latitude, longitude=longitude, snmp=snmp,
-                      source=where, paths=paths)
+                      source=where, paths=paths, parent=parent)
+
+
+_DEFAULT = object()  # no parent key at all (an explicit null or [] means "no parent")
+
+
+def _parse_parent(raw: Any, where: str) -> list[str] | None:
+    """``parent``: a device name (or address), a list of them, or null/[] for none.
+
+    In CSV the cell holds the names separated by ``;``; an empty cell is the default.
+    """
+    if raw is _DEFAULT:
+        return None
+    if raw is None:
+        return []
+    items = raw if isinstance(raw, list) else [raw]
+    names = []
+    for item in items:
+        if not isinstance(item, str) or not item.strip():
+            raise ConfigError(f"{where}: parent: must be a device name (or address), a list "
+                              f"of them, or [] for none, not {raw!r}")
+        names.append(_checked_text(item.strip(), f"{where}: parent"))
+    return names
+
+
+def is_router(type_name: str) -> bool:
+    """Whether a device of this type is a default parent of its site's other devices."""
+    return type_name == "router" or type_name.endswith("_router")
+
+
+def resolve_parents(devices: tuple[Device, ...],
+                    written: list[list[str] | None]) -> tuple[Device, ...]:
+    """``devices`` with their parents' keys set: the ``parent`` names as ``written`` (one
+    entry per device; None: the default, the routers of the device's site).
+
+    A name must name one device (or, if no device has that name, be one device's
+    address); a device cannot be its own ancestor. Both are :class:`ConfigError` messages
+    naming the entries.
+    """
+    by_name: dict[str, list[Device]] = {}
+    by_address: dict[str, list[Device]] = {}
+    routers: dict[str, list[Device]] = {}
+    for device in devices:
+        by_name.setdefault(device.name, []).append(device)
+        by_address.setdefault(device.address, []).append(device)
+        if device.site and is_router(device.type):
+            routers.setdefault(device.site, []).append(device)
+    resolved = []
+    for device, names in zip(devices, written, strict=True):
+        if names is None:
+            parents = [] if is_router(device.type) else routers.get(device.site, [])
+        else:
+            parents = [_parent_device(name, device, by_name, by_address) for name in names]
+        keys = tuple(dict.fromkeys(p.key for p in parents if p.key != device.key))
+        if names and any(p.key == device.key for p in parents):
+            raise ConfigError(f"{device.source}: parent: {device.name!r} cannot be its own "
+                              "parent")
+        resolved.append(replace(device, parents=keys) if keys else device)
+    _check_cycles(resolved)
+    return tuple(resolved)
+
+
+def _parent_device(name: str, device: Device, by_name: Mapping[str, list[Device]],
+                   by_address: Mapping[str, list[Device]]) -> Device:
+    found = by_name.get(name) or by_address.get(name) or []
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        close = difflib.get_close_matches(name, sorted(by_name), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"{device.source}: parent: no device named {name!r} in the "
+                          f"inventory{hint}")
+    raise ConfigError(f"{device.source}: parent: {name!r} names {len(found)} devices ("
+                      + ", ".join(d.address for d in found[:5])
+                      + "); name it by its address instead")
+
+
+def _check_cycles(devices: list[Device]) -> None:
+    """A device must not be reached through itself: report the first cycle, entry by
+    entry."""
+    by_key = {d.key: d for d in devices}
+    done: set[tuple[str, str]] = set()
+    for start in devices:
+        if start.key in done:
+            continue
+        # iterative depth-first search; `path` is the chain from `start`
+        path: list[tuple[str, str]] = [start.key]
+        on_path = {start.key}
+        stack = [iter(start.parents)]
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                stack.pop()
+                key = path.pop()
+                on_path.discard(key)
+                done.add(key)
+                continue
+            if nxt in on_path:
+                cycle = path[path.index(nxt):] + [nxt]
+                first = by_key[cycle[0]]
+                raise ConfigError(
+                    f"{first.source}: parent: cycle of dependencies: "
+                    + " -> ".join(by_key[k].name for k in cycle) + " (the others: "
+                    + "; ".join(by_key[k].source for k in cycle[1:-1]) + ")")
+            if nxt in done:
+                continue
+            path.append(nxt)
+            on_path.add(nxt)
+            stack.append(iter(by_key[nxt].parents))
 
 
 def _csv_column(name: str, path: Path) -> str:
@@ -749,7 +869,7 @@ def _csv_column(name: str, path: Path) -> str:
         return column
     raise ConfigError(f"{path}: line 1: unknown column {name!r} (expected name, address/ip, "
                       "site/branch, type/device_type, region, vendor, latitude, longitude, "
-                      "enabled, label_<name> or path_<isp>_<field>)")
+                      "enabled, parent, label_<name> or path_<isp>_<field>)")
 
 
 def _expand_includes(raw: Any, main: Path, where: str) -> Iterable[Path]:

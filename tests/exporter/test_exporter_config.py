@@ -21,7 +21,7 @@ INVALID = {
                        "'devices'?",
     "unknown-device-key": "{dir}/invalid-unknown-device-key.yml: devices[0] (r1): adress: "
                           "unknown key (known: address, enabled, labels, latitude, longitude, "
-                          "name, paths, site, snmp, type); did you mean 'address'?",
+                          "name, parent, paths, site, snmp, type); did you mean 'address'?",
     "unknown-probe-key": "{dir}/invalid-unknown-probe-key.yml: probe: intervall: unknown key "
                          "(known: align_to_scrapes, count, down_after, interval, rtt_buckets, "
                          "timeout, up_after); did you mean 'interval'?",
@@ -85,7 +85,7 @@ INVALID = {
     "csv-missing-column": "{dir}/no-address.csv: line 1: missing column 'address'",
     "csv-unknown-column": "{dir}/unknown-column.csv: line 1: unknown column 'colour' (expected "
                           "name, address/ip, site/branch, type/device_type, region, vendor, "
-                          "latitude, longitude, enabled, label_<name> or path_<isp>_<field>)",
+                          "latitude, longitude, enabled, parent, label_<name> or path_<isp>_<field>)",
     "csv-field-count": "{dir}/field-count.csv: line 3 (y): has 2 fields, the header has 3",
     "csv-bad-enabled": "{dir}/bad-enabled.csv: line 2 (x): enabled: must be true or false, "
                        "not 'sometimes'",
@@ -116,6 +116,20 @@ INVALID = {
                 "it under inventory_files: in a YAML file)",
     "top-level-list": "{dir}/invalid-top-level-list.yml: the file must be a mapping with probe, "
                       "sites, devices (a list of devices goes under devices:)",
+    "parent-cycle": "{dir}/invalid-parent-cycle.yml: devices[0] (A-Router): parent: cycle of "
+                    "dependencies: A-Router -> A-ATM -> A-Switch -> A-Router (the others: "
+                    "{dir}/invalid-parent-cycle.yml: devices[2] (A-ATM); "
+                    "{dir}/invalid-parent-cycle.yml: devices[1] (A-Switch))",
+    "parent-unknown": "{dir}/invalid-parent-unknown.yml: devices[1] (A-ATM): parent: no device "
+                      "named 'A-Swich' in the inventory (did you mean 'A-Switch'?)",
+    "parent-ambiguous": "{dir}/invalid-parent-ambiguous.yml: devices[2] (A-ATM): parent: "
+                        "'Marjanishvili' names 2 devices (127.0.1.2, 127.0.1.4); name it by its "
+                        "address instead",
+    "parent-self": "{dir}/invalid-parent-self.yml: devices[0] (A-ATM): parent: 'A-ATM' cannot "
+                   "be its own parent",
+    "parent-not-name": "{dir}/invalid-parent-not-name.yml: devices[0] (A-ATM): parent: must be a "
+                       "device name (or address), a list of them, or [] for none, not "
+                       "{{'name': 'x'}}",
 }
 
 
@@ -352,3 +366,48 @@ def test_snmp_credential_files_are_read_from_the_inventory_folder(
     monkeypatch.chdir(elsewhere)
     inventory = load_inventory(conf / "devices.yml")
     assert inventory.devices[0].snmp.credentials.community.value == "branch-ro"
+
+
+def test_parents_default_to_the_sites_routers_unless_configured(tmp_path: Path) -> None:
+    """Within a site, devices other than routers are reached through all of its routers;
+    ``parent`` (a name, an address, a list, or [] / "-" for none) overrides that, in YAML and
+    in CSV."""
+    inventory = write(tmp_path, "devices.yml", """
+sites: {A: {}, B: {}}
+devices:
+  - {name: A-Router, address: 127.0.1.1, site: A, type: router}
+  - {name: A-Core, address: 127.0.1.7, site: A, type: Core Router}
+  - {name: A-Switch, address: 127.0.1.2, site: A, type: switch}
+  - {name: A-ATM, address: 127.0.1.3, site: A, type: atm, parent: A-Switch}
+  - {name: A-Cam, address: 127.0.1.4, site: A, type: nvr, parent: [127.0.1.2, A-Router]}
+  - {name: A-Lone, address: 127.0.1.5, site: A, type: nvr, parent: []}
+  - {name: B-ATM, address: 127.0.2.3, site: B, type: atm}
+inventory_files: [more.csv]
+""")
+    write(tmp_path, "more.csv", "name,address,site,type,parent\n"
+          "A-PayBox,127.0.1.8,A,paybox,A-ATM;A-Switch\n"
+          "A-AP,127.0.1.9,A,access point,-\n"
+          "A-NVR,127.0.1.10,A,nvr,\n")
+    parents = {d.name: [name for name, _ in d.parents]
+               for d in load_inventory(inventory).devices}
+    assert parents == {
+        "A-Router": [], "A-Core": [],  # routers have no default parent
+        "A-Switch": ["A-Router", "A-Core"],
+        "A-ATM": ["A-Switch"],
+        "A-Cam": ["A-Switch", "A-Router"],
+        "A-Lone": [],
+        "B-ATM": [],  # a site without a router
+        "A-PayBox": ["A-ATM", "A-Switch"],
+        "A-AP": [],
+        "A-NVR": ["A-Router", "A-Core"],
+    }
+
+
+def test_the_banks_export_gets_its_branch_routers_as_parents() -> None:
+    inventory = load_inventory(CREDOBANK)
+    with_parents = [d for d in inventory.devices if d.parents]
+    assert len(with_parents) > 300
+    by_key = {d.key: d for d in inventory.devices}
+    for device in with_parents:
+        assert all(by_key[k].site == device.site and by_key[k].type.endswith("router")
+                   for k in device.parents), device
