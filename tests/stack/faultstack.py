@@ -26,10 +26,12 @@ class Stack:
     """Exporter shard(s), Prometheus, alerter and sink, each restartable."""
 
     def __init__(self, workdir: Path, devices: dict[str, str], shards: int = 1,
-                 group_interval: str = "1s", small_disk: bool = False) -> None:
-        """``devices``: name → loopback address; the name's part before "-" is its site.
-        ``group_interval``: how long a group's later changes (a resolve) wait for its next
-        flush — the window in which a stop used to lose them."""
+                 group_interval: str = "1s", small_disk: bool = False,
+                 entries: dict[str, dict[str, object]] | None = None) -> None:
+        """``devices``: name → loopback address; the name's part before "-" is its site,
+        the part after it its type. ``group_interval``: how long a group's later changes
+        (a resolve) wait for its next flush — the window in which a stop used to lose
+        them. ``entries``: more inventory keys of some devices (e.g. ``parent``)."""
         self.workdir = workdir
         self.devices = devices
         self.sites = {name: name.split("-")[0] for name in devices}
@@ -44,7 +46,8 @@ class Stack:
             "sites": {site: {"labels": {"region": "Mountains"}}
                       for site in sorted(set(self.sites.values()))},
             "devices": [{"name": n, "address": a, "site": self.sites[n],
-                         "type": n.split("-")[1].lower()} for n, a in devices.items()]}))
+                         "type": n.split("-")[1].lower(), **(entries or {}).get(n, {})}
+                        for n, a in devices.items()]}))
         self.shards = shards
         self.exporter_ports = [free_port() for _ in range(shards)]
         self.alerter_port = free_port()
