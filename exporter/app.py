@@ -37,6 +37,7 @@ from exporter.config import (
 )
 from exporter.icmp import IcmpProber
 from exporter.latency import rendered_bounds
+from exporter.maintenance import MaintenanceCollector
 from exporter.probing import ProbeErrors, probe_device, probe_paths
 from exporter.scheduler import Scheduler
 from exporter.snmp.poller import SnmpPoller
@@ -189,6 +190,8 @@ class Exporter:
             state_errors=self.state_errors,
             states=lambda: [s.status for k, s in self.store.snapshot().items() if len(k) == 2]))
         self.registry.register(IcmpCollector(self.prober))
+        self.registry.register(MaintenanceCollector(
+            lambda: (self.inventory.sites, self.inventory.devices)))
         self.registry.register(GuardedCollectors({"snmp": self.poller}))
         ProcessCollector(registry=self.registry)
         server.start()

@@ -23,6 +23,7 @@ from typing import Any
 
 from exporter.icmp import DEFAULT_ROUTE, DEFAULT_SPACING, Route
 from exporter.latency import DEFAULT_BUCKETS, check_bounds
+from exporter.maintenance import Window, parse_windows
 from exporter.snmp.collector import IF_LABELS, INFO_LABELS
 from exporter.snmp.settings import SnmpSettings, parse_snmp_settings
 from wardops_common.durations import parse_duration
@@ -46,9 +47,9 @@ _TOP_KEYS = {"probe", "sites", "devices", "inventory_files", "snmp_defaults", "p
 _INCLUDE_KEYS = {"sites", "devices"}
 _PROBE_KEYS = {"interval", "timeout", "count", "down_after", "up_after", "align_to_scrapes",
                "rtt_buckets"}
-_SITE_KEYS = {"labels", "latitude", "longitude", "snmp"}
+_SITE_KEYS = {"labels", "latitude", "longitude", "snmp", "maintenance"}
 _DEVICE_KEYS = {"name", "address", "site", "type", "labels", "latitude", "longitude", "enabled",
-                "snmp", "paths", "parent"}
+                "snmp", "paths", "parent", "maintenance"}
 _PATH_KEYS = {"isp", "address", "source", "interface", "mark", "enabled"}
 _PATH_FIELDS = ("address", "source", "interface", "mark")  # also the CSV path_<isp>_<field>
 MAX_PATHS = 8
@@ -96,6 +97,7 @@ class Site:
     latitude: float | None = None
     longitude: float | None = None
     snmp: Mapping[str, Any] | None = None
+    maintenance: tuple[Window, ...] = ()  # applies to all of the site's devices
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +134,7 @@ class Device:
     #: keys of the devices it is reached through (``parent``; by default its site's
     #: routers): it is cut off only while all of them are down
     parents: tuple[tuple[str, str], ...] = ()
+    maintenance: tuple[Window, ...] = ()  # its own windows (its site's are on the Site)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -311,7 +314,7 @@ class _Loader:
         return Device(name=raw.name, address=raw.address, site=raw.site, type=raw.type,
                       labels=tuple(sorted(labels.items())), latitude=latitude,
                       longitude=longitude, ip=raw.ip, source=raw.source,
-                      paths=self._paths(raw))
+                      paths=self._paths(raw), maintenance=raw.maintenance)
 
     def _paths(self, raw: _RawDevice) -> tuple[IspPath, ...]:
         """``path_defaults[type]`` with the device's own ``paths`` merged in by ``isp``
@@ -437,6 +440,7 @@ class _RawDevice:
     paths: list[dict[str, Any]] = field(default_factory=list)  # checked, not merged yet
     from_csv: bool = False
     parent: list[str] | None = None  # as written; None: the default (the site's routers)
+    maintenance: tuple[Window, ...] = ()
 
 
 def _read_yaml(path: Path) -> Any:
@@ -692,7 +696,7 @@ def _parse_site(name: Any, body: Any, where: str) -> Site:
     return Site(name=str(name), labels=_parse_labels(body.get("labels"), entry),
                 latitude=_parse_coordinate(body.get("latitude"), "latitude", 90, entry),
                 longitude=_parse_coordinate(body.get("longitude"), "longitude", 180, entry),
-                snmp=snmp)
+                snmp=snmp, maintenance=parse_windows(body.get("maintenance"), entry))
 
 
 def _device_from_yaml(entry: Any, where: str) -> _RawDevice | None:
@@ -736,11 +740,12 @@ def _device_from_mapping(body: Mapping[str, Any], where: str) -> _RawDevice | No
     latitude = _parse_coordinate(body.get("latitude"), "latitude", 90, where)
     longitude = _parse_coordinate(body.get("longitude"), "longitude", 180, where)
     parent = _parse_parent(body.get("parent", _DEFAULT), where)
+    maintenance = parse_windows(body.get("maintenance"), where)
     if not enabled:
         return None
     return _RawDevice(name=name, address=address, ip=ip, site=site.strip(), type=type_name,
                       labels=labels, latitude=latitude, longitude=longitude, snmp=snmp,
-                      source=where, paths=paths, parent=parent)
+                      source=where, paths=paths, parent=parent, maintenance=maintenance)
 
 
 _DEFAULT = object()  # no parent key at all (an explicit null or [] means "no parent")

@@ -21,7 +21,7 @@ INVALID = {
                        "'devices'?",
     "unknown-device-key": "{dir}/invalid-unknown-device-key.yml: devices[0] (r1): adress: "
                           "unknown key (known: address, enabled, labels, latitude, longitude, "
-                          "name, parent, paths, site, snmp, type); did you mean 'address'?",
+                          "maintenance, name, parent, paths, site, snmp, type); did you mean 'address'?",
     "unknown-probe-key": "{dir}/invalid-unknown-probe-key.yml: probe: intervall: unknown key "
                          "(known: align_to_scrapes, count, down_after, interval, rtt_buckets, "
                          "timeout, up_after); did you mean 'interval'?",

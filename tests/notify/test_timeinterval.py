@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from alerter.notify.config import parse_notify_config
-from alerter.notify.timeinterval import (
+from wardops_common.timeinterval import (
     TimeInterval,
     muted_by,
     parse_named_intervals,

@@ -27,11 +27,14 @@ class Stack:
 
     def __init__(self, workdir: Path, devices: dict[str, str], shards: int = 1,
                  group_interval: str = "1s", small_disk: bool = False,
-                 entries: dict[str, dict[str, object]] | None = None) -> None:
+                 entries: dict[str, dict[str, object]] | None = None,
+                 routes: list[dict[str, object]] | None = None,
+                 inhibit_rules: list[dict[str, object]] | None = None) -> None:
         """``devices``: name → loopback address; the name's part before "-" is its site,
         the part after it its type. ``group_interval``: how long a group's later changes
         (a resolve) wait for its next flush — the window in which a stop used to lose
-        them. ``entries``: more inventory keys of some devices (e.g. ``parent``)."""
+        them. ``entries``: more inventory keys of some devices (e.g. ``parent``);
+        ``routes``, ``inhibit_rules``: more of the alerter's (receiver ``none`` drops)."""
         self.workdir = workdir
         self.devices = devices
         self.sites = {name: name.split("-")[0] for name in devices}
@@ -40,14 +43,8 @@ class Stack:
         # the alerter posts through a proxy that can answer 429/500 or slowly on demand
         self.receiver = FlakyReceiver(self.sink.url)
         self.inventory = workdir / "devices.yml"
-        self.inventory.write_text(yaml.safe_dump({
-            "probe": {"interval": "1s", "timeout": "500ms", "count": 1,
-                      "down_after": 1, "up_after": 1},
-            "sites": {site: {"labels": {"region": "Mountains"}}
-                      for site in sorted(set(self.sites.values()))},
-            "devices": [{"name": n, "address": a, "site": self.sites[n],
-                         "type": n.split("-")[1].lower(), **(entries or {}).get(n, {})}
-                        for n, a in devices.items()]}))
+        self.entries = entries or {}
+        self.write_inventory()
         self.shards = shards
         self.exporter_ports = [free_port() for _ in range(shards)]
         self.alerter_port = free_port()
@@ -75,15 +72,15 @@ class Stack:
             "route": {"receiver": "sink", "group_by": ["alertname", "site", "device", "cause",
                                                        "instance"],
                       "group_wait": "2s", "group_interval": group_interval,
-                      "repeat_interval": "1h"},
+                      "repeat_interval": "1h", "routes": routes or []},
             "inhibit_rules": [
                 {"source_matchers": ['alertname="SiteDown"'],
                  "target_matchers": ['alertname=~"DeviceDown|DeviceFlapping"'],
                  "equal": ["site"]},
                 {"source_matchers": ['alertname="DeviceFlapping"'],
                  "target_matchers": ['alertname="DeviceDown"'],
-                 "equal": ["device", "address"]}],
-            "receivers": [{"name": "sink", "webhook_configs": [
+                 "equal": ["device", "address"]}, *(inhibit_rules or [])],
+            "receivers": [{"name": "none"}, {"name": "sink", "webhook_configs": [
                 {"url": f"{self.receiver.url}/faults", "send_resolved": True,
                  "timeout": "3s"}]}],
         }, sort_keys=False))
@@ -91,6 +88,18 @@ class Stack:
         self.disk = SmallDisk(workdir / "alerter-state", workdir / "disk.log") \
             if small_disk else None
         self.alerter = self.start_alerter()
+
+    def write_inventory(self, sites: dict[str, dict[str, object]] | None = None) -> None:
+        """Write the inventory: the devices with their ``entries``; ``sites``: more keys
+        of some sites (e.g. ``maintenance``)."""
+        self.inventory.write_text(yaml.safe_dump({
+            "probe": {"interval": "1s", "timeout": "500ms", "count": 1,
+                      "down_after": 1, "up_after": 1},
+            "sites": {site: {"labels": {"region": "Mountains"}, **(sites or {}).get(site, {})}
+                      for site in sorted(set(self.sites.values()))},
+            "devices": [{"name": n, "address": a, "site": self.sites[n],
+                         "type": n.split("-")[1].lower(), **self.entries.get(n, {})}
+                        for n, a in self.devices.items()]}))
 
     @property
     def exporter(self) -> Proc:
