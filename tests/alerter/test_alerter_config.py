@@ -85,7 +85,7 @@ def test_example_config_and_default_rules_are_valid(monkeypatch: pytest.MonkeyPa
     config = load_config(REPO / "examples" / "alerter.yml")
     names = [r.name for g in config.groups if g.file.endswith("wardops.yml") for r in g.rules]
     assert names == ["DeviceDown", "DeviceFlapping", "SiteDown", "HighLatency", "PacketLoss",
-                     "ProbeStale", "ProbeFailing", "ExporterDown", "ExporterStateFileFailing",
+                     "ProbeStale", "ProbeFailing", "MaintenanceWindow", "ExporterDown", "ExporterStateFileFailing",
                      "ExporterConfigReloadFailed", "AlerterConfigReloadFailed",
                      "WebConfigReloadFailed", "AlerterNotificationsFailed", "AlerterNotificationsStuck",
                      "ExporterCycleOverruns", "Watchdog"]
