@@ -37,12 +37,12 @@ from exporter.config import (
 )
 from exporter.icmp import IcmpProber
 from exporter.latency import rendered_bounds
-from exporter.maintenance import MaintenanceCollector
+from exporter.maintenance import MaintenanceCollector, device_windows
 from exporter.probing import ProbeErrors, probe_device, probe_paths
 from exporter.scheduler import Scheduler
 from exporter.snmp.poller import SnmpPoller
 from exporter.state import DOWN, UP, DeviceState, ProbeResult, StateStore
-from exporter.web import DeviceRow, PathRow, create_app
+from exporter.web import DeviceRow, PageLinks, PathRow, create_app
 from wardops_common.webconfig import WebConfig
 from wardops_common.webserver import WebServer
 
@@ -81,9 +81,10 @@ class Exporter:
     def __init__(self, config_path: str, inventory: Inventory, *, listen: tuple[str, int],
                  state_file: str | None, shard: tuple[int, int] | None,
                  prober: IcmpProber | None = None, web: WebConfig | None = None,
-                 lifecycle: bool = True) -> None:
+                 lifecycle: bool = True, links: PageLinks | None = None) -> None:
         self.config_path = config_path
         self.lifecycle = lifecycle
+        self.links = links
         self.web = web or WebConfig()
         self.server: WebServer | None = None
         self.inventory = inventory
@@ -142,6 +143,13 @@ class Exporter:
         probe = self.inventory.probe
         stale_before = time.time() - 2 * probe.interval - probe.longest_probe
         rows = []
+        now = time.time()
+        sites = self.inventory.sites
+
+        def is_down(key: tuple[str, str]) -> bool:
+            parent = states.get(key)
+            return parent is not None and parent.status == DOWN
+
         for device in self.inventory.devices:
             state = states.get(device.key)
             if state is None:
@@ -154,7 +162,13 @@ class Exporter:
                 down_since=state.down_since if state.status == DOWN else 0.0,
                 last_probe=state.last_probe, paths=tuple(
                     _path_row(path, states.get(device.path_key(path)))
-                    for path in device.paths)))
+                    for path in device.paths),
+                region=dict(device.labels).get("region", ""), parents=device.parents,
+                # cut off: down behind parents this exporter sees down (a parent in another
+                # shard is not known here: the device is then shown plainly down)
+                parent_down=(state.status == DOWN and bool(device.parents)
+                             and all(is_down(key) for key in device.parents)),
+                maintenance=tuple(device_windows(device, sites, now))))
         return rows
 
     # -- the loop side -----------------------------------------------------------------
@@ -165,7 +179,8 @@ class Exporter:
         self._stop = asyncio.Event()
         self._save_now = asyncio.Event()
         # Bind first: a port in use fails before any ICMP socket opens or state loads.
-        server = self.server = bind(create_app(self, lifecycle=self.lifecycle), self.listen,
+        server = self.server = bind(create_app(self, lifecycle=self.lifecycle,
+                                                  links=self.links), self.listen,
                                     self.web, on_refused=self._refused,
                                     on_web_reload=self._web_reloaded)
         try:

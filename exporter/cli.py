@@ -32,6 +32,7 @@ from exporter.config import (
 from exporter.icmp import IcmpProber
 from exporter.probing import ProbeErrors, probe_device, probe_paths
 from exporter.state import DOWN, UNKNOWN, UP, DeviceState, ProbeResult, record
+from exporter.web import PageLinks
 from wardops_common.durations import format_milliseconds
 from wardops_common.examplecerts import make_certs
 from wardops_common.logsetup import add_log_flags, setup_logging
@@ -63,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
                              "exporter-toolkit format (re-read on reload)")
     parser.add_argument("--web.enable-lifecycle", dest="lifecycle", action="store_true",
                         help="allow POST /-/reload (as Prometheus; SIGHUP always reloads)")
+    parser.add_argument("--web.grafana-url", dest="grafana_url", default="", metavar="URL",
+                        help="Grafana with the wardops dashboards, linked from the / page "
+                             "(default: the page's host, port 3000)")
+    parser.add_argument("--web.alerter-url", dest="alerter_url", default="", metavar="URL",
+                        help="the alerter's page, linked from the / page (default: the "
+                             "page's host, port 9470)")
     parser.add_argument("--state-file", default=DEFAULT_STATE_FILE, metavar="PATH",
                         help="device states survive restarts here; '' to keep none "
                              f"(default {DEFAULT_STATE_FILE})")
@@ -165,8 +172,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"wardops-exporter: {exc}", file=sys.stderr)
         return 2
     exporter = Exporter(path, inventory, listen=listen, state_file=args.state_file or None,
-                        shard=shard, web=web,
-                        lifecycle=args.lifecycle)
+                        shard=shard, web=web, lifecycle=args.lifecycle,
+                        links=PageLinks(grafana=args.grafana_url, alerter=args.alerter_url))
     return_large_allocations()
     try:
         asyncio.run(exporter.run())

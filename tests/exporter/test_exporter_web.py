@@ -85,6 +85,6 @@ def test_all_up_says_so_and_an_empty_inventory_is_not_all_up() -> None:
                           last_probe=now)])
     assert page.counts == {"down": 0, "error": 0, "stale": 0, "unknown": 0, "up": 1}
     assert "All 1 devices up." in " ".join(page.text.split())
-    assert set(page.tables) == {"up"} and page.title == "wardops exporter"
+    assert set(page.tables) == {"up", "regions", "sites"} and page.title == "wardops exporter"
     empty = get([])
     assert "No devices in the inventory." in empty.text and "All 0" not in empty.text
