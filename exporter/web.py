@@ -168,7 +168,12 @@ class TreeNode:
 
     cells: dict[str, str]
     children: tuple[TreeNode, ...]
-    also_behind: tuple[str, ...] = ()  # its other parents (it is listed under each)
+    also_behind: tuple[tuple[str, str], ...] = ()  # its other parents (listed under each)
+
+    @property
+    def also_behind_text(self) -> str:
+        """Its other parents' names, each once."""
+        return _names(self.also_behind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +228,7 @@ def _cells(state: str, row: DeviceRow, now: float) -> dict[str, str]:
     if state == "down" and row.error:
         label += f" (probe error now: {row.error})"
     if row.parent_down:
-        label += " · parent down (" + ", ".join(name for name, _ in row.parents) + ")"
+        label += " · parent down (" + _names(row.parents) + ")"
     if row.maintenance:
         label += " · maintenance (" + ", ".join(row.maintenance) + ")"
     return {"name": row.name, "site": row.site, "address": row.address, "type": row.type,
@@ -235,6 +240,14 @@ def _cells(state: str, row: DeviceRow, now: float) -> dict[str, str]:
             "last_probe": ago(row.last_probe, now),
             "rtt": format_milliseconds(row.rtt, " ") if row.rtt is not None else "",
             "loss": f"{row.loss:.0%}" if row.loss is not None else ""}
+
+
+def _names(keys: Iterable[tuple[str, str]]) -> str:
+    """Device names for a label, each once: the bank's export names a branch's four
+    routers alike ("Gardabani-881 ×4")."""
+    names = [name for name, _ in keys]
+    return ", ".join(name + (f" ×{names.count(name)}" if names.count(name) > 1 else "")
+                     for name in dict.fromkeys(names))
 
 
 def _subtotals(shown: list[tuple[str, DeviceRow]],
@@ -265,8 +278,7 @@ def _tree(rows: list[DeviceRow], site: str, now: float) -> list[TreeNode]:
         kids = children.get((row.name, row.address), [])
         return TreeNode(_cells(shown_state(row), row, now), tuple(node(k, (row.name, row.address))
                                                                    for k in kids),
-                        tuple(name for name, address in row.parents
-                              if parent and (name, address) != parent))
+                        tuple(key for key in row.parents if parent and key != parent))
 
     return [node(row, None) for row in roots]
 
@@ -295,7 +307,7 @@ body{font-family:sans-serif;margin:1em;max-width:80em}
 table{border-collapse:collapse;margin-bottom:1.2em}
 td,th{padding:2px 8px;text-align:left;border-bottom:1px solid #ddd;vertical-align:top}
 .scroll{overflow-x:auto}
-.counts span{margin-right:1em;font-size:1.3em;white-space:nowrap}
+.counts span{margin-right:1em;font-size:1.3em;white-space:nowrap;display:inline-block}
 .up{color:#1a7f37}.down{color:#c62828;font-weight:bold}.error{color:#b35c00;font-weight:bold}
 .stale{color:#b35c00}.unknown{color:#777}
 .cutoff{color:#8e44ad;font-weight:normal}.maint{color:#1f5fa8;font-weight:normal}
@@ -305,7 +317,8 @@ form input,form select,form button{font-size:1em;padding:3px}
 nav a{margin-right:1em;white-space:nowrap}
 ul.tree{list-style:none;padding-left:1.2em;margin:0}ul.tree li{margin:2px 0}
 @media (max-width:700px){body{margin:.4em}.wide{display:none}td,th{padding:2px 4px}
-h1{font-size:1.3em}h2{font-size:1.1em}form input{flex:1 1 100%}}
+h1{font-size:1.3em}h2{font-size:1.1em}form input{flex:1 1 100%}
+table{font-size:.85em}.counts span{font-size:1.1em}}
 </style></head><body>
 <h1>wardops exporter</h1>
 <nav><a id="link-fleet" href="{{ links.fleet }}">Fleet dashboard</a>
@@ -335,7 +348,7 @@ As of {{ as_of }} UTC, refreshed every {{ refresh }} s. ICMP socket mode: <b>{{ 
 <span class="wide">{{ n.cells.address }} {{ n.cells.type }}</span>
 <span class="{{ n.cells.state }} {{ n.cells.flag }}">{{ n.cells.label }}</span>{% if
 n.cells.down_for %} for {{ n.cells.down_for }}{% endif %}{% if n.also_behind %}
-<small>(also behind {{ n.also_behind | join(", ") }})</small>{% endif %}
+<small>(also behind {{ n.also_behind_text }})</small>{% endif %}
 {% if n.children %}<ul class="tree">{% for c in n.children %}{{ node(c) }}{% endfor %}</ul>{%
 endif %}</li>{% endmacro %}
 {% if filters.site %}<h2>Site {{ filters.site }}: dependencies</h2>
