@@ -436,7 +436,10 @@ devices:
                        check=False)
     assert page.counts == {"down": 2, "error": 1, "stale": 0, "unknown": 0, "up": 1}
     assert page.title.startswith("2 down")
-    assert page.column("down") == ["Poti-ATM", "Poti-Router"]  # newest outage first
+    # the ATM is behind the router (by default, the site's router is its parent): its
+    # outage is listed after the router's, as cut off (newest first among own outages)
+    assert page.column("down") == ["Poti-Router", "Poti-ATM"]
+    assert [r[4] for r in page.tables["down"]] == ["down", "down · parent down (Poti-Router)"]
     assert [(r[0], r[4]) for r in page.tables["attention"]] == [
         ("Poti-AP", "probe error: unreachable")]
     assert page.column("up") == ["Poti-NVR"]
