@@ -65,3 +65,10 @@ def test_wardops_renders_summaries_like_prometheus() -> None:
     stuck = rules["AlerterNotificationsStuck"].annotation_templates["summary"]
     assert stuck.render({"receiver": "chat"}, 420.0) == (
         "Notifications to receiver chat are late: the oldest undelivered one has waited 7m 0s")
+    # a device's maintenance window and a site's, as in the promtool test
+    window = rules["MaintenanceWindow"].annotation_templates["summary"]
+    assert window.render({"device": "Gori-ATM", "address": "10.1.0.2", "site": "Gori",
+                          "window": "ups-replacement"}, 1.0) == (
+        "Gori-ATM (10.1.0.2) at Gori is in maintenance (ups-replacement): its alerts are muted")
+    assert window.render({"site": "Poti", "window": "branch-rewiring"}, 1.0) == (
+        "Poti is in maintenance (branch-rewiring): its alerts are muted")
