@@ -209,6 +209,10 @@ def summary(whole: Inventory, shard: tuple[int, int] | None = None) -> str:
         f"with snmp: {sum(1 for d in devices if d.snmp is not None)}",
         f"with paths: {sum(1 for d in devices if d.paths)} "
         f"({sum(len(d.paths) for d in devices)} paths)",
+        f"behind parents: {sum(1 for d in devices if d.parents)} "
+        f"({sum(len(d.parents) for d in devices)} dependencies)",
+        f"maintenance windows: {sum(len(s.maintenance) for s in inventory.sites.values())} "
+        f"of sites, {sum(len(d.maintenance) for d in devices)} of devices",
         (f"probe: interval {probe.interval:g}s, timeout {probe.timeout:g}s, count {probe.count}, "
          f"down_after {probe.down_after}, up_after {probe.up_after}"
          + (" (defaults: list the CSV under inventory_files: in a YAML file to set them)"

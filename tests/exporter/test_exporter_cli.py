@@ -39,6 +39,9 @@ def test_check_config_prints_a_summary() -> None:
     assert "devices: 18" in lines
     assert "sites: 3" in lines
     assert "types: access_point 3, atm 3, nvr 3, paybox 3, router 3, switch 3" in lines
+    # every device but the routers is behind its site's router
+    assert "behind parents: 15 (15 dependencies)" in lines  # the ATM: behind the switch
+    assert "maintenance windows: 0 of sites, 0 of devices" in lines
 
 
 def test_check_config_rejects_bad_input_with_exit_2() -> None:
