@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from exporter.web import DeviceRow, create_app
+from exporter.web import DeviceRow, PageLinks, create_app
 from tests.exporter.page import LandingPage
 
 
@@ -88,3 +88,47 @@ def test_all_up_says_so_and_an_empty_inventory_is_not_all_up() -> None:
     assert set(page.tables) == {"up", "regions", "sites"} and page.title == "wardops exporter"
     empty = get([])
     assert "No devices in the inventory." in empty.text and "All 0" not in empty.text
+
+
+def test_links_follow_the_flags_and_escape_names() -> None:
+    rows = [DeviceRow("Gldani ATM&1", "127.0.2.4", "Gldani/West", "atm", "down",
+                      down_since=time.time() - 5)]
+    client = create_app(FixedView(rows), links=PageLinks(
+        grafana="https://grafana.bank.example/", alerter="https://alerts.bank.example/")
+    ).test_client()
+    html = client.get("/").get_data(as_text=True)
+    assert 'id="link-fleet" href="https://grafana.bank.example/d/wardops-fleet"' in html
+    assert 'id="link-alerter" href="https://alerts.bank.example/"' in html
+    assert ('href="https://grafana.bank.example/d/wardops-device?var-device=Gldani+ATM%261&amp;'
+            'var-address=127.0.2.4&amp;var-site=Gldani%2FWest"') in html
+    # without flags: the host the page was asked for, on the default ports (IPv6 too)
+    html = create_app(FixedView(rows)).test_client().get(
+        "/", headers={"Host": "[::1]:9469"}).get_data(as_text=True)
+    assert 'id="link-alerter" href="http://[::1]:9470/"' in html
+
+
+def test_filters_keep_counts_and_subtotals_to_the_matching_devices() -> None:
+    now = time.time()
+    rows = [
+        DeviceRow("Poti-Router", "127.0.17.1", "Poti", "router", "down", region="Guria",
+                  down_since=now - 60),
+        DeviceRow("Poti-ATM", "127.0.17.2", "Poti", "atm", "down", region="Guria",
+                  down_since=now - 50, parents=(("Poti-Router", "127.0.17.1"),),
+                  parent_down=True),
+        DeviceRow("Gori-ATM", "127.0.16.2", "Gori", "atm", "up", region="Kartli",
+                  maintenance=("ups",), rtt=0.001, loss=0.0, last_probe=now),
+    ]
+    app = create_app(FixedView(rows)).test_client()
+    page = LandingPage(app.get("/?type=atm").get_data(as_text=True))
+    assert page.counts == {"down": 1, "error": 0, "stale": 0, "unknown": 0, "up": 1}
+    assert page.tables["down"] == [[
+        "Poti-ATM", "Poti", "127.0.17.2", "atm", "down · parent down (Poti-Router)",
+        "50s", page.tables["down"][0][6], "never"]]
+    assert page.column("up") == ["Gori-ATM"] and page.tables["up"][0][4] == "up · maintenance (ups)"
+    assert [r[:4] for r in page.tables["regions"]] == [["Guria", "1", "0", "1"],
+                                                       ["Kartli", "1", "1", "0"]]
+    assert LandingPage(app.get("/?state=maintenance").get_data(as_text=True)).column("up") == [
+        "Gori-ATM"]
+    tree = app.get("/?site=Poti").get_data(as_text=True)
+    assert tree.index("Poti-Router</span>") < tree.index("Poti-ATM</span>")
+    assert "<ul class=\"tree\"><li><span class=\"down\">Poti-ATM" in " ".join(tree.split())
