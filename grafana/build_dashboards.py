@@ -353,8 +353,10 @@ def custom_variable(name: str, label: str, values: list[str], description: str) 
 
 def dashboard(uid: str, title: str, description: str, panels: list[Panel], *,
               variables: list[dict[str, Any]] | None = None, time_from: str = "now-6h",
-              links: bool = True) -> dict[str, Any]:
-    """The dashboard document Grafana stores."""
+              links: bool = True, annotations: list[dict[str, Any]] | None = None
+              ) -> dict[str, Any]:
+    """The dashboard document Grafana stores; ``annotations``: Prometheus annotation
+    queries shown on its time series (e.g. :func:`maintenance_annotation`)."""
     return {
         "uid": uid, "title": title, "description": description, "tags": TAGS,
         "editable": True, "graphTooltip": 1, "schemaVersion": 39, "version": 1,
@@ -363,7 +365,8 @@ def dashboard(uid: str, title: str, description: str, panels: list[Panel], *,
         "annotations": {"list": [{"builtIn": 1, "datasource": {"type": "grafana",
                                                                 "uid": "-- Grafana --"},
                                   "enable": True, "hide": True, "iconColor": "rgba(0, 211, 255, 1)",
-                                  "name": "Annotations & Alerts", "type": "dashboard"}]},
+                                  "name": "Annotations & Alerts", "type": "dashboard"},
+                                 *(annotations or [])]},
         "templating": {"list": [DATASOURCE_VARIABLE, *(variables or [])]},
         "links": [{"type": "dashboards", "tags": TAGS, "asDropdown": True, "title": "wardops",
                    "includeVars": False, "keepTime": True}] if links else [],
@@ -698,7 +701,18 @@ def site_dashboard() -> dict[str, Any]:
                                                "label_values(wardops_device_info, site)"),
                                 query_variable("isp", "ISP", 'label_values(wardops_path_info'
                                                '{site="$site"}, isp)', multi=True,
-                                               include_all=True)])
+                                               include_all=True)],
+                     annotations=[maintenance_annotation('site="$site"')])
+
+
+def maintenance_annotation(selector: str) -> dict[str, Any]:
+    """Shade the time the inventory's maintenance windows (wardops_maintenance_active) of
+    the selected site or device were active, titled with the window's name."""
+    return {"datasource": DS, "enable": True, "hide": False, "iconColor": "#5794F2",
+            "name": "Maintenance windows",
+            "expr": f"max by (window) (wardops_maintenance_active{{{selector}}}) == 1",
+            "step": "1m", "titleFormat": "maintenance: {{window}}", "textFormat": "",
+            "tagKeys": "window", "useValueForTime": False}
 
 
 def device_dashboard() -> dict[str, Any]:
@@ -833,7 +847,8 @@ def device_dashboard() -> dict[str, Any]:
     ]
     return dashboard("wardops-device", "wardops / Device", "One device: state, round-trip "
                      "time, loss, outages, SNMP interfaces and its site's uplinks.", panels,
-                     variables=variables)
+                     variables=variables, annotations=[maintenance_annotation(
+                         'site="$site", device=~"|$device", address=~"|$address"')])
 
 
 def availability_dashboard() -> dict[str, Any]:

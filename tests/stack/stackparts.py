@@ -225,6 +225,13 @@ def panel_queries() -> list[PanelQuery]:
             for t in panel.get("targets", [])]
 
 
+def annotation_queries() -> list[PanelQuery]:
+    """Every Prometheus annotation query of every dashboard (e.g. maintenance windows)."""
+    return [PanelQuery(uid, f"annotation {a['name']}", "", a["expr"], False)
+            for uid, doc in dashboards().items()
+            for a in doc.get("annotations", {}).get("list", []) if a.get("expr")]
+
+
 def panel_expr(uid: str, title: str, values: dict[str, str] | None = None) -> str:
     """The single query of the panel ``title`` on dashboard ``uid``, variables filled."""
     found = [t["expr"] for p in panels(dashboards()[uid]) if p["title"] == title

@@ -25,6 +25,7 @@ import yaml
 from stackparts import (
     DASHBOARD_DIR,
     Prometheus,
+    annotation_queries,
     dashboards,
     label_values_query,
     panel_queries,
@@ -387,12 +388,13 @@ def test_dashboard_provider_path_is_where_compose_mounts_the_dashboards() -> Non
 
 
 def test_every_dashboard_query_is_accepted_by_prometheus(tmp_path: Path) -> None:
-    """A real Prometheus (no data) parses every panel and variable query."""
+    """A real Prometheus (no data) parses every panel, annotation and variable query."""
+    assert {q.dashboard for q in annotation_queries()} == {"wardops-site", "wardops-device"}
     prom = Prometheus(tmp_path / "prom", {"global": {"scrape_interval": "15s"}})
     values = {"site": "S", "device": "D", "address": ".*"}
     problems = []
     try:
-        for q in panel_queries():
+        for q in [*panel_queries(), *annotation_queries()]:
             try:
                 prom.query(substitute(q.expr, values))
             except AssertionError as exc:
