@@ -19,10 +19,10 @@ from faultstack import Stack
 
 from tests.support import wait_for
 
-DEVICES = {"Zugdidi-Router": "127.42.1.1", "Zugdidi-Switch": "127.42.1.2",
-           "Zugdidi-ATM": "127.42.1.3", "Zugdidi-NVR": "127.42.1.4",
-           "Rustavi-Router": "127.42.2.1", "Rustavi-Router2": "127.42.2.2",
-           "Rustavi-Switch": "127.42.2.3"}
+DEVICES = {"Zugdidi-Router": "127.46.1.1", "Zugdidi-Switch": "127.46.1.2",
+           "Zugdidi-ATM": "127.46.1.3", "Zugdidi-NVR": "127.46.1.4",
+           "Rustavi-Router": "127.46.2.1", "Rustavi-Router2": "127.46.2.2",
+           "Rustavi-Switch": "127.46.2.3"}
 # the ATM and the NVR sit behind the switch, which (by default) sits behind the router;
 # the Rustavi switch is behind both of its site's routers (the default)
 ENTRIES: dict[str, dict[str, object]] = {

@@ -25,8 +25,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import REPO, wait_for
 
-DEVICES = {"Gori-Router": "127.43.1.1", "Gori-ATM": "127.43.1.2",
-           "Poti-Router": "127.43.2.1", "Poti-Switch": "127.43.2.2"}
+DEVICES = {"Gori-Router": "127.47.1.1", "Gori-ATM": "127.47.1.2",
+           "Poti-Router": "127.47.2.1", "Poti-Switch": "127.47.2.2"}
 # from window start: long enough to see the alerts muted on a loaded machine (the test
 # checks it was), short enough to wait for its end
 WINDOW = 25.0
@@ -101,7 +101,7 @@ def test_window_mutes_then_notifies_once_when_it_ends(netns: None, stack: Stack)
               for f in text_string_to_metric_families(metrics)
               if f.name == "wardops_maintenance_active" for s in f.samples}
     assert served == {
-        (("address", "127.43.1.2"), ("device", "Gori-ATM"), ("site", "Gori"),
+        (("address", "127.47.1.2"), ("device", "Gori-ATM"), ("site", "Gori"),
          ("window", "ups-replacement")): 1.0,
         (("site", "Poti"), ("window", "branch-rewiring")): 1.0}
 
