@@ -3,7 +3,8 @@ is active, at chosen times (a time zone through `location`); and the served seri
 
 from __future__ import annotations
 
-from datetime import datetime
+import time
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -12,6 +13,8 @@ from prometheus_client import CollectorRegistry
 
 from exporter.config import ConfigError, load_inventory
 from exporter.maintenance import MaintenanceCollector, device_windows, parse_windows
+from tests.exporter.conftest import Lab
+from tests.support import wait_for
 
 TBILISI = ZoneInfo("Asia/Tbilisi")  # UTC+4, no daylight saving
 
@@ -107,3 +110,38 @@ devices:
     later = at("2026-12-08T10:30:00Z")
     assert {d.name: device_windows(d, inventory.sites, later)
             for d in inventory.devices} == {"A-ATM": [], "B-ATM": ["ups"], "B-NVR": []}
+
+
+def test_a_recurring_window_opens_and_closes_on_the_real_clock(lab: Lab) -> None:
+    """A one-minute window in Tbilisi time (today's weekday there, this or the next
+    minute): the running exporter serves 1 inside it and 0 from its end on."""
+    now = datetime.now(TBILISI)
+    if now.second > 40:  # too little of this minute left to see it open: take the next
+        now = (now + timedelta(minutes=1)).replace(second=0, microsecond=0)
+    start = now.replace(second=0, microsecond=0)
+    end = start + timedelta(minutes=1)
+    weekday = start.strftime("%A").lower()
+    end_time = "24:00" if end.day != start.day else f"{end:%H:%M}"  # Alertmanager's midnight
+    lab.write_config(f"""
+probe: {{interval: 1s, timeout: 500ms, count: 1}}
+sites:
+  Gori:
+    maintenance:
+      - name: minute
+        time_intervals:
+          - weekdays: [{weekday}]
+            times: [{{start_time: '{start:%H:%M}', end_time: '{end_time}'}}]
+            location: Asia/Tbilisi
+devices:
+  - {{name: Gori-ATM, address: 127.0.0.1, site: Gori}}
+""")
+    exporter = lab.start()
+
+    def served() -> float | None:
+        return exporter.value("wardops_maintenance_active", site="Gori", window="minute")
+
+    wait_for(lambda: served() == 1, timeout=90, interval=0.2, what="the window open")
+    assert time.time() >= start.timestamp()
+    wait_for(lambda: served() == 0, timeout=90, interval=0.2, what="the window closed")
+    closed = time.time()
+    assert end.timestamp() <= closed < end.timestamp() + 2
