@@ -57,11 +57,23 @@ def spread_offsets(count: int, window: float) -> list[float]:
     return [i * step for i in range(count)]
 
 
+class _Cycle:
+    """The probes of one cycle still running, and the future that ends the cycle."""
+
+    __slots__ = ("done", "running")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.running = 0
+        self.done: asyncio.Future[None] = loop.create_future()
+
+
 class Scheduler:
     """Runs ``probe(device)`` for every device once per interval, spread over the interval.
 
-    ``probe`` must not raise; if it does anyway the error is counted through
-    ``on_error(device, reason, detail)`` and logged.
+    ``probe`` returns an awaitable: a coroutine (run as a task) or, cheaper at thousands
+    of devices, a future it completes itself (no task per probe). It must not fail; if
+    it does anyway the error is counted through ``on_error(device, reason, detail)`` and
+    logged. When the scheduler stops, probes still running are cancelled.
     """
 
     def __init__(self, devices: Sequence[Device], settings: ProbeSettings,
@@ -78,7 +90,7 @@ class Scheduler:
         self.settings = settings
         self.set_devices(devices, settings)
         self._in_flight: set[tuple[str, str]] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._running: set[asyncio.Future[None]] = set()
         self.cycles = 0  # cycles completed
         self.overruns = 0
         self.last_cycle_seconds: float | None = None
@@ -119,8 +131,8 @@ class Scheduler:
         finally:
             if running is not None:
                 running.cancel()
-            for task in list(self._tasks):
-                task.cancel()
+            for future in list(self._running):
+                future.cancel()
 
     def _plan(self, nominal: float, earliest: float) -> tuple[float, float]:
         """The next cycle's start and spread window: aligned to the scrapes when they are
@@ -153,7 +165,8 @@ class Scheduler:
     async def _cycle(self, cycle_start: float, window: float) -> None:
         devices = self._devices
         offsets = spread_offsets(len(devices), window)
-        started: list[asyncio.Task[None]] = []
+        cycle = _Cycle(asyncio.get_running_loop())
+        cycle.running = 1  # the launching below; done when it and every probe have ended
         index = 0
         while index < len(devices):
             now = self._clock()
@@ -169,28 +182,43 @@ class Scheduler:
                 if device.key in self._in_flight:
                     self._on_error(device, SKIPPED, "previous probe still running")
                     continue
-                started.append(self._launch(device))
-        if started:
-            await asyncio.wait(started)
+                self._launch(device, cycle)
+        self._ended(cycle)
+        await cycle.done
         self.cycles += 1
         self.last_cycle_seconds = self._clock() - cycle_start
         self.first_cycle_done.set()
 
-    def _launch(self, device: Device) -> asyncio.Task[None]:
-        self._in_flight.add(device.key)
-        task = asyncio.create_task(self._guarded(device))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
-    async def _guarded(self, device: Device) -> None:
+    def _launch(self, device: Device, cycle: _Cycle) -> None:
         try:
-            await self._probe(device)
+            future = asyncio.ensure_future(self._probe(device))
         except Exception as exc:
-            log.exception("probe crashed", extra={"device": device.name})
-            self._on_error(device, CRASHED, f"{type(exc).__name__}: {exc}")
-        finally:
-            self._in_flight.discard(device.key)
+            self._crashed(device, exc)
+            return
+        self._in_flight.add(device.key)
+        self._running.add(future)
+        cycle.running += 1
+        future.add_done_callback(lambda f: self._probe_done(f, device, cycle))
+
+    def _probe_done(self, future: asyncio.Future[None], device: Device,
+                    cycle: _Cycle) -> None:
+        self._running.discard(future)
+        self._in_flight.discard(device.key)
+        if not future.cancelled():
+            exc = future.exception()
+            if exc is not None:
+                self._crashed(device, exc)
+        self._ended(cycle)
+
+    def _crashed(self, device: Device, exc: BaseException) -> None:
+        log.error("probe crashed", exc_info=exc, extra={"device": device.name})
+        self._on_error(device, CRASHED, f"{type(exc).__name__}: {exc}")
+
+    @staticmethod
+    def _ended(cycle: _Cycle) -> None:
+        cycle.running -= 1
+        if cycle.running == 0 and not cycle.done.done():
+            cycle.done.set_result(None)
 
     async def _sleep_until(self, when: float) -> None:
         delay = when - self._clock()
