@@ -205,7 +205,7 @@ class Exporter:
         log.info("ICMP sockets open", extra={"mode": self.prober.mode})
         self.scheduler = Scheduler(self.inventory.devices, self.inventory.probe,
                                    self._probe_and_record, self.errors.count,
-                                   scrapes=self.scrapes)
+                                   scrapes=self.scrapes, is_down=self._is_down)
         self.poller = SnmpPoller(self.inventory.devices, icmp_up=self._icmp_up)
         self.registry.register(ExporterCollector(
             scheduler=self.scheduler, errors=self.errors, status=self.status,
@@ -306,6 +306,10 @@ class Exporter:
             log.info(f"{'path' if isp else 'device'} {after.status}", extra=extra)
             assert self._save_now is not None
             self._save_now.set()
+
+    def _is_down(self, device: Device) -> bool:
+        state = self.store.get(device.key)
+        return state is not None and state.status == DOWN
 
     def _icmp_up(self, device: Device) -> bool | None:
         state = self.store.get(device.key)
