@@ -299,6 +299,7 @@ def create_app(*, alerts: Callable[[], list[Alert]], rules: Callable[[], list[di
                     "inhibitedBy": status.get("inhibited", []),
                     "acked": bool(acked), "ackedBy": acked[0] if acked else None,
                     "muted": any(status.values()),
+                    "escalation": pipeline.escalation_status(alert),
                 },
             })
         return jsonify({"status": "success", "data": {"alerts": result}})

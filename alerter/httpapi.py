@@ -60,6 +60,9 @@ class PipelineView(Protocol):
     def mute_status(self, alert: Alert) -> dict[str, list[str]]:
         """Silences and inhibiting alerts that mute ``alert``."""
 
+    def escalation_status(self, alert: Alert) -> dict[str, Any] | None:
+        """``alert``'s escalation (level reached, next level, stopped), None if none."""
+
     def dead_letters(self, limit: int = 100) -> list[dict[str, object]]:
         """Given-up notifications, newest first."""
 
