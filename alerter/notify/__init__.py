@@ -175,7 +175,7 @@ class NotificationPipeline:
                 self.acks.forget(resolved)  # an ack lasts until its alert resolves
             except STORAGE_ERRORS as exc:
                 self.storage.failed("acks", exc, self._clock())
-            self._forget_escalations(resolved)
+            self._end_escalations([a for a in alerts if a.resolved])
 
     def pending_resolves(self) -> set[str]:
         """Fingerprints of resolved alerts still waiting in a group for their flush."""
@@ -252,15 +252,18 @@ class NotificationPipeline:
         return held
 
     def _commit(self, queued: list[Notification], failed: list[Notification],
-                log_updates: dict[LogKey, LogEntry], escalations: list[Escalation]) -> None:
+                log_updates: dict[LogKey, LogEntry], escalations: list[Escalation],
+                ended: list[Escalation] | None = None) -> None:
         """Queue notifications with the state that decided them (notification log,
-        escalations) in one transaction, then hand them to delivery."""
+        escalations written or ``ended``) in one transaction, then hand them to delivery."""
+        ended = ended or []
         try:
             with self._db.tx() as conn:
                 self._queue.insert(conn, queued)
                 self._queue.insert(conn, failed, status="dead")
                 self._nflog.write(conn, log_updates)
                 self.escalations.write(conn, escalations)
+                self.escalations.delete(conn, ended)
         except STORAGE_ERRORS as exc:
             # The state directory is full or broken. Losing its storage is exactly when the
             # alerter must still try to tell someone: deliver from memory (with retries,
@@ -275,6 +278,7 @@ class NotificationPipeline:
             self.storage.ok("queue")
         self._nflog.apply(log_updates)
         self.escalations.apply(escalations)
+        self.escalations.discard(ended)
         for n in queued:
             self.metrics.queued.labels(n.receiver).inc()
         for n in failed:
@@ -318,22 +322,27 @@ class NotificationPipeline:
                 route = routes[route_key]
                 receiver = route.escalation[level].receiver
                 self.metrics.escalations.labels(receiver).inc(len(alerts))
-                for group in _escalation_groups(route, level, alerts):
-                    for index, hook in enumerate(self._integrations(receiver)):
-                        n, ok = self._render(receiver, index, hook, group, list(group.alerts),
-                                             now, self._next_sequence((receiver, index,
-                                                                       group.key), now))
-                        n.headers[ESCALATION_HEADER] = str(level + 1)
-                        (queued if ok else failed).append(n)
+                self._render_escalation(route, level, alerts, now, queued, failed)
                 log.info("escalated unacknowledged alerts", extra={
                     "route": route_key, "level": level + 1, "receiver": receiver,
                     "alerts": len(alerts)})
             self._commit(queued, failed, {}, updates)
         return now
 
-    def _integrations(self, receiver: str) -> tuple[Integration, ...]:
+    def _render_escalation(self, route: Route, level: int, alerts: list[Alert], now: float,
+                           queued: list[Notification], failed: list[Notification]) -> None:
+        """The notifications of one level for ``alerts`` (firing, or resolved: then only
+        to integrations with ``send_resolved``), one per group, with the level header."""
+        receiver = route.escalation[level].receiver
         found = self.config.receivers.get(receiver)
-        return found.integrations if found is not None else ()
+        for group in _escalation_groups(route, level, alerts):
+            for index, hook in enumerate(found.integrations if found else ()):
+                if alerts[0].resolved and not hook.send_resolved:
+                    continue
+                n, ok = self._render(receiver, index, hook, group, list(group.alerts), now,
+                                     self._next_sequence((receiver, index, group.key), now))
+                n.headers[ESCALATION_HEADER] = str(level + 1)
+                (queued if ok else failed).append(n)
 
     def _escalations_to_start(self, route: Route, alerts: list[Alert],
                               now: float) -> list[Escalation]:
@@ -353,17 +362,27 @@ class NotificationPipeline:
         return (self._time_muted(route, now) is not None
                 or any(m.muted_by(alert) for m in self._muters))
 
-    def _forget_escalations(self, resolved: list[str]) -> None:
-        try:
-            with self._escalation_lock:
-                gone = self.escalations.forget(resolved)
-        except STORAGE_ERRORS as exc:
-            self.storage.failed("escalations", exc, self._clock())
-            return
-        for entry in gone:
-            route = self._routes.get(entry.route_key)
-            if route is not None and not entry.stopped and entry.level < len(route.escalation):
-                self.metrics.escalations_stopped.labels("resolved").inc()
+    def _end_escalations(self, resolved: list[Alert]) -> None:
+        """A resolve ends its alert's escalations: the levels that were told it fired are
+        told it resolved (``send_resolved``), queued in the transaction that deletes them."""
+        by_fp = {a.fingerprint: a for a in resolved}
+        now = self._clock()
+        queued: list[Notification] = []
+        failed: list[Notification] = []
+        with self._escalation_lock:
+            ended = [e for fp in by_fp for e in self.escalations.for_alert(fp)]
+            if not ended:
+                return
+            for entry in ended:
+                route = self._routes.get(entry.route_key)
+                alert = by_fp[entry.fingerprint]
+                if route is None or alert.starts_at != entry.starts_at:
+                    continue
+                if not entry.stopped and entry.level < len(route.escalation):
+                    self.metrics.escalations_stopped.labels("resolved").inc()
+                for level in range(min(entry.level, len(route.escalation))):
+                    self._render_escalation(route, level, [alert], now, queued, failed)
+            self._commit(queued, failed, {}, [], ended)
 
     def _escalating_count(self) -> int:
         """Firing alerts whose escalation still has levels to go (not acked)."""

@@ -167,19 +167,17 @@ class EscalationStore:
                 self.write(conn, entries)
             self.apply(entries)
 
-    def forget(self, fingerprints: Collection[str]) -> list[Escalation]:
-        """Drop the escalations of alerts that resolved; returns what was dropped."""
-        wanted = set(fingerprints)
+    @staticmethod
+    def delete(conn: sqlite3.Connection, entries: Collection[Escalation]) -> None:
+        """Delete ``entries`` (their alerts resolved) inside the caller's transaction."""
+        conn.executemany("DELETE FROM escalations WHERE route_key = ? AND fingerprint = ?",
+                         [e.key for e in entries])
+
+    def discard(self, entries: Collection[Escalation]) -> None:
+        """Drop ``entries`` from memory (after ``delete`` committed)."""
         with self._lock:
-            gone = [e for e in self._entries.values() if e.fingerprint in wanted]
-            if not gone:
-                return []
-            with self._db.tx() as conn:
-                conn.executemany("DELETE FROM escalations WHERE route_key = ? AND "
-                                 "fingerprint = ?", [e.key for e in gone])
-            for e in gone:
-                del self._entries[e.key]
-        return gone
+            for e in entries:
+                self._entries.pop(e.key, None)
 
 
 def status_json(entries: list[Escalation], levels_of: Mapping[str, tuple[EscalationLevel, ...]],

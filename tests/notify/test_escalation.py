@@ -155,6 +155,20 @@ def test_resolve_stops_the_escalation(three: dict[str, Receiver],
     assert sample(p, "wardops_alerter_escalations_stopped_total", reason="resolved") == 1
 
 
+def test_a_resolve_is_told_to_the_levels_that_were_told(
+        three: dict[str, Receiver], pipeline_factory: PipelineFactory) -> None:
+    p, alert = escalating(three, pipeline_factory)
+    three["oncall"].wait(1, timeout=5)
+    p.process([resolved(alert)])
+    told = three["oncall"].wait(2, timeout=5)[1]
+    assert told.json()["status"] == "resolved" and told.headers[ESCALATION_HEADER] == "1"
+    time.sleep(2.5)  # past the manager's delay: the manager never heard of it
+    assert three["manager"].attempts == []
+    assert len(three["oncall"].requests) == 2
+    assert p.escalations.all() == []
+    assert sample(p, "wardops_alerter_escalations_stopped_total", reason="resolved") == 1
+
+
 def test_silence_holds_the_escalation_until_it_ends(three: dict[str, Receiver],
                                                     pipeline_factory: PipelineFactory) -> None:
     p, alert = escalating(three, pipeline_factory, levels=[{"after": "1s", "receiver": "oncall"}])
