@@ -96,12 +96,13 @@ def test_unacknowledged_alert_escalates_level_by_level(
     p = pipeline_factory(config(urls(three)))
     alert = firing(site="A", device="a1")
     p.process([alert, firing("Watchdog")])
-    first = three["noc"].wait(1, timeout=5)[0]
+    three["noc"].wait(1, timeout=5)
     oncall = three["oncall"].wait(1, timeout=5)[0]
     manager = three["manager"].wait(1, timeout=6)[0]
-    # each level after its delay, counted from the noc's notification
-    assert 1.4 <= oncall.at - first.at < 2.5
-    assert 2.9 <= manager.at - first.at < 4.0
+    # each level after its delay, counted from the flush that notified the noc
+    [entry] = p.escalations.all()
+    assert 1.5 <= oncall.at - entry.notified_at < 2.5
+    assert 3.0 <= manager.at - entry.notified_at < 4.0
     assert oncall.headers[ESCALATION_HEADER] == "1"
     assert manager.headers[ESCALATION_HEADER] == "2"
     body = oncall.json()
@@ -121,13 +122,16 @@ def test_unacknowledged_alert_escalates_level_by_level(
     assert sample(p, "wardops_alerter_escalating_alerts") == 0
 
 
+SLOW = [{"after": "3s", "receiver": "oncall"}, {"after": "4s", "receiver": "manager"}]
+
+
 def test_ack_stops_the_escalation(three: dict[str, Receiver],
                                   pipeline_factory: PipelineFactory) -> None:
-    p, alert = escalating(three, pipeline_factory)
+    p, alert = escalating(three, pipeline_factory, levels=SLOW)
     status = p.escalation_status(alert)
     assert status is not None and status["level"] == 0 and status["nextReceiver"] == "oncall"
     p.acks.ack(alert, "nino@bank", "on it")
-    time.sleep(4.0)  # past both levels' delays
+    time.sleep(4.5)  # past both levels' delays
     assert three["oncall"].attempts == [] and three["manager"].attempts == []
     status = p.escalation_status(alert)
     assert status is not None and status["stopped"] == "acked" and status["nextLevelAt"] is None
@@ -146,10 +150,10 @@ def test_ack_after_the_first_level_stops_the_next(three: dict[str, Receiver],
 
 def test_resolve_stops_the_escalation(three: dict[str, Receiver],
                                       pipeline_factory: PipelineFactory) -> None:
-    p, alert = escalating(three, pipeline_factory)
+    p, alert = escalating(three, pipeline_factory, levels=SLOW)
     p.process([resolved(alert)])
     three["noc"].wait(2, timeout=5)  # the resolve reaches the noc
-    time.sleep(3.5)
+    time.sleep(4.5)
     assert three["oncall"].attempts == [] and three["manager"].attempts == []
     assert p.escalations.all() == []
     assert sample(p, "wardops_alerter_escalations_stopped_total", reason="resolved") == 1
@@ -207,7 +211,7 @@ def test_kill_9_mid_escalation_neither_repeats_nor_loses_a_level(
     proc = Proc([sys.executable, str(script), json.dumps(cfg), str(state), str(starts)],
                 log=tmp_path / "first.log", env=python_env())
     try:
-        first = three["noc"].wait(1, timeout=20)[0]
+        three["noc"].wait(1, timeout=20)
         three["oncall"].wait(1, timeout=10)
     finally:
         proc.stop(kill=True)  # SIGKILL mid-escalation: level 1 sent, level 2 pending
@@ -220,7 +224,9 @@ def test_kill_9_mid_escalation_neither_repeats_nor_loses_a_level(
         p.process([alert])
         manager = three["manager"].wait(1, timeout=10)[0]
         # the level's delay still counts from the first notification, before the restart
-        assert 3.9 <= manager.at - first.at < 5.5
+        [entry] = p.escalations.all()
+        assert entry.notified_at < starts + 5  # the first run's, not this one's
+        assert 4.0 <= manager.at - entry.notified_at < 5.5
         time.sleep(1.0)
         assert len(three["oncall"].requests) == 1  # level 1 not repeated after the restart
         assert len(three["manager"].requests) == 1
