@@ -21,7 +21,7 @@ from alerter.notify.escalation import Action, Decision, Escalation, EscalationLe
 from alerter.notify.matchers import parse_matchers
 from tests.notify.conftest import PipelineFactory, firing, resolved
 from tests.notify.receiver import Receiver
-from tests.support import Proc, free_port, python_env, wait_http
+from tests.support import Proc, free_port, python_env, wait_for, wait_http
 from wardops_common.webserver import WebServer
 
 LEVELS = (EscalationLevel(60, "oncall"), EscalationLevel(180, "manager"))
@@ -182,6 +182,25 @@ def test_silence_holds_the_escalation_until_it_ends(three: dict[str, Receiver],
     assert three["oncall"].attempts == []
     req = three["oncall"].wait(1, timeout=4)[0]  # sent once the silence ended
     assert req.at >= now + 2.5
+
+
+def test_an_escalation_receiver_that_is_down_gets_it_once_it_is_back(
+        three: dict[str, Receiver], pipeline_factory: PipelineFactory) -> None:
+    """The level is queued durably and retried like any notification, not lost and not
+    decided again."""
+    three["oncall"].down()
+    p, alert = escalating(three, pipeline_factory, levels=[{"after": "0.5s",
+                                                            "receiver": "oncall"}])
+    wait_for(lambda: sample(p, "wardops_alerter_escalations_total", receiver="oncall") == 1,
+             timeout=5, what="level 1 decided")
+    wait_for(lambda: sample(p, "wardops_alerter_notification_attempts_total",
+                            receiver="oncall", outcome="connection_refused") >= 1,
+             timeout=5, what="a refused attempt")
+    three["oncall"].up()
+    got = three["oncall"].wait(1, timeout=10)
+    time.sleep(1.0)
+    assert len(three["oncall"].requests) == 1 and got[0].headers[ESCALATION_HEADER] == "1"
+    assert sample(p, "wardops_alerter_escalations_total", receiver="oncall") == 1
 
 
 ESCALATE_SCRIPT = """

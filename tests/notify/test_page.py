@@ -9,7 +9,8 @@ import base64
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,16 +71,25 @@ def served(tmp_path: Path, pipeline_factory: PipelineFactory, receivers: Any,
     }
     p.process(list(alerts.values()))
     oncall.wait(1, timeout=10)  # Batumi-SW escalated
-    app = create_app(alerts=lambda: list(alerts.values()), rules=lambda: [], pipeline=p,
-                     notify_config=None, registry=p.registry, reload=lambda: None,
-                     ready=lambda: True, refusals=Refusals(p.registry))
+    with serving(p, lambda: list(alerts.values())) as url:
+        yield Page(url, p, alerts, oncall)
+
+
+@contextmanager
+def serving(p: NotificationPipeline, alerts: Callable[[], list[Alert]]) -> Iterator[str]:
+    """The v1 API app of ``p`` on loopback; yields its base URL."""
+    app = create_app(alerts=alerts, rules=lambda: [], pipeline=p, notify_config=None,
+                     registry=p.registry, reload=lambda: None, ready=lambda: True,
+                     refusals=Refusals(p.registry))
     port = free_port()
     server = WebServer(app, f"127.0.0.1:{port}", ident="test", threads=4)
     server.start()
-    url = f"http://127.0.0.1:{port}/"
-    wait_http(url + "-/healthy")
-    yield Page(url, p, alerts, oncall)
-    server.close()
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        wait_http(url + "-/healthy")
+        yield url
+    finally:
+        server.close()
 
 
 @pytest.fixture
@@ -220,3 +230,25 @@ def test_escalation_note_and_no_alerts(served: Page) -> None:
     served.alerts.clear()
     html = requests.get(served.url, timeout=5).text
     assert "No active alerts." in html
+
+
+def test_with_a_read_token_the_browser_signs_in(pipeline_factory: PipelineFactory,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """With api.read_token_* the page asks the browser for basic auth: the read token as
+    the password reads, the write token writes; ?signin asks a reader for a writer."""
+    monkeypatch.setenv("PAGE_TEST_TOKEN", TOKEN)
+    monkeypatch.setenv("PAGE_TEST_READ", "read-t0ken")
+    p = pipeline_factory({"api": {"bearer_token_env": "PAGE_TEST_TOKEN",
+                                  "read_token_env": "PAGE_TEST_READ"}})
+    with serving(p, lambda: [firing(site="A", device="A-1")]) as url:
+        anonymous = requests.get(url, timeout=5)
+        assert anonymous.status_code == 401
+        assert anonymous.headers["WWW-Authenticate"] == 'Basic realm="wardops-alerter"'
+        assert "A-1" not in anonymous.text
+        wall = requests.get(url, auth=("wall", "read-t0ken"), timeout=5)
+        assert wall.status_code == 200 and "A-1" in wall.text and "<button" not in wall.text
+        assert requests.get(url + "?signin", auth=("wall", "read-t0ken"),
+                            timeout=5).status_code == 401
+        writer = requests.get(url + "?signin", auth=("nino", TOKEN), timeout=5)
+        assert writer.status_code == 200 and "<button" in writer.text
+        assert "Signed in as <b>nino</b>" in writer.text
