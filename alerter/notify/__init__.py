@@ -45,6 +45,7 @@ from alerter.notify.delivery import (
 from alerter.notify.dispatch import Dispatcher, GroupSnapshot, Ticker
 from alerter.notify.email.message import RenderError, build_message
 from alerter.notify.escalation import (
+    ESCALATION_HEADER,
     Action,
     Escalation,
     EscalationStore,
@@ -66,7 +67,6 @@ from wardops_common.httpclient import ClientSession
 log = logging.getLogger("alerter.notify")
 DB_FILE = "notify.sqlite"
 SEQUENCE_HEADER = "X-Wardops-Sequence"
-ESCALATION_HEADER = "X-Wardops-Escalation-Level"
 RENDERERS = renderers()
 HOSTNAME = socket.gethostname() or "wardops"  # the right-hand side of e-mail Message-Ids
 
@@ -340,7 +340,8 @@ class NotificationPipeline:
                 if alerts[0].resolved and not hook.send_resolved:
                     continue
                 n, ok = self._render(receiver, index, hook, group, list(group.alerts), now,
-                                     self._next_sequence((receiver, index, group.key), now))
+                                     self._next_sequence((receiver, index, group.key), now),
+                                     escalation_level=level + 1)
                 n.headers[ESCALATION_HEADER] = str(level + 1)
                 (queued if ok else failed).append(n)
 
@@ -431,7 +432,7 @@ class NotificationPipeline:
         return seq
 
     def _render(self, receiver: str, index: int, hook: Integration, group: GroupSnapshot,
-                alerts: list[Alert], now: float, sequence: int = 0
+                alerts: list[Alert], now: float, sequence: int = 0, escalation_level: int = 0,
                 ) -> tuple[Notification, bool]:
         """Render one notification; a failing template becomes a dead letter (with the
         Alertmanager payload as its body, so nothing is lost) instead of stopping the flush.
@@ -443,7 +444,7 @@ class NotificationPipeline:
                              group_labels=group.labels,
                              alerts=alerts, external_url=self.external_url,
                              max_alerts=hook.max_alerts if isinstance(hook, WebhookConfig) else 0,
-                             sequence=sequence)
+                             sequence=sequence, escalation_level=escalation_level)
         if isinstance(hook, EmailConfig):
             return self._render_email(receiver, index, hook, group, data, now)
         try:

@@ -35,6 +35,8 @@ from wardops_common.readers import read_duration, read_list, read_mapping, read_
 
 #: (route key, alert fingerprint): one alert's escalation on one route
 EscalationKey = tuple[str, str]
+#: the header of an escalation's webhook or e-mail: its level (1, 2 ...)
+ESCALATION_HEADER = "X-Wardops-Escalation-Level"
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from email import message_from_bytes
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,11 @@ import requests
 from alerter.api import create_app
 from alerter.model import Alert
 from alerter.notify import ESCALATION_HEADER, NotificationPipeline
-from alerter.notify.config import parse_notify_config
+from alerter.notify.config import EmailConfig, parse_notify_config
+from alerter.notify.email.message import build_message
 from alerter.notify.escalation import Action, Decision, Escalation, EscalationLevel, decide
+from alerter.notify.formats.alertmanager import build_payload
+from alerter.notify.formats.text import title
 from alerter.notify.matchers import parse_matchers
 from tests.notify.conftest import PipelineFactory, firing, resolved
 from tests.notify.receiver import Receiver
@@ -106,7 +110,7 @@ def test_unacknowledged_alert_escalates_level_by_level(
     assert oncall.headers[ESCALATION_HEADER] == "1"
     assert manager.headers[ESCALATION_HEADER] == "2"
     body = oncall.json()
-    assert body["receiver"] == "oncall"
+    assert body["receiver"] == "oncall" and body["escalationLevel"] == 1
     assert [a["labels"]["device"] for a in body["alerts"]] == ["a1"]  # not the Watchdog
     status = p.escalation_status(alert)
     assert status is not None
@@ -201,6 +205,18 @@ def test_an_escalation_receiver_that_is_down_gets_it_once_it_is_back(
     time.sleep(1.0)
     assert len(three["oncall"].requests) == 1 and got[0].headers[ESCALATION_HEADER] == "1"
     assert sample(p, "wardops_alerter_escalations_total", receiver="oncall") == 1
+
+
+def test_an_escalation_says_so_in_every_format() -> None:
+    """The title of chat formats and the e-mail subject start with [ESCALATED:n]; the
+    e-mail carries the level header too."""
+    data = build_payload(receiver="manager", group_key="{}", group_labels={"site": "A"},
+                         alerts=[firing(site="A", device="a1")], external_url="",
+                         escalation_level=2)
+    assert title(data) == "[ESCALATED:2] [FIRING:1] DeviceDown site=A"
+    mail = EmailConfig(to="m@bank.example", from_="w@bank.example", smarthost=("x", 25))
+    msg = message_from_bytes(build_message(data, mail, message_id="k", now=0))
+    assert msg["Subject"] == title(data) and msg[ESCALATION_HEADER] == "2"
 
 
 ESCALATE_SCRIPT = """

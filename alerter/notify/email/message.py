@@ -23,6 +23,7 @@ from typing import Any
 
 from alerter.notify.email import amdata
 from alerter.notify.email.config import EmailConfig
+from alerter.notify.escalation import ESCALATION_HEADER
 from alerter.notify.formats.text import alert_line, more_line, title
 from wardops_common.durations import format_duration
 from wardops_common.text import text_problem
@@ -142,6 +143,8 @@ def build_message(data: Mapping[str, Any], cfg: EmailConfig, *, message_id: str,
         msg["Date"] = format_datetime(datetime.fromtimestamp(now, UTC))
     if "message-id" not in configured:
         msg["Message-Id"] = f"<{message_id}@{hostname}>"
+    if level := data.get("escalationLevel"):
+        msg[ESCALATION_HEADER] = str(level)
     text = _expand(cfg.text, data, "text") if cfg.text else default_text(data, now)
     body = _expand(cfg.html, data, "html", html=True) if cfg.html else default_html(data, now)
     msg.set_content(text, cte="quoted-printable")
