@@ -153,6 +153,15 @@ def row(alert: Alert, mute: dict[str, list[str]], escalation: dict[str, Any] | N
     return Row(alert, tuple(states), tuple(notes))
 
 
+def _links(alert: Alert) -> str:
+    """Links to the alert's source query and runbook: http(s) only (a label or
+    annotation must not smuggle in a ``javascript:`` URL), opened without a referrer."""
+    found = [("source", alert.generator_url),
+             ("runbook", alert.annotations.get("runbook_url", ""))]
+    return "".join(f' <a href="{escape(url)}" rel="noopener noreferrer">{name}</a>'
+                   for name, url in found if url.lower().startswith(("http://", "https://")))
+
+
 def _alert_html(r: Row, now: float, writer: bool) -> str:
     a = r.alert
     labels = " ".join(f'<span class="l">{escape(k)}={escape(v)}</span>'
@@ -180,7 +189,7 @@ def _alert_html(r: Row, now: float, writer: bool) -> str:
             f'<header><strong>{escape(a.name)}</strong> '
             f'<span class="dev">{escape(a.labels.get("device", ""))}</span>{badges}</header>'
             f'<p>{escape(summary)}</p>'
-            f'<p class="meta">for {format_duration(now - a.starts_at)} {labels}</p>'
+            f'<p class="meta">for {format_duration(now - a.starts_at)} {labels}{_links(a)}</p>'
             f'{f"<ul>{notes}</ul>" if notes else ""}{actions}</article>')
 
 

@@ -65,6 +65,9 @@ def served(tmp_path: Path, pipeline_factory: PipelineFactory, receivers: Any,
         "inhibited": firing(site="Tbilisi", device="Tbilisi-ATM"),
         "escalated": firing(site="Batumi", device="Batumi-SW"),
         "plain": firing(site="Kutaisi", device="Kutaisi-NVR"),
+        "linked": Alert({"alertname": "DeviceDown", "site": "Kutaisi", "device": "Kutaisi-AP"},
+                        {"summary": "AP down", "runbook_url": "https://wiki.bank/runbook#ap"},
+                        "firing", firing().starts_at, generator_url="javascript:alert(1)"),
         "muted": firing("Backup", site="Kutaisi", device="Kutaisi-NAS"),
         "pending": Alert({"alertname": "DeviceDown", "site": "Gori", "device": "Gori-R1"},
                          {"summary": "Gori-R1 is DOWN"}, "pending", firing().starts_at),
@@ -112,7 +115,7 @@ def test_writer_sees_every_state_and_the_buttons_work(served: Page, browser: Chr
     browser.load(served.url)
     shown = states(browser)
     assert shown == {"SiteDown": "firing", "Tbilisi-ATM": "inhibited firing",
-                     "Batumi-SW": "escalated firing", "Kutaisi-NVR": "firing",
+                     "Batumi-SW": "escalated firing", "Kutaisi-NVR": "firing", "Kutaisi-AP": "firing",
                      "Kutaisi-NAS": "muted firing", "Gori-R1": "pending"}
     sites = browser.eval("[...document.querySelectorAll('section')].map((s) => s.dataset.site)")
     # the site of the escalated alert first, then the firing ones, Gori's pending last
@@ -124,7 +127,11 @@ def test_writer_sees_every_state_and_the_buttons_work(served: Page, browser: Chr
     # a phone: nothing wider than the screen
     assert browser.eval("document.documentElement.scrollWidth <= window.innerWidth")
     browser.screenshot(tmp_path / "alerter-page-phone-writer.png")
-    assert browser.eval("document.querySelectorAll('button.ack').length") == 5
+    assert browser.eval("document.querySelectorAll('button.ack').length") == 6
+    # the runbook is a link; a javascript: source URL is not
+    links = browser.eval("[...document.querySelectorAll('a[rel]')].map((a) => a.href)")
+    assert "https://wiki.bank/runbook#ap" in links
+    assert not [u for u in links if u.startswith("javascript")]
 
     # Acknowledge, clicked for real: the ack is stored and the page shows it
     fp = served.alerts["plain"].fingerprint
@@ -200,7 +207,8 @@ def test_the_page_is_self_contained_and_locked_down(served: Page, tmp_path: Path
     resp = requests.get(served.url, headers=WRITER, timeout=5)
     html = resp.text
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;b&gt;x&lt;/b&gt;" in html
-    assert not re.search(r"""(src|href|action)\s*=\s*["']?\s*(https?:)?//""", html, re.I)
+    # nothing loaded from elsewhere (links to the source and runbook are navigation)
+    assert not re.search(r"""(src|action)\s*=""", html, re.I) and "<link" not in html
     assert "@import" not in html and not re.search(r"url\(", html, re.I)
     csp = resp.headers["Content-Security-Policy"]
     nonce = re.search(r"'nonce-([^']+)'", csp)
