@@ -16,8 +16,9 @@ Converts what has a wardops equivalent and names everything else:
   ``slack_configs`` (``api_url``/``api_url_file`` or ``global.slack_api_url``: our slack
   format), ``telegram_configs`` and ``msteams_configs`` (our telegram and teams formats),
   ``email_configs`` (every field, with the ``global.smtp_*`` defaults filled in; ``html``,
-  ``text`` and ``headers`` templates kept when wardops's Go-template engine runs them,
-  else the default body or subject, with a warning).
+  ``text`` and ``headers`` templates, with Alertmanager's data and functions, kept when
+  wardops's Go-template engine runs them, else the default body or subject, with a
+  warning).
 
 Everything else Alertmanager knows (PagerDuty, Opsgenie ..., Go templates,
 OAuth2) is reported on stderr, one line each, naming the field.
@@ -359,9 +360,10 @@ class Converter:
 
     def email(self, raw: Mapping[str, Any], path: str) -> dict[str, Any] | None:
         """An ``email_configs`` entry, with the ``global.smtp_*`` defaults filled in as
-        Alertmanager fills them; a Go template wardops's engine cannot run (Alertmanager's
-        ``.Alerts``, ``template "email.default.html"``) gives way to wardops's default
-        body or subject, with a warning."""
+        Alertmanager fills them; a Go template wardops's engine cannot run (one calling
+        Alertmanager's own ``template "email.default.html"``) gives way to wardops's
+        default body or subject, with a warning (Alertmanager's data and functions, as
+        ``.Alerts``, run: ``alerter.notify.email.amdata``)."""
         self.mapping(raw, path, AM_EMAIL)
         out: dict[str, Any] = {}
         if raw.get("to"):

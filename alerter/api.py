@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import secrets
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -19,11 +20,15 @@ from flask import Flask, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from alerter import page
 from alerter.httpapi import (
     BadRequest,
     PipelineView,
     Refusal,
     Refusals,
+    basic_user,
+    check_read,
+    check_write,
     parse_json_object,
     refuse_read,
     refuse_write,
@@ -275,6 +280,35 @@ def create_app(*, alerts: Callable[[], list[Alert]], rules: Callable[[], list[di
         return Response(generate_latest(registry), mimetype=None,
                         headers={"Content-Type": CONTENT_TYPE_LATEST})
 
+    # --- the page ---------------------------------------------------------------------------
+
+    def sign_in(why: str) -> Response:
+        return Response(f"{why}\n", status=401, mimetype="text/plain",
+                        headers={"WWW-Authenticate": 'Basic realm="wardops-alerter"'})
+
+    @app.get("/")
+    def index() -> Response:
+        """Active alerts by site; a writer gets the buttons (``alerter.page``). A browser
+        signs in with basic auth: a ``--web.config.file`` user, or any name with a token
+        as the password (``?signin`` asks for it)."""
+        api = current_config().api
+        auth = request.headers.get("Authorization", "")
+        user = request.remote_user
+        if check_read(api, auth, user) is not None:
+            return sign_in("Sign in with the read or the write token as the password.")
+        writer = check_write(api, auth, user) is None
+        can_write = api.bearer_token is not None or bool(api.write_users)
+        if "signin" in request.args and can_write and not writer:
+            return sign_in("Sign in as a writer: a user in api.write_users, or any name with "
+                           "the write token as the password.")
+        t = now()
+        rows = [page.row(a, pipeline.mute_status(a), pipeline.escalation_status(a))
+                for a in alerts() if a.state in ("firing", "pending")]
+        nonce = secrets.token_urlsafe(16)
+        html = page.render(rows, now=t, writer=writer, user=user or basic_user(auth) or "web",
+                           can_sign_in=can_write and not writer, nonce=nonce)
+        return Response(html, mimetype="text/html", headers=page.headers(nonce))
+
     # --- alerts and rules -------------------------------------------------------------------
 
     @app.get("/api/v1/alerts")
@@ -299,6 +333,7 @@ def create_app(*, alerts: Callable[[], list[Alert]], rules: Callable[[], list[di
                     "inhibitedBy": status.get("inhibited", []),
                     "acked": bool(acked), "ackedBy": acked[0] if acked else None,
                     "muted": any(status.values()),
+                    "escalation": pipeline.escalation_status(alert),
                 },
             })
         return jsonify({"status": "success", "data": {"alerts": result}})

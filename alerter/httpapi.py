@@ -27,6 +27,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple, Protocol
+from urllib.parse import urlsplit
 
 from flask import Response, jsonify, request
 from prometheus_client import CollectorRegistry, Counter
@@ -40,7 +41,7 @@ from alerter.notify.silences import SilenceStore
 log = logging.getLogger("alerter.api")
 
 REFUSAL_REASONS = ("writes_disabled", "no_credentials", "wrong_credentials", "read_only",
-                   "bad_body")
+                   "bad_body", "cross_origin")
 APIS = ("v1", "v2", "http")  # http: --web.config.file's basic auth, before either API
 
 
@@ -59,6 +60,9 @@ class PipelineView(Protocol):
 
     def mute_status(self, alert: Alert) -> dict[str, list[str]]:
         """Silences and inhibiting alerts that mute ``alert``."""
+
+    def escalation_status(self, alert: Alert) -> dict[str, Any] | None:
+        """``alert``'s escalation (level reached, next level, stopped), None if none."""
 
     def dead_letters(self, limit: int = 100) -> list[dict[str, object]]:
         """Given-up notifications, newest first."""
@@ -83,7 +87,8 @@ class Refusals:
         self._counter = Counter(
             "wardops_alerter_api_requests_refused",
             "API requests refused: without the credentials they need (writes_disabled, "
-            "no_credentials, wrong_credentials, read_only) and unusable bodies (bad_body).",
+            "no_credentials, wrong_credentials, read_only), unusable bodies (bad_body) and "
+            "writes a browser sent from another site (cross_origin).",
             ["api", "reason"], registry=registry)
         for api in APIS:
             for reason in REFUSAL_REASONS:
@@ -94,18 +99,33 @@ class Refusals:
         self._counter.labels(api, reason).inc()
 
 
+def _basic(header: str) -> tuple[str, str] | None:
+    """(user, password) of a ``Basic`` ``Authorization`` header, else None."""
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, _, password = decoded.partition(":")
+    return user, password
+
+
 def token_from(header: str) -> str | None:
     """The token in ``Bearer <token>`` or in the password of ``Basic <user:password>``."""
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer":
         return value.strip()
-    if scheme.lower() == "basic":
-        try:
-            decoded = base64.b64decode(value.strip(), validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        return decoded.partition(":")[2]
-    return None
+    basic = _basic(header)
+    return basic[1] if basic else None
+
+
+def basic_user(header: str) -> str | None:
+    """The user name of a ``Basic`` ``Authorization`` header (who signed in with a
+    token as the password), else None."""
+    basic = _basic(header)
+    return basic[0] or None if basic else None
 
 
 def check_write(api: ApiConfig, authorization: str, user: str | None) -> Refusal | None:
@@ -135,6 +155,28 @@ def check_write(api: ApiConfig, authorization: str, user: str | None) -> Refusal
     return Refusal(401, "wrong_credentials", "wrong token")
 
 
+def check_origin(authorization: str, origin: str | None, fetch_site: str | None,
+                 host: str) -> Refusal | None:
+    """None unless a browser sent this write from another site (cross-site request
+    forgery): the alerter's ``/`` page posts to the API with the browser's basic-auth
+    credentials, which a browser would also attach to a form another site submits.
+
+    As Go's ``http.CrossOriginProtection``: ``Sec-Fetch-Site`` other than
+    ``same-origin``/``none`` is refused; without it, an ``Origin`` whose host is not the
+    request's ``Host``. Requests with neither (amtool, curl, Grafana's server-side proxy)
+    and bearer tokens (a browser never attaches one by itself) pass.
+    """
+    if authorization.partition(" ")[0].lower() == "bearer":
+        return None
+    if fetch_site is not None:
+        if fetch_site in ("same-origin", "none"):
+            return None
+    elif origin is None or urlsplit(origin).netloc.lower() == host.lower():
+        return None
+    return Refusal(403, "cross_origin", "cross-origin write refused (send it from the "
+                   "alerter's own page, or without a browser's Origin)")
+
+
 def check_read(api: ApiConfig, authorization: str, user: str | None) -> Refusal | None:
     """None if the request may read the API; else why not. Reads are open unless
     ``api.read_token`` is set; then they need it, the write token, or a user the web
@@ -155,7 +197,14 @@ def refuse_write(api: ApiConfig, refusals: Refusals, which: str) -> Refusal | No
     """Check the current Flask request's write authorization; a refusal is counted and
     logged (amtool shows no body for a 401: the log says why) before it is returned for
     the API (``which``: v1 or v2) to answer in its own shape."""
-    return _refuse(check_write, "write", api, refusals, which)
+    return _refuse(_check_write_here, "write", api, refusals, which)
+
+
+def _check_write_here(api: ApiConfig, authorization: str, user: str | None) -> Refusal | None:
+    """``check_origin`` then ``check_write`` on the current Flask request."""
+    return check_origin(authorization, request.headers.get("Origin"),
+                        request.headers.get("Sec-Fetch-Site"), request.host) \
+        or check_write(api, authorization, user)
 
 
 def refuse_read(api: ApiConfig, refusals: Refusals, which: str) -> Refusal | None:
@@ -169,7 +218,8 @@ def _refuse(check: Callable[[ApiConfig, str, str | None], Refusal | None], what:
     if refusal is not None:
         refusals.count(which, refusal.reason)
         said = {"writes_disabled": "writes disabled", "no_credentials": "no token",
-                "wrong_credentials": "wrong token", "read_only": "read-only credentials"
+                "wrong_credentials": "wrong token", "read_only": "read-only credentials",
+                "cross_origin": "cross-origin request from a browser",
                 }.get(refusal.reason, refusal.reason)
         log.warning("%s refused: %s", what, said,
                     extra={"method": request.method, "path": request.path,

@@ -40,6 +40,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -183,15 +184,25 @@ def engine_child(target_file: Path, count: int, timeout: float, spacing: float,
     print(json.dumps(asyncio.run(main())))
 
 
-def http_get(url: str, timeout: float = 30.0, agent: str | None = None) -> bytes:
-    request = urllib.request.Request(url, headers={"User-Agent": agent} if agent else {})
+def http_get(url: str, timeout: float = 30.0, agent: str | None = None,
+             gzip: bool = False) -> bytes:
+    """The body of ``url``; with ``gzip``, asked for compressed as Prometheus asks, and
+    decompressed here."""
+    headers = {"User-Agent": agent} if agent else {}
+    if gzip:
+        headers["Accept-Encoding"] = "gzip"
+    request = urllib.request.Request(url, headers=headers)
     with urllib.request.urlopen(request, timeout=timeout) as resp:
-        return bytes(resp.read())
+        body = bytes(resp.read())
+        if resp.headers.get("Content-Encoding") == "gzip":
+            body = zlib.decompress(body, 31)
+        return body
 
 
 class Scraper(threading.Thread):
-    """Scrapes /metrics every ``interval`` like Prometheus, so that the exporter aligns its
-    cycles to the scrapes (probe.align_to_scrapes, the default)."""
+    """Scrapes /metrics every ``interval`` like Prometheus (asking for gzip, as Prometheus
+    does), so that the exporter aligns its cycles to the scrapes
+    (probe.align_to_scrapes, the default)."""
 
     def __init__(self, url: str, interval: float) -> None:
         super().__init__(daemon=True)
@@ -203,7 +214,7 @@ class Scraper(threading.Thread):
         next_at = time.monotonic()
         while not self.stopped.wait(max(0.0, next_at - time.monotonic())):
             try:
-                self.last = http_get(self.url, agent="Prometheus/bench")
+                self.last = http_get(self.url, agent="Prometheus/bench", gzip=True)
             except OSError as exc:
                 print(f"bench: scrape failed: {exc}", file=sys.stderr)
             next_at += self.interval

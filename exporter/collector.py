@@ -304,6 +304,7 @@ class ExporterStatus:
     web_reload_successful: bool = True
     icmp_mode: str = ""
     state_save_timestamp: float = 0.0
+    state_save_seconds: float = 0.0  # how long the last save took (encode and write)
     #: HTTP requests refused for want of credentials (--web.config.file), by reason
     http_refused: dict[str, int] = field(default_factory=lambda: {
         "no_credentials": 0, "wrong_credentials": 0})
@@ -393,6 +394,10 @@ class ExporterCollector:
         yield GaugeMetricFamily("wardops_exporter_state_last_save_timestamp_seconds",
                                 "Unix time the state file was last written.",
                                 value=status.state_save_timestamp)
+        yield GaugeMetricFamily("wardops_exporter_state_last_save_duration_seconds",
+                                "Seconds the last state-file save took (encoding and "
+                                "writing, off the probe loop).",
+                                value=status.state_save_seconds)
 
 
 class IcmpCollector:

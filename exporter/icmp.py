@@ -3,9 +3,11 @@
 The design is fping's: an :class:`IcmpProber` opens ONE ICMP socket for IPv4 and one for
 IPv6 and shares them between all probes. Raw sockets are used where allowed (root or
 CAP_NET_RAW), unprivileged datagram ("ping") sockets otherwise
-(``net.ipv4.ping_group_range`` must include the process's group). Each socket is drained
-by one ``loop.add_reader`` callback that reads until the socket is empty, so a reply
-costs a ``recvmsg`` and a dictionary look-up, not a future or a task. icmplib opens the
+(``net.ipv4.ping_group_range`` must include the process's group). While requests are
+out, each socket is drained every few milliseconds (``_READ_EVERY``) by one timer that
+reads until the socket is empty, so a reply costs a ``recvmsg`` and a dictionary
+look-up, not a wake-up of its own, a future or a task. Reading late does not lengthen a
+round trip: it is taken from the kernel's receive timestamp. icmplib opens the
 sockets and builds the echo-request template; the hot path only patches the sequence
 number (and, for raw IPv4, the checksum, updated incrementally from the template's; the
 kernel computes it for IPv6 and datagram sockets).
@@ -49,11 +51,13 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import math
 import os
 import socket
 import struct
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import icmplib  # type: ignore[import-untyped]  # no type information shipped
@@ -74,9 +78,14 @@ _ECHO_REPLY_V6 = 129
 _PAYLOAD = b"wardops-icmp-probe-" * 3  # 57 bytes, like ping's 56 plus one
 _BUFFER_BYTES = 4 * 1024 * 1024  # a 10,000-device burst must not overflow the socket
 _DRAIN_EVERY = 64  # sends between opportunistic reads, so replies never pile up
+# Seconds between reads of a socket while requests are out. One wake-up per reply (a
+# reader callback) cost as much again as the reply itself at 10,000 devices; a probe now
+# ends up to this much after its last reply, which nobody sees.
+_READ_EVERY = 0.005
 _MAX_SEQUENCE = 0xFFFF
 _TIMESPEC = struct.Struct("@qq")
 _V4_MAPPED_PREFIX = b"\0" * 10 + b"\xff\xff"
+_CANONICAL_CACHE = 1_000_000  # addresses whose parsed form is kept
 
 #: Seconds between the echo requests of one probe unless the prober is told otherwise.
 DEFAULT_SPACING = 0.1
@@ -167,35 +176,33 @@ def sequence_checksum(base_sum: int, sequence: int) -> int:
 
 
 class _Probe:
-    """One running probe: its requests, replies and the future its caller awaits."""
+    """One running probe: its requests, replies and whom to tell when it ends."""
 
     __slots__ = (
         "address",
         "count",
         "done",
         "failed",
-        "future",
+        "callback",
         "keys",
         "last_error",
         "reason",
         "rtts",
         "sent",
         "timeout",
-        "timer",
         "to_send",
     )
 
     def __init__(self, address: str, count: int, timeout: float,
-                 future: asyncio.Future[ProbeOutcome]) -> None:
+                 callback: Callable[[ProbeOutcome], object] | None) -> None:
         self.address = address
         self.count = count
         self.timeout = timeout
-        self.future = future
+        self.callback = callback  # None once the caller no longer wants the outcome
         self.keys: list[tuple[str, int]] = []
         self.sent = 0
         self.to_send = count
         self.rtts: list[float] = []
-        self.timer: asyncio.TimerHandle | None = None
         self.done = False
         self.failed = 0
         self.last_error: OSError | None = None
@@ -247,12 +254,18 @@ class _Family:
         self.sends_since_drain = 0
         self.pacer: deque[tuple[float, _Probe]] = deque()
         self.pacer_timer: asyncio.TimerHandle | None = None
+        # Probes waiting for their timeout, in deadline order per timeout value (one
+        # queue in practice: the exporter uses one timeout), under one timer: a timer
+        # per probe, mostly cancelled when the replies come, cost more than the replies.
+        self.expiries: dict[float, deque[tuple[float, _Probe]]] = {}
+        self.expiry_timer: asyncio.TimerHandle | None = None
+        self.expiry_at = math.inf
         self.requests_sent = 0
         self.replies_received = 0
         self.late_replies = 0
         self.send_errors = dict.fromkeys(SEND_ERROR_REASONS, 0)
         self.receive_errors = dict.fromkeys(RECEIVE_ERROR_REASONS, 0)
-        loop.add_reader(self.sock.fileno(), self.drain)
+        self.read_timer: asyncio.TimerHandle | None = None
 
     def _tune_socket(self) -> None:
         sock = self.sock
@@ -274,9 +287,12 @@ class _Family:
             sock.setsockopt(socket.IPPROTO_ICMPV6, _ICMP6_FILTER, struct.pack("8I", *words))
 
     def close(self, detail: str) -> None:
-        self.loop.remove_reader(self.sock.fileno())
+        if self.read_timer is not None:
+            self.read_timer.cancel()
         if self.pacer_timer is not None:
             self.pacer_timer.cancel()
+        if self.expiry_timer is not None:
+            self.expiry_timer.cancel()
         for probe, _, _ in list(self.pending.values()):
             if not probe.done:
                 self.finish(probe, error=("socket", detail))
@@ -355,8 +371,23 @@ class _Family:
         probe.sent += 1
         self.requests_sent += 1
         self.sends_since_drain += 1
-        if self.sends_since_drain >= _DRAIN_EVERY:
+        if self.read_timer is None:
+            # Reading resumes: first empty what came while nothing was out (another
+            # program's echo replies on a raw socket) so our replies find room.
             self.drain()
+            self.read_timer = self.loop.call_at(self.loop.time() + _READ_EVERY,
+                                                self.read_tick)
+        elif self.sends_since_drain >= _DRAIN_EVERY:
+            self.drain()
+
+    def read_tick(self) -> None:
+        """Read what arrived; keep reading every ``_READ_EVERY`` while requests are out."""
+        self.drain()
+        if self.pending:
+            self.read_timer = self.loop.call_at(self.loop.time() + _READ_EVERY,
+                                                self.read_tick)
+        else:
+            self.read_timer = None
 
     def _send_failed(self, probe: _Probe, reason: str, exc: OSError) -> None:
         self.send_errors[reason] += 1
@@ -371,14 +402,43 @@ class _Family:
         if probe.sent == 0 or len(probe.rtts) == probe.sent:
             self.finish(probe)
         else:
-            probe.timer = self.loop.call_at(self.loop.time() + probe.timeout, self.expire, probe)
+            deadline = self.loop.time() + probe.timeout
+            queue = self.expiries.get(probe.timeout)
+            if queue is None:
+                queue = self.expiries[probe.timeout] = deque()
+            queue.append((deadline, probe))
+            if deadline < self.expiry_at:
+                self._arm_expiry(deadline)
 
-    def expire(self, probe: _Probe) -> None:
-        """The probe's time is up; read what already arrived (timestamps decide) and end it."""
-        probe.timer = None
-        self.drain()
-        if not probe.done:
-            self.finish(probe)
+    def _arm_expiry(self, when: float) -> None:
+        if self.expiry_timer is not None:
+            self.expiry_timer.cancel()
+        self.expiry_at = when
+        self.expiry_timer = self.loop.call_at(when, self.expire)
+
+    def expire(self) -> None:
+        """End the probes whose time is up, after reading what already arrived (the
+        kernel's timestamps decide whether a reply was in time)."""
+        self.expiry_timer, self.expiry_at = None, math.inf
+        now = self.loop.time()
+        drained = False
+        next_at = math.inf
+        for timeout, queue in list(self.expiries.items()):
+            while queue and queue[0][0] <= now:
+                probe = queue.popleft()[1]
+                if probe.done:
+                    continue  # all its replies came
+                if not drained:
+                    self.drain()
+                    drained = True
+                if not probe.done:
+                    self.finish(probe)
+            if queue:
+                next_at = min(next_at, queue[0][0])
+            else:
+                del self.expiries[timeout]
+        if next_at < math.inf:
+            self._arm_expiry(next_at)
 
     # -- receiving -------------------------------------------------------------------
 
@@ -437,14 +497,12 @@ class _Family:
     def finish(self, probe: _Probe, error: tuple[str, str] | None = None) -> None:
         """End ``probe``: forget its requests and hand the outcome to its caller."""
         probe.done = True
-        if probe.timer is not None:
-            probe.timer.cancel()
-            probe.timer = None
         pending = self.pending
         for key in probe.keys:
             pending.pop(key, None)
-        if probe.future.done():
-            return  # the caller was cancelled
+        callback, probe.callback = probe.callback, None
+        if callback is None:
+            return  # the caller cancelled it
         if error is None and probe.sent == 0 and probe.failed:
             error = (probe.reason, f"sendto {probe.address}: {probe.last_error}")
         if error is not None:
@@ -457,7 +515,28 @@ class _Family:
                           f"({probe.reason}): {probe.last_error}")
             outcome = ProbeOutcome(sent=probe.sent, received=len(probe.rtts),
                                    rtts=tuple(probe.rtts), detail=detail)
-        probe.future.set_result(outcome)
+        try:
+            callback(outcome)
+        except Exception:  # the caller's bug must not stop the reading of the socket
+            log.exception("probe outcome callback failed", extra={"address": probe.address})
+
+
+class ProbeHandle:
+    """A probe started with :meth:`IcmpProber.launch`; :meth:`cancel` forgets it."""
+
+    __slots__ = ("_engine", "_probe")
+
+    def __init__(self, engine: _Family | None, probe: _Probe) -> None:
+        self._engine = engine
+        self._probe = probe
+
+    def cancel(self) -> None:
+        """Stop waiting for the probe: its callback is not called, its requests are
+        forgotten (a reply that still comes is counted as late)."""
+        probe = self._probe
+        probe.callback = None
+        if not probe.done and self._engine is not None:
+            self._engine.finish(probe)
 
 
 def raw_sockets_allowed() -> bool:
@@ -499,6 +578,8 @@ class IcmpProber:
         # sockets of the paths' routes (source, interface, mark), opened on first use
         self._routed: dict[tuple[int, Route], _Family] = {}
         self._opened: list[_Family] = []  # closed ones too: their counters stay readable
+        # address as configured -> (family, canonical text): parsed once, not per probe
+        self._canonical: dict[str, tuple[int, str]] = {}
         self._socket_errors: dict[int, str] = {
             socket.AF_INET: "prober not started", socket.AF_INET6: "prober not started"}
 
@@ -552,21 +633,48 @@ class IcmpProber:
         ``count`` must be at least 1 and ``timeout`` positive (``ValueError`` otherwise: a
         caller's bug, not a network condition).
         """
+        future: asyncio.Future[ProbeOutcome] = asyncio.get_running_loop().create_future()
+        handle = self.launch(address, count, timeout, route, future.set_result)
+        try:
+            return await future
+        except asyncio.CancelledError:
+            handle.cancel()  # forget its requests; the pacer skips it
+            raise
+
+    def launch(self, address: str, count: int, timeout: float, route: Route,
+               callback: Callable[[ProbeOutcome], object]) -> ProbeHandle:
+        """Start a probe as :meth:`probe` does, without a task or a future: ``callback``
+        gets its outcome once, in the event loop's thread, possibly before this returns
+        (a reply read while sending, an address that cannot be probed).
+
+        The cheap way to run thousands of probes (a coroutine and a future per probe cost
+        more than its packets); :meth:`probe` is built on it. Call from the loop's thread.
+        ``callback`` should not raise: if it does, the error is logged and the engine
+        goes on.
+        """
         if count < 1 or timeout <= 0:
             raise ValueError(f"need count >= 1 and timeout > 0, got {count} and {timeout}")
-        family = socket.AF_INET6 if ":" in address else socket.AF_INET
-        try:  # canonical text form: the kernel reports reply sources this way
-            packed = socket.inet_pton(family, address)
-        except (OSError, ValueError) as exc:
-            return ProbeOutcome(sent=0, received=0, error="address",
-                                detail=f"not an IP address: {address!r} ({exc})")
-        if family == socket.AF_INET6 and packed[:12] == _V4_MAPPED_PREFIX:
-            family, packed = socket.AF_INET, packed[12:]  # ::ffff:a.b.c.d is IPv4
-        canonical = socket.inet_ntop(family, packed)
+        canonical = self._canonical.get(address)
+        if canonical is None:
+            family: int = socket.AF_INET6 if ":" in address else socket.AF_INET
+            try:  # canonical text form: the kernel reports reply sources this way
+                packed = socket.inet_pton(family, address)
+            except (OSError, ValueError) as exc:
+                return self._failed(callback, ProbeOutcome(
+                    sent=0, received=0, error="address",
+                    detail=f"not an IP address: {address!r} ({exc})"))
+            if family == socket.AF_INET6 and packed[:12] == _V4_MAPPED_PREFIX:
+                family, packed = socket.AF_INET, packed[12:]  # ::ffff:a.b.c.d is IPv4
+            canonical = (family, socket.inet_ntop(family, packed))
+            if len(self._canonical) >= _CANONICAL_CACHE:
+                self._canonical.clear()  # names are few; a churn of literals starts afresh
+            self._canonical[address] = canonical
+        family, text = canonical
         engine = self._families.get(family)
         if engine is None:
-            return ProbeOutcome(sent=0, received=0, error="socket",
-                                detail=self._socket_errors.get(family, "no socket"))
+            return self._failed(callback, ProbeOutcome(
+                sent=0, received=0, error="socket",
+                detail=self._socket_errors.get(family, "no socket")))
         if route != DEFAULT_ROUTE:
             routed = self._routed.get((family, route))
             if routed is None:
@@ -574,19 +682,24 @@ class IcmpProber:
                     routed = _Family(family, self.mode == "raw", self.spacing, engine.loop,
                                      route)
                 except (icmplib.ICMPLibError, OSError) as exc:
-                    return ProbeOutcome(sent=0, received=0, error="socket",
-                                        detail=f"cannot open an ICMP socket for {route}: {exc}")
+                    return self._failed(callback, ProbeOutcome(
+                        sent=0, received=0, error="socket",
+                        detail=f"cannot open an ICMP socket for {route}: {exc}"))
                 self._routed[(family, route)] = routed
                 self._opened.append(routed)
             engine = routed
-        probe = _Probe(canonical, count, timeout, engine.loop.create_future())
+        probe = _Probe(text, count, timeout, callback)
         engine.start(probe)
-        try:
-            return await probe.future
-        except asyncio.CancelledError:
-            if not probe.done:
-                engine.finish(probe)  # forget its requests; the pacer skips it
-            raise
+        return ProbeHandle(engine, probe)
+
+    @staticmethod
+    def _failed(callback: Callable[[ProbeOutcome], object],
+                outcome: ProbeOutcome) -> ProbeHandle:
+        """A probe that ends before it starts."""
+        probe = _Probe("", 0, 0.0, None)
+        probe.done = True
+        callback(outcome)
+        return ProbeHandle(None, probe)
 
     def retain_routes(self, routes: set[Route]) -> None:
         """Close the sockets of routes no longer in use (after a reload)."""

@@ -11,9 +11,10 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 
 from exporter.config import Device, ProbeSettings
-from exporter.icmp import DEFAULT_ROUTE, PROBE_ERROR_REASONS, IcmpProber, Route
+from exporter.icmp import DEFAULT_ROUTE, PROBE_ERROR_REASONS, IcmpProber, ProbeOutcome, Route
 from exporter.resolve import RESOLVE_ERROR_REASONS, resolve
 from exporter.scheduler import CRASHED, SCHEDULER_ERROR_REASONS
 from exporter.state import ProbeResult
@@ -115,11 +116,61 @@ async def _probe_address(device: Device, address: str, ip: str | None, route: Ro
     except Exception as exc:  # counted and logged, device stays unjudged
         errors.count(device, CRASHED, f"{type(exc).__name__}: {exc}", isp)
         return ProbeResult(started, clock(), 0, 0, None, error=CRASHED)
+    return _result(device, outcome, started, clock(), errors, isp)
+
+
+def _result(device: Device, outcome: ProbeOutcome, started: float, finished: float,
+            errors: ProbeErrors, isp: str) -> ProbeResult:
+    """The engine's outcome as the state machine's result; a probe that could not run is
+    counted."""
     if outcome.error is not None:
         errors.count(device, outcome.error, outcome.detail, isp)
-        return ProbeResult(started, clock(), outcome.sent, outcome.received, None,
+        return ProbeResult(started, finished, outcome.sent, outcome.received, None,
                            error=outcome.error)
     errors.clear(device, isp)
-    rtt = sum(outcome.rtts) / len(outcome.rtts) if outcome.rtts else None
-    return ProbeResult(started, clock(), outcome.sent, outcome.received, rtt,
-                       rtts=outcome.rtts)
+    rtts = outcome.rtts
+    return ProbeResult(started, finished, outcome.sent, outcome.received,
+                       sum(rtts) / len(rtts) if rtts else None, rtts=rtts)
+
+
+def launch_probe(device: Device, prober: IcmpProber, settings: ProbeSettings,
+                 errors: ProbeErrors,
+                 on_results: Callable[[ProbeResult, list[ProbeResult]], None],
+                 clock: Callable[[], float] = time.time) -> bool:
+    """Start probing ``device`` (all its paths at once) without a coroutine or a task.
+
+    Only for devices whose addresses (the device's, or every path's) are IP literals:
+    returns False, starting nothing, when a name must be resolved first (use
+    :func:`probe_device` / :func:`probe_paths`). Otherwise ``on_results(device's result,
+    each path's)`` is called once, in the loop's thread, when every address is probed,
+    with the same results as :func:`probe_paths` (no paths: the device's, and ``[]``).
+    At 10,000 devices a task and its coroutines per probe cost more than the packets.
+    """
+    settings_count, timeout = settings.count, settings.timeout
+    started = clock()
+    if not device.paths:
+        if device.ip is None:
+            return False
+
+        def one(outcome: ProbeOutcome) -> None:
+            on_results(_result(device, outcome, started, clock(), errors, ""), [])
+
+        prober.launch(device.ip, settings_count, timeout, DEFAULT_ROUTE, one)
+        return True
+    if any(path.ip is None for path in device.paths):
+        return False
+    results: list[ProbeResult | None] = [None] * len(device.paths)
+    waiting = [len(results)]
+
+    def each(index: int, isp: str, outcome: ProbeOutcome) -> None:
+        results[index] = _result(device, outcome, started, clock(), errors, isp)
+        waiting[0] -= 1
+        if waiting[0] == 0:
+            done = [r for r in results if r is not None]
+            on_results(best_of(done), done)
+
+    for index, path in enumerate(device.paths):
+        assert path.ip is not None
+        prober.launch(path.ip, settings_count, timeout, path.route,
+                      partial(each, index, path.isp))
+    return True

@@ -16,6 +16,7 @@ from typing import Any
 
 from alerter.gotmpl import parse as P
 from alerter.gotmpl.values import (
+    HTML,
     METHODS,
     AnyMap,
     GoTime,
@@ -106,11 +107,13 @@ def _truth(value: Any) -> bool:
 
 class _State:
     def __init__(self, trees: Mapping[str, P.Tree], tree: P.Tree,
-                 funcs: Mapping[str, Func], depth: int = 0) -> None:
+                 funcs: Mapping[str, Func], depth: int = 0,
+                 escape: Callable[[str], str] | None = None) -> None:
         self.trees = trees
         self.tree = tree
         self.funcs = funcs
         self.depth = depth
+        self.escape = escape
         self.node: Any = None
         self.vars: list[list[Any]] = []
         self.out: list[str] = []
@@ -234,7 +237,7 @@ class _State:
         if self.depth >= MAX_DEPTH:
             raise self.errorf(f"exceeded maximum template depth ({MAX_DEPTH})")
         dot = self.eval_pipeline(dot, node.pipe)
-        inner = _State(self.trees, tree, self.funcs, self.depth + 1)
+        inner = _State(self.trees, tree, self.funcs, self.depth + 1, self.escape)
         inner.out = self.out
         inner.vars = [["$", dot]]
         inner.walk(dot, tree.root)
@@ -242,11 +245,14 @@ class _State:
     def print_value(self, node: Any, value: Any) -> None:
         self.node = node
         if value is None:
-            self.out.append("<no value>")
+            text = "<no value>"
         elif isinstance(value, Sample):  # a pointer prints as what it points at
-            self.out.append("{" + go_v(value.Labels) + " " + go_v(value.Value) + "}")
+            text = "{" + go_v(value.Labels) + " " + go_v(value.Value) + "}"
         else:
-            self.out.append(go_v(value))
+            text = go_v(value)
+        if self.escape is not None and not isinstance(value, HTML):
+            text = self.escape(text)
+        self.out.append(text)
 
     # evaluation -----------------------------------------------------------------
     def eval_pipeline(self, dot: Any, pipe: P.Pipe | None) -> Any:
@@ -463,15 +469,19 @@ class _State:
         raise self.errorf(f"can't handle {node} for arg of type {typ}")
 
 
-_METHOD_PARAMS: dict[str, tuple[str, ...]] = {"Format": ("string",)}
+#: parameter types of methods that take arguments (``Remove``: Alertmanager's ``KV``)
+_METHOD_PARAMS: dict[str, tuple[str, ...]] = {"Format": ("string",), "Remove": ("any",)}
 
 
 def execute(trees: Mapping[str, P.Tree], name: str, data: Any,
-            funcs: Mapping[str, Func], variables: Sequence[tuple[str, Any]] = ()) -> str:
+            funcs: Mapping[str, Func], variables: Sequence[tuple[str, Any]] = (),
+            escape: Callable[[str], str] | None = None) -> str:
     """Run template ``name`` of ``trees`` on ``data``; raises ``ExecError``.
-    ``variables`` are declared before the template runs (after ``$``)."""
+    ``variables`` are declared before the template runs (after ``$``); ``escape``
+    (html/template's escaping, approximated) applies to every printed value that is not
+    ``HTML``."""
     tree = trees[name]
-    state = _State(trees, tree, funcs)
+    state = _State(trees, tree, funcs, escape=escape)
     state.vars = [["$", data]] + [[n, v] for n, v in variables]
     try:
         state.walk(data, tree.root)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Container
+from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
 
 from alerter.gotmpl.values import go_quote
@@ -682,14 +682,14 @@ class Tree:
 
 class _Parser:
     def __init__(self, name: str, text: str, funcs: Container[str],
-                 trees: dict[str, Tree]) -> None:
+                 trees: dict[str, Tree], variables: Sequence[str] = ()) -> None:
         self.name = name
         self.text = text
         self.funcs = funcs
         self.trees = trees
         self.items = _Lexer(text).run()
         self.index = 0
-        self.vars = ["$"]
+        self.vars = ["$", *variables]
         self.range_depth = 0
         self.action_line = 0
         self.last: Item = self.items[0]
@@ -1018,10 +1018,13 @@ def _item_str(item: Item) -> str:
     return _go_quote(item.val)
 
 
-def parse(name: str, text: str, funcs: Container[str]) -> dict[str, Tree]:
+def parse(name: str, text: str, funcs: Container[str],
+          variables: Sequence[str] = ()) -> dict[str, Tree]:
     """Parse ``text`` as the template ``name``; returns every template it defines (the
-    main one under ``name``). Raises ``ParseError`` with Go's message."""
+    main one under ``name``). ``variables`` (``$labels`` ...) are declared beforehand, as
+    if by actions before the text that take no room in it (``execute`` gives their
+    values). Raises ``ParseError`` with Go's message."""
     trees: dict[str, Tree] = {}
-    _Parser(name, text, funcs, trees).parse()
+    _Parser(name, text, funcs, trees, variables).parse()
     return trees
 

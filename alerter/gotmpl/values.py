@@ -98,7 +98,9 @@ class Struct:
 
 def _utc_text(secs: int) -> str:
     try:
-        return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(secs))
+        tm = time.gmtime(secs)  # (strftime's %Y would print year 1 as "1"; Go says "0001")
+        return (f"{tm.tm_year:04d}-{tm.tm_mon:02d}-{tm.tm_mday:02d} "
+                f"{tm.tm_hour:02d}:{tm.tm_min:02d}:{tm.tm_sec:02d}")
     except (OverflowError, OSError, ValueError):
         # beyond the C library's range: Go still prints it; compute the date by hand
         days, rest = divmod(secs, 86400)
@@ -155,6 +157,8 @@ def go_time_format(ns: int, layout: str) -> str:
                 elif spec in ("1", "2", "3"):
                     out.append(str({"1": tm.tm_mon, "2": tm.tm_mday,
                                     "3": tm.tm_hour % 12 or 12}[spec]))
+                elif spec == "%Y":  # strftime drops the zeros of a year below 1000
+                    out.append(f"{tm.tm_year:04d}")
                 elif spec.startswith("%"):
                     out.append(time.strftime(spec, tm))
                 else:
@@ -171,6 +175,8 @@ def go_type(value: Any) -> str:
     """The Go type name Go's messages print for ``value``."""
     if value is None:
         return "<nil>"
+    if named := getattr(type(value), "GO_TYPE", None):  # a named type (Alertmanager's KV)
+        return str(named)
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, Uint8):
@@ -254,6 +260,8 @@ def go_v(value: Any, top: bool = True) -> str:
     """Go's ``%v`` of a value (what ``print`` and an action print)."""
     if value is None:
         return "<nil>"
+    if "String" in METHODS.get(type(value), ()):  # a fmt.Stringer prints as its String()
+        return str(value.String())
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):

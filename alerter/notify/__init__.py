@@ -8,17 +8,21 @@ The stages, each in its own module, in the order an alert meets them::
                   webhooks, email/message for e-mail)
               ──▶ queue (SQLite, with the nflog entry, one transaction) ──▶ delivery lanes
                   (retry with backoff, signing, dead letters)
+    escalation tick ──▶ escalation.decide (per alert: unacked past a level's delay, not muted)
+              ──▶ render ──▶ queue (with the escalation state, one transaction) ──▶ lanes
 
-``flush_groups`` below is the whole pipeline in one function.
+``flush_groups`` and ``escalate`` below are the whole pipeline, one function each.
 """
 
 from __future__ import annotations
 
 import logging
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,10 +42,18 @@ from alerter.notify.delivery import (
     StorageHealth,
     send,
 )
-from alerter.notify.dispatch import Dispatcher, GroupSnapshot
+from alerter.notify.dispatch import Dispatcher, GroupSnapshot, Ticker
 from alerter.notify.email.message import RenderError, build_message
+from alerter.notify.escalation import (
+    ESCALATION_HEADER,
+    Action,
+    Escalation,
+    EscalationStore,
+    decide,
+    status_json,
+)
 from alerter.notify.formats import renderers
-from alerter.notify.formats.alertmanager import build_payload
+from alerter.notify.formats.alertmanager import build_payload, rfc3339
 from alerter.notify.inhibit import Inhibitor
 from alerter.notify.metrics import NotifyCollector, NotifyMetrics
 from alerter.notify.mute import Muter, mute_stage, mute_status
@@ -68,8 +80,8 @@ class NotificationPipeline:
     thread-safe.
 
     Extensions of the original interface: ``clock`` (tests inject time), ``silences`` and
-    ``acks`` (the stores the API serves), ``mute_status``, ``dead_letters``,
-    ``send_test``.
+    ``acks`` and ``escalations`` (the stores the API serves), ``mute_status``,
+    ``escalation_status``, ``dead_letters``, ``send_test``.
     """
 
     def __init__(self, config: NotifyConfig, state_dir: Path, *, external_url: str,
@@ -83,6 +95,11 @@ class NotificationPipeline:
         self.metrics = NotifyMetrics(self.registry)
         self.silences = SilenceStore(self._db, clock)
         self.acks = AckStore(self._db, clock)
+        self.escalations = EscalationStore(self._db)
+        # escalation state is written by flushes, escalation ticks and resolves: one at a time
+        self._escalation_lock = threading.Lock()
+        self._escalator = Ticker(self.escalate, clock, "notify-escalate",
+                                 lambda: self.metrics.errors.labels("escalation").inc())
         self._nflog = NotificationLog(self._db, clock())
         self._queue = Queue(self._db)
         self.storage = StorageHealth(self.metrics, self.state_dir, clock)
@@ -93,6 +110,7 @@ class NotificationPipeline:
         self._firing: dict[str, Alert] = {}
         self._sequences: dict[LogKey, int] = {}
         self._route_cache: dict[str, list[tuple[Route, str, dict[str, str]]]] = {}
+        self._routes = _routes_by_key(config)
         self._inhibitor = Inhibitor(config.inhibit_rules)
         self._muters = self._make_muters()
         for name in config.receivers:
@@ -100,7 +118,7 @@ class NotificationPipeline:
         self.registry.register(NotifyCollector(
             self._delivery.lane_stats, self._queue.dead_count,
             lambda: len(self._dispatcher.groups()), self._silence_counts,
-            lambda: list(self.config.receivers)))
+            lambda: list(self.config.receivers), self._escalating_count))
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -108,9 +126,11 @@ class NotificationPipeline:
         """Start delivery workers (resumes undelivered notifications from state_dir)."""
         self._delivery.start()
         self._dispatcher.start()
+        self._escalator.start()
 
     def stop(self) -> None:
         """Stop workers; undelivered notifications stay queued on disk."""
+        self._escalator.stop()
         self._dispatcher.stop()
         self._delivery.stop()
 
@@ -122,6 +142,7 @@ class NotificationPipeline:
             self._inhibitor.update(self._firing.values())
             self._muters = self._make_muters()
             self._route_cache.clear()
+            self._routes = _routes_by_key(config)
             keys = {r.key for r in walk(config.route)} if config.route else set()
             self._dispatcher.drop_routes_not_in(keys)
             now = self._clock()
@@ -154,6 +175,7 @@ class NotificationPipeline:
                 self.acks.forget(resolved)  # an ack lasts until its alert resolves
             except STORAGE_ERRORS as exc:
                 self.storage.failed("acks", exc, self._clock())
+            self._end_escalations([a for a in alerts if a.resolved])
 
     def pending_resolves(self) -> set[str]:
         """Fingerprints of resolved alerts still waiting in a group for their flush."""
@@ -184,6 +206,7 @@ class NotificationPipeline:
         queued: list[Notification] = []
         failed: list[Notification] = []
         log_updates: dict[LogKey, LogEntry] = {}
+        started: list[Escalation] = []
         held: set[str] = set()
         for group in groups:
             receiver = config.receivers.get(group.route.receiver)
@@ -203,6 +226,8 @@ class NotificationPipeline:
                               if not a.resolved and a.fingerprint not in firing)
             resolved = frozenset(a.fingerprint for a in alerts if a.resolved)
             acked = frozenset(a.fingerprint for a in alerts if self.acks.acked_by(a))
+            if group.route.escalation:
+                started.extend(self._escalations_to_start(group.route, alerts, now))
             for index, hook in enumerate(receiver.integrations):
                 log_key = (receiver.name, index, group.key)
                 entry = self._nflog.get(log_key)
@@ -218,11 +243,27 @@ class NotificationPipeline:
                     n, ok = self._render(receiver.name, index, hook, group, to_send, now,
                                          self._next_sequence(log_key, now))
                     (queued if ok else failed).append(n)
+        with self._escalation_lock:
+            # re-checked under the lock: an escalation tick may have written one meanwhile
+            started = [e for e in started if self._escalation_is_new(e)]
+            self._commit(queued, failed, log_updates, started)
+        if started:
+            self._escalator.wake()
+        return held
+
+    def _commit(self, queued: list[Notification], failed: list[Notification],
+                log_updates: dict[LogKey, LogEntry], escalations: list[Escalation],
+                ended: list[Escalation] | None = None) -> None:
+        """Queue notifications with the state that decided them (notification log,
+        escalations written or ``ended``) in one transaction, then hand them to delivery."""
+        ended = ended or []
         try:
             with self._db.tx() as conn:
                 self._queue.insert(conn, queued)
                 self._queue.insert(conn, failed, status="dead")
                 self._nflog.write(conn, log_updates)
+                self.escalations.write(conn, escalations)
+                self.escalations.delete(conn, ended)
         except STORAGE_ERRORS as exc:
             # The state directory is full or broken. Losing its storage is exactly when the
             # alerter must still try to tell someone: deliver from memory (with retries,
@@ -236,12 +277,135 @@ class NotificationPipeline:
         else:
             self.storage.ok("queue")
         self._nflog.apply(log_updates)
+        self.escalations.apply(escalations)
+        self.escalations.discard(ended)
         for n in queued:
             self.metrics.queued.labels(n.receiver).inc()
         for n in failed:
             self.metrics.notifications.labels(n.receiver, "failed").inc()
         self._delivery.submit(queued)
-        return held
+
+    # --- escalation ----------------------------------------------------------------------------
+
+    def escalate(self, now: float) -> float:
+        """Escalation decision → render → queue (with the escalation state, one
+        transaction) → deliver. Returns when to look again (the escalation thread's tick)."""
+        next_at = now + 1.0
+        with self._escalation_lock:
+            with self._dispatcher.lock:
+                firing = dict(self._firing)
+            routes = self._routes
+            updates: list[Escalation] = []
+            due: dict[tuple[str, int], list[Alert]] = {}
+            for entry in self.escalations.all():
+                route = routes.get(entry.route_key)
+                alert = firing.get(entry.fingerprint)
+                if route is None or not route.escalation or alert is None \
+                        or alert.starts_at != entry.starts_at:
+                    continue  # not firing (a resolve forgets it), or no longer escalated
+                decision = decide(entry, route.escalation, now, acked=bool(self.acks.get(alert)),
+                                  muted=self._escalation_muted(route, alert, now))
+                if decision.action is Action.WAIT:
+                    next_at = min(next_at, decision.at)
+                elif decision.action is Action.STOP_ACKED:
+                    updates.append(replace(entry, stopped="acked"))
+                    self.metrics.escalations_stopped.labels("acked").inc()
+                elif decision.action is Action.SEND:
+                    for level in decision.levels:
+                        due.setdefault((route.key, level), []).append(alert)
+                    updates.append(replace(entry, level=decision.levels[-1] + 1))
+            if not updates:
+                return next_at
+            queued: list[Notification] = []
+            failed: list[Notification] = []
+            for (route_key, level), alerts in sorted(due.items()):
+                route = routes[route_key]
+                receiver = route.escalation[level].receiver
+                self.metrics.escalations.labels(receiver).inc(len(alerts))
+                self._render_escalation(route, level, alerts, now, queued, failed)
+                log.info("escalated unacknowledged alerts", extra={
+                    "route": route_key, "level": level + 1, "receiver": receiver,
+                    "alerts": len(alerts)})
+            self._commit(queued, failed, {}, updates)
+        return now
+
+    def _render_escalation(self, route: Route, level: int, alerts: list[Alert], now: float,
+                           queued: list[Notification], failed: list[Notification]) -> None:
+        """The notifications of one level for ``alerts`` (firing, or resolved: then only
+        to integrations with ``send_resolved``), one per group, with the level header."""
+        receiver = route.escalation[level].receiver
+        found = self.config.receivers.get(receiver)
+        for group in _escalation_groups(route, level, alerts):
+            for index, hook in enumerate(found.integrations if found else ()):
+                if alerts[0].resolved and not hook.send_resolved:
+                    continue
+                n, ok = self._render(receiver, index, hook, group, list(group.alerts), now,
+                                     self._next_sequence((receiver, index, group.key), now),
+                                     escalation_level=level + 1)
+                n.headers[ESCALATION_HEADER] = str(level + 1)
+                (queued if ok else failed).append(n)
+
+    def _escalations_to_start(self, route: Route, alerts: list[Alert],
+                              now: float) -> list[Escalation]:
+        """Clocks for the firing, unmuted alerts of a flush whose route escalates and
+        that have none for this firing yet."""
+        return [Escalation(route.key, a.fingerprint, a.starts_at, now) for a in alerts
+                if not a.resolved and self._escalation_is_new(
+                    Escalation(route.key, a.fingerprint, a.starts_at, now))]
+
+    def _escalation_is_new(self, entry: Escalation) -> bool:
+        known = self.escalations.get(entry.key)
+        return known is None or known.starts_at != entry.starts_at
+
+    def _escalation_muted(self, route: Route, alert: Alert, now: float) -> bool:
+        """Whether a silence, an inhibition or the route's time intervals hold the alert
+        back now: its escalation waits (an ack stops it, a mute only pauses it)."""
+        return (self._time_muted(route, now) is not None
+                or any(m.muted_by(alert) for m in self._muters))
+
+    def _end_escalations(self, resolved: list[Alert]) -> None:
+        """A resolve ends its alert's escalations: the levels that were told it fired are
+        told it resolved (``send_resolved``), queued in the transaction that deletes them."""
+        by_fp = {a.fingerprint: a for a in resolved}
+        now = self._clock()
+        queued: list[Notification] = []
+        failed: list[Notification] = []
+        with self._escalation_lock:
+            ended = [e for fp in by_fp for e in self.escalations.for_alert(fp)]
+            if not ended:
+                return
+            for entry in ended:
+                route = self._routes.get(entry.route_key)
+                alert = by_fp[entry.fingerprint]
+                if route is None or alert.starts_at != entry.starts_at:
+                    continue
+                if not entry.stopped and entry.level < len(route.escalation):
+                    self.metrics.escalations_stopped.labels("resolved").inc()
+                for level in range(min(entry.level, len(route.escalation))):
+                    self._render_escalation(route, level, [alert], now, queued, failed)
+            self._commit(queued, failed, {}, [], ended)
+
+    def _escalating_count(self) -> int:
+        """Firing alerts whose escalation still has levels to go (not acked)."""
+        with self._dispatcher.lock:
+            firing = dict(self._firing)
+        count = 0
+        for entry in self.escalations.all():
+            route = self._routes.get(entry.route_key)
+            alert = firing.get(entry.fingerprint)
+            if (route is not None and alert is not None and alert.starts_at == entry.starts_at
+                    and not entry.stopped and entry.level < len(route.escalation)
+                    and not self.acks.get(alert)):
+                count += 1
+        return count
+
+    def escalation_status(self, alert: Alert) -> dict[str, Any] | None:
+        """The API's view of ``alert``'s escalation (``escalation.status_json``), or None
+        when no route escalates it or its clock has not started."""
+        entries = [e for e in self.escalations.for_alert(alert.fingerprint)
+                   if e.starts_at == alert.starts_at]
+        levels = {k: r.escalation for k, r in self._routes.items() if r.escalation}
+        return status_json(entries, levels, self.acks.get(alert) is not None, rfc3339)
 
     def _time_muted(self, route: Route, now: float) -> tuple[str, list[str]] | None:
         if not route.mute_time_intervals and not route.active_time_intervals:
@@ -268,7 +432,7 @@ class NotificationPipeline:
         return seq
 
     def _render(self, receiver: str, index: int, hook: Integration, group: GroupSnapshot,
-                alerts: list[Alert], now: float, sequence: int = 0
+                alerts: list[Alert], now: float, sequence: int = 0, escalation_level: int = 0,
                 ) -> tuple[Notification, bool]:
         """Render one notification; a failing template becomes a dead letter (with the
         Alertmanager payload as its body, so nothing is lost) instead of stopping the flush.
@@ -280,7 +444,7 @@ class NotificationPipeline:
                              group_labels=group.labels,
                              alerts=alerts, external_url=self.external_url,
                              max_alerts=hook.max_alerts if isinstance(hook, WebhookConfig) else 0,
-                             sequence=sequence)
+                             sequence=sequence, escalation_level=escalation_level)
         if isinstance(hook, EmailConfig):
             return self._render_email(receiver, index, hook, group, data, now)
         try:
@@ -397,6 +561,23 @@ class NotificationPipeline:
         if failed:
             raise DeliveryFailed("; ".join(results))
         return "; ".join(results)
+
+
+def _routes_by_key(config: NotifyConfig) -> dict[str, Route]:
+    return {r.key: r for r in walk(config.route)} if config.route is not None else {}
+
+
+def _escalation_groups(route: Route, level: int, alerts: list[Alert]) -> list[GroupSnapshot]:
+    """The alerts of one escalation level, in the route's groups (one notification per
+    group, like the route's own); the key keeps them in a delivery lane of their own."""
+    groups: dict[str, GroupSnapshot] = {}
+    for alert in alerts:
+        labels = group_labels(route, alert.labels)
+        key = f"{group_key(route, labels)}#escalation-{level + 1}"
+        found = groups.get(key)
+        groups[key] = GroupSnapshot(key, route, labels,
+                                    (*found.alerts, alert) if found else (alert,))
+    return list(groups.values())
 
 
 def _sequenced(headers: dict[str, str], sequence: int) -> dict[str, str]:

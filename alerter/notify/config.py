@@ -1,7 +1,8 @@
 """Validation of the notification part of the alerter config.
 
-Owns the top-level keys ``route``, ``receivers``, ``inhibit_rules``, ``api``,
-``templates`` and ``time_intervals`` (with the older ``mute_time_intervals``).
+Owns the top-level keys ``route`` (with wardops's ``escalation``), ``receivers``,
+``inhibit_rules``, ``api``, ``templates`` and ``time_intervals`` (with the older
+``mute_time_intervals``).
 Everything is checked while it loads (unknown keys, durations, matchers, receiver
 references, time interval names, URLs, secrets present, templates compile) and every error is
 a ``ValueError`` whose message starts with the field path, e.g.
@@ -21,6 +22,7 @@ from typing import Any
 
 from alerter.notify.alertmanager.config import AlertmanagerConfig, parse_alertmanager_configs
 from alerter.notify.email.config import EmailConfig, parse_email_configs
+from alerter.notify.escalation import EscalationLevel, parse_escalation
 from alerter.notify.matchers import LABEL_NAME, Matcher, format_matchers, parse_matchers
 from alerter.notify.timeinterval import TimeInterval, parse_named_intervals
 from wardops_common.httpclient import HTTP_KEYS, HTTPClientConfig, read_http_config
@@ -114,6 +116,9 @@ class Route:
     #: set), the route's groups notify nothing
     mute_time_intervals: tuple[str, ...] = ()
     active_time_intervals: tuple[str, ...] = ()
+    #: wardops's own (not inherited): levels notified while a firing alert of this route
+    #: stays unacknowledged (``alerter.notify.escalation``)
+    escalation: tuple[EscalationLevel, ...] = ()
     routes: tuple[Route, ...] = ()
 
 
@@ -292,7 +297,8 @@ def _receivers(raw: object, base_dir: Path,
 # --- route tree --------------------------------------------------------------------------
 
 _ROUTE_KEYS = ("receiver", "matchers", "continue", "group_by", "group_wait", "group_interval",
-               "repeat_interval", "routes", "mute_time_intervals", "active_time_intervals")
+               "repeat_interval", "routes", "mute_time_intervals", "active_time_intervals",
+               "escalation")
 
 
 def _interval_names(m: Mapping[str, Any], key: str, path: str,
@@ -349,7 +355,9 @@ def _route(raw: object, path: str, parent: Route | None, parent_key: str, index:
                  group_interval=group_interval, repeat_interval=repeat_interval,
                  mute_time_intervals=_interval_names(m, "mute_time_intervals", path, intervals),
                  active_time_intervals=_interval_names(m, "active_time_intervals", path,
-                                                       intervals))
+                                                       intervals),
+                 escalation=(parse_escalation(m["escalation"], f"{path}.escalation", receivers)
+                             if "escalation" in m else ()))
     children = tuple(_route(child, f"{path}.routes[{i}]", node, key, i, receivers, intervals)
                      for i, child in enumerate(read_list(m.get("routes", []), f"{path}.routes")))
     return Route(**{**node.__dict__, "routes": children})

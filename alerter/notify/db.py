@@ -1,4 +1,5 @@
-"""The notification state in ``state_dir/notify.sqlite``: queue, notification log, silences, acks.
+"""The notification state in ``state_dir/notify.sqlite``: queue, notification log, silences,
+acks, escalations.
 
 One connection shared by the threads, guarded by a lock; WAL with ``synchronous=FULL``
 so a committed row survives kill -9 (and power loss). Writers batch into one
@@ -56,6 +57,15 @@ CREATE TABLE IF NOT EXISTS acks (
     acked_by TEXT NOT NULL,
     comment TEXT NOT NULL,
     acked_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS escalations (
+    route_key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    starts_at REAL NOT NULL,
+    notified_at REAL NOT NULL,
+    level INTEGER NOT NULL,
+    stopped TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (route_key, fingerprint)
 );
 """
 

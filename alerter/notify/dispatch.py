@@ -59,7 +59,68 @@ class GroupSnapshot:
     alerts: tuple[Alert, ...]
 
 
-class Dispatcher:
+class Worker:
+    """A daemon thread running ``_run`` until ``stop``; ``_cond`` guards its state."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+
+class Ticker(Worker):
+    """Calls ``tick(now) -> next wake time`` from its thread when asked to, or when woken
+    (``wake``); at least once a second, since mutes end unannounced."""
+
+    def __init__(self, tick: Callable[[float], float], clock: Callable[[], float],
+                 name: str, on_error: Callable[[], None]) -> None:
+        super().__init__(name)
+        self._tick = tick
+        self._clock = clock
+        self._on_error = on_error
+        self._woken = False
+
+    def wake(self) -> None:
+        with self._cond:
+            self._woken = True
+            self._cond.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if self._stopping:
+                    return
+                self._woken = False
+            try:
+                next_at = self._tick(self._clock())
+            except Exception:  # counted and logged by on_error; the next tick retries
+                self._on_error()
+                log.exception("timer task failed", extra={"task": self._name})
+                next_at = self._clock() + 1.0
+            with self._cond:
+                if self._stopping:
+                    return
+                if not self._woken:
+                    self._cond.wait(timeout=max(0.01, min(next_at - self._clock(), 1.0)))
+
+
+class Dispatcher(Worker):
     """Keeps the groups and calls ``flush(snapshots, now)`` from its thread when they are due.
 
     ``flush`` gets every due group of one wake-up at once so their notifications can be
@@ -71,13 +132,11 @@ class Dispatcher:
     def __init__(self, flush: Callable[[list[GroupSnapshot], float], set[str]],
                  clock: Callable[[], float] = time.time,
                  on_error: Callable[[str], None] = lambda reason: None) -> None:
+        super().__init__("notify-dispatch")
         self._flush = flush
         self._clock = clock
         self._on_error = on_error
-        self._cond = threading.Condition()
         self._groups: dict[str, Group] = {}
-        self._stopping = False
-        self._thread: threading.Thread | None = None
 
     def insert(self, route: Route, key: str, labels: dict[str, str], alert: Alert,
                now: float) -> None:
@@ -112,18 +171,6 @@ class Dispatcher:
         with self._cond:
             return {fp for group in self._groups.values()
                     for fp, alert in group.alerts.items() if alert.resolved}
-
-    def start(self) -> None:
-        self._stopping = False
-        self._thread = threading.Thread(target=self._run, name="notify-dispatch", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
 
     def _due(self, now: float) -> tuple[list[GroupSnapshot], float]:
         due: list[GroupSnapshot] = []

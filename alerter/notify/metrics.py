@@ -16,6 +16,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 SUPPRESS_REASONS = ("inhibited", "silenced", "acked", "mute_time_interval",
                     "active_time_interval")
 RESULTS = ("delivered", "failed")
+ERROR_REASONS = ("render", "flush", "delivery_store", "worker", "escalation")
 
 
 class NotifyMetrics:
@@ -50,23 +51,33 @@ class NotifyMetrics:
         self.storage_errors = Counter(
             "wardops_alerter_notify_storage_errors", "Writes of notification state to "
             "state_dir that failed (disk full, I/O error), by operation (queue, delivery, "
-            "acks); meanwhile notifications are delivered from memory.", ["op"],
+            "acks, escalations); meanwhile notifications are delivered from memory.", ["op"],
             registry=registry)
-        for op in ("queue", "delivery", "acks"):
+        for op in ("queue", "delivery", "acks", "escalations"):
             self.storage_errors.labels(op)
         self.errors = Counter(
             "wardops_alerter_notify_errors", "Internal notification errors by reason "
-            "(render, flush, delivery_store, worker).", ["reason"], registry=registry)
+            "(render, flush, delivery_store, worker, escalation).", ["reason"], registry=registry)
         for reason in SUPPRESS_REASONS:
             self.suppressed.labels(reason)
-        for reason in ("render", "flush", "delivery_store", "worker"):
+        for reason in ERROR_REASONS:
             self.errors.labels(reason)
+        self.escalations = Counter(
+            "wardops_alerter_escalations", "Alerts escalated: one per alert and level, by the "
+            "level's receiver (an unacknowledged alert notified past the level's delay).",
+            ["receiver"], registry=registry)
+        self.escalations_stopped = Counter(
+            "wardops_alerter_escalations_stopped", "Escalations that ended with levels left, "
+            "by reason (acked, resolved).", ["reason"], registry=registry)
+        for reason in ("acked", "resolved"):
+            self.escalations_stopped.labels(reason)
 
     def init_receiver(self, receiver: str) -> None:
         """Start a receiver's series at 0 so rate() and alerts see them from the beginning."""
         for result in RESULTS:
             self.notifications.labels(receiver, result)
         self.queued.labels(receiver)
+        self.escalations.labels(receiver)
 
 
 @dataclass(frozen=True)
@@ -81,8 +92,10 @@ class NotifyCollector:
 
     def __init__(self, lanes: Callable[[], Iterable[LaneStats]], dead_letters: Callable[[], int],
                  groups: Callable[[], int], silences: Callable[[], dict[str, int]],
-                 receivers: Callable[[], Iterable[str]]) -> None:
+                 receivers: Callable[[], Iterable[str]],
+                 escalating: Callable[[], int] = lambda: 0) -> None:
         self._receivers = receivers
+        self._escalating = escalating
         self._lanes = lanes
         self._dead = dead_letters
         self._groups = groups
@@ -116,3 +129,6 @@ class NotifyCollector:
         for state in ("active", "pending", "expired"):
             silences.add_metric([state], counts.get(state, 0))
         yield silences
+        yield GaugeMetricFamily("wardops_alerter_escalating_alerts",
+                                "Firing, unacknowledged alerts whose escalation has levels "
+                                "left.", value=self._escalating())

@@ -238,3 +238,60 @@ def test_alignment_off_keeps_the_even_splay() -> None:
         return scheduler
 
     assert asyncio.run(main()).aligned is False
+
+
+def test_down_devices_are_probed_last_so_a_recovery_lands_just_before_the_scrape() -> None:
+    """In aligned cycles a device that is down is probed RECOVERY_LEAD before the
+    others' latest end, not a whole timeout before the scrape: if it answers again, the
+    scrape right after already says so. Its probe may end after the scrape when it is
+    still down; that costs no overrun and no skipped turn."""
+    from exporter.scheduler import RECOVERY_LEAD
+    interval = 2.0
+    settings = ProbeSettings(interval=interval, timeout=0.8, count=1)
+    devs = [Device(name=f"d{i}", address=f"127.0.0.{i + 1}", site="", type="")
+            for i in range(20)]
+    down = {"d3", "d11"}
+    log = ScrapeLog()
+    starts: dict[str, list[float]] = {d.name: [] for d in devs}
+    errors: list[tuple[str, str]] = []
+    scrapes: list[float] = []
+
+    async def probe(device: Device) -> None:
+        starts[device.name].append(asyncio.get_running_loop().time())
+        # a down device does not answer: its probe lasts the whole timeout
+        await asyncio.sleep(settings.longest_probe if device.name in down else 0.01)
+
+    async def main() -> Scheduler:
+        loop = asyncio.get_running_loop()
+        scheduler = Scheduler(devs, settings, probe, lambda d, r, m: errors.append((d.name, r)),
+                              clock=loop.time, scrapes=log,
+                              is_down=lambda d: d.name in down)
+        task = asyncio.create_task(scheduler.run())
+        await asyncio.sleep(0.37)
+        start = loop.time()
+        for k in range(11):
+            await asyncio.sleep(max(0.0, start + k * interval - loop.time()))
+            if scheduler.aligned:
+                scrapes.append(loop.time())
+            log.note("127.0.0.1 Prometheus/2.42.0", loop.time())
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return scheduler
+
+    scheduler = asyncio.run(main())
+    assert errors == [] and scheduler.overruns == 0
+    assert len(scrapes) >= 6
+    checked = 0
+    # the first two cycles after the scrapes turned regular still move to their phase
+    for scrape in scrapes[2:]:
+        def last_start(name: str, scrape: float = scrape) -> float:
+            return max(t for t in starts[name] if t < scrape)
+        up_gap = scrape - min(last_start(d.name) for d in devs if d.name not in down)
+        down_gaps = [scrape - last_start(name) for name in down]
+        # the others start a whole probe (0.8 s) and the margin before the scrape; the
+        # down ones RECOVERY_LEAD and the margin before it (0.55 s), give or take the loop
+        assert up_gap >= settings.longest_probe + MARGIN - 0.05, up_gap
+        assert all(RECOVERY_LEAD + MARGIN - 0.05 <= g <= RECOVERY_LEAD + MARGIN + 0.15
+                   for g in down_gaps), (down_gaps, up_gap)
+        checked += 1
+    assert checked >= 4

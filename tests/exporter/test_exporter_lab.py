@@ -448,3 +448,33 @@ devices:
         return "Poti-AP" in LandingPage(requests.get(exporter.url + "/", timeout=5).text
                                         ).column("up")
     wait_for(ap_up, timeout=within, what="Poti-AP back in the up table")
+
+
+def test_metrics_are_gzipped_only_when_the_scraper_asks(lab) -> None:  # type: ignore[no-untyped-def]
+    """Prometheus asks for gzip on every scrape; curl and old scrapers do not."""
+    import urllib.request
+    import zlib
+
+    lab.write_config(PROBE + """}
+sites: {Zestaponi: {}}
+devices:
+  - {name: Zestaponi-Router, address: 127.0.10.1, site: Zestaponi, type: Router}
+""")
+    exporter = lab.start()
+    exporter.wait_device("Zestaponi-Router", "up", INTERVAL + TIMEOUT + SLACK, wardops_device_up=1)
+
+    def get(accept: str | None) -> tuple[str | None, bytes]:
+        headers = {"Accept-Encoding": accept} if accept is not None else {}
+        request = urllib.request.Request(exporter.url + "/metrics", headers=headers)
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.headers.get("Content-Encoding"), response.read()
+
+    encoding, body = get("gzip")
+    assert encoding == "gzip"
+    text = zlib.decompress(body, 31).decode()
+    assert 'wardops_device_up{device="Zestaponi-Router"' in text
+    assert text.rstrip().splitlines()[-1].startswith(("process_", "wardops_", "python_"))
+    for accept in (None, "identity", "gzip;q=0", "br"):
+        encoding, body = get(accept)
+        assert encoding is None, accept
+        assert b'wardops_device_up{device="Zestaponi-Router"' in body, accept

@@ -130,3 +130,36 @@ def test_a_crashing_probe_is_counted_and_the_schedule_goes_on() -> None:
     asyncio.run(main())
     assert calls["d0"] >= 3
     assert errors.count(("d0", "exception")) == calls["d0"]
+
+
+def test_probes_that_are_futures_run_without_tasks_and_their_failures_count() -> None:
+    """The exporter's probes return futures the engine completes (no task per probe):
+    the cycle waits for them, a failed one is counted, a busy device is skipped, and
+    stopping the scheduler cancels the ones still running."""
+    errors: list[tuple[str, str]] = []
+    running: list[asyncio.Future[None]] = []
+    settings = ProbeSettings(interval=0.2, timeout=0.05, count=1)
+
+    def probe(device: Device) -> asyncio.Future[None]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        running.append(future)
+        if device.name == "d1":
+            loop.call_later(0.01, future.set_exception, RuntimeError("callback bug"))
+        elif device.name != "d2":  # d2 never ends: skipped from its second turn on
+            loop.call_later(0.01, future.set_result, None)
+        return future
+
+    async def main() -> Scheduler:
+        scheduler = Scheduler(devices(3), settings, probe,
+                              lambda d, reason, detail: errors.append((d.name, reason)))
+        await _run_for(scheduler, 0.5)
+        return scheduler
+
+    scheduler = asyncio.run(main())
+    assert errors.count(("d1", "exception")) >= 2
+    assert errors.count(("d2", "skipped")) >= 1
+    assert not [e for e in errors if e[0] == "d0"]
+    # the first cycle waits for d2's probe forever (an overrun); later ones skip d2
+    assert scheduler.overruns >= 1 and scheduler.cycles >= 1
+    assert all(f.done() for f in running)  # stopped: d2's probe was cancelled

@@ -245,3 +245,38 @@ def test_ipv6_targets_dropped_and_answering_side_by_side(mode: str, firewall: Fi
             assert outcome == ProbeOutcome(sent=2, received=0), address
         else:
             assert_answered(outcome, 2)
+
+
+def test_launch_calls_back_once_per_probe_and_a_failing_callback_harms_nobody(
+        mode: str, firewall: Firewall) -> None:
+    """The exporter's way in: no coroutine per probe, an outcome per callback, exactly
+    once; a cancelled probe is never reported, and a callback that raises (a bug in
+    the caller) does not stop the engine from reading the others' replies."""
+    from exporter.icmp import DEFAULT_ROUTE
+    firewall.drop("127.0.5.7")
+    addresses = [f"127.0.5.{i}" for i in range(1, 200)]
+    calls: dict[str, list[ProbeOutcome]] = {a: [] for a in addresses}
+
+    async def body(p: IcmpProber) -> None:
+        handles = {}
+        for address in addresses:
+            def callback(outcome: ProbeOutcome, address: str = address) -> None:
+                calls[address].append(outcome)
+                if address == "127.0.5.3":
+                    raise RuntimeError("a caller's bug")
+            handles[address] = p.launch(address, 2, TIMEOUT, DEFAULT_ROUTE, callback)
+        handles["127.0.5.9"].cancel()
+        bad: list[ProbeOutcome] = []
+        p.launch("not-an-address", 1, TIMEOUT, DEFAULT_ROUTE, bad.append)
+        assert [o.error for o in bad] == ["address"]
+        await asyncio.sleep(TIMEOUT + 0.5)
+
+    run(mode, body)
+    for address, outcomes in calls.items():
+        if address == "127.0.5.9":
+            assert outcomes == [], "a cancelled probe was reported"
+        elif address == "127.0.5.7":
+            assert outcomes == [ProbeOutcome(sent=2, received=0)]
+        else:
+            assert len(outcomes) == 1, (address, outcomes)
+            assert_answered(outcomes[0], 2)

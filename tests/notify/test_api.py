@@ -119,7 +119,8 @@ def test_alerts_show_silenced_inhibited_and_acked(api: Api) -> None:
     assert alerts[other.fingerprint]["status"]["acked"] is True
     assert alerts[other.fingerprint]["status"]["ackedBy"] == "gio@bank"
     assert alerts[site.fingerprint]["status"] == {"silencedBy": [], "inhibitedBy": [],
-                                                  "acked": False, "ackedBy": None, "muted": False}
+                                                  "acked": False, "ackedBy": None, "muted": False,
+                                                  "escalation": None}
     assert alerts[kh.fingerprint]["labels"]["device"] == "Kharagauli-ATM"
     filtered = api.get("/api/v1/alerts", params={"filter": '{site=~"Kh.*"}'}).json()
     assert [a["fingerprint"] for a in filtered["data"]["alerts"]] == [kh.fingerprint]

@@ -242,9 +242,12 @@ def test_send_test_names_the_smtp_failure(tmp_path: Path, servers: list[SmtpServ
      "mail.bank.example: missing port in address (host:port)"),
     ({"from": "a@b.example, c@d.example"}, "receivers[0].email_configs[0].from: must be "
      "exactly one e-mail address"),
-    ({"html": "{{ range .Alerts }}{{ end }}"}, "receivers[0].email_configs[0].html: fails on "
-     "a sample group: "),
-    ({"text": "{{ .Alerts }}"}, "receivers[0].email_configs[0].text: fails on a sample group: "),
+    ({"html": "{{ range .Alerts }}{{ .Labels.nope.deeper }}{{ end }}"},
+     "receivers[0].email_configs[0].html: fails on a sample group: "),
+    ({"text": '{{ template "email.default.html" . }}'},
+     "receivers[0].email_configs[0].text: fails on a sample group: template: :1:"),
+    ({"text": "{{ .Alerts.Nope }}"}, "receivers[0].email_configs[0].text: fails on a sample "
+     "group: "),
     ({"text": "{{ if .Alerts }}"}, "receivers[0].email_configs[0].text: template error"),
     ({"auth_username": "u"}, "receivers[0].email_configs[0].auth_password: required with "
      "auth_username"),

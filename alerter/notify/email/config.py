@@ -14,7 +14,7 @@ from email.utils import getaddresses
 from pathlib import Path
 from typing import Any
 
-from alerter.templating import TemplateError, compile_template
+from alerter.notify.email import amdata
 from wardops_common.httpclient import TLSClientConfig, read_tls_config
 from wardops_common.readers import (
     Secret,
@@ -33,8 +33,7 @@ KEYS = ("to", "from", "smarthost", "hello", "auth_username", "auth_password",
         "auth_secret_env", "auth_identity", "require_tls", "tls_config", "headers", "html",
         "text", "send_resolved", "timeout", "max_attempts", "max_age")
 _HEADER_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 field name: printable, no colon
-#: what ``html``/``text``/header templates see (the alerter's Go-template engine gives a
-#: template ``$labels``/``.Labels``, ``$value``/``.Value`` and ``$externalURL``)
+#: the common labels of the sample group ``html``/``text``/header templates are tried on
 SAMPLE_LABELS = {"alertname": "DeviceDown", "site": "Sample-Branch", "severity": "critical"}
 
 
@@ -92,16 +91,18 @@ def _addresses(value: object, path: str, exactly_one: bool) -> str:
 
 def check_template(source: str, path: str) -> None:
     """Raise ``ValueError("path: ...")`` if ``source`` does not parse, or fails on a sample
-    group (e.g. Alertmanager's ``.Alerts``, which this engine does not offer)."""
+    group (a firing and a resolved alert) with Alertmanager's template data."""
     try:
-        template = compile_template(source)
-    except TemplateError as exc:
+        amdata.parse(source)
+    except amdata.TemplateError as exc:
         raise ValueError(f"{path}: template error: {exc}") from None
-    _, error = template.expand(SAMPLE_LABELS, 1.0, None, "http://alerter.example:9470")
-    if error is not None:
-        raise ValueError(f"{path}: fails on a sample group: {error} (e-mail templates see "
-                         "the group's common labels as $labels/.Labels, the number of "
-                         "firing alerts as $value and $externalURL)")
+    try:
+        amdata.render(source, amdata.sample_payload(SAMPLE_LABELS, "http://alerter.example:9470"))
+    except amdata.ExecError as exc:
+        raise ValueError(f"{path}: fails on a sample group: {exc} (e-mail templates see "
+                         "Alertmanager's data: .Alerts, .CommonLabels, .GroupLabels, "
+                         ".Status, .Receiver, .ExternalURL; Alertmanager's own named "
+                         "templates such as email.default.html are not bundled)") from None
 
 
 def parse_email_config(raw: object, path: str, base_dir: Path) -> EmailConfig:

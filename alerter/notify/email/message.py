@@ -5,10 +5,10 @@ The default bodies carry what the chat formats say and what a NOC reads a mail f
 alert its summary, device, address and site, since when it fires (UTC), for how long (or
 how long it lasted, once resolved), and links to its source and to the alerter. The
 subject is the chat formats' title (``[FIRING:2] DeviceDown site=Kharagauli``).
-Configured ``html``/``text``/``headers`` are Go templates of the alerter's engine,
-expanded with the group's common labels as ``$labels``, the number of firing alerts as
-``$value`` and ``$externalURL``. Everything from labels is escaped in the HTML, and header
-values lose control characters (a label may hold a CR/LF).
+Configured ``html``/``text``/``headers`` are Go templates expanded with Alertmanager's
+template data and functions (``amdata``; ``html`` escapes what it prints, as
+html/template). Everything from labels is escaped in the HTML, and header values lose
+control characters (a label may hold a CR/LF).
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from email.policy import SMTP
 from email.utils import format_datetime
 from typing import Any
 
+from alerter.notify.email import amdata
 from alerter.notify.email.config import EmailConfig
+from alerter.notify.escalation import ESCALATION_HEADER
 from alerter.notify.formats.text import alert_line, more_line, title
-from alerter.templating import compile_template
 from wardops_common.durations import format_duration
 from wardops_common.text import text_problem
 
@@ -111,13 +112,11 @@ class RenderError(ValueError):
     """A configured template failed on this group (the notification is a dead letter)."""
 
 
-def _expand(source: str, data: Mapping[str, Any], what: str) -> str:
-    labels = {**data["commonLabels"], **data["groupLabels"]}
-    firing = float(sum(1 for a in data["alerts"] if a["status"] == "firing"))
-    text, error = compile_template(source).expand(labels, firing, None, data["externalURL"])
-    if error is not None:
-        raise RenderError(f"{what}: {error}")
-    return text
+def _expand(source: str, data: Mapping[str, Any], what: str, html: bool = False) -> str:
+    try:
+        return amdata.render(source, data, html=html)
+    except (amdata.TemplateError, amdata.ExecError) as exc:
+        raise RenderError(f"{what}: {exc}") from None
 
 
 def header_value(value: str) -> str:
@@ -144,8 +143,10 @@ def build_message(data: Mapping[str, Any], cfg: EmailConfig, *, message_id: str,
         msg["Date"] = format_datetime(datetime.fromtimestamp(now, UTC))
     if "message-id" not in configured:
         msg["Message-Id"] = f"<{message_id}@{hostname}>"
+    if level := data.get("escalationLevel"):
+        msg[ESCALATION_HEADER] = str(level)
     text = _expand(cfg.text, data, "text") if cfg.text else default_text(data, now)
-    body = _expand(cfg.html, data, "html") if cfg.html else default_html(data, now)
+    body = _expand(cfg.html, data, "html", html=True) if cfg.html else default_html(data, now)
     msg.set_content(text, cte="quoted-printable")
     msg.add_alternative(body, subtype="html", cte="quoted-printable")
     return msg.as_bytes()

@@ -59,11 +59,12 @@ def _truncate(ordered: list[Alert], max_alerts: int) -> list[Alert]:
 
 def build_payload(*, receiver: str, group_key: str, group_labels: Mapping[str, str],
                   alerts: Sequence[Alert], external_url: str, max_alerts: int = 0,
-                  sequence: int = 0) -> dict[str, Any]:
+                  sequence: int = 0, escalation_level: int = 0) -> dict[str, Any]:
     """The version-4 payload; ``max_alerts`` > 0 truncates ``alerts`` (``truncatedAlerts``).
 
-    ``sequence`` > 0 adds wardops's ordering number (a field Alertmanager does not send;
-    its consumers ignore unknown fields)."""
+    ``sequence`` > 0 adds wardops's ordering number, ``escalation_level`` > 0 the level of
+    an escalation (fields Alertmanager does not send; its consumers ignore unknown
+    fields)."""
     ordered = sort_alerts(alerts)
     shown = _truncate(ordered, max_alerts)
     return {
@@ -87,6 +88,7 @@ def build_payload(*, receiver: str, group_key: str, group_labels: Mapping[str, s
         "groupKey": group_key,
         "truncatedAlerts": len(ordered) - len(shown),
         **({"sequence": sequence} if sequence else {}),
+        **({"escalationLevel": escalation_level} if escalation_level else {}),
     }
 
 

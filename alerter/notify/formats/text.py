@@ -9,9 +9,12 @@ IDENTITY_LABELS = ("alertname", "device", "address", "site")
 
 
 def title(data: Mapping[str, Any], override: str = "") -> str:
-    """``[FIRING:3] DeviceDown site=Kharagauli`` (Alertmanager's default title shape)."""
+    """``[FIRING:3] DeviceDown site=Kharagauli`` (Alertmanager's default title shape);
+    an escalation's starts with ``[ESCALATED:1]`` (its level)."""
+    level = data.get("escalationLevel")
+    escalated = f"[ESCALATED:{level}] " if level else ""
     if override:
-        return override
+        return escalated + override
     alerts = data["alerts"]
     firing = sum(1 for a in alerts if a["status"] == "firing") + (
         data["truncatedAlerts"] if data["status"] == "firing" else 0)
@@ -20,7 +23,7 @@ def title(data: Mapping[str, Any], override: str = "") -> str:
     name = data["commonLabels"].get("alertname", "")
     if name and f"alertname={name}" in group:
         group = group.replace(f"alertname={name}", "").strip()
-    return " ".join(p for p in (f"[{status}]", name, group) if p)
+    return escalated + " ".join(p for p in (f"[{status}]", name, group) if p)
 
 
 def alert_line(alert: Mapping[str, Any]) -> str:
