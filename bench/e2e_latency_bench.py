@@ -31,6 +31,7 @@ import statistics
 import sys
 import threading
 import time
+import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -183,6 +184,17 @@ class Bench:
         wait_http(f"http://127.0.0.1:{self.alerter_port}/-/ready", timeout=30)
 
     def stop(self) -> None:
+        # what each part says about its timing (alignment, cycles), kept with the run
+        for name, port in (("exporter", getattr(self, "exporter_port", None)),
+                           ("alerter", getattr(self, "alerter_port", None))):
+            if port is None:
+                continue
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",
+                                            timeout=10) as resp:
+                    (self.workdir / f"{name}-metrics.txt").write_bytes(resp.read())
+            except OSError as exc:
+                print(f"bench: could not save the {name}'s metrics: {exc}", file=sys.stderr)
         for proc in reversed(self.procs):
             proc.stop()
         self.firewall.close()

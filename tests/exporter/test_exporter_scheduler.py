@@ -163,3 +163,23 @@ def test_probes_that_are_futures_run_without_tasks_and_their_failures_count() ->
     # the first cycle waits for d2's probe forever (an overrun); later ones skip d2
     assert scheduler.overruns >= 1 and scheduler.cycles >= 1
     assert all(f.done() for f in running)  # stopped: d2's probe was cancelled
+
+
+def test_parents_are_probed_after_the_devices_behind_them() -> None:
+    """DeviceDown waits for a parent's probe newer than the child's outage: probing
+    parents last in each cycle makes that probe come in the same cycle."""
+    from exporter.scheduler import children_first
+
+    def dev(name: str, *parents: str) -> Device:
+        return Device(name=name, address=f"127.0.0.{len(name)}", site="s", type="",
+                      parents=tuple((p, f"127.0.0.{len(p)}") for p in parents))
+
+    router, switch = dev("R"), dev("SW", "R")
+    atm, ap, nvr = dev("ATM", "SW"), dev("APAP", "R"), dev("NVRNVR")
+    order = [d.name for d in children_first([router, switch, atm, ap, nvr])]
+    assert order == ["ATM", "APAP", "NVRNVR", "SW", "R"]
+    # a parent outside this exporter's shard does not matter
+    assert [d.name for d in children_first([atm, ap])] == ["ATM", "APAP"]
+    # a long chain (a hostile inventory) needs no recursion
+    chain = [dev("x" * (i + 1), *(["x" * i] if i else [])) for i in range(1, 3000)]
+    assert [d.name for d in children_first(chain)] == [d.name for d in reversed(chain)]
