@@ -295,18 +295,24 @@ def exporter_present() -> bool:
     return (REPO / "exporter/cli.py").exists()
 
 
+def device_type(index: int) -> str:
+    """The type of the ``index``-th device: one router per branch of 60, as in the bank
+    (the branch's other devices depend on it), then switches, APs, ATMs, ..."""
+    kinds = ("switch", "ap", "atm", "paybox", "nvr")
+    return "router" if index % 60 == 0 else kinds[index % len(kinds)]
+
+
 def write_inventory(workdir: Path, addresses: list[str], interval: float, timeout: float,
                     count: int, paths: int = 0) -> Path:
     """The inventory as a CSV import; with ``paths`` (2), every device has two ISP paths,
     Magti to its own address and Silknet to the address ``devices`` further on (columns
     path_<isp>_address), so the exporter probes all of ``addresses``."""
     csv = workdir / "devices.csv"
-    kinds = ("router", "switch", "ap", "atm", "paybox", "nvr")
     devices = len(addresses) // paths if paths else len(addresses)
     rows = ["name,address,site,type" + (",path_Magti_address,path_Silknet_address" if paths
                                          else "")]
     for i, address in enumerate(addresses[:devices]):
-        row = f"dev-{i:05d},{address},branch-{i // 60:03d},{kinds[i % len(kinds)]}"
+        row = f"dev-{i:05d},{address},branch-{i // 60:03d},{device_type(i)}"
         if paths:  # Silknet shifted by one, so no device has both paths dropped
             row += f",{address},{addresses[devices + (i + 1) % devices]}"
         rows.append(row)

@@ -40,6 +40,7 @@ sys.path.insert(0, str(REPO / "bench"))
 from exporter_bench import (  # the bench directory is not a package
     NFT_TABLE,
     Scraper,
+    device_type,
     drop,
     fping_run,
     free_port,
@@ -70,9 +71,8 @@ def firewall(dropped: set[str]) -> None:
 
 def inventory(workdir: Path, addresses: list[str], interval: float, count: int,
               buckets: str) -> Path:
-    kinds = ("router", "switch", "ap", "atm", "paybox", "nvr")
     rows = ["name,address,site,type"]
-    rows += [f"dev-{i:06d},{a},branch-{i // 60:04d},{kinds[i % len(kinds)]}"
+    rows += [f"dev-{i:06d},{a},branch-{i // 60:04d},{device_type(i)}"
              for i, a in enumerate(addresses)]
     (workdir / "devices.csv").write_text("\n".join(rows) + "\n")
     config = workdir / "devices.yml"

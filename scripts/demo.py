@@ -230,9 +230,18 @@ def alerter_config(run_dir: Path, prometheus_port: int, sink_port: int,
         # a site that goes dark stop answering within one interval, and SiteDown must be
         # there to inhibit their DeviceDown (and flapping/probe alerts) before the first
         # notification goes out.
+        # MaintenanceWindow only mutes (the inhibit rules below), as in examples/alerter.yml
         "route": {"receiver": "demo-sink", "group_by": ["alertname", "site"],
-                  "group_wait": "10s", "group_interval": "1m", "repeat_interval": "4h"},
-        "inhibit_rules": [{"source_matchers": ['alertname="SiteDown"'],
+                  "group_wait": "10s", "group_interval": "1m", "repeat_interval": "4h",
+                  "routes": [{"matchers": ['alertname="MaintenanceWindow"'],
+                              "receiver": "none"}]},
+        "inhibit_rules": [{"source_matchers": ['alertname="MaintenanceWindow"', 'device!=""'],
+                           "target_matchers": ['alertname!="MaintenanceWindow"'],
+                           "equal": ["device", "address"]},
+                          {"source_matchers": ['alertname="MaintenanceWindow"', 'device=""'],
+                           "target_matchers": ['alertname!="MaintenanceWindow"'],
+                           "equal": ["site"]},
+                          {"source_matchers": ['alertname="SiteDown"'],
                            "target_matchers": [
                                'alertname=~"DeviceDown|DeviceFlapping|ProbeFailing|ProbeStale"'],
                            "equal": ["site"]},
@@ -240,7 +249,8 @@ def alerter_config(run_dir: Path, prometheus_port: int, sink_port: int,
                            "target_matchers": ['alertname="DeviceDown"'],
                            "equal": ["device", "address"]}],
         "receivers": [{"name": "demo-sink", "webhook_configs": [
-            {"url": f"http://127.0.0.1:{sink_port}/demo", "send_resolved": True}]}],
+            {"url": f"http://127.0.0.1:{sink_port}/demo", "send_resolved": True}]},
+                      {"name": "none"}],
     }
 
 
