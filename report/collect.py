@@ -7,9 +7,11 @@
    ``sum_over_time``/``count_over_time`` over windows that tile the period exactly
    (``[cell - 1ms]``, as the recording rules). Their sums are the period's figures.
 3. The state at the period's start (one instant query, the last state in the hour before).
-4. Raw samples only for the devices that were ever down, and only around the cells with
-   a down scrape (``up`` and ``down_since``, one query per run of such cells): the
-   outages, exact to the scrape.
+4. Per cell, each device's state-change counter at the cell's last scrape (one range
+   query): a cell where it moved without a down scrape holds an outage no scrape saw.
+5. Raw samples only for the devices that were ever down or whose counter moved, and only
+   around those cells (``up``, ``down_since`` and the counter, one query per run of such
+   cells): the outages, exact to the scrape.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from report.promapi import PromAPI, ReportError
-from report.reconstruct import DeviceFigures, outages_of
+from report.reconstruct import DeviceFigures, outages_of, unseen_outages
 
 #: how far before the period's start its state is read: the recording rules bridge an
 #: exporter gap of up to an hour the same way (rules/recording/availability.yml)
@@ -102,6 +104,31 @@ def down_spans(up: list[float], known: list[float], down_at_start: bool
     return spans
 
 
+def change_spans(moved: list[bool], known: list[float]) -> list[tuple[int, int]]:
+    """The cells ``(first, last)`` to read around each cell whose state-change counter
+    moved: from the last earlier cell with a sample (the scrape before the change), or
+    from the period's start with its lookback when there is none, to the cell itself."""
+    spans = []
+    last_known = 0
+    for i, m in enumerate(moved):
+        if m:
+            spans.append((last_known, i))
+        if known[i] > 0:
+            last_known = i
+    return spans
+
+
+def merge_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Overlapping or touching spans of cells, joined."""
+    merged: list[tuple[int, int]] = []
+    for first, last in sorted(spans):
+        if merged and first <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], last))
+        else:
+            merged.append((first, last))
+    return merged
+
+
 def _key(labels: dict[str, str]) -> DeviceKey:
     return (labels.get("job", ""), labels.get("instance", ""), labels.get("device", ""),
             labels.get("address", ""))
@@ -147,6 +174,24 @@ def collect(api: PromAPI, scope: Scope, progress: Callable[[str], None]) -> Coll
 
     down_at_start = {_key(s.labels) for s in api.query(
         f"last_over_time({scope.selector('wardops_device_up')}[1h]) == 0", start)}
+    # the state-change counter at each cell's last scrape, and before the period
+    counter = scope.selector("wardops_device_state_changes_total")
+    counted: dict[DeviceKey, list[float | None]] = {}
+    for series in api.query_range(f"last_over_time({counter}{window})", start + cell, end, cell):
+        row = counted.setdefault(_key(series.labels), [None] * n)
+        for t, v in series.points:
+            row[round((t - start) / cell) - 1] = v
+    counter_before = {_key(s.labels): s.points[0][1] if s.points else 0.0
+                      for s in api.query(f"last_over_time({counter}[1h])", start)}
+
+    def moved(key: DeviceKey) -> list[bool]:
+        value = counter_before.get(key, 0.0)
+        out = []
+        for v in counted.get(key, [None] * n):
+            out.append(v is not None and v != value)
+            value = value if v is None else v
+        return out
+
     devices: list[DeviceFigures] = []
     for key, lab in labels.items():
         up_row = ups.get(key, [0.0] * n)
@@ -162,26 +207,37 @@ def collect(api: PromAPI, scope: Scope, progress: Callable[[str], None]) -> Coll
             cells=[u / d for u, d in zip(up_row, denominators)],
             known_cells=[k / d for k, d in zip(known_row, denominators)]))
 
-    # Only a device with a down scrape (or down as the period began) had outages.
-    ever_down = [(d, key, up_rows, known_rows) for d, key, up_rows, known_rows in
-                 ((d, k, ups.get(k, [0.0] * n), known.get(k, [0.0] * n))
+    # Only a device with a down scrape, down as the period began, or whose state-change
+    # counter moved had outages.
+    ever_down = [(d, key, up_rows, known_rows, moves) for d, key, up_rows, known_rows, moves in
+                 ((d, k, ups.get(k, [0.0] * n), known.get(k, [0.0] * n), moved(k))
                   for d, k in zip(devices, labels))
-                 if key in down_at_start or d.up_scrapes < d.known_scrapes]
-    for i, (dev, key, up_row, known_row) in enumerate(ever_down, 1):
+                 if key in down_at_start or d.up_scrapes < d.known_scrapes or any(moves)]
+    for i, (dev, key, up_row, known_row, moves) in enumerate(ever_down, 1):
         if i == 1 or i % 50 == 0 or i == len(ever_down):
             progress(f"outages: device {i}/{len(ever_down)}")
         match = ",".join(f"{k}={json.dumps(v)}" for k, v in
                          zip(("job", "instance", "device", "address"), key))
         raw: dict[str, list[tuple[float, float]]] = defaultdict(list)
-        for first, last in down_spans(up_row, known_row, key in down_at_start):
+        spans = merge_spans(down_spans(up_row, known_row, key in down_at_start)
+                            + change_spans(moves, known_row))
+        for first, last in spans:
             since = start + first * cell - (LOOKBACK if first == 0 else 0)
             until = start + (last + 1) * cell
             for series in api.query(
-                    '{__name__=~"wardops_device_up|wardops_device_down_since_timestamp_seconds",'
-                    f"{match}}}[{round((until - since) * 1000) - 1}ms]", until):
+                    '{__name__=~"wardops_device_up|wardops_device_down_since_timestamp_seconds'
+                    f'|wardops_device_state_changes_total",{match}}}'
+                    f"[{round((until - since) * 1000) - 1}ms]", until):
                 raw[series.labels["__name__"]].extend(series.points)
-        dev.outages = outages_of(sorted(set(raw["wardops_device_up"])),
-                                 raw["wardops_device_down_since_timestamp_seconds"],
-                                 start, end)
+        up_points = sorted(set(raw["wardops_device_up"]))
+        since_points = raw["wardops_device_down_since_timestamp_seconds"]
+        dev.outages = outages_of(up_points, since_points, start, end)
+        # The reads begin with the device's first sample and there is none in the hour
+        # before the period: new (or long unknown), counted as coming from up.
+        first_known = next((i for i, k in enumerate(known_row) if k > 0), n)
+        known_before = key in counter_before or bool(spans) and spans[0][0] > first_known
+        dev.unseen = unseen_outages(up_points, since_points,
+                                    raw["wardops_device_state_changes_total"], start, end,
+                                    known_before)
     return Collected(devices=devices, cell=cell, cell_ends=ends,
                      unscraped_share=unscraped / n, missing_head=head * cell)

@@ -13,6 +13,10 @@ Definitions (docs/report.md):
 - *unknown*: time without a ``wardops_device_up`` sample (never counted as up).
 - *outage*: from the exporter's ``down_since`` (the first failed probe, exact even when it
   fell in a monitoring gap) to the first scrape that proves the device up again.
+- *unseen outage*: one that began and ended between two scrapes (or within a monitoring
+  gap), so no scrape saw the device down; only the exporter's state-change counter moved.
+  It is counted (as the recording rules count it) and placed between those two scrapes,
+  but its length is unknown, so it adds nothing to downtime or MTTR.
 """
 
 from __future__ import annotations
@@ -63,6 +67,41 @@ def outages_of(up: Sequence[Point], down_since: Sequence[Point], start: float, e
     return found
 
 
+def unseen_outages(up: Sequence[Point], down_since: Sequence[Point], changes: Sequence[Point],
+                   start: float, end: float, known_before: bool = True
+                   ) -> list[tuple[float, float]]:
+    """The outages no scrape saw: ``(last scrape before, first scrape after)`` for each.
+
+    Between two consecutive scrapes the state fell ``(changes + up before - up after) / 2``
+    times (the state-change counter's rise, clamped at 0 across a reset, as the recording
+    rules read it); the falls a scrape saw (up -> down, or a new ``down_since`` while down)
+    are outages ``outages_of`` places, the rest are unseen. Only pairs whose later scrape
+    is in ``(start, end]`` count. ``known_before`` False: the first sample had no earlier
+    one within the rules' hour of lookback, so the state before it counts as up with no
+    changes (a new device, as rules/recording/availability.yml reads it)."""
+    counter = dict(changes)
+    since = dict(down_since)
+    found: list[tuple[float, float]] = []
+    prev: tuple[float, float, float, float] | None = None  # t, up, changes, down_since
+    for t, v in up:
+        c = counter.get(t)
+        if c is None:
+            continue
+        ds = since.get(t, 0.0)
+        if prev is None:
+            if known_before or t <= start:
+                prev = (t, v, c, ds)
+                continue
+            prev = (t, 1.0, 0.0, 0.0)
+        t1, v1, c1, ds1 = prev
+        if start < t <= end:
+            falls = int((max(c - c1, 0.0) + v1 - v) / 2 + 1e-9)
+            seen = v == 0 and (v1 == 1 or (ds > 0 and ds1 > 0 and ds != ds1))
+            found.extend([(t1, t)] * max(0, falls - seen))
+        prev = (t, v, c, ds)
+    return found
+
+
 @dataclass
 class DeviceFigures:
     """A device's figures for the period."""
@@ -82,6 +121,8 @@ class DeviceFigures:
     cells: list[float] = field(default_factory=list)
     #: share of each cell with a sample of the device's state
     known_cells: list[float] = field(default_factory=list)
+    #: outages no scrape saw, between the two scrapes around each (``unseen_outages``)
+    unseen: list[tuple[float, float]] = field(default_factory=list)
 
     @property
     def availability(self) -> float:
@@ -101,12 +142,13 @@ class DeviceFigures:
         """The per-device row for the period ``(start, end]``."""
         durations = self.durations(start, end)
         ended = [e - s for s, e in self.outages if e is not None]
-        began = sum(1 for s, _ in self.outages if s > start)
+        began = sum(1 for s, _ in self.outages if s > start) + len(self.unseen)
         longest = max(range(len(durations)), key=durations.__getitem__, default=None)
         return DeviceRow(
             device=self.device, address=self.address, site=self.site, region=self.region,
             type=self.type, availability=round(self.availability, 6),
-            unknown_seconds=round(self.unknown_seconds, 3), outages=len(self.outages),
+            unknown_seconds=round(self.unknown_seconds, 3),
+            outages=len(self.outages) + len(self.unseen),
             downtime_seconds=round(sum(durations), 3),
             mttr_seconds=round(mean(ended), 3) if ended else None,
             mtbf_seconds=(round(self.up_scrapes * self.interval / began, 3)
@@ -114,7 +156,8 @@ class DeviceFigures:
             longest_outage_seconds=round(durations[longest], 3) if longest is not None else 0,
             restored=len(ended),
             longest_outage_start=self.outages[longest][0] if longest is not None else None,
-            longest_outage_end=self.outages[longest][1] if longest is not None else None)
+            longest_outage_end=self.outages[longest][1] if longest is not None else None,
+            unseen_outages=len(self.unseen))
 
 
 @dataclass(frozen=True)
@@ -137,6 +180,8 @@ class DeviceRow:
     restored: int
     longest_outage_start: float | None
     longest_outage_end: float | None
+    #: of ``outages``, those no scrape saw (their length is unknown: not in downtime/MTTR)
+    unseen_outages: int = 0
 
 
 @dataclass(frozen=True)

@@ -29,13 +29,15 @@ BANDS = ((0.999, "#1a7f37", "≥ 99.9 %"), (0.99, "#6cc070", "99 – 99.9 %"),
          (0.95, "#e3a008", "95 – 99 %"), (0.0, "#c93c37", "< 95 %"))
 UNKNOWN_COLOUR = "#aab2bd"
 OUTAGE_COLUMNS = ("device", "address", "site", "region", "start", "end",
-                  "duration_seconds", "began_before_period", "ongoing_at_end")
+                  "duration_seconds", "began_before_period", "ongoing_at_end", "seen_by_scrape")
 
 
 @dataclass(frozen=True)
 class OutageRow:
     """A row of outages.csv: one outage overlapping the period (times in the report's
-    time zone, RFC 3339; ``end`` empty while still under way at the period's end)."""
+    time zone, RFC 3339; ``end`` empty while still under way at the period's end). An
+    outage no scrape saw has ``seen_by_scrape`` False, the scrapes before and after it as
+    ``start`` and ``end``, and no duration (it was shorter than the time between them)."""
 
     device: str
     address: str
@@ -43,9 +45,10 @@ class OutageRow:
     region: str
     start: str
     end: str
-    duration_seconds: float
+    duration_seconds: float | None
     began_before_period: bool
     ongoing_at_end: bool
+    seen_by_scrape: bool = True
 
 
 def colour(availability: float, known: float = 1.0) -> str:
@@ -129,6 +132,10 @@ def write_report(directory: Path, data: Collected, scope: Scope, tz: ZoneInfo, t
                                 s <= start, e is None)
                       for d in data.devices for s, e in d.outages),
                      key=lambda o: (o.start, o.device))
+    unseen = [OutageRow(d.device, d.address, d.site, d.region, local(s), local(e), None,
+                        False, False, seen_by_scrape=False)
+              for d in data.devices for s, e in d.unseen]
+    outages = sorted(outages + unseen, key=lambda o: (o.start, o.device))
     fleet = group_row("all", "", rows)
     period = end - start
     headline = {
@@ -196,8 +203,9 @@ def write_report(directory: Path, data: Collected, scope: Scope, tz: ZoneInfo, t
         strips=strips, hidden_sites=len(sites) - len(strips), strip_width=strip_width,
         daily=daily, floor=floor, strip_ticks=strip_ticks, bands=BANDS,
         unknown_colour=UNKNOWN_COLOUR,
-        outages=sorted(outages, key=lambda o: -o.duration_seconds)[:40],
-        all_outages=len(outages), source=host, local=local)
+        outages=sorted((o for o in outages if o.seen_by_scrape),
+                       key=lambda o: -(o.duration_seconds or 0.0))[:40],
+        all_outages=len(outages), unseen_outages=len(unseen), source=host, local=local)
     (directory / "report.html").write_text(html, encoding="utf-8")
     written.append(directory / "report.html")
     return written

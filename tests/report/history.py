@@ -131,6 +131,8 @@ class Expected:
     expected_scrapes: int
     #: (start, end or None while still down at the period's end, seconds in the period)
     outages: list[tuple[float, float | None, float]]
+    #: outages no scrape saw: (the scrape before, the scrape after)
+    unseen: list[tuple[float, float]] = field(default_factory=list)
 
 
 def expected(history: History, device: Device, start: float, end: float) -> Expected:
@@ -146,7 +148,14 @@ def expected(history: History, device: Device, start: float, end: float) -> Expe
         known += 1
         up += not _down_at(device, t)
     outages = []
+    unseen = []
+    reachable = [t for t in history.scrapes() if history.reachable(device.instance, t)]
     for s, e in device.outages:
+        if e is not None and not any(s <= t < e for t in reachable):
+            after = next(t for t in reachable if t >= e)
+            if start < after <= end:
+                unseen.append((max(t for t in reachable if t < s), after))
+            continue
         if s >= end or (e is not None and e <= start):
             continue
         back = None if e is None else next(
@@ -155,7 +164,7 @@ def expected(history: History, device: Device, start: float, end: float) -> Expe
         if back is not None and back > end:
             back = None
         outages.append((s, back, min(back if back is not None else end, end) - max(s, start)))
-    return Expected(up, known, round((end - start) / history.interval), outages)
+    return Expected(up, known, round((end - start) / history.interval), outages, unseen)
 
 
 SITES = (("Tbilisi-Vake", "Tbilisi"), ("Tbilisi-Saburtalo", "Tbilisi"), ("Gori", "Shida Kartli"),
@@ -177,6 +186,9 @@ def month_scenario(start: int, end: int, interval: int) -> History:
       day 20: Poti-router goes down inside the first gap, Zugdidi-atm comes back inside it,
       Telavi-router is down across the second;
     - Rustavi-switch: unknown (not yet probed) for the first 5 days;
+    - outages no scrape saw: Zestafoni-switch twice between two scrapes on day 15,
+      Zugdidi-switch inside the exporter's second gap, and Tbilisi-Saburtalo-router just
+      before an outage that the next scrape sees;
     - others: a few outages each, at times that are not on the scrape grid.
     """
     day = 86400
@@ -204,6 +216,10 @@ def month_scenario(start: int, end: int, interval: int) -> History:
     by["Zugdidi-atm"].outages = [(gap1[0] - 1800 + 29, gap1[0] + 1200 + 1)]
     by["Telavi-router"].outages = [(gap2[0] - 600 + 2, gap2[1] + 900 + 9)]
     by["Rustavi-switch"].known_from = start + 5 * day + 31
+    blip = start + 15 * day + 7200  # on the scrape grid
+    by["Zestafoni-switch"].outages = [(blip + 10, blip + 25), (blip + 31, blip + 50)]
+    by["Zugdidi-switch"].outages = [(gap2[0] + 600 + 3, gap2[0] + 1200)]
+    by["Tbilisi-Saburtalo-router"].outages = [(blip + 5, blip + 15), (blip + 30, blip + 630)]
     # a few more, deterministic: device i, day (7 i) mod 28, lasting 3-90 minutes
     for i, d in enumerate(history.devices):
         if not d.outages and i % 3 == 1:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from report.reconstruct import outages_of
+from report.reconstruct import outages_of, unseen_outages
 
 CASES = [
     # (what, up samples, down_since samples, expected outages)
@@ -35,3 +35,34 @@ CASES = [
 def test_outages_of(what: str, up: list[tuple[float, float]], since: list[tuple[float, float]],
                     want: list[tuple[float, float | None]]) -> None:
     assert outages_of(up, since, 100, 200) == want
+
+
+UNSEEN = [
+    # (what, up samples, down_since samples, counter samples, known before, expected)
+    ("always up, counter still", [(t, 1) for t in range(90, 201, 10)], [],
+     [(t, 4) for t in range(90, 201, 10)], True, []),
+    ("down and up between 140 and 150", [(t, 1) for t in range(90, 201, 10)], [],
+     [(t, 4 if t < 150 else 6) for t in range(90, 201, 10)], True, [(140, 150)]),
+    ("a seen outage moves the counter too: nothing unseen",
+     [(t, 1 if t < 140 or t >= 170 else 0) for t in range(90, 201, 10)],
+     [(t, 133) for t in range(140, 170, 10)],
+     [(t, 0 if t < 140 else 1 if t < 170 else 2) for t in range(90, 201, 10)], True, []),
+    ("a blip, then down by the next scrape: one unseen, one seen",
+     [(130, 1), (140, 0), (150, 0)], [(140, 137), (150, 137)], [(130, 0), (140, 3), (150, 3)],
+     True, [(130, 140)]),
+    ("a counter reset (exporter lost its state) is no change",
+     [(130, 1), (140, 1)], [], [(130, 9), (140, 0)], True, []),
+    ("before the period: not counted", [(90, 1), (100, 1), (110, 1)], [],
+     [(90, 0), (100, 2), (110, 2)], True, []),
+    ("a new device whose first scrape already counts a blip",
+     [(150, 1), (160, 1)], [], [(150, 2), (160, 2)], False, [(150, 150)]),
+    ("a new device first seen down: seen, not unseen",
+     [(150, 0), (160, 1)], [(150, 145)], [(150, 1), (160, 2)], False, []),
+]
+
+
+@pytest.mark.parametrize("what,up,since,changes,known,want", UNSEEN, ids=[c[0] for c in UNSEEN])
+def test_unseen_outages(what: str, up: list[tuple[float, float]],
+                        since: list[tuple[float, float]], changes: list[tuple[float, float]],
+                        known: bool, want: list[tuple[float, float]]) -> None:
+    assert unseen_outages(up, since, changes, 100, 200, known) == want

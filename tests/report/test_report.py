@@ -57,7 +57,8 @@ def test_every_device_figure_matches_the_truth(backfilled: Backfilled, month: Pa
         want = truth.up_scrapes / truth.expected_scrapes
         assert abs(float(row["availability"]) - want) <= 1 / truth.expected_scrapes, d.name
         assert float(row["unknown_seconds"]) == (truth.expected_scrapes - truth.known_scrapes) * INTERVAL, d.name
-        assert int(row["outages"]) == len(truth.outages), d.name
+        assert int(row["outages"]) == len(truth.outages) + len(truth.unseen), d.name
+        assert int(row["unseen_outages"]) == len(truth.unseen), d.name
         assert float(row["downtime_seconds"]) == pytest.approx(sum(o[2] for o in truth.outages), abs=1e-3), d.name
         longest = max((o[2] for o in truth.outages), default=0)
         assert float(row["longest_outage_seconds"]) == pytest.approx(longest, abs=1e-3), d.name
@@ -73,11 +74,25 @@ def test_every_device_figure_matches_the_truth(backfilled: Backfilled, month: Pa
     assert float(devices["Tbilisi-Vake-router"]["downtime_seconds"]) == MONTH_END - MONTH_START
     assert devices["Batumi-switch"]["outages"] == "20"
     assert float(devices["Rustavi-switch"]["unknown_seconds"]) == 5 * 86400  # first probed 31 s after day 5 began
+    # two outages between two scrapes: counted, no downtime (their length is unknown)
+    assert devices["Zestafoni-switch"]["outages"] == "2"
+    assert devices["Zestafoni-switch"]["availability"] == "1.0"
+    assert float(devices["Zestafoni-switch"]["downtime_seconds"]) == 0
+    assert devices["Zugdidi-switch"]["outages"] == "1"  # inside the exporter's gap
+    assert devices["Tbilisi-Saburtalo-router"]["outages"] == "2"
 
 
 def test_every_outage_is_a_row_exact_to_the_scrape(backfilled: Backfilled, month: Path) -> None:
     got: dict[str, list[tuple[float, float | None, float]]] = {}
+    unseen: dict[str, list[tuple[float, float]]] = {}
     for r in rows(month / "outages.csv"):
+        if r["seen_by_scrape"] == "False":
+            # between the scrape before it and the scrape after it, length unknown
+            assert r["duration_seconds"] == "" and r["began_before_period"] == "False"
+            unseen.setdefault(r["device"], []).append((
+                datetime.fromisoformat(r["start"]).timestamp(),
+                datetime.fromisoformat(r["end"]).timestamp()))
+            continue
         got.setdefault(r["device"], []).append((
             datetime.fromisoformat(r["start"]).timestamp(),
             datetime.fromisoformat(r["end"]).timestamp() if r["end"] else None,
@@ -88,7 +103,8 @@ def test_every_outage_is_a_row_exact_to_the_scrape(backfilled: Backfilled, month
         truth = expected(backfilled.history, d, MONTH_START, MONTH_END)
         assert sorted(got.get(d.name, []), key=lambda o: o[0]) == [
             (s, e, pytest.approx(x, abs=1e-3)) for s, e, x in truth.outages], d.name
-    # down_since places an outage that began while the exporter was unreachable
+        assert sorted(unseen.get(d.name, [])) == sorted(truth.unseen), d.name
+    assert sum(map(len, unseen.values())) == 4    # down_since places an outage that began while the exporter was unreachable
     poti = got["Poti-router"][0]
     gap = backfilled.history.gaps["b:9469"][0]
     assert gap[0] < poti[0] < gap[1]
