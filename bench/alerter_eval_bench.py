@@ -1,11 +1,15 @@
-"""Evaluation cost of the default rules over 10,000 devices, next to Prometheus and vmalert.
+"""Evaluation cost of the default rules over 10,000 (or 100,000) devices, next to
+Prometheus and vmalert.
 
     scripts/in-netns .venv/bin/python bench/alerter_eval_bench.py [--devices 10000] [--cycles 8]
+    scripts/in-netns .venv/bin/python bench/alerter_eval_bench.py --devices 100000 --interval 30
 
 One run starts, on loopback:
-- a /metrics target (a child process) serving the wardops exporter's metrics for N devices
-  in N/10 sites, 10% down (half of them as whole sites, half scattered);
-- Prometheus scraping it, with ``rules/wardops.yml`` loaded as its own rule files;
+- a /metrics target (a child process) serving the wardops exporter's own /metrics (its
+  real renderer, default parents from its real inventory loader, RTT histograms) for N
+  devices in N/10 sites, re-probed every 5 s, 10% down (half of them as whole sites, whose
+  other devices the dependency rule cuts off, half scattered);
+- Prometheus scraping it, with the default rules (``rules/*.yml``) as its own rule files;
 - vmalert evaluating the same rule files against that Prometheus;
 - the wardops evaluator (in this process, with a no-op notification pipeline) evaluating
   the same rules against the same Prometheus at the same interval.
@@ -48,56 +52,73 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # ---------------------------------------------------------------------------- the target
 
-def render_metrics(devices: int) -> str:
-    """The exporter's per-device series; 10% of devices down, probes fresh."""
-    now = time.time()
-    sites = max(1, devices // 10)
-    down_sites = set(range(0, sites, 20))          # 5% of devices: whole sites down
-    lines: dict[str, list[str]] = {k: [] for k in (
-        "wardops_device_up", "wardops_device_down_since_timestamp_seconds",
-        "wardops_device_last_probe_timestamp_seconds", "wardops_device_state_changes_total",
-        "wardops_device_rtt_seconds", "wardops_device_packet_loss_ratio")}
-    for i in range(devices):
-        site = i % sites
-        # whole sites (every 20th) plus the 4th device of every odd-numbered site
-        down = site in down_sites or (i // sites == 3 and site % 2 == 1)
-        labels = (f'device="dev-{i}",address="127.20.{i // 250}.{i % 250}",'
-                  f'site="site-{site}",type="{("router", "switch", "atm", "ap")[i % 4]}"')
-        lines["wardops_device_up"].append(f"wardops_device_up{{{labels}}} {0 if down else 1}")
-        lines["wardops_device_down_since_timestamp_seconds"].append(
-            f"wardops_device_down_since_timestamp_seconds{{{labels}}} "
-            f"{now - 300 if down else 0}")
-        lines["wardops_device_last_probe_timestamp_seconds"].append(
-            f"wardops_device_last_probe_timestamp_seconds{{{labels}}} {now - 2}")
-        lines["wardops_device_state_changes_total"].append(
-            f"wardops_device_state_changes_total{{{labels}}} {1 if down else 0}")
-        lines["wardops_device_packet_loss_ratio"].append(
-            f"wardops_device_packet_loss_ratio{{{labels}}} {1 if down else 0}")
-        if not down:
-            lines["wardops_device_rtt_seconds"].append(
-                f"wardops_device_rtt_seconds{{{labels}}} 0.0{i % 10}")
-    out = []
-    for name, samples in lines.items():
-        kind = "counter" if name.endswith("_total") else "gauge"
-        out.append(f"# TYPE {name} {kind}")
-        out.extend(samples)
-    return "\n".join(out) + "\n"
+SITE_SIZE = 10  # a bank branch: a router, then switches, ATMs, kiosks, cameras
+TYPES = ("router", "switch", "atm", "atm", "paybox", "nvr", "ap", "switch", "atm", "ap")
+
+
+def is_down(i: int) -> bool:
+    """10% of the devices down: every 20th site whole (its router too, so its other devices
+    are cut off by the dependency rule), and the 4th device of every odd site."""
+    site = i // SITE_SIZE
+    return site % 20 == 0 or (i % SITE_SIZE == 3 and site % 2 == 1)
+
+
+class Target:
+    """The exporter's own /metrics for ``devices`` devices (exporter.collector, the real
+    renderer, with default parents from the real inventory loader), probed every few
+    seconds: fresh timestamps, RTT histograms, 10% down since five minutes before start."""
+
+    def __init__(self, devices: int, workdir: Path) -> None:
+        from exporter.collector import DeviceMetrics
+        from exporter.config import load_inventory
+        from exporter.latency import DEFAULT_BUCKETS, rendered_bounds
+        rows = ["name,address,site,type"] + [
+            f"dev-{i},127.20.{i // 250}.{i % 250 + 1},site-{i // SITE_SIZE},"
+            f"{TYPES[i % SITE_SIZE]}" for i in range(devices)]
+        (workdir / "target.csv").write_text("\n".join(rows) + "\n")
+        (workdir / "target.yml").write_text("inventory_files: [target.csv]\n")
+        self.devices = load_inventory(workdir / "target.yml").devices
+        self.metrics = DeviceMetrics(self.devices, rendered_bounds(DEFAULT_BUCKETS, 1.0))
+        self.states: dict = {}
+        self.probe(time.time() - 300)
+
+    def probe(self, now: float) -> None:
+        """One probe of every device at ``now`` (two requests)."""
+        from exporter.state import DeviceState, ProbeResult, record
+        for i, d in enumerate(self.devices):
+            down = is_down(i)
+            rtts = () if down else (0.003 + (i % 7) * 0.001, 0.004 + (i % 5) * 0.001)
+            result = ProbeResult(now, now + 0.05, 2, len(rtts),
+                                 sum(rtts) / len(rtts) if rtts else None, rtts=rtts)
+            self.states[d.key] = record(self.states.get(d.key, DeviceState()), result, 1, 1)
+
+    def body(self) -> bytes:
+        from prometheus_client import CollectorRegistry
+
+        from exporter.collector import render_metrics
+        return b"".join(render_metrics(self.metrics, self.states, CollectorRegistry()))
 
 
 def serve_target(port: int, devices: int) -> None:
-    """Child-process mode: serve the metrics, re-rendered every 5 s."""
-    cache = {"at": 0.0, "body": b""}
+    """Child-process mode: serve the metrics, probed and re-rendered every 5 s."""
+    target = Target(devices, Path(tempfile.mkdtemp(prefix="wardops-eval-target-")))
+    cache = {"body": target.body()}
+
+    def refresh() -> None:
+        while True:
+            time.sleep(5)
+            target.probe(time.time())
+            cache["body"] = target.body()
+    threading.Thread(target=refresh, daemon=True).start()
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            if time.time() - cache["at"] > 5:
-                cache["body"] = render_metrics(devices).encode()
-                cache["at"] = time.time()
+            body = cache["body"]
             self.send_response(200)
             self.send_header("Content-Type", "text/plain; version=0.0.4")
-            self.send_header("Content-Length", str(len(cache["body"])))
+            self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(cache["body"])  # type: ignore[arg-type]
+            self.wfile.write(body)
 
         def log_message(self, *args: object) -> None:
             pass
@@ -187,7 +208,7 @@ def main() -> int:
                "--serve-target", str(target_port)], "target")
         (work / "prometheus.yml").write_text(textwrap.dedent(f"""\
             global: {{scrape_interval: {args.interval}s, evaluation_interval: {args.interval}s}}
-            rule_files: [{REPO / 'rules' / 'wardops.yml'}]
+            rule_files: ['{REPO / 'rules' / '*.yml'}']
             scrape_configs:
               - job_name: wardops-exporter
                 scrape_timeout: {max(1, args.interval - 1)}s
@@ -205,9 +226,9 @@ def main() -> int:
                              params={"query": "count(wardops_device_up)"}, timeout=10).json()
             res = r["data"]["result"]
             return bool(res) and int(float(res[0]["value"][1])) == args.devices
-        wait_for(device_count, timeout=120, interval=1, what="Prometheus has every device")
+        wait_for(device_count, timeout=600, interval=1, what="Prometheus has every device")
 
-        vmalert = spawn(["vmalert", f"-rule={REPO / 'rules' / 'wardops.yml'}",
+        vmalert = spawn(["vmalert", f"-rule={REPO / 'rules' / '*.yml'}",
                          f"-datasource.url={prom_url}",
                          f"-notifier.url=http://127.0.0.1:{sink.server_address[1]}",
                          f"-evaluationInterval={args.interval}s",
@@ -219,7 +240,7 @@ def main() -> int:
         (work / "alerter.yml").write_text(textwrap.dedent(f"""\
             prometheus: {{url: '{prom_url}', timeout: 30s}}
             evaluation_interval: {args.interval}s
-            rule_files: ['{REPO / 'rules' / 'wardops.yml'}']
+            rule_files: ['{REPO / 'rules' / '*.yml'}']
             state_dir: state
             """))
         config = load_config(work / "alerter.yml")
@@ -249,7 +270,7 @@ def main() -> int:
         vm_after, prom_cpu1, vm_cpu1 = scrape(vm_url + "/metrics"), cpu_seconds(prom.pid), \
             cpu_seconds(vmalert.pid)
 
-        groups = 2
+        groups = len(config.groups)
         vm_iters = (series_sum(vm_after, "vmalert_iteration_total") -
                     series_sum(vm_before, "vmalert_iteration_total")) / groups
         vm_wall = ((series_sum(vm_after, "vmalert_iteration_duration_seconds_sum") -
@@ -259,12 +280,13 @@ def main() -> int:
         ours_cpu, ours_wall = statistics.median(cpu), statistics.median(wall)
         prom_wall = statistics.median(prom_eval)
         firing = sum(1 for a in evaluator.alerts() if a.state == "firing")
+        rule_count = sum(len(g.rules) for g in config.groups)
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
         print(f"wardops alerter evaluation benchmark: {args.devices} devices "
               f"({sum(1 for a in evaluator.alerts() if a.name == 'DeviceDown')} DeviceDown, "
               f"{sum(1 for a in evaluator.alerts() if a.name == 'SiteDown')} SiteDown firing; "
-              f"{firing} firing alerts in all), rules/wardops.yml (8 rules, 2 groups), "
+              f"{firing} firing alerts in all), rules/*.yml ({rule_count} rules, {groups} groups), "
               f"{args.cycles} cycles every {args.interval}s, first cycle {warm_alerts} alerts")
         print(f"{'':34}{'CPU/cycle':>12}{'wall/cycle':>12}{'memory':>12}")
         print(f"{'wardops evaluator':34}{ours_cpu:>11.3f}s{ours_wall:>11.3f}s"
