@@ -18,13 +18,15 @@ from tests.amapi.conftest import TOKEN, AmtoolRun, Lab, amtool_json, wait_metric
 from tests.notify.receiver import Receiver
 from tests.support import Proc, free_port, wait_for
 
-NOTIFY = """\
+ROUTE = """\
 route:
   receiver: hook
   group_by: [device]
   group_wait: 0s
   group_interval: 1s
   repeat_interval: 1h
+"""
+NOTIFY = ROUTE + """\
 receivers:
   - name: hook
     webhook_configs:
@@ -167,13 +169,7 @@ def test_amtool_auth_error_reads_like_alertmanager_behind_basic_auth(
         am.stop()
 
 
-ESCALATING = """\
-route:
-  receiver: hook
-  group_by: [device]
-  group_wait: 0s
-  group_interval: 1s
-  repeat_interval: 1h
+ESCALATING = ROUTE + """\
   escalation:
     - {{after: 2s, receiver: oncall}}
     - {{after: 1h, receiver: manager}}
