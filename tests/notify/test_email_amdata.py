@@ -182,6 +182,10 @@ def test_named_templates_come_from_the_configured_directory(tmp_path: Path) -> N
     with pytest.raises(ValueError, match=r"^alertmanager_templates_dir: cannot read "
                                          rf"{tmp_path}/email.tmpl: No such file"):
         parse_notify_config(raw)
+    (tmp_path / "email.tmpl").write_text('{{ define "email.default.subject" }}{{ if }}')
+    with pytest.raises(ValueError, match=rf"^alertmanager_templates_dir: {tmp_path}/email.tmpl: "
+                                         "template: :1: missing value for if"):
+        parse_notify_config(raw)
     empty = amdata.NamedTemplates()
     with pytest.raises(ValueError, match=r"text: fails on a sample group: template: :1:12: "
                                          r'executing "" at <{{template "email.default.html" '
