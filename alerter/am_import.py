@@ -360,8 +360,8 @@ class Converter:
 
     def email(self, raw: Mapping[str, Any], path: str) -> dict[str, Any] | None:
         """An ``email_configs`` entry, with the ``global.smtp_*`` defaults filled in as
-        Alertmanager fills them; a Go template wardops's engine cannot run (one calling
-        Alertmanager's own ``template "email.default.html"``) gives way to wardops's
+        Alertmanager fills them; a Go template wardops's engine cannot run (one calling a
+        template of the file's own ``templates``) gives way to wardops's
         default body or subject, with a warning (Alertmanager's data and functions, as
         ``.Alerts``, run: ``alerter.notify.email.amdata``)."""
         self.mapping(raw, path, AM_EMAIL)

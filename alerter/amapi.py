@@ -41,12 +41,13 @@ from alerter.httpapi import (
 from alerter.model import Alert
 from alerter.notify.alertmanager.config import RESEND_DELAY
 from alerter.notify.alertmanager.forward import firing_ends_at
-from alerter.notify.config import NotifyConfig, Route
+from alerter.notify.config import EmailConfig, NotifyConfig, Route
 from alerter.notify.formats.alertmanager import rfc3339
 from alerter.notify.matchers import Matcher, Regex, compile_anchored, matches_all, parse_matchers
 from alerter.notify.route import group_labels, match_routes
 from alerter.notify.silences import Silence, SilenceNotFound
 from alerter.notify.timeinterval import route_muted
+from wardops_common.timeinterval import interval_yaml
 
 log = logging.getLogger("alerter.amapi")
 SECRET = "<secret>"  # what Alertmanager shows in place of secrets
@@ -188,8 +189,67 @@ def _route_yaml(route: Route, parent: Route | None) -> dict[str, Any]:
         value = getattr(route, key)
         if parent is None or value != getattr(parent, key):
             out[key] = prom_duration(value)
+    for key in ("mute_time_intervals", "active_time_intervals"):
+        if getattr(route, key):
+            out[key] = list(getattr(route, key))
+    if route.escalation:
+        if not out:  # the comment must not be a route's first line ("- # ..." is null)
+            out["receiver"] = route.receiver
+        out[_ESCALATION_MARK] = route.key
     if route.routes:
         out["routes"] = [_route_yaml(child, route) for child in route.routes]
+    return out
+
+
+#: a key standing for a route's escalation until the YAML is written, then its comment
+_ESCALATION_MARK = "__wardops_escalation__"
+_ESCALATION_LINE = re.compile(rf"^(\s*){_ESCALATION_MARK}: .*$", re.M)
+
+
+def _escalation_comment(route: Route) -> str:
+    """``[{after: 15m, receiver: oncall}, ...]`` on one line (a comment cannot wrap)."""
+    levels = [{"after": prom_duration(level.after), "receiver": level.receiver}
+              for level in route.escalation]
+    text = yaml.safe_dump(levels, default_flow_style=True, width=2**31, allow_unicode=True)
+    return " ".join(text.split())
+
+
+def _routes(route: Route) -> Iterable[Route]:
+    yield route
+    for child in route.routes:
+        yield from _routes(child)
+
+
+def _email_yaml(cfg: EmailConfig) -> dict[str, Any]:
+    """One ``email_configs`` entry as Alertmanager shows it: a secret (password, CRAM-MD5
+    secret, from a file, the environment or the config) is ``<secret>``."""
+    out: dict[str, Any] = {"send_resolved": cfg.send_resolved, "to": cfg.to,
+                           "from": cfg.from_, "hello": cfg.hello,
+                           "smarthost": f"{cfg.smarthost[0]}:{cfg.smarthost[1]}"}
+    if ":" in cfg.smarthost[0]:
+        out["smarthost"] = f"[{cfg.smarthost[0]}]:{cfg.smarthost[1]}"
+    if cfg.auth_username:
+        out["auth_username"] = cfg.auth_username
+    if cfg.auth_password is not None:
+        out["auth_password"] = SECRET
+    if cfg.auth_secret is not None:
+        out["auth_secret"] = SECRET
+    if cfg.auth_identity:
+        out["auth_identity"] = cfg.auth_identity
+    # Alertmanager fills in From and To (and its own Subject template, which wardops
+    # does not use: its default subject is its own)
+    given = {name.lower() for name in cfg.headers}
+    out["headers"] = {**{k: v for k, v in (("From", cfg.from_), ("To", cfg.to))
+                         if k.lower() not in given}, **cfg.headers}
+    if cfg.html:
+        out["html"] = cfg.html
+    if cfg.text:
+        out["text"] = cfg.text
+    out["require_tls"] = cfg.require_tls
+    tls = {"ca_file": cfg.tls.ca_file, "cert_file": cfg.tls.cert_file,
+           "key_file": cfg.tls.key_file, "server_name": cfg.tls.server_name}
+    out["tls_config"] = {**{k: str(v) for k, v in tls.items() if v},
+                         "insecure_skip_verify": cfg.tls.insecure_skip_verify}
     return out
 
 
@@ -249,9 +309,11 @@ def redacted_url(url: str) -> str:
 
 
 def alertmanager_yaml(notify: NotifyConfig) -> str:
-    """The routing, receivers and inhibit rules as an ``alertmanager.yml`` that amtool
-    (``config routes show/test``) and Grafana's Alertmanager datasource parse; webhook
-    URLs keep only scheme, host and port (:func:`redacted_url`)."""
+    """The routing, receivers, inhibit rules and time intervals as an ``alertmanager.yml``
+    that amtool (``config routes show/test``) and Grafana's Alertmanager datasource parse;
+    webhook URLs keep only scheme, host and port (:func:`redacted_url`), e-mail secrets
+    are ``<secret>`` as Alertmanager shows them, and a route's ``escalation`` (wardops's
+    own key, which Alertmanager would refuse) is a comment in its place."""
     doc: dict[str, Any] = {"global": {"resolve_timeout": "5m"}}
     if notify.route is not None:
         doc["route"] = _route_yaml(notify.route, None)
@@ -265,10 +327,21 @@ def alertmanager_yaml(notify: NotifyConfig) -> str:
             item["webhook_configs"] = [{"send_resolved": h.send_resolved,
                                         "url": redacted_url(h.url.value if h.url else ""),
                                         "max_alerts": h.max_alerts} for h in r.webhook_configs]
+        if r.email_configs:
+            item["email_configs"] = [_email_yaml(e) for e in r.email_configs]
         receivers.append(item)
     doc["receivers"] = receivers
     doc["templates"] = []
-    return yaml.safe_dump(doc, sort_keys=False)
+    if notify.time_intervals:
+        doc["time_intervals"] = [{"name": name, "time_intervals": [interval_yaml(i) for i in ti]}
+                                 for name, ti in notify.time_intervals.items()]
+    text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+    # escalation is wardops's own (Alertmanager refuses an unknown key): a comment, in
+    # the order the routes are written
+    comments = iter([_escalation_comment(r) for r in _routes(notify.route) if r.escalation]
+                    if notify.route is not None else [])
+    return _ESCALATION_LINE.sub(lambda m: f"{m[1]}# wardops escalation: {next(comments)}",
+                                text)
 
 
 # --- the blueprint --------------------------------------------------------------------------
@@ -328,8 +401,10 @@ def create_blueprint(*, alerts: Callable[[], list[Alert]], pipeline: PipelineVie
         for alert in sorted(alerts(), key=lambda a: a.fingerprint):
             if alert.state != "firing":
                 continue
-            result.append((alert, receivers_of(route, alert.labels),
-                           alert_status(pipeline.mute_status(alert))))
+            status = alert_status(pipeline.mute_status(alert))
+            if (escalation := pipeline.escalation_status(alert)) is not None:
+                status["escalation"] = escalation  # wardops's own; amtool ignores it
+            result.append((alert, receivers_of(route, alert.labels), status))
         return result
 
     def ends_at(now: float) -> float:

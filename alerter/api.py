@@ -302,8 +302,11 @@ def create_app(*, alerts: Callable[[], list[Alert]], rules: Callable[[], list[di
             return sign_in("Sign in as a writer: a user in api.write_users, or any name with "
                            "the write token as the password.")
         t = now()
-        rows = [page.row(a, pipeline.mute_status(a), pipeline.escalation_status(a))
-                for a in alerts() if a.state in ("firing", "pending")]
+        active = alerts()
+        by_fingerprint = {a.fingerprint: a for a in active}
+        rows = [page.row(a, pipeline.mute_status(a), pipeline.escalation_status(a),
+                         by_fingerprint)
+                for a in active if a.state in ("firing", "pending")]
         nonce = secrets.token_urlsafe(16)
         html = page.render(rows, now=t, writer=writer, user=user or basic_user(auth) or "web",
                            can_sign_in=can_write and not writer, nonce=nonce)

@@ -13,7 +13,7 @@ Content-Security-Policy; nothing else may run, load or frame the page.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
@@ -119,14 +119,34 @@ class Row:
         return self.rank > STATE_ORDER.index("firing")
 
 
-def row(alert: Alert, mute: dict[str, list[str]], escalation: dict[str, Any] | None) -> Row:
-    """What the page says about one alert, from the API's mute status and escalation."""
+#: the label that says which one an inhibiting alert is, in order of preference
+_SOURCE_LABELS = ("window", "device", "site")
+
+
+def _source(fingerprint: str, sources: Mapping[str, Alert]) -> str:
+    """An inhibiting alert by name: ``MaintenanceWindow window=ups-replacement``."""
+    src = sources.get(fingerprint)
+    if src is None:
+        return "1 alert"
+    which = next((f" {k}={src.labels[k]}" for k in _SOURCE_LABELS if src.labels.get(k)), "")
+    return src.labels.get("alertname", "alert") + which
+
+
+def row(alert: Alert, mute: dict[str, list[str]], escalation: dict[str, Any] | None,
+        sources: Mapping[str, Alert] | None = None) -> Row:
+    """What the page says about one alert, from the API's mute status and escalation;
+    ``sources`` (alerts by fingerprint) name the alerts that inhibit it (a maintenance
+    window by its name)."""
     notes: list[str] = []
     muted = [state for state, _ in _MUTES if mute.get(state)]
     for state, said in _MUTES:
         if mute.get(state):
-            what = (f"{len(mute[state])} alert(s)" if state == "inhibited"
-                    else ", ".join(mute[state]))
+            if state != "inhibited":
+                what = ", ".join(mute[state])
+            elif sources is None:
+                what = f"{len(mute[state])} alert(s)"
+            else:
+                what = ", ".join(_source(fp, sources) for fp in mute[state])
             notes.append(said + what)
     acked = alert.state == "firing" and bool(mute.get("acked"))
     if acked:

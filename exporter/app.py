@@ -172,6 +172,9 @@ class Exporter:
             parent = states.get(key)
             return parent is not None and parent.status == DOWN
 
+        # with --shard, a parent may be another shard's: its state is not known here
+        mine = {d.key for d in self.inventory.devices} if self.shard else None
+
         for device in self.inventory.devices:
             state = states.get(device.key)
             if state is None:
@@ -187,9 +190,11 @@ class Exporter:
                     for path in device.paths),
                 region=dict(device.labels).get("region", ""), parents=device.parents,
                 # cut off: down behind parents this exporter sees down (a parent in another
-                # shard is not known here: the device is then shown plainly down)
+                # shard is not known here: the page says so, and the rules decide)
                 parent_down=(state.status == DOWN and bool(device.parents)
                              and all(is_down(key) for key in device.parents)),
+                parents_elsewhere=(tuple(k for k in device.parents if k not in mine)
+                                   if mine is not None else ()),
                 maintenance=tuple(device_windows(device, sites, now))))
         return rows
 

@@ -45,6 +45,8 @@ class DeviceRow:
     parents: tuple[tuple[str, str], ...] = ()  # (name, address) of the devices it is behind
     #: down while every parent is down too (probed by this exporter): cut off, not broken
     parent_down: bool = False
+    #: parents another exporter shard probes (``--shard``): their state is not known here
+    parents_elsewhere: tuple[tuple[str, str], ...] = ()
     maintenance: tuple[str, ...] = ()  # names of its (or its site's) active windows
 
 
@@ -230,6 +232,9 @@ def _cells(state: str, row: DeviceRow, now: float) -> dict[str, str]:
         label += f" (probe error now: {row.error})"
     if row.parent_down:
         label += " · parent down (" + _names(row.parents) + ")"
+    elif state == "down" and row.parents_elsewhere:
+        label += (" · parent on another shard (" + _names(row.parents_elsewhere)
+                  + "): cut off or not, the alerter's rules decide")
     if row.maintenance:
         label += " · maintenance (" + ", ".join(row.maintenance) + ")"
     return {"name": row.name, "site": row.site, "address": row.address, "type": row.type,

@@ -247,6 +247,33 @@ def parse_time_interval(raw: object, path: str) -> TimeInterval:
     return TimeInterval(**kw)  # type: ignore[arg-type]
 
 
+def _ranges(ranges: Sequence[Range], names: Mapping[int, str] | None = None) -> list[str]:
+    def one(n: int) -> str:
+        return names[n] if names else str(n)
+    return [one(b) if b == e else f"{one(b)}:{one(e)}" for b, e in ranges]
+
+
+def interval_yaml(interval: TimeInterval) -> dict[str, object]:
+    """``interval`` as Alertmanager's ``MarshalYAML`` writes it (``09:00``,
+    ``monday:friday``, ``1:7``, months as numbers, the zone's name), for a config it
+    parses."""
+    out: dict[str, object] = {}
+    if interval.times is not None:
+        out["times"] = [{"start_time": f"{b // 60:02d}:{b % 60:02d}",
+                         "end_time": f"{e // 60:02d}:{e % 60:02d}"} for b, e in interval.times]
+    if interval.weekdays is not None:
+        out["weekdays"] = _ranges(interval.weekdays, {v: k for k, v in WEEKDAYS.items()})
+    if interval.days_of_month is not None:
+        out["days_of_month"] = _ranges(interval.days_of_month)
+    if interval.months is not None:
+        out["months"] = _ranges(interval.months)  # Alertmanager writes numbers
+    if interval.years is not None:
+        out["years"] = _ranges(interval.years)
+    if interval.location is not None:
+        out["location"] = str(interval.location)
+    return out
+
+
 def parse_named_intervals(raw: Mapping[str, object]) -> dict[str, tuple[TimeInterval, ...]]:
     """The top-level ``time_intervals`` and the older ``mute_time_intervals`` (same
     shape): ``{name: intervals}``; a name may be defined once across both."""

@@ -1,8 +1,8 @@
 """Validation of the notification part of the alerter config.
 
 Owns the top-level keys ``route`` (with wardops's ``escalation``), ``receivers``,
-``inhibit_rules``, ``api``, ``templates`` and ``time_intervals`` (with the older
-``mute_time_intervals``).
+``inhibit_rules``, ``api``, ``templates``, ``alertmanager_templates_dir`` and
+``time_intervals`` (with the older ``mute_time_intervals``).
 Everything is checked while it loads (unknown keys, durations, matchers, receiver
 references, time interval names, URLs, secrets present, templates compile) and every error is
 a ``ValueError`` whose message starts with the field path, e.g.
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from alerter.notify.alertmanager.config import AlertmanagerConfig, parse_alertmanager_configs
+from alerter.notify.email import amdata
 from alerter.notify.email.config import EmailConfig, parse_email_configs
 from alerter.notify.escalation import EscalationLevel, parse_escalation
 from alerter.notify.matchers import LABEL_NAME, Matcher, format_matchers, parse_matchers
@@ -41,7 +42,8 @@ from wardops_common.readers import (
     secret,
 )
 
-NOTIFY_KEYS = ("route", "receivers", "inhibit_rules", "api", "templates", "time_intervals",
+NOTIFY_KEYS = ("route", "receivers", "inhibit_rules", "api", "templates",
+               "alertmanager_templates_dir", "time_intervals",
                "mute_time_intervals")
 FORMATS = ("alertmanager", "slack", "teams", "telegram", "template")
 GROUP_BY_ALL = "..."
@@ -274,8 +276,8 @@ def _webhook(raw: object, path: str, base_dir: Path,
     return WebhookConfig(**kw)
 
 
-def _receivers(raw: object, base_dir: Path,
-               compile_template: Callable[[str, str], None]) -> dict[str, Receiver]:
+def _receivers(raw: object, base_dir: Path, compile_template: Callable[[str, str], None],
+               named: amdata.NamedTemplates) -> dict[str, Receiver]:
     receivers: dict[str, Receiver] = {}
     for i, item in enumerate(read_list(raw, "receivers")):
         path = f"receivers[{i}]"
@@ -289,7 +291,7 @@ def _receivers(raw: object, base_dir: Path,
         ams = parse_alertmanager_configs(m.get("alertmanager_configs", []),
                                          f"{path}.alertmanager_configs", base_dir)
         emails = parse_email_configs(m.get("email_configs", []), f"{path}.email_configs",
-                                     base_dir)
+                                     base_dir, named)
         receivers[name] = Receiver(name, tuple(hooks), ams, emails)
     return receivers
 
@@ -411,6 +413,18 @@ def _templates(raw: object, base_dir: Path) -> dict[str, str]:
     return result
 
 
+def _named_templates(raw: object, base_dir: Path) -> amdata.NamedTemplates:
+    """``alertmanager_templates_dir``: where Alertmanager's own ``default.tmpl`` and
+    ``email.tmpl`` are (e-mail templates may call what they define); unset, Debian's
+    ``prometheus-alertmanager`` copy when installed, else none."""
+    if raw is None:
+        return amdata.discovered()
+    try:
+        return amdata.load_named(base_dir / read_str(raw, "alertmanager_templates_dir"))
+    except ValueError as exc:
+        raise ValueError(f"alertmanager_templates_dir: {exc}") from None
+
+
 def parse_notify_config(raw: Mapping[str, Any], base_dir: Path | str | None = None) -> NotifyConfig:
     """Validate the notification keys; raise ``ValueError("route.routes[0].matchers[1]: ...")``.
 
@@ -423,8 +437,9 @@ def parse_notify_config(raw: Mapping[str, Any], base_dir: Path | str | None = No
     base = Path(base_dir) if base_dir is not None else Path.cwd()
     raw = {k: v for k, v in raw.items() if k in NOTIFY_KEYS}
     templates = _templates(raw.get("templates", []), base)
+    named = _named_templates(raw.get("alertmanager_templates_dir"), base)
     receivers = _receivers(raw.get("receivers", []), base,
-                           lambda source, path: compile_check(source, path, templates))
+                           lambda source, path: compile_check(source, path, templates), named)
     intervals = parse_named_intervals(raw)
     route = None
     if "route" in raw:

@@ -10,20 +10,23 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import requests
 
-from tests.amapi.conftest import AmtoolRun, Lab, amtool_json, wait_metric
+from tests.amapi.conftest import TOKEN, AmtoolRun, Lab, amtool_json, wait_metric
 from tests.notify.receiver import Receiver
 from tests.support import Proc, free_port, wait_for
 
-NOTIFY = """\
+ROUTE = """\
 route:
   receiver: hook
   group_by: [device]
   group_wait: 0s
   group_interval: 1s
   repeat_interval: 1h
+"""
+NOTIFY = ROUTE + """\
 receivers:
   - name: hook
     webhook_configs:
@@ -164,3 +167,63 @@ def test_amtool_auth_error_reads_like_alertmanager_behind_basic_auth(
         assert 'msg="write refused: wrong token" method=POST path=/api/v2/silences' in log
     finally:
         am.stop()
+
+
+ESCALATING = ROUTE + """\
+  escalation:
+    - {{after: 2s, receiver: oncall}}
+    - {{after: 1h, receiver: manager}}
+receivers:
+  - name: hook
+    webhook_configs: [{{url: {url}}}]
+  - name: oncall
+    webhook_configs: [{{url: {url}}}]
+  - name: manager
+    webhook_configs: [{{url: {url}}}]
+"""
+
+
+def test_api_v2_alerts_carry_the_escalation_and_amtool_still_parses_them(
+        lab: Lab, amtool: Callable[[str], AmtoolRun]) -> None:
+    """``status.escalation`` in /api/v2/alerts (and groups) is /api/v1's: the level
+    reached, whom it went to, the next level; an ack stops it. amtool ignores the extra
+    field: its JSON and its table read as before."""
+    receiver = Receiver()
+    try:
+        atm = lab.exporter.add("Kharagauli-ATM", site="Kharagauli")
+        lab.prometheus.wait_value("count(wardops_device_up == 1)", 1)
+        alerter = lab.alerter(ESCALATING.format(url=receiver.url))
+        run = amtool(alerter.url)
+        lab.exporter.set_up(atm, False)
+        receiver.wait(2)  # the first notification, then level 1 two seconds later
+
+        def escalation() -> Any:
+            [alert] = alerter.get("/api/v2/alerts")
+            return alert["status"].get("escalation")
+        wait_for(lambda: (escalation() or {}).get("level") == 1, timeout=20,
+                 what="level 1 in /api/v2/alerts")
+        esc = escalation()
+        assert esc["escalatedTo"] == ["oncall"] and esc["nextReceiver"] == "manager"
+        assert esc["levels"] == 2 and esc["stopped"] is None and esc["nextLevelAt"]
+        [v1] = alerter.get("/api/v1/alerts")["data"]["alerts"]
+        assert v1["status"]["escalation"] == esc
+        [group] = alerter.get("/api/v2/alerts/groups")
+        assert group["alerts"][0]["status"]["escalation"] == esc
+
+        queried = amtool_json(run("-o", "json", "alert", "query", "alertname=DeviceDown"))
+        assert [(a["labels"]["device"], a["status"]["state"]) for a in queried] == [
+            ("Kharagauli-ATM", "active")]
+        table = run("alert", "query")
+        assert table.returncode == 0 and "Kharagauli-ATM" not in table.stderr
+        assert "DeviceDown" in table.stdout, table.stdout
+
+        fingerprint = v1["fingerprint"]
+        acked = requests.post(f"{alerter.url}/api/v1/alerts/{fingerprint}/ack",
+                              json={"createdBy": "noc", "comment": "on it"}, timeout=5,
+                              headers={"Authorization": f"Bearer {TOKEN}"})
+        assert acked.status_code == 200, acked.text
+        esc = escalation()
+        assert esc["stopped"] == "acked" and esc["nextLevelAt"] is None
+        assert amtool_json(run("-o", "json", "alert", "query"))[0]["status"]["state"] == "active"
+    finally:
+        receiver.down()

@@ -29,7 +29,29 @@ route:
     - matchers: ['alertname="Watchdog"']
       receiver: deadman
       group_by: ['...']
+    - matchers: ['type="atm"']
+      receiver: mail
+      mute_time_intervals: [cash-in-transit]
+      active_time_intervals: [office-hours]
+time_intervals:
+  - name: office-hours
+    time_intervals:
+      - times: [{start_time: '08:30', end_time: '18:00'}]
+        weekdays: ['monday:friday', saturday]
+        location: Asia/Tbilisi
+  - name: cash-in-transit
+    time_intervals:
+      - {days_of_month: ['1:7', '-1'], months: ['january:march', december], years: ['2026']}
 receivers:
+  - name: mail
+    email_configs:
+      - to: 'NOC <noc@bank.example>'
+        from: wardops@bank.example
+        smarthost: mail.bank.example:587
+        auth_username: wardops
+        auth_password: sm7pPassw0rd
+        headers: {Subject: '{{ .GroupLabels.site }} down'}
+        send_resolved: true
   - name: chat
     webhook_configs: [{url: "https://hooks.slack.com/services/T000/B000/s3cretT0ken"}]
   - name: oncall
@@ -41,7 +63,9 @@ receivers:
 """
 
 CASES = [(), ("severity=critical",), ("severity=critical", "site=Batumi", "team=west"),
-         ("alertname=Watchdog",), ("severity=critical", "alertname=Watchdog")]
+         ("alertname=Watchdog",), ("severity=critical", "alertname=Watchdog"), ("type=atm",)]
+#: wardops's own route key (Alertmanager refuses it): added to the alerter's copy only
+ESCALATION = [{"after": "15m", "receiver": "oncall"}, {"after": "1h30m", "receiver": "mail"}]
 
 
 def amtool(url: str, *args: str) -> str:
@@ -63,7 +87,9 @@ def both(netns: None, tmp_path: Path) -> Callable[[], tuple[str, str]]:
                            f"--storage.path={tmp_path / 'am'}",
                            f"--web.listen-address=127.0.0.1:{am_port}",
                            "--cluster.listen-address="], log=tmp_path / "am.log"))
-        config = yaml.safe_load(ROUTING) | {
+        routing = yaml.safe_load(ROUTING)
+        routing["route"]["routes"][0]["escalation"] = ESCALATION
+        config = routing | {
             "prometheus": {"url": f"http://127.0.0.1:{free_port()}", "timeout": "1s"},
             "rule_files": [], "state_dir": str(tmp_path / "state"),
             "data_health": {"targets": "", "probe_timestamp": ""}}
@@ -93,3 +119,18 @@ def test_amtool_config_routes_agree_with_alertmanager(both: Callable[[], tuple[s
     original = requests.get(alerter + "/api/v2/status", timeout=5).json()["config"]["original"]
     assert "s3cret" not in original and "T000" not in original
     assert "https://hooks.slack.com/%3Csecret%3E" in original
+    # time intervals, e-mail receivers and escalation are shown; secrets as Alertmanager
+    theirs = yaml.safe_load(requests.get(alertmanager + "/api/v2/status",
+                                         timeout=5).json()["config"]["original"])
+    ours = yaml.safe_load(original)
+    assert ours["time_intervals"] == theirs["time_intervals"]
+    for key in ("matchers", "mute_time_intervals", "active_time_intervals"):
+        assert ours["route"]["routes"][-1][key] == theirs["route"]["routes"][-1][key], key
+    mail = next(r for r in ours["receivers"] if r["name"] == "mail")["email_configs"][0]
+    am_mail = next(r for r in theirs["receivers"] if r["name"] == "mail")["email_configs"][0]
+    assert "sm7pPassw0rd" not in original and am_mail["auth_password"] == "<secret>"
+    for key in ("to", "from", "smarthost", "auth_username", "auth_password", "headers",
+                "send_resolved", "require_tls", "hello"):
+        assert mail[key] == am_mail[key], key
+    assert ("    # wardops escalation: [{after: 15m, receiver: oncall}, "
+            "{after: 1h30m, receiver: mail}]\n") in original

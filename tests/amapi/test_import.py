@@ -384,8 +384,9 @@ def test_time_intervals_convert_with_the_same_meaning(tmp_path: Path) -> None:
 def test_email_configs_convert_with_the_global_smtp_defaults(tmp_path: Path) -> None:
     """email_configs carry over field by field, the global.smtp_* defaults filled in as
     Alertmanager fills them; a template wardops's engine runs (Alertmanager's data, as
-    .Alerts) is kept, one it cannot (Alertmanager's own email.default.html) gives way to
-    the default, with a warning; the result loads."""
+    .Alerts, or Alertmanager's own email.default.subject) is kept, one it cannot (a name
+    defined in the alertmanager.yml's own template files) gives way to the default, with
+    a warning; the result loads."""
     (tmp_path / "smtp.password").write_text("s3cret\n")
     (tmp_path / "ca.crt").write_text("placeholder\n")
     path = tmp_path / "alertmanager.yml"
@@ -397,8 +398,9 @@ def test_email_configs_convert_with_the_global_smtp_defaults(tmp_path: Path) -> 
         "receivers:\n  - name: noc\n    email_configs:\n"
         "      - to: 'noc@bank.example, duty@bank.example'\n        send_resolved: true\n"
         "        tls_config: {ca_file: ca.crt, server_name: mail.bank.example}\n"
-        "        headers: {Subject: '{{ .Labels.site }} alert', X-Queue: '{{ .Alerts | len }}'}\n"
-        "        html: '{{ template \"email.default.html\" . }}'\n"
+        "        headers: {Subject: '{{ template \"email.default.subject\" . }}',"
+        " X-Queue: '{{ .Alerts | len }}'}\n"
+        "        html: '{{ template \"bank.mail.html\" . }}'\n"
         "        text: 'Site {{ $labels.site }}'\n"
         "      - {to: vendor@atm.example, from: 'wardops@bank.example', require_tls: false,\n"
         "         smarthost: 'relay.bank.example:25', auth_username: ''}\n")
@@ -416,7 +418,7 @@ def test_email_configs_convert_with_the_global_smtp_defaults(tmp_path: Path) -> 
                      "auth_username": "alertmanager", "auth_password_file": "smtp.password",
                      "tls_config": {"ca_file": "ca.crt", "server_name": "mail.bank.example"},
                      "send_resolved": True, "text": "Site {{ $labels.site }}",
-                     "headers": {"Subject": "{{ .Labels.site }} alert",
+                     "headers": {"Subject": '{{ template "email.default.subject" . }}',
                                  "X-Queue": "{{ .Alerts | len }}"}}
     assert second["from"] == "wardops@bank.example" and second["require_tls"] is False
     assert second["smarthost"] == "relay.bank.example:25"

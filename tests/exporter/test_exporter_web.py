@@ -132,3 +132,18 @@ def test_filters_keep_counts_and_subtotals_to_the_matching_devices() -> None:
     tree = app.get("/?site=Poti").get_data(as_text=True)
     assert tree.index("Poti-Router</span>") < tree.index("Poti-ATM</span>")
     assert "<ul class=\"tree\"><li><span class=\"down\">Poti-ATM" in " ".join(tree.split())
+
+
+def test_a_parent_on_another_shard_is_said_to_be_elsewhere() -> None:
+    """With --shard, a down device's parent may be another shard's: neither "parent down"
+    (not seen) nor silence about it; an up device needs no note."""
+    now = time.time()
+    switch = ("Zugdidi-Switch", "127.0.18.2")
+    rows = [DeviceRow("Zugdidi-ATM", "127.0.18.3", "Zugdidi", "atm", "down", down_since=now - 9,
+                      parents=(switch,), parents_elsewhere=(switch,)),
+            DeviceRow("Zugdidi-NVR", "127.0.18.4", "Zugdidi", "nvr", "up", rtt=0.001, loss=0.0,
+                      last_probe=now, parents=(switch,), parents_elsewhere=(switch,))]
+    page = get(rows)
+    assert page.tables["down"][0][4] == ("down · parent on another shard (Zugdidi-Switch): cut "
+                                         "off or not, the alerter's rules decide")
+    assert page.tables["up"][0][4] == "up"

@@ -244,7 +244,7 @@ def test_send_test_names_the_smtp_failure(tmp_path: Path, servers: list[SmtpServ
      "exactly one e-mail address"),
     ({"html": "{{ range .Alerts }}{{ .Labels.nope.deeper }}{{ end }}"},
      "receivers[0].email_configs[0].html: fails on a sample group: "),
-    ({"text": '{{ template "email.default.html" . }}'},
+    ({"text": '{{ template "noc.mail.body" . }}'},
      "receivers[0].email_configs[0].text: fails on a sample group: template: :1:"),
     ({"text": "{{ .Alerts.Nope }}"}, "receivers[0].email_configs[0].text: fails on a sample "
      "group: "),

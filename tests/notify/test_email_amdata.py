@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ import requests
 from alerter.model import Alert
 from alerter.notify.config import parse_notify_config
 from alerter.notify.email import amdata
+from alerter.notify.email.config import check_template
 from alerter.notify.email.message import RenderError, build_message
 from alerter.notify.formats.alertmanager import build_payload
 from tests.notify.conftest import EXTERNAL_URL
@@ -66,16 +68,18 @@ def sink() -> Iterator[SmtpServer]:
     server.down()
 
 
-def email_config(sink: SmtpServer) -> dict[str, Any]:
+def email_config(sink: SmtpServer, html: str = HTML, text: str = TEXT,
+                 subject: str = SUBJECT) -> dict[str, Any]:
     return {"to": "noc@bank.example", "from": "am@bank.example", "smarthost": sink.smarthost,
-            "require_tls": False, "html": HTML, "text": TEXT, "headers": {"Subject": SUBJECT}}
+            "require_tls": False, "html": html, "text": text, "headers": {"Subject": subject}}
 
 
 def through_alertmanager(alertmanager: Callable[[str], str], sink: SmtpServer,
-                         starts: float) -> Mail:
+                         starts: float, email: dict[str, Any] | None = None) -> Mail:
     import yaml
     config = {"route": {"receiver": "mail", "group_by": ["site"], "group_wait": "5s"},
-              "receivers": [{"name": "mail", "email_configs": [email_config(sink)]}]}
+              "receivers": [{"name": "mail",
+                             "email_configs": [email or email_config(sink)]}]}
     base = alertmanager(yaml.safe_dump(config))
     body = [{"labels": a.labels, "annotations": a.annotations, "generatorURL": a.generator_url,
              "startsAt": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(int(a.starts_at)))
@@ -85,10 +89,11 @@ def through_alertmanager(alertmanager: Callable[[str], str], sink: SmtpServer,
     return sink.wait(1, timeout=30)[0]
 
 
-def through_wardops(sink: SmtpServer, starts: float) -> bytes:
+def through_wardops(sink: SmtpServer, starts: float,
+                    email: dict[str, Any] | None = None) -> bytes:
     cfg = parse_notify_config({"route": {"receiver": "mail", "group_by": ["site"]},
                                "receivers": [{"name": "mail",
-                                              "email_configs": [email_config(sink)]}]})
+                                              "email_configs": [email or email_config(sink)]}]})
     hook = cfg.receivers["mail"].email_configs[0]
     data = build_payload(receiver="mail", group_key="{}:{site=\"Batumi\"}",
                          group_labels={"site": "Batumi"}, alerts=alerts(starts),
@@ -112,6 +117,81 @@ def test_templates_render_as_alertmanager_renders_them(
     assert f"since {since}.5 +0000 UTC until 0001-01-01 00:00:00 +0000 UTC" in text
     assert "&lt;b&gt;down&lt;/b&gt; &amp; &#34;dark&#34; &#43; &#39;out&#39;" in ours.part("html")
     assert "<hr>" in ours.part("html")
+
+
+#: Alertmanager's named templates, as a config carried over from an alertmanager.yml calls
+#: them (the html and subject are Alertmanager's defaults for e-mail)
+NAMED_HTML = '{{ template "email.default.html" . }}'
+NAMED_TEXT = """{{ template "__subject" . }}
+{{ template "slack.default.fallback" . }}
+{{ template "slack.default.text" . }}|{{ template "__description" . }}|
+{{ template "opsgenie.default.description" . }}
+{{ template "pagerduty.default.instances" .Alerts }}
+{{ template "telegram.default.message" . }}
+{{ template "wechat.default.message" . }}
+"""
+NAMED_SUBJECT = '{{ template "email.default.subject" . }}'
+
+
+@pytest.mark.skipif(not amdata.discovered().trees,
+                    reason="Alertmanager's default.tmpl/email.tmpl are not installed "
+                           "(Debian's prometheus-alertmanager; scripts/bootstrap installs it)")
+def test_alertmanagers_named_templates_mail_as_alertmanager_mails_them(
+        alertmanager: Callable[[str], str], sink: SmtpServer) -> None:
+    """email.default.html, email.default.subject, __subject, slack.default.*,
+    opsgenie/pagerduty/telegram/wechat defaults: read from Alertmanager's own files (the
+    ones Debian's Alertmanager reads), the same mail from both."""
+    starts = recent()
+    email = email_config(sink, NAMED_HTML, NAMED_TEXT, NAMED_SUBJECT)
+    am = through_alertmanager(alertmanager, sink, starts, email)
+    ours = Mail("", [], through_wardops(sink, starts, email), False, "")
+    for part in ("plain", "html"):
+        expected = am.part(part).replace("\r\n", "\n")
+        assert ours.part(part).replace("\r\n", "\n") == expected, part
+    assert str(ours.message["Subject"]) == str(am.message["Subject"])
+    # what the comparison covers, so it cannot pass on two empty mails
+    assert str(ours.message["Subject"]) == "[FIRING:2] Batumi (DeviceDown critical)"
+    text = ours.part("plain")
+    assert f"| {EXTERNAL_URL}/#/alerts?receiver=mail" in text
+    assert " - device = Batumi-ATM" in text and "Source: http://prometheus.test/graph" in text
+    html = ours.part("html")
+    assert "<title>[FIRING:2] Batumi (DeviceDown critical)</title>" in html
+    assert "switch &lt;b&gt;down&lt;/b&gt; &amp; &#34;dark&#34;" in html
+    assert "View in Alertmanager" in html and "2 alerts for" in html
+
+
+def test_named_templates_come_from_the_configured_directory(tmp_path: Path) -> None:
+    """``alertmanager_templates_dir`` names where default.tmpl and email.tmpl are; a
+    config's own define replaces a named one (as Go's Parse); none found: refused at load,
+    saying where they were looked for."""
+    (tmp_path / "default.tmpl").write_text('{{ define "__subject" }}S:{{ .Status }}{{ end }}')
+    (tmp_path / "email.tmpl").write_text(
+        '{{ define "email.default.subject" }}[{{ template "__subject" . }}]{{ end }}')
+    raw = {"route": {"receiver": "mail"}, "alertmanager_templates_dir": str(tmp_path),
+           "receivers": [{"name": "mail", "email_configs": [{
+               "to": "a@b.example", "from": "c@d.example", "smarthost": "127.0.0.1:25",
+               "text": '{{ define "__subject" }}mine{{ end }}{{ template "__subject" . }}',
+               "headers": {"Subject": NAMED_SUBJECT}}]}]}
+    hook = parse_notify_config(raw).receivers["mail"].email_configs[0]
+    data = build_payload(receiver="mail", group_key="{}", group_labels={"site": "Batumi"},
+                         alerts=alerts(recent()), external_url="")
+    mail = Mail("", [], build_message(data, hook, message_id="x", now=0), False, "")
+    assert str(mail.message["Subject"]) == "[S:firing]"
+    assert mail.part("plain").strip() == "mine"
+    (tmp_path / "email.tmpl").unlink()
+    with pytest.raises(ValueError, match=r"^alertmanager_templates_dir: cannot read "
+                                         rf"{tmp_path}/email.tmpl: No such file"):
+        parse_notify_config(raw)
+    (tmp_path / "email.tmpl").write_text('{{ define "email.default.subject" }}{{ if }}')
+    with pytest.raises(ValueError, match=rf"^alertmanager_templates_dir: {tmp_path}/email.tmpl: "
+                                         "template: :1: missing value for if"):
+        parse_notify_config(raw)
+    empty = amdata.NamedTemplates()
+    with pytest.raises(ValueError, match=r"text: fails on a sample group: template: :1:12: "
+                                         r'executing "" at <{{template "email.default.html" '
+                                         r'.}}>: template "email.default.html" not defined .*'
+                                         r"set alertmanager_templates_dir"):
+        check_template('{{ template "email.default.html" . }}', "text", empty)
 
 
 def test_a_template_failing_on_a_group_is_a_render_error() -> None:

@@ -124,6 +124,7 @@ def test_writer_sees_every_state_and_the_buttons_work(served: Page, browser: Chr
     text = browser.eval("document.body.innerText")
     assert "Signed in as nino" in text and "escalated to level 1 of 1 (oncall)" in text
     assert "muted by time interval always" in text
+    assert "inhibited by SiteDown site=Tbilisi" in text  # the inhibiting alert, by name
     # a phone: nothing wider than the screen
     assert browser.eval("document.documentElement.scrollWidth <= window.innerWidth")
     browser.screenshot(tmp_path / "alerter-page-phone-writer.png")

@@ -1,8 +1,9 @@
 """Maintenance windows of the inventory, with a real clock and real outages: while a
 device's (or a site's) window is active nothing is paged, the alerts are visible in the
-alerter's Alertmanager API as suppressed by the MaintenanceWindow alert naming the window,
-the device's own up/down series stay truthful, and an outage still there when the window
-ends is notified once, then.
+alerter's Alertmanager API as suppressed by the MaintenanceWindow alert naming the window
+(and on the alerter's / page), the device's own up/down series stay truthful, and an
+outage still there when the window ends is notified once, then. Both kinds of window: a
+one-off (start, end) and a recurring one (Alertmanager's syntax, in a time zone).
 
 The alerter runs the default rules and examples/alerter.yml's maintenance route and
 inhibit rules (so the shipped example is what is tested).
@@ -14,8 +15,9 @@ import os
 import signal
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -131,3 +133,75 @@ def test_window_mutes_then_notifies_once_when_it_ends(netns: None, stack: Stack)
     stack.firewall.restore(DEVICES["Gori-ATM"], DEVICES["Poti-Router"], DEVICES["Poti-Switch"])
     stack.wait_notified("DeviceDown", "resolved", device="Gori-ATM")
     stack.wait_notified("SiteDown", "resolved", site="Poti")
+
+
+def recurring(start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """``time_intervals`` entries (weekday and times in ``start``'s zone) covering
+    ``start`` to ``end`` on whole minutes, split at midnight (24:00 is its end)."""
+    zone = str(start.tzinfo)
+    if end.date() == start.date() or end == end.replace(hour=0, minute=0):
+        end_time = f"{end:%H:%M}" if end.date() == start.date() else "24:00"
+        return [{"weekdays": [f"{start:%A}".lower()], "location": zone,
+                 "times": [{"start_time": f"{start:%H:%M}", "end_time": end_time}]}]
+    return [{"weekdays": [f"{start:%A}".lower()], "location": zone,
+             "times": [{"start_time": f"{start:%H:%M}", "end_time": "24:00"}]},
+            {"weekdays": [f"{end:%A}".lower()], "location": zone,
+             "times": [{"start_time": "00:00", "end_time": f"{end:%H:%M}"}]}]
+
+
+def alerter_page(stack: Stack) -> str:
+    response = requests.get(f"http://127.0.0.1:{stack.alerter_port}/", timeout=5)
+    response.raise_for_status()
+    return response.text
+
+
+def test_a_recurring_window_in_a_time_zone_through_the_whole_stack(netns: None,
+                                                                   stack: Stack) -> None:
+    """A recurring device window in Tbilisi time (today's weekday there, from this minute
+    to a minute boundary at least 30 s away; UTC+4, so a window read in the wrong zone
+    would not be open): exporter -> Prometheus -> alerter -> webhook, nothing paged while
+    it is open, the alert muted by it in API v2 and on the / page, one notification when
+    it closes with the switch still down, and the resolve."""
+    began = time.time()
+    now = datetime.now(ZoneInfo("Asia/Tbilisi"))
+    start = now.replace(second=0, microsecond=0)
+    end = start + timedelta(minutes=1 if now.second < 30 else 2)
+    stack.entries = {"Poti-Switch": {"maintenance": [
+        {"name": "switch-firmware", "time_intervals": recurring(start, end)}]}}
+    stack.write_inventory()
+    stack.exporter.signal(signal.SIGHUP)
+    wait_for(lambda: [w for w in stack.active("MaintenanceWindow")
+                      if w.get("window") == "switch-firmware"], timeout=20,
+             what="MaintenanceWindow firing for the switch's recurring window")
+
+    stack.firewall.drop(DEVICES["Poti-Switch"])
+    wait_for(lambda: muted_by_window(stack, "DeviceDown", device="Poti-Switch"), timeout=20,
+             what="DeviceDown visible as muted by the recurring window")
+    assert muted_by_window(stack, "DeviceDown", device="Poti-Switch") == "switch-firmware"
+    page = alerter_page(stack)
+    assert "Poti-Switch" in page and "inhibited by MaintenanceWindow window=switch-firmware" \
+        in page, page
+    down = {r["metric"]["device"] for r in stack.prom.query("wardops_device_up == 0")}
+    assert down == {"Poti-Switch"}
+    time.sleep(QUIET)
+    assert time.time() < end.timestamp() - 1, "too slow to see the window's inside"
+    paged = [t for t in stack.notified("DeviceDown", device="Poti-Switch") if t >= began]
+    assert not paged, stack.summary()
+
+    # The window closes with the switch still down: notified then, once (and not before:
+    # the first notification's time is checked below).
+    time.sleep(max(0.0, end.timestamp() - time.time()))
+
+    def fired() -> list[float]:
+        return [t for t in stack.notified("DeviceDown", "firing", device="Poti-Switch")
+                if t >= began]
+    wait_for(fired, timeout=30, what=f"the switch's DeviceDown after the window ({stack.summary()})")
+    time.sleep(QUIET)
+    assert len(fired()) == 1 and fired()[0] >= end.timestamp(), stack.summary()
+    assert not muted_by_window(stack, "DeviceDown", device="Poti-Switch")
+    assert "inhibited by MaintenanceWindow" not in alerter_page(stack)
+    assert not [t for t in stack.notified("MaintenanceWindow") if t >= began]
+
+    stack.firewall.restore(DEVICES["Poti-Switch"])
+    wait_for(lambda: [t for t in stack.notified("DeviceDown", "resolved", device="Poti-Switch")
+                      if t >= began], timeout=30, what="the switch's resolve")

@@ -15,16 +15,25 @@ html/template's other contexts (URL normalisation, script, style) are not modell
 
 wardops's earlier e-mail variables stay: ``$labels`` (common and group labels),
 ``$value`` (the number of firing alerts) and ``$externalURL``, with ``.Labels`` and
-``.Value`` on the dot. Alertmanager's own named templates (``email.default.html``,
-``__subject``) are not bundled: without ``html``/``text`` a mail has wardops's bodies.
+``.Value`` on the dot.
+
+Alertmanager's own named templates (``email.default.html``, ``email.default.subject``,
+``__subject``, ``slack.default.text`` ...) are read from Alertmanager's own files
+(``default.tmpl`` and ``email.tmpl``, ``NamedTemplates``): from the directory the config
+names, else from where Debian's ``prometheus-alertmanager`` package keeps them (the files
+its Alertmanager reads). wardops ships no copy: the same file in the same engine gives
+the same mail, and a config that calls them where no file is found is refused at load
+with the reason. Without ``html``/``text`` a mail has wardops's bodies.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from alerter.gotmpl import parse as gparse
@@ -158,6 +167,15 @@ def html_escape(text: str) -> str:
     return _HTML_SPECIAL.sub(lambda m: _HTML_ESCAPES[m[0]], text)
 
 
+_HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
+
+
+def without_comments(source: str) -> str:
+    """``source`` without HTML comments: html/template leaves them out of its output
+    (a comment's text between actions is not modelled: Alertmanager's have none)."""
+    return _HTML_COMMENT.sub("", source)
+
+
 @lru_cache(maxsize=256)
 def parse(source: str) -> dict[str, gparse.Tree]:
     """Parse once (cached); ``TemplateError`` with Go's message."""
@@ -169,15 +187,81 @@ def parse(source: str) -> dict[str, gparse.Tree]:
         raise TemplateError("template: nested too deeply") from None
 
 
-def render(source: str, payload: Mapping[str, Any], *, html: bool = False) -> str:
+#: where Debian's ``prometheus-alertmanager`` keeps the default templates its Alertmanager
+#: reads (upstream builds embed the same files)
+DEFAULT_TEMPLATES_DIR = "/usr/share/prometheus/alertmanager"
+TEMPLATE_FILES = ("default.tmpl", "email.tmpl")  # Alertmanager's FromGlobs reads these two
+
+
+@dataclass(frozen=True)
+class NamedTemplates:
+    """Alertmanager's named templates (``email.default.html``, ``__subject`` ...) as
+    parsed from its own files; ``directory`` is "" when none were found."""
+
+    directory: str = ""
+    trees: Mapping[str, gparse.Tree] = field(default_factory=dict, repr=False, compare=False)
+    #: the same for ``html``: parsed without HTML comments, which html/template drops
+    html_trees: Mapping[str, gparse.Tree] = field(default_factory=dict, repr=False,
+                                                  compare=False)
+
+    def missing_hint(self) -> str:
+        """Why a name such as ``email.default.html`` may be undefined here."""
+        if self.directory:
+            return f"Alertmanager's named templates are read from {self.directory}"
+        return (f"Alertmanager's named templates (email.default.html, __subject ...) are "
+                f"read from its own {' and '.join(TEMPLATE_FILES)}: none in "
+                f"{DEFAULT_TEMPLATES_DIR} (Debian's prometheus-alertmanager package); set "
+                "alertmanager_templates_dir to a directory that has them")
+
+
+def load_named(directory: Path | str) -> NamedTemplates:
+    """Parse ``default.tmpl`` and ``email.tmpl`` in ``directory`` as Alertmanager does
+    (into the template named "", keeping what they ``define``). Raises ``ValueError``
+    naming the file when one is missing or does not parse."""
+    trees: dict[str, gparse.Tree] = {}
+    html_trees: dict[str, gparse.Tree] = {}
+    for name in TEMPLATE_FILES:
+        file = Path(directory) / name
+        try:
+            text = file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ValueError(f"cannot read {file}: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{file}: not UTF-8 text: {exc.reason}") from None
+        for into, source in ((trees, text), (html_trees, without_comments(text))):
+            try:
+                found = gparse.parse(NAME, source, FUNCS)
+            except gparse.ParseError as exc:
+                raise ValueError(f"{file}: {exc}") from None
+            found.pop(NAME, None)
+            into.update(found)
+    return NamedTemplates(str(directory), trees, html_trees)
+
+
+@lru_cache(maxsize=1)
+def discovered() -> NamedTemplates:
+    """The named templates in ``DEFAULT_TEMPLATES_DIR``, or none when it lacks the files."""
+    if not all((Path(DEFAULT_TEMPLATES_DIR) / name).is_file() for name in TEMPLATE_FILES):
+        return NamedTemplates()
+    return load_named(DEFAULT_TEMPLATES_DIR)
+
+
+def render(source: str, payload: Mapping[str, Any], *, html: bool = False,
+           named: NamedTemplates | None = None) -> str:
     """``source`` expanded with Alertmanager's data for ``payload``; ``html`` escapes
-    what it prints. Raises ``TemplateError`` (parse) or ``ExecError`` (execution)."""
+    what it prints; ``named`` (default: ``discovered()``) are the named templates it may
+    call, and its own ``define``s replace them as in Go. Raises ``TemplateError`` (parse)
+    or ``ExecError`` (execution)."""
     data = template_data(payload)
-    variables = [(name, data.fields[field])
-                 for name, field in zip(_VARIABLES, ("Labels", "Value", "ExternalURL"),
+    variables = [(name, data.fields[key])
+                 for name, key in zip(_VARIABLES, ("Labels", "Value", "ExternalURL"),
                                         strict=True)]
-    return execute(parse(source), NAME, data, FUNCS, variables,
-                   escape=html_escape if html else None)
+    named = named if named is not None else discovered()
+    if html:
+        trees = {**named.html_trees, **parse(without_comments(source))}
+    else:
+        trees = {**named.trees, **parse(source)}
+    return execute(trees, NAME, data, FUNCS, variables, escape=html_escape if html else None)
 
 
 def sample_payload(labels: Mapping[str, str], external_url: str) -> dict[str, Any]:
@@ -194,6 +278,7 @@ def sample_payload(labels: Mapping[str, str], external_url: str) -> dict[str, An
             "commonAnnotations": {}, "externalURL": external_url}
 
 
-__all__ = ["FUNCS", "KV", "Alerts", "ExecError", "Pairs", "TemplateError", "html_escape",
-           "parse", "render", "sample_payload", "template_data"]
+__all__ = ["DEFAULT_TEMPLATES_DIR", "FUNCS", "KV", "Alerts", "ExecError", "NamedTemplates",
+           "Pairs", "TemplateError", "discovered", "html_escape", "load_named", "parse",
+           "render", "sample_payload", "template_data"]
 

@@ -58,6 +58,9 @@ class EmailConfig:
     timeout: float = 30.0                   # per SMTP conversation step
     max_attempts: int = 0                   # 0 = no limit, only max_age
     max_age: float = 86400.0
+    #: Alertmanager's named templates the ``html``/``text``/``headers`` templates may call
+    named: amdata.NamedTemplates = field(default_factory=amdata.NamedTemplates, repr=False,
+                                         compare=False)
 
     @property
     def recipients(self) -> list[str]:
@@ -89,24 +92,30 @@ def _addresses(value: object, path: str, exactly_one: bool) -> str:
     return text
 
 
-def check_template(source: str, path: str) -> None:
+def check_template(source: str, path: str, named: amdata.NamedTemplates | None = None) -> None:
     """Raise ``ValueError("path: ...")`` if ``source`` does not parse, or fails on a sample
-    group (a firing and a resolved alert) with Alertmanager's template data."""
+    group (a firing and a resolved alert) with Alertmanager's template data and ``named``
+    templates (default: ``amdata.discovered()``)."""
+    named = named if named is not None else amdata.discovered()
     try:
         amdata.parse(source)
     except amdata.TemplateError as exc:
         raise ValueError(f"{path}: template error: {exc}") from None
     try:
-        amdata.render(source, amdata.sample_payload(SAMPLE_LABELS, "http://alerter.example:9470"))
+        amdata.render(source, amdata.sample_payload(SAMPLE_LABELS, "http://alerter.example:9470"),
+                      named=named)
     except amdata.ExecError as exc:
+        hint = f"; {named.missing_hint()}" if "not defined" in str(exc) else ""
         raise ValueError(f"{path}: fails on a sample group: {exc} (e-mail templates see "
                          "Alertmanager's data: .Alerts, .CommonLabels, .GroupLabels, "
-                         ".Status, .Receiver, .ExternalURL; Alertmanager's own named "
-                         "templates such as email.default.html are not bundled)") from None
+                         f".Status, .Receiver, .ExternalURL{hint})") from None
 
 
-def parse_email_config(raw: object, path: str, base_dir: Path) -> EmailConfig:
-    """One ``email_configs`` entry; ``ValueError("path.key: ...")`` when invalid."""
+def parse_email_config(raw: object, path: str, base_dir: Path,
+                       named: amdata.NamedTemplates | None = None) -> EmailConfig:
+    """One ``email_configs`` entry; ``ValueError("path.key: ...")`` when invalid.
+    ``named``: Alertmanager's named templates (default: ``amdata.discovered()``)."""
+    named = named if named is not None else amdata.discovered()
     m = read_mapping(raw, path, KEYS)
     for key in ("to", "from", "smarthost"):
         if key not in m:
@@ -118,6 +127,7 @@ def parse_email_config(raw: object, path: str, base_dir: Path) -> EmailConfig:
         "auth_password": secret(m, path, "auth_password", base_dir, required=False),
         "auth_secret": secret(m, path, "auth_secret", base_dir, required=False),
         "tls": read_tls_config(m.get("tls_config"), f"{path}.tls_config", base_dir),
+        "named": named,
     }
     for key in ("hello", "auth_username", "auth_identity"):
         if key in m:
@@ -133,14 +143,15 @@ def parse_email_config(raw: object, path: str, base_dir: Path) -> EmailConfig:
     for key in ("html", "text"):
         if key in m:
             kw[key] = read_str(m[key], f"{path}.{key}")
-            check_template(kw[key], f"{path}.{key}")
+            check_template(kw[key], f"{path}.{key}", named)
     headers = m.get("headers") or {}
     if not isinstance(headers, Mapping):
         raise ValueError(f"{path}.headers: must be a mapping of header name to value")
     for name, value in headers.items():
         if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
             raise ValueError(f"{path}.headers: invalid header name {name!r}")
-        check_template(read_str(value, f"{path}.headers.{name}"), f"{path}.headers.{name}")
+        check_template(read_str(value, f"{path}.headers.{name}"), f"{path}.headers.{name}",
+                       named)
     kw["headers"] = dict(headers)
     if kw.get("auth_username") and kw["auth_password"] is None and kw["auth_secret"] is None:
         raise ValueError(f"{path}.auth_password: required with auth_username (or "
@@ -148,8 +159,10 @@ def parse_email_config(raw: object, path: str, base_dir: Path) -> EmailConfig:
     return EmailConfig(**kw)
 
 
-def parse_email_configs(raw: object, path: str, base_dir: Path) -> tuple[EmailConfig, ...]:
+def parse_email_configs(raw: object, path: str, base_dir: Path,
+                        named: amdata.NamedTemplates | None = None) -> tuple[EmailConfig, ...]:
     """A receiver's ``email_configs`` list."""
     if not isinstance(raw, list):
         raise ValueError(f"{path}: must be a list")
-    return tuple(parse_email_config(item, f"{path}[{i}]", base_dir) for i, item in enumerate(raw))
+    return tuple(parse_email_config(item, f"{path}[{i}]", base_dir, named)
+                 for i, item in enumerate(raw))

@@ -112,9 +112,10 @@ class RenderError(ValueError):
     """A configured template failed on this group (the notification is a dead letter)."""
 
 
-def _expand(source: str, data: Mapping[str, Any], what: str, html: bool = False) -> str:
+def _expand(source: str, data: Mapping[str, Any], cfg: EmailConfig, what: str,
+            html: bool = False) -> str:
     try:
-        return amdata.render(source, data, html=html)
+        return amdata.render(source, data, html=html, named=cfg.named)
     except (amdata.TemplateError, amdata.ExecError) as exc:
         raise RenderError(f"{what}: {exc}") from None
 
@@ -138,15 +139,15 @@ def build_message(data: Mapping[str, Any], cfg: EmailConfig, *, message_id: str,
         if name.lower() not in configured:
             msg[name] = header_value(value)
     for name, source in cfg.headers.items():
-        msg[name] = header_value(_expand(source, data, f"headers.{name}"))
+        msg[name] = header_value(_expand(source, data, cfg, f"headers.{name}"))
     if "date" not in configured:
         msg["Date"] = format_datetime(datetime.fromtimestamp(now, UTC))
     if "message-id" not in configured:
         msg["Message-Id"] = f"<{message_id}@{hostname}>"
     if level := data.get("escalationLevel"):
         msg[ESCALATION_HEADER] = str(level)
-    text = _expand(cfg.text, data, "text") if cfg.text else default_text(data, now)
-    body = _expand(cfg.html, data, "html", html=True) if cfg.html else default_html(data, now)
+    text = _expand(cfg.text, data, cfg, "text") if cfg.text else default_text(data, now)
+    body = _expand(cfg.html, data, cfg, "html", html=True) if cfg.html else default_html(data, now)
     msg.set_content(text, cte="quoted-printable")
     msg.add_alternative(body, subtype="html", cte="quoted-printable")
     return msg.as_bytes()
