@@ -7,8 +7,9 @@
    ``sum_over_time``/``count_over_time`` over windows that tile the period exactly
    (``[cell - 1ms]``, as the recording rules). Their sums are the period's figures.
 3. The state at the period's start (one instant query, the last state in the hour before).
-4. Per cell, each device's state-change counter at the cell's last scrape (one range
-   query): a cell where it moved without a down scrape holds an outage no scrape saw.
+4. Per cell, each device's state-change counter at the cell's end (one range query of
+   the plain series, a sample a cell): a cell where it moved without a down scrape holds
+   an outage no scrape saw.
 5. Raw samples only for the devices that were ever down or whose counter moved, and only
    around those cells (``up``, ``down_since`` and the counter, one query per run of such
    cells): the outages, exact to the scrape.
@@ -177,7 +178,9 @@ def collect(api: PromAPI, scope: Scope, progress: Callable[[str], None]) -> Coll
     # the state-change counter at each cell's last scrape, and before the period
     counter = scope.selector("wardops_device_state_changes_total")
     counted: dict[DeviceKey, list[float | None]] = {}
-    for series in api.query_range(f"last_over_time({counter}{window})", start + cell, end, cell):
+    # the counter's last value at each cell's end (Prometheus's 5-minute lookback): one
+    # sample a cell, where last_over_time over the cell would read every scrape
+    for series in api.query_range(counter, start + cell, end, cell):
         row = counted.setdefault(_key(series.labels), [None] * n)
         for t, v in series.points:
             row[round((t - start) / cell) - 1] = v
