@@ -33,6 +33,7 @@ from alerter.metrics import EvalMetrics
 from alerter.model import Alert, fingerprint
 from alerter.promapi import PromAPI, QueryError, Sample
 from alerter.promjson import alert_json
+from alerter.promql_print import rule_query
 from alerter.rules import Rule, RuleGroup
 from alerter.shards import ShardFreeze
 from alerter.state import StateStore
@@ -176,7 +177,7 @@ class Evaluator:
                 state = ("firing" if any(a.state == "firing" for a in alerts)
                          else "pending" if alerts else "inactive")
                 rules.append({
-                    "type": "alerting", "name": rule.name, "query": rule.expr,
+                    "type": "alerting", "name": rule.name, "query": rule_query(rule.expr),
                     "duration": rule.hold, "keepFiringFor": rule.keep_firing_for,
                     "labels": dict(rule.labels), "annotations": dict(rule.annotations),
                     "state": state, "health": rs.get("health", "unknown"),
@@ -449,9 +450,9 @@ class Evaluator:
 
     def _generator_urls(self) -> dict[str, str]:
         """Each rule's ``generatorURL`` as Prometheus sets it: the data source's table view
-        of the rule's expression, a page a person can open."""
+        of the rule's expression as Prometheus prints it, a page a person can open."""
         base = self.config.datasource.external_url.rstrip("/")
-        return {rule.key: f"{base}/graph?g0.expr={quote_plus(rule.expr)}&g0.tab=1"
+        return {rule.key: f"{base}/graph?g0.expr={quote_plus(rule_query(rule.expr))}&g0.tab=1"
                 for group in self.config.groups for rule in group.rules}
 
     def _rules_url(self, rule_key: str) -> str:
