@@ -1,6 +1,7 @@
 """Differential: one rule file evaluated by the real Prometheus (its own rule engine) and
 by the wardops alerter (querying that Prometheus); their ``/api/v1/alerts`` listings are
-compared: labels (without the external labels, which Prometheus adds only when sending),
+compared: labels (without the external labels, which Prometheus adds only when sending;
+a rule's own label of the same name and value stays),
 annotations, state, ``value`` as Go formats it, and ``activeAt`` staying at the moment
 the alert went pending. What Prometheus sends (to a real Alertmanager) is compared with
 the alerter's own API v2: labels with the external labels, and ``generatorURL``, the
@@ -47,6 +48,9 @@ groups:
       - alert: Waiting
         expr: vector(7)
         for: 1h
+      - alert: OwnMonitor
+        expr: vector(1)
+        labels: {monitor: wardops}
       - alert: Kept
         expr: vector(5) and on() (vector(time()) < {until})
         keep_firing_for: 1h
@@ -125,7 +129,7 @@ def test_alert_listing_equals_prometheuss(netns: None, tmp_path: Path) -> None:
                 alerter_config={"external_labels": EXTERNAL},
                 datasource={"external_url": PROM_URL}) as (prom, ours):
             names = {"Big", "Small", "Negative", "Whole", "NotANumber", "Infinite", "Held",
-                     "Waiting", "Kept"}
+                     "Waiting", "Kept", "OwnMonitor"}
             for url in (prom, ours):
                 wait_for(lambda url=url: set(alert_listing(url)) == names, timeout=30,
                          what=f"every alert listed by {url}")
@@ -156,6 +160,9 @@ def test_alert_listing_equals_prometheuss(netns: None, tmp_path: Path) -> None:
                 # bound prints as 1.7...e+09)
                 assert ours_v2[name]["generatorURL"] == sent[name]["generatorURL"], name
             assert sent["Big"]["labels"]["monitor"] == "wardops"
+            # a rule's own label named and valued like an external label stays listed
+            assert mine["OwnMonitor"]["labels"]["monitor"] == "wardops"
+            assert "monitor" not in mine["Big"]["labels"]
             assert ours_v2["Big"]["generatorURL"] == (
                 f"{PROM_URL}/graph?g0.expr=vector%281.234567891e%2B06%29&g0.tab=1")
             theirs_q, mine_q = _queries(prom), _queries(ours)
