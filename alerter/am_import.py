@@ -137,8 +137,10 @@ class ConversionError(ConfigError):
 class Converter:
     """One conversion; ``warnings`` collects what was not converted."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, texts: Mapping[str, str] | None = None) -> None:
         self.source = source
+        #: source text of unquoted bool/int/float scalars by path (``load_yaml``'s texts)
+        self.texts: Mapping[str, str] = texts or {}
         self.warnings: list[str] = []
         self.global_: Mapping[str, Any] = {}
         self.dropped: dict[str, list[str]] = {}  # receiver name -> what it lost
@@ -188,14 +190,16 @@ class Converter:
 
     def scalar_text(self, value: object, path: str) -> str:
         """A ``match``/``match_re`` value as Alertmanager reads it: Go's YAML gives a
-        string field the scalar's text (``null`` is empty). YAML has already turned an
-        unquoted ``true``/``0.50`` into a bool or a number here, so the text as written
-        is lost: the usual spelling is used, and a warning says to quote it."""
+        string field the scalar's text as written (``0.50``, ``true``, ``yes``, ``0x1F``;
+        ``null`` is empty), which the reader kept (``texts``). Where it did not (a value
+        brought in by a ``<<`` merge) the usual spelling is used, with a warning."""
         if isinstance(value, str):
             return value
         if value is None:
             self.warn(path, "null: matches an empty or missing label, as in Alertmanager")
             return ""
+        if path in self.texts:
+            return self.texts[path]
         if isinstance(value, bool):
             text = "true" if value else "false"
         elif isinstance(value, (int, float)):
@@ -207,6 +211,10 @@ class Converter:
                         "there (e.g. '0.50') to be sure")
         return text
 
+    def name_text(self, value: object, path: str) -> object:
+        """A name as Go reads it into a string: an unquoted ``off`` or ``1`` is its text."""
+        return self.texts.get(path, value) if not isinstance(value, str) else value
+
     # --- route tree ---------------------------------------------------------------------------
 
     def route(self, raw: object, path: str) -> dict[str, Any]:
@@ -215,7 +223,7 @@ class Converter:
         self.known_keys(raw, path, AM_ROUTE)
         out: dict[str, Any] = {}
         if "receiver" in raw:
-            out["receiver"] = raw["receiver"]
+            out["receiver"] = self.name_text(raw["receiver"], f"{path}.receiver")
         matchers = self.matchers(raw, path, "matchers", "match", "match_re")
         if matchers:
             out["matchers"] = matchers
@@ -425,10 +433,11 @@ class Converter:
         self.known_keys(raw, path, known)
 
     def receiver(self, raw: object, path: str) -> dict[str, Any]:
-        if not isinstance(raw, Mapping) or not isinstance(raw.get("name"), str):
+        if not isinstance(raw, Mapping) or not isinstance(
+                self.name_text(raw.get("name"), f"{path}.name"), str):
             raise ConversionError(f"{self.source}: {path}: a receiver needs a name")
         self.known_keys(raw, path, AM_RECEIVER)
-        name = raw["name"]
+        name = str(self.name_text(raw["name"], f"{path}.name"))
         hooks: list[dict[str, Any]] = []
         emails: list[dict[str, Any]] = []
         kinds = {"webhook_configs": (self.webhook, hooks), "slack_configs": (self.slack, hooks),
@@ -617,11 +626,12 @@ def dump(result: dict[str, Any], conv: Converter) -> str:
 def convert_file(path: str) -> tuple[str, list[str], list[str]]:
     """Read and convert ``path``; return (YAML text, warnings, receivers that routes use
     but that have no integration left). Raises ``ConversionError``."""
+    texts: dict[str, str] = {}
     try:
-        doc = read_yaml(path)
+        doc = read_yaml(path, texts)
     except ConfigError as exc:
         raise ConversionError(str(exc)) from None
-    conv = Converter(path)
+    conv = Converter(path, texts)
     result = conv.convert(doc)
     try:
         parse_notify_config(result, base_dir=Path(path).parent)
