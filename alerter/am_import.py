@@ -41,6 +41,7 @@ from typing import Any
 
 import yaml
 
+from alerter.am_checks import UNCONVERTED_FIELDS, refusal
 from alerter.notify.config import parse_notify_config
 from alerter.notify.email.config import check_template
 from alerter.notify.matchers import Matcher, parse_matchers
@@ -50,10 +51,7 @@ from wardops_common.yamlfile import ConfigError, read_yaml
 ROUTE_TIMERS = ("group_wait", "group_interval", "repeat_interval")
 ROUTE_KEYS = {"receiver", "group_by", "continue", "routes", "matchers", "match", "match_re",
               "mute_time_intervals", "active_time_intervals", *ROUTE_TIMERS}
-UNSUPPORTED_INTEGRATIONS = ("pagerduty_configs", "opsgenie_configs",
-                            "victorops_configs", "pushover_configs", "sns_configs",
-                            "wechat_configs", "webex_configs", "discord_configs",
-                            "msteamsv2_configs", "jira_configs", "rocketchat_configs")
+UNSUPPORTED_INTEGRATIONS = tuple(UNCONVERTED_FIELDS)
 GO_TEMPLATE = "{{"
 _COMMON = {"send_resolved", "http_config"}
 #: fields of the integrations the importer converts (Alertmanager 0.25 to 0.28)
@@ -139,12 +137,15 @@ class ConversionError(ConfigError):
 class Converter:
     """One conversion; ``warnings`` collects what was not converted."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, texts: Mapping[str, str] | None = None) -> None:
         self.source = source
+        #: source text of unquoted bool/int/float scalars by path (``load_yaml``'s texts)
+        self.texts: Mapping[str, str] = texts or {}
         self.warnings: list[str] = []
         self.global_: Mapping[str, Any] = {}
         self.dropped: dict[str, list[str]] = {}  # receiver name -> what it lost
         self.emptied: list[str] = []  # receivers with integrations before, none now
+        self.used_globals: set[str] = set()  # global defaults an integration took
 
     def warn(self, where: str, message: str) -> None:
         self.warnings.append(f"{self.source}: {where}: {message}")
@@ -189,14 +190,16 @@ class Converter:
 
     def scalar_text(self, value: object, path: str) -> str:
         """A ``match``/``match_re`` value as Alertmanager reads it: Go's YAML gives a
-        string field the scalar's text (``null`` is empty). YAML has already turned an
-        unquoted ``true``/``0.50`` into a bool or a number here, so the text as written
-        is lost: the usual spelling is used, and a warning says to quote it."""
+        string field the scalar's text as written (``0.50``, ``true``, ``yes``, ``0x1F``;
+        ``null`` is empty), which the reader kept (``texts``). Where it did not (a value
+        brought in by a ``<<`` merge) the usual spelling is used, with a warning."""
         if isinstance(value, str):
             return value
         if value is None:
             self.warn(path, "null: matches an empty or missing label, as in Alertmanager")
             return ""
+        if path in self.texts:
+            return self.texts[path]
         if isinstance(value, bool):
             text = "true" if value else "false"
         elif isinstance(value, (int, float)):
@@ -208,6 +211,10 @@ class Converter:
                         "there (e.g. '0.50') to be sure")
         return text
 
+    def name_text(self, value: object, path: str) -> object:
+        """A name as Go reads it into a string: an unquoted ``off`` or ``1`` is its text."""
+        return self.texts.get(path, value) if not isinstance(value, str) else value
+
     # --- route tree ---------------------------------------------------------------------------
 
     def route(self, raw: object, path: str) -> dict[str, Any]:
@@ -216,7 +223,7 @@ class Converter:
         self.known_keys(raw, path, AM_ROUTE)
         out: dict[str, Any] = {}
         if "receiver" in raw:
-            out["receiver"] = raw["receiver"]
+            out["receiver"] = self.name_text(raw["receiver"], f"{path}.receiver")
         matchers = self.matchers(raw, path, "matchers", "match", "match_re")
         if matchers:
             out["matchers"] = matchers
@@ -246,6 +253,7 @@ class Converter:
         where = f"{path}.http_config"
         if http is None:
             http, where = self.global_.get("http_config"), "global.http_config"
+            self.used_globals.add("http_config")
         if not http:
             return {}
         if not isinstance(http, Mapping):
@@ -302,8 +310,10 @@ class Converter:
             out["url_file"] = raw["api_url_file"]
         elif "slack_api_url" in self.global_:
             out["url"] = self.global_["slack_api_url"]
+            self.used_globals.add("slack_api_url")
         elif "slack_api_url_file" in self.global_:
             out["url_file"] = self.global_["slack_api_url_file"]
+            self.used_globals.add("slack_api_url_file")
         else:
             self.warn(path, "no api_url (nor global.slack_api_url); skipped")
             return None
@@ -368,13 +378,18 @@ class Converter:
         out: dict[str, Any] = {}
         if raw.get("to"):
             out["to"] = raw["to"]
+        # the password and its file are one setting: a local one of them replaces both
+        # global ones (Alertmanager's Config.UnmarshalYAML)
+        password = ("auth_password", "auth_password_file")
+        own_password = any(raw.get(k) not in (None, "") for k in password)
         for key, default in EMAIL_GLOBALS.items():
             if raw.get(key) not in (None, ""):
                 out[key] = raw[key]
+            elif key in password and own_password:
+                continue
             elif self.global_.get(default) not in (None, ""):
                 out[key] = self.global_[default]
-        if "auth_password" in out and "auth_password_file" in out:
-            del out["auth_password"]  # one of them: the file, as the more specific one
+                self.used_globals.add(default)
         if not all(out.get(k) for k in ("to", "from", "smarthost")):
             self.warn(path, "needs to, from and smarthost (or global.smtp_from and "
                             "global.smtp_smarthost); skipped")
@@ -418,10 +433,11 @@ class Converter:
         self.known_keys(raw, path, known)
 
     def receiver(self, raw: object, path: str) -> dict[str, Any]:
-        if not isinstance(raw, Mapping) or not isinstance(raw.get("name"), str):
+        if not isinstance(raw, Mapping) or not isinstance(
+                self.name_text(raw.get("name"), f"{path}.name"), str):
             raise ConversionError(f"{self.source}: {path}: a receiver needs a name")
         self.known_keys(raw, path, AM_RECEIVER)
-        name = raw["name"]
+        name = str(self.name_text(raw["name"], f"{path}.name"))
         hooks: list[dict[str, Any]] = []
         emails: list[dict[str, Any]] = []
         kinds = {"webhook_configs": (self.webhook, hooks), "slack_configs": (self.slack, hooks),
@@ -442,6 +458,9 @@ class Converter:
                     else:
                         dropped.append(f"{key}[{i}] (incomplete)")
             elif key in UNSUPPORTED_INTEGRATIONS:
+                known = UNCONVERTED_FIELDS[key]
+                for i, item in enumerate(value or []):
+                    self.mapping(item, f"{path}.{key}[{i}]", known or set(item))
                 count = len(value or [])
                 self.warn(f"{path}.{key}", f"{count} integration(s) not converted "
                           "(wardops delivers e-mail and webhooks: slack, teams, telegram, "
@@ -521,6 +540,16 @@ class Converter:
         self.known_keys(doc, "", AM_TOP)
         self.global_ = doc.get("global") or {}
         self.mapping(self.global_, "global", AM_GLOBAL)
+        result = self.convert_checked(doc)
+        refused = refusal(doc)  # after the schema: Alertmanager checks in that order too
+        if refused:
+            where, message = refused
+            raise ConversionError(f"{self.source}: {where}: {message} (Alertmanager "
+                                  "refuses this file)")
+        return result
+
+    def convert_checked(self, doc: Mapping[str, Any]) -> dict[str, Any]:
+        """The conversion proper; unknown keys raise on the way."""
         for key in sorted(self.global_):
             if key not in ("slack_api_url", "slack_api_url_file", "resolve_timeout",
                            "http_config", *EMAIL_GLOBALS.values()):
@@ -540,6 +569,11 @@ class Converter:
             out["time_intervals"] = intervals
         out["receivers"] = [self.receiver(r, f"receivers[{i}]")
                             for i, r in enumerate(doc.get("receivers") or [])]
+        for key in sorted(set(self.global_) - self.used_globals):
+            if key in ("slack_api_url", "slack_api_url_file", "http_config",
+                       *EMAIL_GLOBALS.values()) and self.global_[key] not in (None, ""):
+                self.warn(f"global.{key}", "a default no converted integration uses; "
+                                           "not converted")
         for key in sorted(set(doc) - {"global", "route", "inhibit_rules", "receivers",
                                       "time_intervals", "mute_time_intervals"}):
             note = {"templates": "Go templates are not converted (use a template webhook "
@@ -592,11 +626,12 @@ def dump(result: dict[str, Any], conv: Converter) -> str:
 def convert_file(path: str) -> tuple[str, list[str], list[str]]:
     """Read and convert ``path``; return (YAML text, warnings, receivers that routes use
     but that have no integration left). Raises ``ConversionError``."""
+    texts: dict[str, str] = {}
     try:
-        doc = read_yaml(path)
+        doc = read_yaml(path, texts)
     except ConfigError as exc:
         raise ConversionError(str(exc)) from None
-    conv = Converter(path)
+    conv = Converter(path, texts)
     result = conv.convert(doc)
     try:
         parse_notify_config(result, base_dir=Path(path).parent)

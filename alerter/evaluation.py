@@ -45,6 +45,9 @@ class AlertState:
     keep_firing_since: float | None  # first evaluation without the condition, while kept
     value: float
     resolved_at: float | None = None
+    #: names of ``external_labels`` the alerter added to ``labels`` (listed without them,
+    #: as Prometheus lists alerts); None: not known (state saved by an older version)
+    added: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,8 @@ class Candidate:
     labels: dict[str, str]
     annotations: dict[str, str]
     value: float
+    #: names of ``external_labels`` the alerter added (the query result had no such label)
+    added: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -105,12 +110,12 @@ def step(previous: Mapping[str, AlertState], candidates: Mapping[str, Candidate]
                                annotations=cand.annotations,
                                state="firing" if firing else "pending", active_at=now,
                                fired_at=now if firing else None, keep_firing_since=None,
-                               value=cand.value)
+                               value=cand.value, added=cand.added)
             result.transitions[fp] = Transition.NEW_FIRING if firing else Transition.NEW_PENDING
             result.dirty.append(fp)
         else:
             alert = replace(old, labels=cand.labels, annotations=cand.annotations,
-                            value=cand.value, keep_firing_since=None)
+                            value=cand.value, keep_firing_since=None, added=cand.added)
             if old.state == "firing":
                 result.transitions[fp] = Transition.STILL_FIRING
                 if old.keep_firing_since is not None:

@@ -33,6 +33,7 @@ from alerter.metrics import EvalMetrics
 from alerter.model import Alert, fingerprint
 from alerter.promapi import PromAPI, QueryError, Sample
 from alerter.promjson import alert_json
+from alerter.promql_print import rule_query
 from alerter.rules import Rule, RuleGroup
 from alerter.shards import ShardFreeze
 from alerter.state import StateStore
@@ -176,7 +177,7 @@ class Evaluator:
                 state = ("firing" if any(a.state == "firing" for a in alerts)
                          else "pending" if alerts else "inactive")
                 rules.append({
-                    "type": "alerting", "name": rule.name, "query": rule.expr,
+                    "type": "alerting", "name": rule.name, "query": rule_query(rule.expr),
                     "duration": rule.hold, "keepFiringFor": rule.keep_firing_for,
                     "labels": dict(rule.labels), "annotations": dict(rule.annotations),
                     "state": state, "health": rs.get("health", "unknown"),
@@ -310,21 +311,30 @@ class Evaluator:
             labels.pop("__name__", None)  # templates see it in $labels; alerts drop it
             labels.update(self._expand(rule.label_templates, sample, "labels", errors, now))
             labels["alertname"] = rule.name
-            for name, value in self.config.external_labels.items():
-                labels.setdefault(name, value)
+            added = self._add_external(labels)
             annotations = self._expand(rule.annotation_templates, sample, "annotations",
                                        errors, now)
             fp = fingerprint(labels)
             if fp in out:
                 raise RuleFailure("duplicate_labelset", "vector contains metrics with the same "
                                   "labelset after applying alert labels")
-            out[fp] = Candidate(fp, labels, annotations, sample.value)
+            out[fp] = Candidate(fp, labels, annotations, sample.value, added)
         failed, first_error = len(errors), (errors[0] if errors else "")
         if failed:
             self.metrics.template_errors.labels(rule.name).inc(failed)
             log.warning("template expansion failed; error marker sent",
                         extra={"rule": rule.name, "count": failed, "error": first_error})
         return out
+
+    def _add_external(self, labels: dict[str, str]) -> frozenset[str]:
+        """Add the external labels an alert lacks; the names added (an alert's own label
+        of that name stays, and stays listed)."""
+        added = []
+        for name, value in self.config.external_labels.items():
+            if name not in labels:
+                labels[name] = value
+                added.append(name)
+        return frozenset(added)
 
     def _expand(self, templates: Mapping[str, Template], sample: Sample, kind: str,
                 errors: list[str], now: float) -> dict[str, str]:
@@ -347,8 +357,7 @@ class Evaluator:
         for cause in causes:
             labels = {"alertname": DEGRADED_ALERTNAME, "severity": "critical",
                       "cause": cause.cause, **cause.labels}
-            for name, value in self.config.external_labels.items():
-                labels.setdefault(name, value)
+            added = self._add_external(labels)
             fp = fingerprint(labels)
             out[fp] = Candidate(fp, labels, {
                 "summary": cause.summary,
@@ -356,7 +365,7 @@ class Evaluator:
                                "last state and do not resolve until data is healthy again; "
                                "devices may be down without an alert.",
                 "runbook_url": "docs/runbooks.md#monitoringdegraded",
-            }, 1.0)
+            }, 1.0, added)
         return out
 
     def _restore_after_downtime(self, last_evaluation: float | None, now: float) -> None:
@@ -429,11 +438,10 @@ class Evaluator:
     # ------------------------------------------------------------------ helpers
 
     def _alert(self, a: AlertState, links: Mapping[str, str] | None = None) -> Alert:
-        ext = self.config.external_labels
-        # an external label the alert carries with the external value was added by the
-        # alerter (a rule's own label of that name and value is indistinguishable)
-        added = frozenset(n for n, v in ext.items() if a.labels.get(n) == v) if ext else \
-            frozenset()
+        added = a.added
+        if added is None:  # saved by an older version: the names carrying external values
+            ext = self.config.external_labels
+            added = frozenset(n for n, v in ext.items() if a.labels.get(n) == v)
         links = links if links is not None else self._generator_urls()
         return Alert(labels=a.labels, annotations=a.annotations, state=a.state,
                      starts_at=a.fired_at if a.fired_at is not None else a.active_at,
@@ -449,9 +457,9 @@ class Evaluator:
 
     def _generator_urls(self) -> dict[str, str]:
         """Each rule's ``generatorURL`` as Prometheus sets it: the data source's table view
-        of the rule's expression, a page a person can open."""
+        of the rule's expression as Prometheus prints it, a page a person can open."""
         base = self.config.datasource.external_url.rstrip("/")
-        return {rule.key: f"{base}/graph?g0.expr={quote_plus(rule.expr)}&g0.tab=1"
+        return {rule.key: f"{base}/graph?g0.expr={quote_plus(rule_query(rule.expr))}&g0.tab=1"
                 for group in self.config.groups for rule in group.rules}
 
     def _rules_url(self, rule_key: str) -> str:

@@ -34,7 +34,7 @@ CREATE TABLE IF NOT EXISTS alerts (
     rule_key TEXT NOT NULL, fingerprint TEXT NOT NULL,
     labels TEXT NOT NULL, annotations TEXT NOT NULL, state TEXT NOT NULL,
     active_at REAL NOT NULL, fired_at REAL, keep_firing_since REAL, value REAL NOT NULL,
-    PRIMARY KEY (rule_key, fingerprint));
+    added TEXT, PRIMARY KEY (rule_key, fingerprint));
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT, rule_key TEXT NOT NULL, fingerprint TEXT NOT NULL,
     labels TEXT NOT NULL, annotations TEXT NOT NULL, active_at REAL NOT NULL,
@@ -50,6 +50,18 @@ def _row(a: AlertState) -> tuple[object, ...]:
             a.value)
 
 
+def _added(text: str | None) -> frozenset[str] | None:
+    """The stored names of added external labels; None when unknown or unreadable (the
+    listing then falls back to the label values)."""
+    try:
+        names = json.loads(text) if text is not None else None
+    except ValueError:
+        return None
+    if isinstance(names, list) and all(isinstance(n, str) for n in names):
+        return frozenset(names)
+    return None
+
+
 class StateStore:
     """The alerter's alert state on disk; one writer (the evaluation loop)."""
 
@@ -61,6 +73,9 @@ class StateStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(alerts)")}
+        if "added" not in columns:  # a state_dir of an older version: NULL = not known
+            self._db.execute("ALTER TABLE alerts ADD COLUMN added TEXT")
 
     def close(self) -> None:
         """Close the database."""
@@ -72,16 +87,18 @@ class StateStore:
         with self._lock:
             rows = self._db.execute(
                 "SELECT rule_key, fingerprint, labels, annotations, state, active_at, fired_at,"
-                " keep_firing_since, value FROM alerts").fetchall()
+                " keep_firing_since, value, added FROM alerts").fetchall()
             out_rows = self._db.execute(
                 "SELECT id, rule_key, fingerprint, labels, annotations, active_at, fired_at,"
                 " keep_firing_since, value, resolved_at FROM outbox ORDER BY id").fetchall()
         active: dict[str, dict[str, AlertState]] = {}
-        for key, fp, labels, notes, state, active_at, fired_at, keep_firing_since, value in rows:
+        for key, fp, labels, notes, state, active_at, fired_at, keep_firing_since, value, \
+                added in rows:
             active.setdefault(key, {})[fp] = AlertState(
                 rule_key=key, fingerprint=fp, labels=json.loads(labels),
                 annotations=json.loads(notes), state=state, active_at=active_at,
-                fired_at=fired_at, keep_firing_since=keep_firing_since, value=value)
+                fired_at=fired_at, keep_firing_since=keep_firing_since, value=value,
+                added=_added(added))
         outbox = [(row[0], AlertState(
             rule_key=row[1], fingerprint=row[2], labels=json.loads(row[3]),
             annotations=json.loads(row[4]), state="resolved", active_at=row[5],
@@ -127,12 +144,14 @@ class StateStore:
                     cur.execute("DELETE FROM alerts")
                 cur.executemany(
                     "INSERT INTO alerts (rule_key, fingerprint, labels, annotations, active_at,"
-                    " fired_at, keep_firing_since, value, state) VALUES (?,?,?,?,?,?,?,?,?)"
+                    " fired_at, keep_firing_since, value, state, added)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?)"
                     " ON CONFLICT (rule_key, fingerprint) DO UPDATE SET labels=excluded.labels,"
                     " annotations=excluded.annotations, active_at=excluded.active_at,"
                     " fired_at=excluded.fired_at, keep_firing_since=excluded.keep_firing_since,"
-                    " value=excluded.value, state=excluded.state",
-                    [(*_row(a), a.state) for a in upserts])
+                    " value=excluded.value, state=excluded.state, added=excluded.added",
+                    [(*_row(a), a.state, None if a.added is None else json.dumps(sorted(a.added)))
+                     for a in upserts])
                 cur.executemany("DELETE FROM alerts WHERE rule_key=? AND fingerprint=?", deletes)
                 ids = []
                 for alert in resolved:

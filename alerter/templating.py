@@ -482,7 +482,7 @@ FUNCTIONS: dict[str, Func] = {
     "toTime": Func(_to_time, ("any",)),
     "parseDuration": Func(parse_duration, ("string",)),
     # bound per expansion; these entries make the parser know the names
-    "query": Func(lambda q: QueryResult(), ("string",)),
+    "query": Func(lambda q: QueryResult(), ("string",), pure=False),
     "pathPrefix": Func(lambda: ""),
     "externalURL": Func(lambda: ""),
 }
@@ -549,7 +549,7 @@ class Template:
                     raise FuncError(str(exc)) from None
                 return QueryResult(Sample(s.labels, s.value) for s in found)
 
-            funcs["query"] = Func(do_query, ("string",))
+            funcs["query"] = Func(do_query, ("string",), pure=False)
             funcs["externalURL"] = Func(lambda: external_url)
             funcs["pathPrefix"] = Func(lambda: urllib.parse.urlsplit(external_url).path)
         try:

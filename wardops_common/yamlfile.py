@@ -15,6 +15,11 @@ or broken one uses to hang or mislead:
   merge keys are allowed, as in YAML 1.1.
 
 Errors are ``ConfigError`` with a one-line message naming the file and line.
+
+``texts``: a reader that must see a value as Go's YAML library hands it to a string field
+(Alertmanager's ``match: {ratio: 0.50}`` compares the text ``0.50``; PyYAML has made it
+the float 0.5) passes a dict, which gets the source text of every unquoted scalar YAML
+reads as a bool, int, float or date, keyed by its path (``route.routes[0].match.ratio``).
 """
 
 from __future__ import annotations
@@ -144,11 +149,34 @@ def _python_parser_error(text: str) -> yaml.YAMLError | None:
     return None
 
 
-def load_yaml(text: str, source: str) -> object:
+_TYPED = {"tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
+          "tag:yaml.org,2002:timestamp"}
+_STR = "tag:yaml.org,2002:str"
+
+
+def _scalar_texts(root: Node, texts: dict[str, str]) -> None:
+    """Fill ``texts`` with path -> source text of the plain bool/int/float scalars under
+    ``root`` (iterative; keys that are not strings and ``<<`` merges are not followed)."""
+    stack: list[tuple[Node, str]] = [(root, "")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, ScalarNode):
+            if node.tag in _TYPED and not node.style:  # plain: None (PyYAML) or "" (libyaml)
+                texts[path] = node.value
+        elif isinstance(node, SequenceNode):
+            stack.extend((child, f"{path}[{i}]") for i, child in enumerate(node.value))
+        elif isinstance(node, MappingNode):
+            for key, value in node.value:
+                if isinstance(key, ScalarNode) and key.tag == _STR:
+                    stack.append((value, f"{path}.{key.value}" if path else key.value))
+
+
+def load_yaml(text: str, source: str, texts: dict[str, str] | None = None) -> object:
     """Parse one YAML document from ``text`` (``source`` names it in errors).
 
     Returns plain Python data (dicts, lists, str, int, float, bool, None, dates); None for
-    an empty document. Raises ``ConfigError``."""
+    an empty document. ``texts``, when given, gets the source text of unquoted typed
+    scalars (see the module's docstring). Raises ``ConfigError``."""
     if len(text) > MAX_BYTES:
         raise ConfigError(f"{source}: larger than {MAX_BYTES // 2**20} MiB")
     try:
@@ -159,6 +187,8 @@ def load_yaml(text: str, source: str) -> object:
             if node is None:
                 return None
             _check_nodes(node, source)
+            if texts is not None:
+                _scalar_texts(node, texts)
             return loader.construct_document(node)
         finally:
             loader.dispose()
@@ -175,7 +205,7 @@ def load_yaml(text: str, source: str) -> object:
         raise ConfigError(f"{source}: invalid YAML value: {exc}") from None
 
 
-def read_yaml(path: Path | str) -> object:
+def read_yaml(path: Path | str, texts: dict[str, str] | None = None) -> object:
     """Read ``path`` (UTF-8, at most ``MAX_BYTES``) and parse it with ``load_yaml``."""
     path = Path(path)
     try:
@@ -190,4 +220,4 @@ def read_yaml(path: Path | str) -> object:
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text: {exc.reason} at byte {exc.start}") \
             from None
-    return load_yaml(text, str(path))
+    return load_yaml(text, str(path), texts)

@@ -10,7 +10,7 @@ variable scopes, and Go's error messages with the node and position they point a
 from __future__ import annotations
 
 import urllib.parse
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,8 +32,9 @@ from alerter.gotmpl.values import (
     is_number,
 )
 
-#: Go's limit on nested ``template`` calls is 100000; Python's stack is smaller.
-MAX_DEPTH = 200
+#: Go's limit on nested ``template`` calls (``maxExecDepth``); the walk does not use the
+#: Python stack for them (``_State.walk``)
+MAX_DEPTH = 100_000
 
 
 class ExecError(Exception):
@@ -55,6 +56,8 @@ class Func:
     fn: Callable[..., Any]
     params: tuple[str, ...] = ()
     variadic: str | None = None
+    #: False for a function whose result may change between calls (``query``)
+    pure: bool = True
 
 
 class _Missing:
@@ -64,6 +67,10 @@ class _Missing:
 _MISSING: Any = _Missing()
 _NILABLE = {"any", "value", "template.queryResult", "*template.sample",
             "map[string]string", "*time.Time"}
+
+
+#: a child to walk: (the state it runs in, its dot, the node)
+_Walk = tuple["_State", Any, Any]
 
 
 class _Break(Exception):
@@ -105,10 +112,35 @@ def _truth(value: Any) -> bool:
     return is_true(value)[0]
 
 
+class _Run:
+    """What the states of one execution share: the chain of states by depth, the
+    ``template`` calls in progress by (name, dot) with the impure-call count at their
+    start, and that count."""
+
+    __slots__ = ("chain", "active", "impure")
+
+    def __init__(self) -> None:
+        self.chain: list[_State] = []
+        self.active: dict[tuple[str, Any], tuple[int, int]] = {}
+        self.impure = 0
+
+
+def _dot_key(dot: Any) -> Any:
+    """A dot two calls share: a scalar by value, anything else by identity (the active
+    state holding it keeps it alive, so its id is not reused meanwhile)."""
+    if dot is None or type(dot) in (str, int, float, bool):
+        return (type(dot), dot)
+    return id(dot)
+
+
 class _State:
+    __slots__ = ("trees", "tree", "funcs", "depth", "escape", "node", "vars", "out", "run",
+                 "first_call")
+
     def __init__(self, trees: Mapping[str, P.Tree], tree: P.Tree,
                  funcs: Mapping[str, Func], depth: int = 0,
-                 escape: Callable[[str], str] | None = None) -> None:
+                 escape: Callable[[str], str] | None = None,
+                 run: _Run | None = None) -> None:
         self.trees = trees
         self.tree = tree
         self.funcs = funcs
@@ -117,6 +149,9 @@ class _State:
         self.node: Any = None
         self.vars: list[list[Any]] = []
         self.out: list[str] = []
+        self.run = run if run is not None else _Run()
+        #: the first ``template`` call this state made (where Go would stop at the limit)
+        self.first_call: P.TemplateCall | None = None
 
     # errors ---------------------------------------------------------------------
     def errorf(self, message: str) -> ExecError:
@@ -154,7 +189,37 @@ class _State:
         raise self.errorf(f"undefined variable: {name}")
 
     # walking --------------------------------------------------------------------
+    # Go allows 100,000 nested ``template`` calls. Walking recursively would need several
+    # Python frames per level, so the walk runs on an explicit stack instead: each walk
+    # function is a generator that yields (state, dot, node) for a child to walk, and
+    # ``walk`` drives them (a child's exception is thrown into its parent, so ``finally``,
+    # ``break``/``continue`` and errors unwind as in the recursive form).
     def walk(self, dot: Any, node: Any) -> None:
+        """Execute ``node`` with ``dot``, appending to ``self.out``."""
+        stack: list[Generator[_Walk, None, None]] = [self.walk_node(dot, node)]
+        error: BaseException | None = None
+        while stack:
+            top = stack[-1]
+            try:
+                if error is not None:
+                    thrown, error = error, None
+                    state, child_dot, child = top.throw(thrown)
+                else:
+                    state, child_dot, child = next(top)
+            except StopIteration:
+                stack.pop()
+                continue
+            except BaseException as exc:  # to the parent walk, as a recursive call would
+                stack.pop()
+                if not stack:
+                    raise
+                # without the child's traceback: 100,000 levels of it would keep every
+                # finished generator alive until the error is handled
+                error = exc.with_traceback(None)
+                continue
+            stack.append(state.walk_node(child_dot, child))
+
+    def walk_node(self, dot: Any, node: Any) -> Generator[_Walk, None, None]:
         self.node = node
         if isinstance(node, P.Action):
             value = self.eval_pipeline(dot, node.pipe)
@@ -164,14 +229,17 @@ class _State:
             self.out.append(node.text)
         elif isinstance(node, P.ListNode):
             for child in node.nodes:
-                self.walk(dot, child)
+                if isinstance(child, P.Text):  # the common leaves, without a generator
+                    self.out.append(child.text)
+                else:
+                    yield self, dot, child
         elif isinstance(node, P.Branch):
             if node.kind == "range":
-                self.walk_range(dot, node)
+                yield from self.walk_range(dot, node)
             else:
-                self.walk_if_or_with(node, dot)
+                yield from self.walk_if_or_with(node, dot)
         elif isinstance(node, P.TemplateCall):
-            self.walk_template(dot, node)
+            yield from self.walk_template(dot, node)
         elif isinstance(node, P.Break):
             raise _Break
         elif isinstance(node, P.Continue):
@@ -179,7 +247,7 @@ class _State:
         else:
             raise self.errorf(f"unknown node: {node}")
 
-    def walk_if_or_with(self, node: P.Branch, dot: Any) -> None:
+    def walk_if_or_with(self, node: P.Branch, dot: Any) -> Generator[_Walk, None, None]:
         mark = self.mark()
         try:
             value = self.eval_pipeline(dot, node.pipe)
@@ -187,60 +255,85 @@ class _State:
             if not ok:
                 raise self.errorf(f"if/with can't use {go_v(value)}")
             if truth:
-                self.walk(value if node.kind == "with" else dot, node.body)
+                yield self, value if node.kind == "with" else dot, node.body
             elif node.else_body is not None:
-                self.walk(dot, node.else_body)
+                yield self, dot, node.else_body
         finally:
             self.pop(mark)
 
-    def walk_range(self, dot: Any, node: P.Branch) -> None:
+    def walk_range(self, dot: Any, node: P.Branch) -> Generator[_Walk, None, None]:
         self.node = node
         outer = self.mark()
         try:
             value = self.eval_pipeline(dot, node.pipe)
             mark = self.mark()
-
-            def one(index: Any, elem: Any) -> None:
+            if isinstance(value, (list, tuple)) and value:
+                items: list[tuple[Any, Any]] = list(enumerate(value))
+            elif isinstance(value, Mapping) and value:
+                items = [(key, value[key]) for key in sorted(value)]
+            else:
+                if value is not None and not isinstance(value, (list, tuple, Mapping)):
+                    raise self.errorf(f"range can't iterate over {go_v(value)}")
+                if node.else_body is not None:
+                    yield self, dot, node.else_body
+                return
+            for index, elem in items:
                 if node.pipe.decl:
                     self.set_top_var(1, elem)
                 if len(node.pipe.decl) > 1:
                     self.set_top_var(2, index)
                 try:
-                    self.walk(elem, node.body)
+                    yield self, elem, node.body
                 except _Continue:
                     pass
                 finally:
                     self.pop(mark)
-
-            if isinstance(value, (list, tuple)) and value:
-                for i, elem in enumerate(value):
-                    one(i, elem)
-                return
-            if isinstance(value, Mapping) and value:
-                for key in sorted(value):
-                    one(key, value[key])
-                return
-            if value is not None and not isinstance(value, (list, tuple, Mapping)):
-                raise self.errorf(f"range can't iterate over {go_v(value)}")
-            if node.else_body is not None:
-                self.walk(dot, node.else_body)
         except _Break:
             pass
         finally:
             self.pop(outer)
 
-    def walk_template(self, dot: Any, node: P.TemplateCall) -> None:
+    def walk_template(self, dot: Any, node: P.TemplateCall) -> Generator[_Walk, None, None]:
         self.node = node
+        if self.first_call is None:
+            self.first_call = node
         tree = self.trees.get(node.name)
         if tree is None:
             raise self.errorf(f"template {go_quote(node.name)} not defined")
         if self.depth >= MAX_DEPTH:
             raise self.errorf(f"exceeded maximum template depth ({MAX_DEPTH})")
         dot = self.eval_pipeline(dot, node.pipe)
-        inner = _State(self.trees, tree, self.funcs, self.depth + 1, self.escape)
+        run = self.run
+        key = (node.name, _dot_key(dot))
+        started = run.active.get(key)
+        if started is not None and started[1] == run.impure:
+            raise self.endless(started[0])
+        inner = _State(self.trees, tree, self.funcs, self.depth + 1, self.escape, run)
         inner.out = self.out
         inner.vars = [["$", dot]]
-        inner.walk(dot, tree.root)
+        run.active[key] = (self.depth, run.impure)
+        del run.chain[inner.depth:]
+        run.chain.append(inner)
+        try:
+            yield inner, dot, tree.root
+        finally:
+            if started is None:
+                del run.active[key]
+            else:
+                run.active[key] = started
+
+    def endless(self, since: int) -> ExecError:
+        """Go's error at its depth limit, for a call that repeats the one made at depth
+        ``since`` (same template, same dot, no impure call between): from there the calls
+        repeat with a period of ``self.depth - since`` levels until the state at depth
+        ``MAX_DEPTH`` makes its first ``template`` call, which fails. Going there would
+        take 100,000 levels; the state that one repeats is on the chain already."""
+        period = self.depth - since
+        twin = since + 1 + (MAX_DEPTH - since - 1) % period
+        state = self if twin == self.depth else self.run.chain[twin]
+        assert state.first_call is not None and state.depth == twin
+        state.node = state.first_call
+        return state.errorf(f"exceeded maximum template depth ({MAX_DEPTH})")
 
     def print_value(self, node: Any, value: Any) -> None:
         self.node = node
@@ -402,6 +495,8 @@ class _State:
             i = len(rest)
             typ = params[i] if i < len(params) else (func.variadic or "any")
             argv.append(self.validate_type(final, typ))
+        if not func.pure:
+            self.run.impure += 1
         try:
             return func.fn(*argv)
         except FuncError as exc:
@@ -482,13 +577,12 @@ def execute(trees: Mapping[str, P.Tree], name: str, data: Any,
     ``HTML``."""
     tree = trees[name]
     state = _State(trees, tree, funcs, escape=escape)
+    state.run.chain.append(state)
     state.vars = [["$", data]] + [[n, v] for n, v in variables]
     try:
         state.walk(data, tree.root)
     except (_Break, _Continue):  # the parser allows them only inside range
         raise ExecError(f"template: {name}: break or continue outside range") from None
-    except RecursionError:
-        raise ExecError(f"template: {name}: exceeded maximum template depth") from None
     return "".join(state.out)
 
 

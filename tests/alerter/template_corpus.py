@@ -122,6 +122,21 @@ CORPUS: list[tuple[str, str, str]] = [
     ("NilCommand", "vector(2)", "{{ with $labels.x }}{{ . }}{{ end }}{{ len $labels }}"),
     ("Multiline", "vector(2)",
      "line one\n{{ if true }}\n  {{ humanize $value }}\n{{ end }}\n{{ gt $value 1 }}"),
+    # --- template calls that never end: Go stops at 100,000 levels and names the call
+    ("RecurseSelf", "vector(1)",
+     '{{ define "a" }}{{ template "a" . }}{{ end }}{{ template "a" . }}'),
+    ("RecurseThroughIf", "vector(1)",
+     '{{ define "a" }}x{{ if . }}{{ template "a" . }}{{ end }}{{ end }}{{ template "a" . }}'),
+    ("RecursePair", "vector(1)",
+     '{{ define "a" }}{{ template "b" . }}{{ end }}{{ define "b" }}y{{ template "c" 1 }}'
+     '{{ template "a" . }}{{ end }}{{ define "c" }}c{{ end }}{{ template "a" . }}'),
+    ("RecurseThree", "vector(1)",
+     '{{ define "a" }}{{ template "b" . }}{{ end }}{{ define "b" }}{{ template "c" . }}'
+     '{{ end }}{{ define "c" }}{{ template "a" . }}{{ end }}{{ template "x" $labels }}'
+     '{{ define "x" }}{{ template "a" 1 }}{{ end }}'),
+    ("RecurseNewDot", "vector(1)",
+     '{{ define "a" }}{{ if lt (len .) 3 }}{{ template "a" (printf "%sx" .) }}{{ end }}'
+     '{{ template "a" . }}{{ end }}{{ template "a" "" }}'),
 ]
 
 #: Label templates (labels are expanded like annotations).

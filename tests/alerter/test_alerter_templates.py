@@ -151,6 +151,19 @@ def test_a_template_calling_itself_stops_with_a_marker() -> None:
     assert text == f"<error expanding template: {error}>"
 
 
+def test_recursion_without_repeating_reaches_gos_limit_on_no_python_stack() -> None:
+    """Each level passes a new dot, so no level repeats an earlier one: the walk goes the
+    full 100,000 levels (Go's maxExecDepth) on its own stack, not Python's (a recursive
+    walk died at about 200), and ends with Go's error at the call that hit the limit."""
+    text, error = compile_template(
+        '{{ define "a" }}{{ template "a" (args .) }}{{ end }}{{ template "a" 1 }}'
+    ).expand({}, 1.0)
+    assert error is not None and error.endswith(
+        'executing "a" at <{{template "a" (args .)}}>: exceeded maximum template depth '
+        "(100000)"), error
+    assert text == f"<error expanding template: {error}>"
+
+
 def test_a_width_of_a_billion_is_refused_as_go_refuses_it() -> None:
     """Go's fmt treats a width over a million as malformed instead of allocating it."""
     text = compile_template('{{ printf "%0999999999d" 1 }}').render({}, 1.0)

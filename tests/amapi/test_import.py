@@ -313,34 +313,41 @@ def test_http_config_is_carried_over_and_loads(tmp_path: Path) -> None:
 
 
 def test_match_values_convert_as_alertmanager_reads_them(tmp_path: Path) -> None:
-    """Go's YAML gives match values their text; PyYAML has typed them already. null is
-    the empty string (as in Alertmanager, not "None"); an unquoted true/0.5 becomes
-    "true"/"0.5" with a warning to quote it (its text as written is not recoverable);
-    api_url and api_url_file together are refused, as Alertmanager refuses them."""
+    """Go's YAML gives match values their text as written (the reader keeps it): an
+    unquoted true/0.50/yes/0x1F converts to that text, without a warning; null is the
+    empty string in ``match`` (as in Alertmanager, not "None") and refused in
+    ``match_re`` (as Alertmanager refuses it); api_url and api_url_file together are
+    refused, as Alertmanager refuses them. Routing by them is compared with the real
+    Alertmanager in tests/alerter/test_am_scalars.py."""
     path = tmp_path / "alertmanager.yml"
     path.write_text("route:\n  receiver: x\n  routes:\n"
-                    "    - {receiver: x, match: {maintenance: true, ratio: 0.5}, "
-                    "match_re: {site: null}}\nreceivers: [{name: x}]\n")
+                    "    - {receiver: x, match: {maintenance: true, ratio: 0.50, flag: yes, "
+                    "code: 0x1F, site: null}}\n"
+                    "receivers: [{name: x}]\n")
     result = run_cli("import-alertmanager-config", str(path))
     assert result.returncode == 0, result.stderr
     route = yaml.safe_load(result.stdout)["route"]["routes"][0]
-    assert route["matchers"] == ['maintenance="true"', 'ratio="0.5"', 'site=~""']
+    assert route["matchers"] == ['maintenance="true"', 'ratio="0.50"', 'flag="yes"',
+                                 'code="0x1F"', 'site=""']
     assert "None" not in result.stdout
-    warnings = result.stderr.splitlines()
-    assert f"warning: {path}: route.routes[0].match.maintenance: unquoted bool True " \
-           "converted as 'true'; Alertmanager compares the text as written in the file: " \
-           "quote it there (e.g. '0.50') to be sure" in warnings
-    assert f"warning: {path}: route.routes[0].match_re.site: null: matches an empty or " \
-           "missing label, as in Alertmanager" in warnings
-    both = tmp_path / "both.yml"
-    both.write_text("route: {receiver: x}\nreceivers:\n  - name: x\n    slack_configs:\n"
-                    "      - {api_url: 'https://hooks.slack.com/a', api_url_file: f}\n")
-    refused = run_cli("import-alertmanager-config", str(both))
-    assert refused.returncode == 2
-    assert "at most one of api_url and api_url_file must be configured" in refused.stderr
-    am = subprocess.run(["amtool", "check-config", str(both)], capture_output=True,
-                        text=True, timeout=30)
-    assert am.returncode != 0  # the real one refuses it as well
+    assert result.stderr.splitlines() == [
+        f"warning: {path}: route.routes[0].match.site: null: matches an empty or missing "
+        "label, as in Alertmanager"]
+    for name, text, message in [
+            ("nil_re.yml", "route:\n  receiver: x\n  routes: [{receiver: x, match_re: "
+             "{site: null}}]\nreceivers: [{name: x}]\n",
+             'route.routes[0].match_re.site: invalid regexp value for "site"'),
+            ("both.yml", "route: {receiver: x}\nreceivers:\n  - name: x\n    slack_configs:\n"
+             "      - {api_url: 'https://hooks.slack.com/a', api_url_file: f}\n",
+             "at most one of api_url and api_url_file must be configured")]:
+        refused_file = tmp_path / name
+        refused_file.write_text(text)
+        refused = run_cli("import-alertmanager-config", str(refused_file))
+        assert refused.returncode == 2
+        assert message in refused.stderr
+        am = subprocess.run(["amtool", "check-config", str(refused_file)],
+                            capture_output=True, text=True, timeout=30)
+        assert am.returncode != 0  # the real one refuses it as well
 
 
 def test_time_intervals_convert_with_the_same_meaning(tmp_path: Path) -> None:
