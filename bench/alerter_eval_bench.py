@@ -7,7 +7,7 @@ Prometheus and vmalert.
 One run starts, on loopback:
 - a /metrics target (a child process) serving the wardops exporter's own /metrics (its
   real renderer, default parents from its real inventory loader, RTT histograms) for N
-  devices in N/10 sites, re-probed every 5 s, 10% down (half of them as whole sites, whose
+  devices in N/10 sites, re-probed every half interval, 10% down (half of them as whole sites, whose
   other devices the dependency rule cuts off, half scattered);
 - Prometheus scraping it, with the default rules (``rules/*.yml``) as its own rule files;
 - vmalert evaluating the same rule files against that Prometheus;
@@ -99,14 +99,14 @@ class Target:
         return b"".join(render_metrics(self.metrics, self.states, CollectorRegistry()))
 
 
-def serve_target(port: int, devices: int) -> None:
-    """Child-process mode: serve the metrics, probed and re-rendered every 5 s."""
+def serve_target(port: int, devices: int, every: float) -> None:
+    """Child-process mode: serve the metrics, probed and re-rendered every ``every`` s."""
     target = Target(devices, Path(tempfile.mkdtemp(prefix="wardops-eval-target-")))
     cache = {"body": target.body()}
 
     def refresh() -> None:
         while True:
-            time.sleep(5)
+            time.sleep(every)
             target.probe(time.time())
             cache["body"] = target.body()
     threading.Thread(target=refresh, daemon=True).start()
@@ -188,7 +188,7 @@ def main() -> int:
     parser.add_argument("--serve-target", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_target:
-        serve_target(args.serve_target, args.devices)
+        serve_target(args.serve_target, args.devices, max(5.0, args.interval / 2))
         return 0
 
     work = Path(tempfile.mkdtemp(prefix="wardops-eval-bench-"))
@@ -205,7 +205,7 @@ def main() -> int:
         sink = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Sink)
         threading.Thread(target=sink.serve_forever, daemon=True).start()
         spawn([sys.executable, __file__, "--devices", str(args.devices),
-               "--serve-target", str(target_port)], "target")
+               "--interval", str(args.interval), "--serve-target", str(target_port)], "target")
         (work / "prometheus.yml").write_text(textwrap.dedent(f"""\
             global: {{scrape_interval: {args.interval}s, evaluation_interval: {args.interval}s}}
             rule_files: ['{REPO / 'rules' / '*.yml'}']
