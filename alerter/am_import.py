@@ -183,7 +183,8 @@ class Converter:
             for name, value in mapping.items():
                 text = self.scalar_text(value, f"{path}.{key}.{name}")
                 try:
-                    result.append(Matcher(str(name), op, text))
+                    result.append(Matcher(self.key_text(name, f"{path}.{key}.{name}"), op,
+                                          text))
                 except ValueError as exc:
                     raise ConversionError(f"{self.source}: {path}.{key}.{name}: {exc}") from None
         return [str(m) for m in result]
@@ -210,6 +211,16 @@ class Converter:
                         "Alertmanager compares the text as written in the file: quote it "
                         "there (e.g. '0.50') to be sure")
         return text
+
+    def key_text(self, key: object, path: str) -> str:
+        """A mapping key as Go reads it into a string: an unquoted ``on``, ``yes`` or ``1``
+        is the label name ``on``, ``yes``, ``1`` (PyYAML makes it True or 1)."""
+        if isinstance(key, str):
+            return key
+        if path + "#key" in self.texts:
+            return self.texts[path + "#key"]
+        raise ConversionError(f"{self.source}: {path}: the key {key!r} is not text and its "
+                              "spelling is lost (a << merge): quote it")
 
     def name_text(self, value: object, path: str) -> object:
         """A name as Go reads it into a string: an unquoted ``off`` or ``1`` is its text."""

@@ -27,6 +27,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
+from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from wardops_common.text import one_line
@@ -120,15 +121,25 @@ def _children(node: Node) -> list[Node]:
     return []
 
 
+def _key_value(key: ScalarNode) -> object:
+    """The Python value a mapping key becomes: ``on`` and ``yes`` are both True (and equal
+    to 1), so two such keys are one key of the resulting dict."""
+    if key.tag in _TYPED:
+        return SafeConstructor().construct_object(key)
+    return key.value
+
+
 def _no_duplicate_keys(node: MappingNode, source: str) -> None:
-    seen: set[tuple[str, str]] = set()
+    seen: set[object] = set()
     for key, _ in node.value:
         if not isinstance(key, ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
             continue
-        ident = (key.tag, key.value)
+        ident = _key_value(key)
         if ident in seen:
             raise ConfigError(f"{_where(source, key.start_mark)}invalid YAML: key "
-                              f"{key.value!r} is given twice in one mapping")
+                              f"{key.value!r} is given twice in one mapping"
+                              + ("" if isinstance(ident, str) else
+                                 f" (as {ident!r}: quote keys such as on, yes or 1)"))
         seen.add(ident)
 
 
@@ -156,7 +167,9 @@ _STR = "tag:yaml.org,2002:str"
 
 def _scalar_texts(root: Node, texts: dict[str, str]) -> None:
     """Fill ``texts`` with path -> source text of the plain bool/int/float scalars under
-    ``root`` (iterative; keys that are not strings and ``<<`` merges are not followed)."""
+    ``root`` (iterative; ``<<`` merges are not followed). A plain typed key (``on: x``, a
+    key True) is in the path as its Python value (``match.True``) and its own text is at
+    that path plus ``#key``."""
     stack: list[tuple[Node, str]] = [(root, "")]
     while stack:
         node, path = stack.pop()
@@ -169,6 +182,10 @@ def _scalar_texts(root: Node, texts: dict[str, str]) -> None:
             for key, value in node.value:
                 if isinstance(key, ScalarNode) and key.tag == _STR:
                     stack.append((value, f"{path}.{key.value}" if path else key.value))
+                elif isinstance(key, ScalarNode) and key.tag in _TYPED and not key.style:
+                    child = f"{path}.{_key_value(key)}" if path else str(_key_value(key))
+                    texts[child + "#key"] = key.value
+                    stack.append((value, child))
 
 
 def load_yaml(text: str, source: str, texts: dict[str, str] | None = None) -> object:

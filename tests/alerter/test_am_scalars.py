@@ -1,5 +1,6 @@
 """Unquoted match values route as in Alertmanager: Go's YAML hands Alertmanager the text
-as written (``0.50``, ``true``, ``yes``, ``0x1F``, ``1_000``, ``2024-01-02``), which the
+as written (``0.50``, ``true``, ``yes``, ``0x1F``, ``1_000``, ``2024-01-02``; label names
+``on`` and ``yes`` too), which the
 importer keeps (``wardops_common.yamlfile``'s ``texts``) instead of PyYAML's ``0.5``,
 ``True``, ``31``. The converted routes are asked the same label sets as the real
 Alertmanager (``amtool config routes test``) and must pick the same receivers."""
@@ -27,6 +28,8 @@ route:
     - {receiver: day, match: {day: 2024-01-02}}
     - {receiver: version, match_re: {version: 1.0}}
     - {receiver: off, match: {state: off}}
+    - {receiver: onkey, match: {on: x}}
+    - {receiver: yeskey, match_re: {yes: "a.*"}}
 receivers:
   - {name: default}
   - {name: half}
@@ -37,6 +40,8 @@ receivers:
   - {name: day}
   - {name: version}
   - {name: off}
+  - {name: onkey}
+  - {name: yeskey}
 """
 LABEL_SETS = [
     {"ratio": "0.50"}, {"ratio": "0.5"}, {"maintenance": "true"}, {"maintenance": "True"},
@@ -44,6 +49,8 @@ LABEL_SETS = [
     {"count": "1_000"}, {"count": "1000"}, {"day": "2024-01-02"},
     {"version": "1.0"}, {"version": "1x0"}, {"version": "1"}, {"state": "off"},
     {"state": "false"}, {"other": "x"},
+    # label names YAML 1.1 types: Go reads the key as written
+    {"on": "x"}, {"true": "x"}, {"True": "x"}, {"yes": "ab"},
 ]
 
 

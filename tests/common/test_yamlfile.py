@@ -42,6 +42,8 @@ HOSTILE: dict[str, tuple[bytes, str]] = {
     "recursive-alias": (b"a: &a [1, *a]\n", "contains it"),
     "duplicate-key": (b"devices: []\nprobe: {interval: 5s}\nprobe: {interval: 1h}\n",
                       "'probe' is given twice"),
+    # PyYAML would keep one of two keys that both become True (or 1) without a word
+    "typed-duplicate-key": (b"labels: {on: a, yes: b}\n", "'yes' is given twice in one mapping (as True"),
     "year-zero": (b"when: 0000-01-01\n", "year 0 is out of range"),
     "not-utf8": (b"name: \xff\xfe\n", "not UTF-8"),
     "undefined-alias": (b"a: *nowhere\n", "undefined alias"),
