@@ -381,6 +381,11 @@ def main(argv: list[str] | None = None) -> int:
         else:
             say(f"  no daily loop ({no_loop}): showing the stack on {args.inventory.name} only")
         services = build_services(args, run_dir, branch is not None)
+        if branch is not None:  # for a person who wants to press the / page's buttons
+            token_file = run_dir / "alerter-token"
+            token_file.touch(mode=0o600)
+            token_file.chmod(0o600)
+            token_file.write_text(env[TOKEN_ENV] + "\n")
         for service in services:
             service.start(env, console)
             wait_ready(service)
@@ -456,7 +461,7 @@ wardops demo is running. Open:
   Grafana     not in this demo (no Debian package): `docker compose up` brings it
               with the dashboards provisioned (docs/stack.md)
 
-{LOOP_NOTE if loop else NO_LOOP_NOTE}
+{LOOP_NOTE.format(token_file=run_dir / 'alerter-token') if loop else NO_LOOP_NOTE}
 Logs: {run_dir / 'logs'}. Ctrl-C stops everything.
 The availability report of this run (while it runs; or start with --report DIR):
   {command}
@@ -465,7 +470,8 @@ The availability report of this run (while it runs; or start with --report DIR):
 
 LOOP_NOTE = """The daily loop starts now, at the branch in its own network namespace. The
 example devices (127.x) answer throughout; intervals are short (probes, scrapes and
-evaluations every 2 s) so each step takes seconds."""
+evaluations every 2 s) so each step takes seconds. To press the alerter's buttons
+yourself: its /?signin, any user name, the password in {token_file}."""
 NO_LOOP_NOTE = """Every example device is a 127.x address and answers, so expect the Watchdog
 notification and no outage (with root, the demo plays real outages)."""
 

@@ -420,7 +420,8 @@ class DailyLoop:
         alert = next(iter(self.alerts("DeviceDown", device=ATM)), None)
         if alert is None:
             raise RuntimeError(f"daily loop: the alerter's API lists no DeviceDown for {ATM}")
-        self.say("   The on-call engineer presses Acknowledge on the alerter's / page "
+        self.say("   The loop acknowledges it, as the on-call engineer would with the "
+                 "Acknowledge button on the alerter's / page "
                  f"(POST /api/v1/alerts/{alert['fingerprint']}/ack).")
         self.acknowledge(alert["fingerprint"])
         status = self.wait("the acknowledgement in the alerter's API", lambda: next(
