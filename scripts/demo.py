@@ -367,6 +367,11 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _on_signal)
     services: list[Service] = []
+    # cleans up if this process is killed (kill -9) before its finally: below runs
+    reaper = subprocess.Popen([sys.executable, str(REPO / "scripts" / "demo_reaper.py"),
+                               branch.netns if branch else ""], stdin=subprocess.PIPE,
+                              start_new_session=True)
+    assert reaper.stdin is not None
     status = 0
     started: float | None = None
     console = Console()
@@ -388,6 +393,9 @@ def main(argv: list[str] | None = None) -> int:
             token_file.write_text(env[TOKEN_ENV] + "\n")
         for service in services:
             service.start(env, console)
+            assert service.popen is not None
+            reaper.stdin.write(f"{service.popen.pid}\n".encode())
+            reaper.stdin.flush()
             wait_ready(service)
         started = time.time()
         print_urls(services, run_dir, started, branch is not None)
@@ -423,6 +431,9 @@ def main(argv: list[str] | None = None) -> int:
         if branch is not None:  # after the exporter, which probes over its links
             branch.remove()
             say(f"  removed the branch namespace {branch.netns}")
+        reaper.stdin.write(b"done\n")
+        reaper.stdin.close()
+        reaper.wait()
     return status
 
 

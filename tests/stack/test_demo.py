@@ -161,3 +161,35 @@ def test_demo_plays_the_daily_loop_with_real_outages(netns: None, tmp_path: Path
              "No DeviceDown for Kutaisi-Switch or Kutaisi-ATM", "5. Everything returns"]
     positions = [text.index(step) for step in steps]
     assert positions == sorted(positions), text
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the daily loop needs root")
+def test_demo_killed_mid_loop_leaves_nothing_behind(netns: None, tmp_path: Path) -> None:
+    """kill -9 while the loop runs (an outage in place): the stack's programs stop and
+    the branch namespace goes, without the demo's own clean-up."""
+    netns_name = f"wdemo-kill-{os.getpid()}"
+    out = tmp_path / "demo.out"
+    with open(out, "wb") as fh:
+        demo = subprocess.Popen([sys.executable, str(REPO / "scripts" / "demo.py"),
+                                 "--run-dir", str(tmp_path / "run"), "--branch-netns",
+                                 netns_name], stdout=fh, stderr=subprocess.STDOUT,
+                                env=python_env(), cwd=REPO)
+        try:
+            wait_for(lambda: "1. Silknet stops" in out.read_text() or demo.poll() is not None,
+                     timeout=90, what=f"the loop's first outage (output: {out})")
+            assert demo.poll() is None, out.read_text()
+            assert (Path("/run/netns") / netns_name).exists()
+            demo.kill()
+            demo.wait(timeout=10)
+            for port in (9469, 9470, 9090, 9099):
+                wait_for(lambda port=port: port_free(port), timeout=20,
+                         what=f"port {port} released after the demo was killed")
+            wait_for(lambda: not (Path("/run/netns") / netns_name).exists(), timeout=20,
+                     what=f"the namespace {netns_name} removed after the demo was killed")
+        finally:
+            if demo.poll() is None:
+                demo.kill()
+            subprocess.run(["ip", "netns", "del", netns_name], check=False,
+                           capture_output=True)
+    assert "removed the branch namespace" not in out.read_text()  # it was not the demo
+    assert "demo-reaper: the demo died; stopped 4 program(s)" in out.read_text()
