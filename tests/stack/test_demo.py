@@ -153,11 +153,13 @@ def test_demo_plays_the_daily_loop_with_real_outages(netns: None, tmp_path: Path
     assert router in ([], [("firing", "DeviceDown", "demo-sink", "Kutaisi-Router"),
                            ("resolved", "DeviceDown", "demo-sink", "Kutaisi-Router")]), got
     # in order, each once, and nothing else: no manager, no switch, no second ATM page,
-    # no DeviceFlapping
-    assert [n for n in got if n not in router] == LOOP, got
+    # no DeviceFlapping. The ATM's two resolves are sent at the same moment (the on-call
+    # level's from the escalation state, the sink's at its group's flush): either first.
+    rest = [n for n in got if n not in router]
+    assert rest[:4] + sorted(rest[4:6]) + rest[6:] == LOOP, got
     # and the terminal told it as it happened
     steps = ["1. Silknet stops", "2. Kutaisi-ATM goes down", "3. Nobody acknowledges",
-             "presses Acknowledge", "Nothing went to the manager", "4. Kutaisi-Router goes down",
+             "Acknowledge button", "Nothing went to the manager", "4. Kutaisi-Router goes down",
              "No DeviceDown for Kutaisi-Switch or Kutaisi-ATM", "5. Everything returns"]
     positions = [text.index(step) for step in steps]
     assert positions == sorted(positions), text
