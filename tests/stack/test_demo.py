@@ -119,7 +119,8 @@ def test_demo_plays_the_daily_loop_with_real_outages(netns: None, tmp_path: Path
     out = tmp_path / "demo.out"
     with open(out, "wb") as fh:
         demo = subprocess.Popen([sys.executable, str(REPO / "scripts" / "demo.py"),
-                                 "--run-dir", str(run_dir), "--branch-netns", netns_name],
+                                 "--run-dir", str(run_dir), "--branch-netns", netns_name,
+                                 "--report", str(tmp_path / "report")],
                                 stdout=fh, stderr=subprocess.STDOUT, env=python_env(),
                                 cwd=REPO)
         try:
@@ -163,6 +164,10 @@ def test_demo_plays_the_daily_loop_with_real_outages(netns: None, tmp_path: Path
              "No DeviceDown for Kutaisi-Switch or Kutaisi-ATM", "5. Everything returns"]
     positions = [text.index(step) for step in steps]
     assert positions == sorted(positions), text
+    # --report: the run's availability report, written at Ctrl-C, has the loop's outages
+    outages = (tmp_path / "report" / "outages.csv").read_text()
+    assert {line.split(",")[0] for line in outages.splitlines()[1:]} == {
+        "Kutaisi-Router", "Kutaisi-Switch", "Kutaisi-ATM"}, outages
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the daily loop needs root")
