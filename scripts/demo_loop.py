@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -81,7 +82,6 @@ WATCH = 10.0
 
 def why_no_loop() -> str | None:
     """Why this machine cannot run the daily loop (None: it can)."""
-    import os
     if os.geteuid() != 0:
         return ("not root: the daily loop needs a network namespace, veth links and "
                 "nftables (sudo scripts/demo)")
@@ -454,7 +454,7 @@ class DailyLoop:
         self.wait("the exporter reporting the switch and the ATM down", lambda: all(
             self.down_in_prometheus(d) for d in (SWITCH, ATM)), timeout=10)
         self.say(f"   The exporter reports {SWITCH} and {ATM} down (its / page shows them "
-                 f"behind the down router); watching {WATCH:.0f}s for a false page.")
+                 f"as \"parent down\"); watching {WATCH:.0f}s for a false page.")
         end = time.time() + WATCH
         self.wait("the watch", lambda: time.time() >= end, timeout=WATCH + 5)
         false = [a for a in self.arrived if a.at >= since and a.matches("DeviceDown", "firing")
