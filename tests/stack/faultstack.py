@@ -29,12 +29,16 @@ class Stack:
                  group_interval: str = "1s", small_disk: bool = False,
                  entries: dict[str, dict[str, object]] | None = None,
                  routes: list[dict[str, object]] | None = None,
-                 inhibit_rules: list[dict[str, object]] | None = None) -> None:
+                 inhibit_rules: list[dict[str, object]] | None = None,
+                 rule_files: tuple[str, ...] = ("wardops.yml",),
+                 exporter_env: dict[str, str] | None = None) -> None:
         """``devices``: name → loopback address; the name's part before "-" is its site,
         the part after it its type. ``group_interval``: how long a group's later changes
         (a resolve) wait for its next flush — the window in which a stop used to lose
         them. ``entries``: more inventory keys of some devices (e.g. ``parent``);
-        ``routes``, ``inhibit_rules``: more of the alerter's (receiver ``none`` drops)."""
+        ``routes``, ``inhibit_rules``: more of the alerter's (receiver ``none`` drops);
+        ``rule_files``: which of rules/*.yml the alerter evaluates; ``exporter_env``: more
+        environment of the exporter (e.g. an SNMP community)."""
         self.workdir = workdir
         self.devices = devices
         self.sites = {name: name.split("-")[0] for name in devices}
@@ -44,6 +48,7 @@ class Stack:
         self.receiver = FlakyReceiver(self.sink.url)
         self.inventory = workdir / "devices.yml"
         self.entries = entries or {}
+        self.exporter_env = exporter_env or {}
         self.write_inventory()
         self.shards = shards
         self.exporter_ports = [free_port() for _ in range(shards)]
@@ -66,7 +71,7 @@ class Stack:
         self.alerter_config.write_text(yaml.safe_dump({
             "prometheus": {"url": self.prom.url, "timeout": "2s"},
             "evaluation_interval": "1s",
-            "rule_files": [str(fast_alerting_rules(workdir / "rules") / "*.yml")],
+            "rule_files": [str(fast_alerting_rules(workdir / "rules", rule_files) / "*.yml")],
             "state_dir": str(workdir / "alerter-state"),
             "external_url": f"http://127.0.0.1:{self.alerter_port}",
             "route": {"receiver": "sink", "group_by": ["alertname", "site", "device", "cause",
@@ -117,7 +122,8 @@ class Stack:
         proc = Proc.python("exporter", "--config", str(self.inventory), "--web.listen-address",
                            f"127.0.0.1:{port}", "--state-file",
                            str(self.state_file(shard)), *args,
-                           log=self.workdir / f"exporter-{shard}.log")
+                           log=self.workdir / f"exporter-{shard}.log",
+                           env=python_env(**self.exporter_env))
         wait_http(f"http://127.0.0.1:{port}/-/ready", timeout=30)
         return proc
 

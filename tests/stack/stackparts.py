@@ -127,14 +127,21 @@ def fast_recording_rules(dest: Path, block: str = "5s", short: str = "1s",
 FAST_WINDOWS = {"[10m]": "[20s]", "[5m]": "[30s]", "[2m]": "[10s]"}
 
 
-def fast_alerting_rules(dest: Path) -> Path:
-    """rules/wardops.yml with its windows shortened (FAST_WINDOWS), in ``dest``; names,
-    labels and logic unchanged, so tests wait seconds where production waits minutes."""
+#: the path rules' `for` (IspPathDown waits 1m), shortened for tests
+FAST_FOR = {"for: 1m": "for: 3s"}
+
+
+def fast_alerting_rules(dest: Path, files: tuple[str, ...] = ("wardops.yml",)) -> Path:
+    """rules/``files`` with their windows shortened (FAST_WINDOWS; paths.yml's `for` too,
+    FAST_FOR), in ``dest``; names, labels and logic unchanged, so tests wait seconds where
+    production waits minutes."""
     dest.mkdir(parents=True, exist_ok=True)
-    text = (REPO / "rules" / "wardops.yml").read_text()
-    for long, short in FAST_WINDOWS.items():
-        text = text.replace(long, short)
-    (dest / "wardops.yml").write_text(text)
+    for name in files:
+        text = (REPO / "rules" / name).read_text()
+        for long, short in {**FAST_WINDOWS, **(FAST_FOR if name == "paths.yml" else {})
+                            }.items():
+            text = text.replace(long, short)
+        (dest / name).write_text(text)
     return dest
 
 
