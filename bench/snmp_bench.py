@@ -312,7 +312,7 @@ def main() -> None:
         for name in ("wardops steady", "wardops cold", "wardops amortized"):
             ratio = per_device[name] / per_device["snmp_exporter"]
             results[f"ratio {name}"] = ratio
-            print(f"ratio {name} / snmp_exporter CPU per device: {ratio:.1f}x (target <= 5x)")
+            print(f"ratio {name} / snmp_exporter CPU per device: {ratio:.2f}x (target <= 3x)")
         steady.close()
         cold.close()
 
