@@ -175,7 +175,6 @@ class V2cTransport:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pending: dict[int, _Pending] = {}
         self._ids = itertools.count(random.randrange(ber.REQUEST_ID_MIN, ber.REQUEST_ID_MAX))
-        self.undecodable = 0  # replies that were not SNMPv2c responses (tests read it)
 
     def _socket(self, family: int) -> socket.socket:
         loop = asyncio.get_running_loop()
@@ -281,7 +280,6 @@ class V2cTransport:
         try:
             response = ber.decode_response(data)
         except ber.BerError as exc:
-            self.undecodable += 1
             # Fail the requests waiting on this agent: its reply is garbage, and waiting
             # for the timeout would report "timeout" for an agent that does answer.
             for pending in list(self._pending.values()):
