@@ -22,6 +22,8 @@ from pysnmp.proto.api import v2c
 from exporter.snmp import ber
 from exporter.snmp.client import SnmpClient, SnmpError, V2cSession, to_python
 from exporter.snmp.credentials import V2cCredentials
+from tests.snmp.conftest import Device, one
+from tests.snmp.conftest import settings as snmp_settings
 from wardops_common.secrets import Secret
 
 COMMUNITY = b"bench-community"
@@ -328,3 +330,22 @@ def test_timeout_after_every_try(client) -> None:
     result, agent = get_uptime(client, lambda req: [], retries=2)
     assert isinstance(result, SnmpError) and result.reason == "timeout"
     assert agent.requests == 3
+
+
+def test_a_hostile_agent_is_counted_as_protocol_not_a_crash(make_poller,
+                                                            loop: asyncio.AbstractEventLoop,
+                                                            monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    monkeypatch.setenv("T_HOSTILE", COMMUNITY.decode())
+    agent = FakeAgent(lambda req: [req[:12] + b"\x41\x05\xff\xff\xff\xff\xff" * 3])
+    try:
+        poller, registry = make_poller(Device("hostile", "127.0.0.1", snmp=snmp_settings(
+            port=agent.port, community_env="T_HOSTILE")))
+        loop.run_until_complete(poller.poll_all())
+        loop.run_until_complete(poller.poll_all())
+    finally:
+        agent.close()
+    assert one(registry, "wardops_snmp_up") == 0
+    assert one(registry, "wardops_snmp_errors_total", reason="protocol") == 2
+    assert one(registry, "wardops_snmp_errors_total", reason="internal") == 0
+    assert one(registry, "wardops_snmp_uptime_seconds") is None
