@@ -24,6 +24,7 @@ from exporter.snmp.client import SnmpClient, SnmpError, V2cSession, to_python
 from exporter.snmp.credentials import V2cCredentials
 from tests.snmp.conftest import Device, one
 from tests.snmp.conftest import settings as snmp_settings
+from tests.support import fuzz_examples
 from wardops_common.secrets import Secret
 
 COMMUNITY = b"bench-community"
@@ -99,7 +100,8 @@ responses = st.builds(
     st.lists(st.tuples(oids, values), max_size=12))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=fuzz_examples(300), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(responses)
 def test_valid_responses_read_as_pysnmp_reads_them(response) -> None:
     community, rid, status, binds = response
@@ -110,7 +112,8 @@ def test_valid_responses_read_as_pysnmp_reads_them(response) -> None:
     assert (ours.community, ours.request_id, ours.error_status) == (community, rid, status)
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=fuzz_examples(600), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(responses, st.lists(st.tuples(st.sampled_from(["flip", "cut", "insert", "set"]),
                                      st.integers(0, 10_000), st.integers(0, 255)),
                            min_size=1, max_size=4))
@@ -146,7 +149,7 @@ edgy = st.lists(st.sampled_from([0x00, 0x01, 0x2B, 0x7F, 0x80, 0x81, 0xFF]) | st
                 max_size=12).map(bytes)
 
 
-@settings(max_examples=800, deadline=None)
+@settings(max_examples=fuzz_examples(800), deadline=None)
 @given(st.lists(st.tuples(edgy, st.sampled_from(VALUE_TAGS) | st.integers(0, 255), edgy),
                 min_size=1, max_size=4),
        st.binary(max_size=6))
@@ -159,7 +162,7 @@ def test_any_varbind_content_is_refused_or_read_as_pysnmp_reads_it(binds, rid: b
     agree(tlv(0x30, tlv(0x02, b"\x01") + tlv(0x04, COMMUNITY) + tlv(0xA2, pdu)))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=fuzz_examples(300), deadline=None)
 @given(st.binary(max_size=200), st.binary(max_size=30))
 def test_random_bytes_are_refused_or_read_as_pysnmp_reads_them(body: bytes, head: bytes) -> None:
     agree(body)
@@ -186,7 +189,7 @@ def test_refused_with_a_reason(data: bytes, why: str) -> None:
         ber.decode_response(data)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=fuzz_examples(200), deadline=None)
 @given(st.sampled_from([ber.GET, ber.GETBULK]), st.binary(max_size=32),
        st.integers(ber.REQUEST_ID_MIN, ber.REQUEST_ID_MAX), st.integers(0, 10),
        st.integers(0, 100), st.lists(oids, min_size=1, max_size=20))
