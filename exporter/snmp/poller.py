@@ -148,7 +148,8 @@ class SnmpPoller:
             await asyncio.sleep(max(0.0, state.settings.interval - (loop.time() - started)))
 
     async def _open_sessions(self) -> None:
-        """Register every device with the SNMP engine before the first poll.
+        """Resolve every device and register the SNMPv3 ones with pysnmp before the
+        first poll.
 
         pysnmp rebuilds its transport-to-community map whenever a target is added, on
         the next response; adding a thousand targets between responses costs O(n^2)
