@@ -3,6 +3,7 @@
 
     scripts/in-netns .venv/bin/python bench/scaleout_bench.py [--devices 100000] [--shards 4]
         [--interval 30] [--scrape 15] [--outages 16] [--steady 90] [--kill-for 150]
+        [--buckets default|none]
 
 Runs in a private network namespace (it drops loopback addresses with nftables). One run:
 
@@ -184,9 +185,11 @@ class Layout:
             for i in range(self.args.devices)]
         (self.work / "devices.csv").write_text("\n".join(rows) + "\n")
         path = self.work / "devices.yml"
-        path.write_text(yaml.safe_dump({
-            "probe": {"interval": f"{self.args.interval:g}s", "timeout": "1s", "count": 2},
-            "inventory_files": ["devices.csv"]}))
+        probe: dict[str, object] = {"interval": f"{self.args.interval:g}s", "timeout": "1s",
+                                    "count": 2}
+        if self.args.buckets == "none":
+            probe["rtt_buckets"] = []
+        path.write_text(yaml.safe_dump({"probe": probe, "inventory_files": ["devices.csv"]}))
         return path
 
     def start_shard(self, k: int) -> Part:
@@ -226,6 +229,19 @@ class Layout:
                  interval=2, what="VictoriaMetrics holding every device")
         print(f"  VictoriaMetrics has every device after {time.monotonic() - started:.1f}s",
               file=sys.stderr)
+        # its first minutes register every new series (index, caches): let that settle
+        # before the alerter queries, as it would have in a store that runs for days
+        created, settled = -1.0, time.monotonic() + 600
+        while time.monotonic() < settled:
+            text = urllib.request.urlopen(self.vm_url + "/metrics", timeout=30).read().decode()
+            now_created = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                              if line.startswith("vm_new_timeseries_created_total"))
+            if now_created == created:
+                break
+            created = now_created
+            time.sleep(2 * self.args.scrape)
+        print(f"  VictoriaMetrics settled after {time.monotonic() - started:.1f}s",
+              file=sys.stderr)
         config = {
             "prometheus": {"url": self.vm_url, "timeout": "30s"},
             "evaluation_interval": f"{self.args.scrape:g}s",
@@ -241,7 +257,7 @@ class Layout:
                               "--web.listen-address", self.alerter_url[7:],
                               log=self.work / "alerter.log")
         self.parts.append(Part("alerter", alerter))
-        wait_http(self.alerter_url + "/-/ready", timeout=120)
+        wait_http(self.alerter_url + "/-/ready", timeout=600)
 
     def query(self, expr: str) -> list[dict[str, Any]]:
         url = self.vm_url + "/api/v1/query?" + urllib.parse.urlencode({"query": expr})
@@ -397,6 +413,8 @@ def main() -> int:
     parser.add_argument("--steady", type=float, default=90.0)
     parser.add_argument("--kill-for", type=float, default=150.0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--buckets", choices=("default", "none"), default="default",
+                        help="none: probe.rtt_buckets: [] (no RTT histogram series)")
     args = parser.parse_args()
     reexec_in_netns()
     subprocess.run(["sysctl", "-qw", "net.ipv4.ping_group_range=0 2147483647"], check=True)
@@ -407,8 +425,8 @@ def main() -> int:
                    check=False)
     drop({address(i) for i in background(args.devices)})
     print(f"{args.devices:,} devices, {args.shards} shards, probe every {args.interval:g}s "
-          f"(2 requests), scrape and evaluation every {args.scrape:g}s, {len(down)} down "
-          f"throughout; work in {work}", file=sys.stderr)
+          f"(2 requests, histograms {args.buckets}), scrape and evaluation every "
+          f"{args.scrape:g}s, {len(down)} down throughout; work in {work}", file=sys.stderr)
     layout = Layout(work, args)
     try:
         started = time.monotonic()
@@ -443,7 +461,8 @@ def main() -> int:
 
     print(f"\nwardops scale-out: {args.devices:,} devices on {args.shards} exporter shards → "
           f"VictoriaMetrics → alerter (rules/*.yml); probe every {args.interval:g}s, 2 "
-          f"requests; scrape and evaluation every {args.scrape:g}s; {len(down)} devices down")
+          f"requests, histograms {args.buckets}; scrape and evaluation every {args.scrape:g}s; "
+          f"{len(down)} devices down")
     rows = [["part", "cores", "peak RSS MB"]]
     rows += [[n, f"{c:.3f}", f"{r:.0f}"] for n, c, r in figures["parts"]]
     exporter_cores = sum(c for n, c, _ in figures["parts"] if n.startswith("exporter"))
