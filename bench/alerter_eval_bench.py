@@ -3,6 +3,7 @@ Prometheus and vmalert.
 
     scripts/in-netns .venv/bin/python bench/alerter_eval_bench.py [--devices 10000] [--cycles 8]
     scripts/in-netns .venv/bin/python bench/alerter_eval_bench.py --devices 100000 --interval 30
+        [--buckets none]
 
 One run starts, on loopback:
 - a /metrics target (a child process) serving the wardops exporter's own /metrics (its
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import http.server
+import ipaddress
 import os
 import resource
 import statistics
@@ -52,6 +54,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # ---------------------------------------------------------------------------- the target
 
+FIRST = int(ipaddress.IPv4Address("127.20.0.1"))  # addresses only: nothing is probed
 SITE_SIZE = 10  # a bank branch: a router, then switches, ATMs, kiosks, cameras
 TYPES = ("router", "switch", "atm", "atm", "paybox", "nvr", "ap", "switch", "atm", "ap")
 
@@ -68,17 +71,18 @@ class Target:
     renderer, with default parents from the real inventory loader), probed every few
     seconds: fresh timestamps, RTT histograms, 10% down since five minutes before start."""
 
-    def __init__(self, devices: int, workdir: Path) -> None:
+    def __init__(self, devices: int, workdir: Path, histograms: bool = True) -> None:
         from exporter.collector import DeviceMetrics
         from exporter.config import load_inventory
         from exporter.latency import DEFAULT_BUCKETS, rendered_bounds
         rows = ["name,address,site,type"] + [
-            f"dev-{i},127.20.{i // 250}.{i % 250 + 1},site-{i // SITE_SIZE},"
+            f"dev-{i},{ipaddress.IPv4Address(FIRST + i)},site-{i // SITE_SIZE},"
             f"{TYPES[i % SITE_SIZE]}" for i in range(devices)]
         (workdir / "target.csv").write_text("\n".join(rows) + "\n")
         (workdir / "target.yml").write_text("inventory_files: [target.csv]\n")
         self.devices = load_inventory(workdir / "target.yml").devices
-        self.metrics = DeviceMetrics(self.devices, rendered_bounds(DEFAULT_BUCKETS, 1.0))
+        self.metrics = DeviceMetrics(self.devices, rendered_bounds(DEFAULT_BUCKETS, 1.0)
+                                     if histograms else None)
         self.states: dict = {}
         self.probe(time.time() - 300)
 
@@ -99,9 +103,10 @@ class Target:
         return b"".join(render_metrics(self.metrics, self.states, CollectorRegistry()))
 
 
-def serve_target(port: int, devices: int, every: float) -> None:
+def serve_target(port: int, devices: int, every: float, histograms: bool) -> None:
     """Child-process mode: serve the metrics, probed and re-rendered every ``every`` s."""
-    target = Target(devices, Path(tempfile.mkdtemp(prefix="wardops-eval-target-")))
+    target = Target(devices, Path(tempfile.mkdtemp(prefix="wardops-eval-target-")),
+                    histograms)
     cache = {"body": target.body()}
 
     def refresh() -> None:
@@ -185,10 +190,13 @@ def main() -> int:
     parser.add_argument("--devices", type=int, default=10000)
     parser.add_argument("--cycles", type=int, default=8)
     parser.add_argument("--interval", type=int, default=10, help="seconds between cycles")
+    parser.add_argument("--buckets", choices=("default", "none"), default="default",
+                        help="none: the target serves no RTT histogram (probe.rtt_buckets: [])")
     parser.add_argument("--serve-target", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_target:
-        serve_target(args.serve_target, args.devices, max(5.0, args.interval / 2))
+        serve_target(args.serve_target, args.devices, max(5.0, args.interval / 2),
+                     args.buckets != "none")
         return 0
 
     work = Path(tempfile.mkdtemp(prefix="wardops-eval-bench-"))
@@ -205,7 +213,8 @@ def main() -> int:
         sink = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Sink)
         threading.Thread(target=sink.serve_forever, daemon=True).start()
         spawn([sys.executable, __file__, "--devices", str(args.devices),
-               "--interval", str(args.interval), "--serve-target", str(target_port)], "target")
+               "--interval", str(args.interval), "--buckets", args.buckets,
+               "--serve-target", str(target_port)], "target")
         (work / "prometheus.yml").write_text(textwrap.dedent(f"""\
             global: {{scrape_interval: {args.interval}s, evaluation_interval: {args.interval}s}}
             rule_files: ['{REPO / 'rules' / '*.yml'}']
