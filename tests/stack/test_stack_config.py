@@ -483,7 +483,12 @@ def _demo_alerter_config(tmp_path: Path) -> Path:
     assert spec is not None and spec.loader is not None
     demo = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = demo  # its dataclasses look their module up there
-    spec.loader.exec_module(demo)
+    # it imports scripts/demo_loop.py from beside it, as when it runs as a script
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        spec.loader.exec_module(demo)
+    finally:
+        sys.path.remove(str(REPO / "scripts"))
     config = tmp_path / "demo-alerter.yml"
     config.write_text(yaml.safe_dump(demo.alerter_config(tmp_path, 9090, 9999, "5s")))
     return config
