@@ -6,7 +6,10 @@ Every interval is a cycle. A cycle's probes start spread evenly over the first
 each probe normally finishes before the next cycle begins. Each device is probed
 once per cycle; if its previous probe is still running when its turn comes, the turn is
 skipped and counted (probe error ``skipped``). A cycle still running when the next one
-is due is an overrun: counted, and the schedule goes on.
+is due is an overrun: counted, and the schedule goes on. The first cycle uses the short
+spread of an aligned one, so every device is known seconds after a start; a cycle whose
+spread is wider than the previous one's starts that much earlier, so that no device waits
+more than an interval.
 
 With ``probe.align_to_scrapes`` (the default) and a :class:`~exporter.alignment.ScrapeLog`
 fed by the /metrics handler, cycles move to end just before the scrapes once those are
@@ -26,7 +29,14 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
-from exporter.alignment import MARGIN, ScrapeLog, aligned_spread, aligned_start, pick_scraper
+from exporter.alignment import (
+    MARGIN,
+    REGULAR_TOLERANCE,
+    ScrapeLog,
+    aligned_spread,
+    aligned_start,
+    pick_scraper,
+)
 from exporter.config import Device, ProbeSettings
 
 log = logging.getLogger("exporter.scheduler")
@@ -147,17 +157,30 @@ class Scheduler:
     async def run(self) -> None:
         """Schedule cycles forever (cancel the task to stop)."""
         cycle_start = self._clock()
-        window = splay_window(self.settings.interval, self.settings.longest_probe)
+        # The first cycle spreads its starts as an aligned one does (seconds, not most of
+        # the interval): every device is known, and /-/ready answers, that much sooner
+        # after a start or restart (12 s instead of 32 s at 100,000 devices).
+        window = aligned_spread(len(self._devices), self.settings.interval,
+                                self.settings.longest_probe)
         running: asyncio.Task[None] | None = None
         try:
             while True:
                 late = self._late_offset(window) if self.aligned else None
                 running = asyncio.create_task(self._cycle(cycle_start, window, late))
-                # the previous cycle's last probe has ended by `earliest`
+                # the previous cycle's last probe has ended by `earliest` (with the
+                # margin a busy loop needs to record it: a cycle started at the very end
+                # of the previous one would count an overrun)
                 earliest = (cycle_start + max(window, late or 0.0)
-                            + self.settings.longest_probe)
-                cycle_start, window = self._plan(cycle_start + self.settings.interval,
-                                                 earliest)
+                            + self.settings.longest_probe + MARGIN)
+                next_start, next_window = self._plan(cycle_start + self.settings.interval,
+                                                     earliest)
+                if next_window > window:
+                    # A wider spread than this cycle's (after the first cycle, or when the
+                    # scrapes stop): start that much earlier, so that the devices at the
+                    # end of the order still wait at most one interval between probes.
+                    next_start = min(next_start,
+                                     max(next_start - (next_window - window), earliest))
+                cycle_start, window = next_start, next_window
                 await self._sleep_until(cycle_start)
                 if not running.done():
                     self.overruns += 1
@@ -197,9 +220,16 @@ class Scheduler:
                 "scraper": source, "scrape_period": round(period, 3)})
         self.aligned, self.scrape_period = True, period
         if start is None:
-            # no scrape fits this cycle (scrapes rarer than probes or not a multiple of
-            # them, or their phase moved): it keeps the cadence, with the short spread, so
-            # that the next cycle is free to start early enough for the next scrape
+            if period <= settings.interval * (1 + REGULAR_TOLERANCE):
+                # No scrape fits this cycle, though one comes every interval or more
+                # often: the scrapes' phase lies in the part of the interval this cycle
+                # cannot start in (the previous one's probes, the down devices' late ones
+                # among them, have not ended). Keeping the cadence would keep that phase
+                # for ever; starting as early as allowed moves toward the scrapes, and a
+                # later cycle fits.
+                return min(earliest, nominal), window
+            # scrapes rarer than probes: this cycle keeps the cadence, with the short
+            # spread, and a later one aligns to the next scrape
             return nominal, window
         return start, window
 

@@ -269,7 +269,7 @@ def test_down_devices_are_probed_last_so_a_recovery_lands_just_before_the_scrape
         task = asyncio.create_task(scheduler.run())
         await asyncio.sleep(0.37)
         start = loop.time()
-        for k in range(11):
+        for k in range(13):
             await asyncio.sleep(max(0.0, start + k * interval - loop.time()))
             if scheduler.aligned:
                 scrapes.append(loop.time())
@@ -282,8 +282,9 @@ def test_down_devices_are_probed_last_so_a_recovery_lands_just_before_the_scrape
     assert errors == [] and scheduler.overruns == 0
     assert len(scrapes) >= 6
     checked = 0
-    # the first two cycles after the scrapes turned regular still move to their phase
-    for scrape in scrapes[2:]:
+    # the first cycles after the scrapes turned regular still move to their phase (each
+    # starts at most as early as the previous one's end allows)
+    for scrape in scrapes[4:]:
         def last_start(name: str, scrape: float = scrape) -> float:
             return max(t for t in starts[name] if t < scrape)
         up_gap = scrape - min(last_start(d.name) for d in devs if d.name not in down)
@@ -295,3 +296,50 @@ def test_down_devices_are_probed_last_so_a_recovery_lands_just_before_the_scrape
                    for g in down_gaps), (down_gaps, up_gap)
         checked += 1
     assert checked >= 4
+
+
+def test_cycles_reach_the_scrapes_whatever_their_phase() -> None:
+    """Whatever the scrapes' phase against the exporter's start, cycles come to end just
+    before them. A phase inside the part of the interval a cycle cannot start in (the
+    previous cycle's down devices still probing) once kept the plain cadence for ever:
+    flagged aligned, yet ending anywhere before the scrape; a cycle now starts as early as
+    allowed and a later one fits. Four exporters, each scraped at its own phase."""
+    interval = 1.0
+    settings = ProbeSettings(interval=interval, timeout=0.4, count=1)
+    devs = [Device(name=f"d{i}", address=f"127.0.0.{i + 1}", site="", type="")
+            for i in range(10)]
+    down = {"d4"}
+
+    async def one(phase: float) -> tuple[list[float], list[float], Scheduler]:
+        loop = asyncio.get_running_loop()
+        log = ScrapeLog()
+        up_starts: list[float] = []
+        scrapes: list[float] = []
+
+        async def probe(device: Device) -> None:
+            if device.name not in down:
+                up_starts.append(loop.time())
+            await asyncio.sleep(settings.longest_probe if device.name in down else 0.01)
+
+        scheduler = Scheduler(devs, settings, probe, lambda *a: None, clock=loop.time,
+                              scrapes=log, is_down=lambda d: d.name in down)
+        began = loop.time()
+        task = asyncio.create_task(scheduler.run())
+        for k in range(14):
+            await asyncio.sleep(max(0.0, began + phase + k * interval - loop.time()))
+            scrapes.append(loop.time())
+            log.note("127.0.0.1 Prometheus/2.42.0", loop.time())
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return up_starts, scrapes, scheduler
+
+    async def main() -> list[tuple[list[float], list[float], Scheduler]]:
+        return list(await asyncio.gather(*(one(p) for p in (0.1, 0.35, 0.6, 0.85))))
+
+    for phase, (up_starts, scrapes, scheduler) in zip((0.1, 0.35, 0.6, 0.85), asyncio.run(main())):
+        assert scheduler.aligned and scheduler.overruns == 0, phase
+        for scrape in scrapes[-4:]:
+            # the up devices start a whole probe and the margin before each scrape
+            gap = scrape - max(t for t in up_starts if t < scrape)
+            assert settings.longest_probe + MARGIN - 0.05 <= gap, (phase, gap)
+            assert gap <= settings.longest_probe + MARGIN + 0.1, (phase, gap)
