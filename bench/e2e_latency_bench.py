@@ -17,7 +17,9 @@ Both notify with group_wait 0 and group_interval 1 s, grouped per device, to one
 sink (different paths). Each outage drops one address at a random moment and restores
 it once both stacks have notified; detection is drop → firing notification received,
 recovery is restore → resolved notification received. Several devices have outages in
-parallel, each at its own random phase. Prints p50/p95/max per stack and the ratio, and
+parallel, each at its own random phase. Outages begin once both stacks see every device up
+and, with alignment on, wardops's exporter and alerter follow the scrapes (the steady
+state; each needs a few regular scrapes first). Prints p50/p95/max per stack and the ratio, and
 writes the figures with the configuration to bench/results/.
 """
 
@@ -215,6 +217,17 @@ class Bench:
         raise SystemExit("bench: the stacks did not see every device up within "
                          f"{timeout:.0f}s; see {self.workdir}/*.log")
 
+    def wait_aligned(self, timeout: float = 120.0) -> None:
+        """With alignment on, the measurement is of the steady state: the exporter's cycles
+        and the alerter's evaluations both follow the scrapes (each needs a few regular
+        scrapes first; before that, a first outage was seen up to an interval later)."""
+        def aligned(port: int, name: str) -> bool:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                return f"{name} 1" in r.read().decode()
+        wait_for(lambda: aligned(self.exporter_port, "wardops_exporter_cycle_aligned")
+                 and aligned(self.alerter_port, "wardops_alerter_evaluation_aligned"),
+                 timeout=timeout, what="the exporter and the alerter aligned to the scrapes")
+
     def receipts(self, status: str, since: float) -> dict[tuple[str, str], float]:
         """(stack, address) → first receive time of a ``status`` notification after ``since``."""
         by_device = {**self.devices, **self.witness}
@@ -313,7 +326,9 @@ def main(argv: list[str] | None = None) -> int:
     timeout = 6 * args.interval + 30
     try:
         bench.wait_all_up()
-        time.sleep(2 * args.interval)  # Watchdog and friends out of the way
+        if not args.no_align:
+            bench.wait_aligned()
+        time.sleep(2 * args.interval)  # Watchdog and friends out of the way, phases settled
 
         def worker(devices: list[str], seed: int) -> None:
             rng = random.Random(seed)

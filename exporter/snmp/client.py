@@ -33,7 +33,7 @@ import ipaddress
 import itertools
 import random
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -160,16 +160,23 @@ class _Pending:
     timer: asyncio.TimerHandle | None = None
 
 
+#: Why the v2c transport ignored a datagram (``V2cTransport.ignored``).
+IGNORED_REASONS = ("unmatched", "socket_error")
+
+
 class V2cTransport:
     """One non-blocking UDP socket per address family for every SNMPv2c agent.
 
     Replies are read in the event loop's reader callback and matched to their request by
     request-id and source address; a reply from elsewhere, or to a request already
     answered or given up, is ignored (as pysnmp does), so late answers to a retried
-    request cannot be taken for a newer one's.
+    request cannot be taken for a newer one's. Ignored is not silent: each is counted in
+    ``ignored`` by reason (``unmatched``; ``socket_error``, an error the kernel queued on
+    the socket, e.g. from ICMP), for ``wardops_snmp_ignored_datagrams_total``.
     """
 
     def __init__(self) -> None:
+        self.ignored: dict[str, int] = dict.fromkeys(IGNORED_REASONS, 0)
         self._sockets: dict[int, socket.socket] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pending: dict[int, _Pending] = {}
@@ -271,7 +278,8 @@ class V2cTransport:
                 data, source = sock.recvfrom(65535)
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError:  # an ICMP error queued on the socket: nothing to read
+            except OSError:  # an error queued on the socket (ICMP): nothing to read
+                self.ignored["socket_error"] += 1
                 continue
             self._received(data, (source[0], source[1]))
 
@@ -287,6 +295,7 @@ class V2cTransport:
             return
         waiting = self._pending.get(response.request_id)
         if waiting is None or waiting.future.done() or waiting.session.sockaddr != source:
+            self.ignored["unmatched"] += 1  # late, duplicate, or not an answer to us
             return
         pending = waiting
         if response.community != pending.session.community:
@@ -319,6 +328,11 @@ class SnmpClient:
         self._engines: dict[object, SnmpEngine] = {}
         self._get = cmdgen.GetCommandGenerator()
         self._bulk = cmdgen.BulkCommandGenerator()
+
+    @property
+    def ignored(self) -> Mapping[str, int]:
+        """SNMPv2c datagrams read and ignored, by reason (see :class:`V2cTransport`)."""
+        return self._v2c.ignored
 
     def _engine_for(self, credentials: V3Credentials) -> SnmpEngine:
         engine = self._engines.get(credentials)  # frozen dataclass: equal ones share

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from prometheus_client.core import CounterMetricFamily
 from prometheus_client.metrics_core import Metric
 
 from exporter.snmp.client import Session, SnmpClient, SnmpError, probe_unreachable
@@ -239,5 +240,15 @@ class SnmpPoller:
         return list(self._states.values())
 
     def collect(self) -> Iterable[Metric]:
-        """Metric families for /metrics, built from the latest results."""
-        return collect_metrics(self.snapshot())
+        """Metric families for /metrics, built from the latest results, and the count of
+        SNMPv2c datagrams the client ignored."""
+        yield from collect_metrics(self.snapshot())
+        ignored = CounterMetricFamily(
+            "wardops_snmp_ignored_datagrams",
+            "SNMPv2c datagrams read and ignored, by reason: unmatched (a late or duplicate "
+            "reply, or one from an address or to a request-id not waiting; the request it "
+            "may belong to ends as a timeout error), socket_error (an error the kernel "
+            "queued on the socket).", labels=["reason"])
+        for reason, count in self._client.ignored.items():
+            ignored.add_metric([reason], count)
+        yield ignored

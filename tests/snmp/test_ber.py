@@ -313,8 +313,31 @@ def test_a_hostile_reply_is_an_error_with_its_reason(client, reply: Reply, reaso
 def test_a_stray_reply_before_the_real_one_is_ignored(client) -> None:
     good = answer()
     result, _ = get_uptime(client, lambda req: answer(request_id=request_id(req) + 1)(req)
-                           + good(req))
+                           + good(req) + good(req))
     assert result == {(1, 3, 6, 1, 2, 1, 1, 3, 0): 42}
+    # ignored, and counted: the stray one, and the duplicate of the answer (the order in
+    # which the two arrive decides which of them is "late", not how many are ignored)
+    assert client[0].ignored == {"unmatched": 2, "socket_error": 0}
+
+
+def test_ignored_datagrams_are_exported_by_reason(make_poller,
+                                                  loop: asyncio.AbstractEventLoop,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """An agent answering with another request-id: the poll is a timeout error, and the
+    answers it ignored are in /metrics, not silent."""
+    monkeypatch.setenv("T_STRAY", COMMUNITY.decode())
+    agent = FakeAgent(lambda req: answer(request_id=request_id(req) ^ 1)(req))
+    try:
+        poller, registry = make_poller(Device("stray", "127.0.0.1", snmp=snmp_settings(
+            port=agent.port, community_env="T_STRAY", timeout="300ms", retries=1)))
+        assert one(registry, "wardops_snmp_ignored_datagrams_total", reason="unmatched") == 0
+        loop.run_until_complete(poller.poll_all())
+    finally:
+        agent.close()
+    assert one(registry, "wardops_snmp_errors_total", reason="timeout") == 1
+    # the request and its retry, each answered with a wrong request-id
+    assert one(registry, "wardops_snmp_ignored_datagrams_total", reason="unmatched") == 2
+    assert one(registry, "wardops_snmp_ignored_datagrams_total", reason="socket_error") == 0
 
 
 def test_retries_resend_until_an_answer(client) -> None:
