@@ -17,12 +17,15 @@ Where promql-parser cannot represent an expression as Prometheus 2.42 parsed it 
 from __future__ import annotations
 
 import functools
+import logging
 import re
 from datetime import timedelta
 
 import promql_parser as pp
 
 from alerter.gotmpl.values import go_float, go_quote
+
+log = logging.getLogger("alerter.promql_print")
 
 #: model.Duration's units, largest first: (unit, milliseconds, only when exact)
 _UNITS = (("y", 365 * 86_400_000, True), ("w", 7 * 86_400_000, True),
@@ -206,10 +209,14 @@ def _print(node: pp.Expr) -> str:
     raise ValueError(f"unknown PromQL node {type(node).__name__}")
 
 
+@functools.lru_cache(maxsize=4096)
 def rule_query(expr: str) -> str:
     """What Prometheus shows for a rule's expression: ``prometheus_string``, or the rule's
-    text where that cannot be printed exactly."""
+    text where that cannot be printed exactly (logged once per expression: the rules API
+    and generatorURL then differ from Prometheus's for that rule)."""
     try:
         return prometheus_string(expr)
-    except ValueError:
+    except ValueError as exc:
+        log.info("rule expression shown as written, not as Prometheus prints it",
+                 extra={"expr": expr, "reason": str(exc)})
         return expr
