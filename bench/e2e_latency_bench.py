@@ -3,6 +3,7 @@
 Run inside a private network namespace (it drops loopback addresses with nftables):
 
     scripts/in-netns .venv/bin/python bench/e2e_latency_bench.py [--outages 24] [--interval 5]
+    .venv/bin/python bench/e2e_latency_bench.py --pool bench/results/e2e-latency-*.json
 
 Side by side in one run, on the same loopback "devices" and the same outages:
 
@@ -309,7 +310,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="probe.align_to_scrapes and evaluation_alignment off (the plain "
                              "cadences, for comparison)")
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--pool", type=Path, nargs="+", metavar="RESULT",
+                        help="run nothing: pool the outages of earlier runs' "
+                             "bench/results/e2e-latency-*.json files (each run starts both "
+                             "stacks afresh, so Prometheus's evaluation phase, which decides "
+                             "the peer's latency, differs run to run) and print one table")
     args = parser.parse_args(argv)
+    if args.pool:
+        return pool(args.pool)
     if os.environ.get("WARDOPS_NETNS") != "1":
         print("bench: run me inside a private network namespace: "
               "scripts/in-netns .venv/bin/python bench/e2e_latency_bench.py", file=sys.stderr)
@@ -372,6 +380,28 @@ def main(argv: list[str] | None = None) -> int:
                    "blackbox_rule": 'probe_success{job="blackbox"} == 0'},
         "raw": [asdict(o) for o in outages]}, indent=2))
     print(f"bench: raw figures in {out}")
+    return 0
+
+
+def pool(paths: list[Path]) -> int:
+    """Print the figures of the outages of several result files together, and each run's
+    ratios."""
+    outages: list[Outage] = []
+    intervals = set()
+    for path in paths:
+        data = json.loads(path.read_text())
+        intervals.add(data["interval_s"])
+        figures = data["figures"]
+        ratios = "  ".join(f"{key} {figures[OURS][key] / figures[THEIRS][key]:.2f}"
+                           for key in ("detect_p95", "recover_p95"))
+        print(f"{path.name}: {data['outages']} outages, seed {data['seed']}: ours/theirs {ratios}")
+        outages += [Outage(**raw) for raw in data["raw"]]
+    if len(intervals) != 1:
+        print("bench: the runs have different intervals", file=sys.stderr)
+        return 2
+    interval = intervals.pop()
+    print(f"pooled: {len(outages)} outages from {len(paths)} runs")
+    print_table(summarise(outages), interval, 3 * interval + 2)
     return 0
 
 
