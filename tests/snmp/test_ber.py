@@ -238,6 +238,8 @@ class FakeAgent:
                 data, peer = self.sock.recvfrom(65535)
             except TimeoutError:
                 continue
+            if not data:  # the client's empty "is anything listening" probe: an agent drops it
+                continue
             self.requests += 1
             for datagram in self.reply(data):
                 self.sock.sendto(datagram, peer)
