@@ -27,10 +27,10 @@ from prometheus_client.core import GaugeMetricFamily
 
 from exporter.collector import DeviceMetrics, render_metrics
 from exporter.config import Device, IspPath
+from exporter.gzipbody import gzipped
 from exporter.icmp import Route
 from exporter.latency import DEFAULT_BUCKETS, rendered_bounds
 from exporter.state import DeviceState, ProbeResult, record
-from exporter.web import gzipped
 
 
 def main() -> None:

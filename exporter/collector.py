@@ -134,6 +134,9 @@ class DeviceMetrics:
         self._bounds: tuple[float, ...] | None = None
         self._templates: dict[str, str] = {}  # histogram text of one row, by name prefix
         self._served = 0  # bounds served
+        # bumped after every set_devices: a render kept for the states' generation is
+        # only served again while this has not moved either
+        self.version = 0
         self.set_devices(devices, bounds)
 
     def set_devices(self, devices: Sequence[Device],
@@ -185,6 +188,7 @@ class DeviceMetrics:
             lines.append(f'{name}_bucket{{\0,le="+Inf"}} %d\n{name}_sum{{\0}} %r\n'
                          f"{name}_count{{\0}} %d\n")
             self._templates[prefix] = "".join(lines)
+        self.version += 1
 
     def render(self, states: Mapping[tuple[str, ...], DeviceState]) -> str:
         """Exposition text of every per-device and per-path family for ``states``."""
@@ -303,6 +307,12 @@ class ExporterStatus:
     #: HTTP requests refused for want of credentials (--web.config.file), by reason
     http_refused: dict[str, int] = field(default_factory=lambda: {
         "no_credentials": 0, "wrong_credentials": 0})
+    #: gzip scrapes of /metrics by whether the per-device part was rendered for them
+    #: ("rendered") or served as rendered for an earlier scrape, no state having changed
+    #: since ("kept")
+    device_renders: dict[str, int] = field(default_factory=lambda: {
+        "rendered": 0, "kept": 0})
+    device_render_seconds: float = 0.0  # the last render's, compression included
 
 
 class ExporterCollector:
@@ -393,6 +403,18 @@ class ExporterCollector:
                                 "Seconds the last state-file save took (encoding and "
                                 "writing, off the probe loop).",
                                 value=status.state_save_seconds)
+        renders = CounterMetricFamily(
+            "wardops_exporter_device_metrics_renders",
+            "gzip scrapes of /metrics by how the per-device families were made: rendered "
+            "for the scrape, or kept from an earlier scrape's render because no state and "
+            "no device changed since.", labels=["result"])
+        for result, count in sorted(status.device_renders.items()):
+            renders.add_metric([result], count)
+        yield renders
+        yield GaugeMetricFamily("wardops_exporter_device_metrics_render_seconds",
+                                "Seconds the last render of the per-device families for a "
+                                "gzip scrape took, compression included.",
+                                value=status.device_render_seconds)
 
 
 class IcmpCollector:

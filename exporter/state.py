@@ -221,6 +221,9 @@ class StateStore:
         self._lock = threading.Lock()
         self._states: dict[StateKey, DeviceState] = {}
         self._dirty = False
+        # bumped by every change of any state: /metrics keeps its last render of the
+        # states for as long as this has not moved
+        self._generation = 0
         self.bounds: tuple[float, ...] = DEFAULT_BUCKETS  # the RTT histogram's
 
     def set_keys(self, keys: Iterable[StateKey],
@@ -238,6 +241,7 @@ class StateStore:
                 self._states = {key: replace(state, buckets=(), rtt_sum=0.0)
                                 for key, state in self._states.items()}
             self._dirty = True
+            self._generation += 1
 
     def get(self, key: StateKey) -> DeviceState | None:
         """The device's state, or None if it is not in the inventory."""
@@ -253,12 +257,23 @@ class StateStore:
             after = record(before, result, down_after, up_after, self.bounds)
             self._states[key] = after
             self._dirty = True
+            self._generation += 1
         return before, after
 
     def snapshot(self) -> dict[StateKey, DeviceState]:
         """A copy of all states, consistent at one instant."""
         with self._lock:
             return dict(self._states)
+
+    @property
+    def generation(self) -> int:
+        """A number that changes whenever any state changes (and only then)."""
+        return self._generation
+
+    def versioned_snapshot(self) -> tuple[int, dict[StateKey, DeviceState]]:
+        """:attr:`generation` and :meth:`snapshot`, at the same instant."""
+        with self._lock:
+            return self._generation, dict(self._states)
 
     # -- persistence -------------------------------------------------------------------
 
@@ -342,5 +357,6 @@ class StateStore:
                         refused.append(f"{section}[{index}] ({key[0]}): {problem}")
                         continue
                     self._states[key] = restored(state)
+                    self._generation += 1
                     taken += 1
         return taken, refused

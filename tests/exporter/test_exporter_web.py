@@ -17,7 +17,7 @@ class FixedView:
     def __init__(self, rows: list[DeviceRow]) -> None:
         self.rows = rows
 
-    def metrics(self, scraper: str = "") -> bytes:
+    def metrics(self, scraper: str = "", gzip: bool = False) -> bytes:
         return b""
 
     def ready(self) -> bool:

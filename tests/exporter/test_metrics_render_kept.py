@@ -1,0 +1,164 @@
+"""A gzip scrape serves the per-device families rendered for an earlier scrape only while
+nothing they show has changed: never a state older than the store's.
+
+The oracle is the plain (uncompressed) body, rendered afresh for every request: after any
+sequence of probe results, restarts' state loads and reloads, the gzip body, decompressed
+by the standard library (which checks the CRC and length), must be that text exactly.
+"""
+
+from __future__ import annotations
+
+import gzip
+import random
+import zlib
+from pathlib import Path
+
+import pytest
+
+from exporter.app import Exporter
+from exporter.config import load_inventory
+from exporter.gzipbody import Deflated, GzipStream, gzipped
+from exporter.latency import rendered_bounds
+from exporter.state import ProbeResult
+
+SITES = ("Batumi", "Kutaisi", "Zugdidi")
+MOVED = 'wardops_device_info{device="Batumi-dev3",address="127.0.40.4",site="Kutaisi"'
+
+
+def inventory_text(devices: int, site_of: dict[int, str] | None = None) -> str:
+    lines = ["probe: {interval: 10s, timeout: 1s, count: 2}", "sites:"]
+    lines += [f"  {site}: {{}}" for site in SITES]
+    lines.append("devices:")
+    for i in range(devices):
+        home = SITES[i % len(SITES)]  # in its name, which is kept when it moves
+        site = (site_of or {}).get(i, home)
+        lines.append(f"  - {{name: {home}-dev{i}, address: 127.0.40.{i + 1}, site: {site},"
+                     f" type: {'router' if i % 5 == 0 else 'atm'}}}")
+    return "\n".join(lines) + "\n"
+
+
+def plain(exporter: Exporter) -> bytes:
+    body = exporter.metrics(gzip=False)
+    assert not isinstance(body, GzipStream)
+    return b"".join(body)
+
+
+def gzip_body(exporter: Exporter) -> bytes:
+    body = exporter.metrics(gzip=True)
+    assert isinstance(body, GzipStream)
+    return b"".join(body.chunks)
+
+
+@pytest.fixture
+def exporter(tmp_path: Path) -> Exporter:
+    config = tmp_path / "devices.yml"
+    config.write_text(inventory_text(12))
+    inventory = load_inventory(config)
+    exporter = Exporter(str(config), inventory, listen=("127.0.0.1", 0), state_file=None,
+                        shard=None)
+    exporter._apply(inventory)
+    return exporter
+
+
+def result(now: float, up: bool, rng: random.Random) -> ProbeResult:
+    rtts = (rng.uniform(0.0002, 0.05), rng.uniform(0.0002, 0.05)) if up else ()
+    return ProbeResult(started=now - 1, finished=now, sent=2, received=len(rtts),
+                       rtt=sum(rtts) / len(rtts) if rtts else None, rtts=rtts)
+
+
+def test_the_render_is_kept_until_a_state_changes(exporter: Exporter) -> None:
+    status = exporter.status
+    first = gzip_body(exporter)
+    assert gzip.decompress(first) == plain(exporter)
+    assert status.device_renders == {"rendered": 1, "kept": 0}
+    # nothing changed: the same body, the per-device part not rendered again
+    assert gzip_body(exporter) == first
+    assert status.device_renders == {"rendered": 1, "kept": 1}
+    # one device goes down: the next scrape says so
+    key = next(iter(exporter._by_key))
+    exporter.store.record(key, result(1_765_000_000.0, False, random.Random(1)),
+                          down_after=1, up_after=1)
+    text = gzip.decompress(gzip_body(exporter)).decode()
+    assert status.device_renders == {"rendered": 2, "kept": 1}
+    assert f'wardops_device_up{{device="{key[0]}"' in text
+    assert text.encode() == plain(exporter)
+
+
+def test_a_reload_is_never_hidden_by_a_kept_render(exporter: Exporter, tmp_path: Path) -> None:
+    gzip_body(exporter)
+    # the same devices and states, one of them moved to another site: only the
+    # inventory's version says that the labels changed
+    config = tmp_path / "devices.yml"
+    config.write_text(inventory_text(12, {3: "Kutaisi"}))
+    inventory = load_inventory(config)
+    exporter._apply(inventory)
+    text = gzip.decompress(gzip_body(exporter)).decode()
+    assert MOVED in text and MOVED.replace("Kutaisi", "Batumi") not in text
+    assert text.encode() == plain(exporter)
+
+
+def test_a_scrape_between_a_reloads_two_steps_is_not_kept(exporter: Exporter,
+                                                          tmp_path: Path) -> None:
+    """A reload swaps the states' keys, then the devices' labels; a scrape that lands
+    between the two is rendered with the new states and the old labels, and must not be
+    served again once the labels are swapped (no state changes with them)."""
+    config = tmp_path / "devices.yml"
+    config.write_text(inventory_text(12, {3: "Kutaisi"}))
+    inventory = load_inventory(config)
+    exporter.store.set_keys([d.key for d in inventory.devices], inventory.probe.rtt_buckets)
+    assert MOVED not in gzip.decompress(gzip_body(exporter)).decode()
+    exporter.device_metrics.set_devices(inventory.devices, rendered_bounds(
+        inventory.probe.rtt_buckets, inventory.probe.timeout))
+    assert MOVED in gzip.decompress(gzip_body(exporter)).decode()
+
+
+def test_any_sequence_of_changes_and_scrapes_matches_a_fresh_render(
+        exporter: Exporter, tmp_path: Path) -> None:
+    """Random probe results, state-file loads, reloads and scrapes: every gzip body is
+    the fresh render, and renders are kept exactly when nothing changed in between."""
+    rng = random.Random(16)
+    config = tmp_path / "devices.yml"
+    now = 1_765_000_000.0
+    changed = True
+    for step in range(300):
+        now += rng.uniform(0.1, 5)
+        action = rng.random()
+        if action < 0.45:
+            key = rng.choice(list(exporter._by_key))
+            exporter.store.record(key, result(now, rng.random() < 0.7, rng),
+                                  down_after=rng.choice((1, 2)), up_after=1)
+            changed = True
+        elif action < 0.50:
+            devices = rng.randint(8, 14)
+            config.write_text(inventory_text(devices, {rng.randrange(devices): "Zugdidi"}))
+            exporter._apply(load_inventory(config))
+            changed = True
+        elif action < 0.53:
+            saved = exporter.store.dump() or b""
+            if saved:
+                exporter.store.load(saved, now=now)
+                changed = True
+        else:
+            before = dict(exporter.status.device_renders)
+            body = gzip_body(exporter)
+            assert zlib.decompress(body, 31) == gzip.decompress(body) == plain(exporter), step
+            after = exporter.status.device_renders
+            assert after["rendered"] - before["rendered"] == (1 if changed else 0), step
+            assert after["kept"] - before["kept"] == (0 if changed else 1), step
+            changed = False
+    assert exporter.status.device_renders["kept"] > 10
+
+
+def test_a_gzip_body_may_start_with_text_compressed_earlier() -> None:
+    rng = random.Random(7)
+    head_text = [rng.randbytes(rng.randint(0, 70_000)) + b"up 1\n" * rng.randint(0, 9_000)
+                 for _ in range(5)]
+    head = Deflated.of(head_text)
+    assert head.size == sum(map(len, head_text)) and head.compressed_size > 0
+    for tail in ([], [b""], [b"process_cpu_seconds_total 1.5\n"], [rng.randbytes(100_000)]):
+        body = b"".join(gzipped(tail, head=head))
+        # one member: readers that stop after the first one see everything
+        assert zlib.decompress(body, 31) == b"".join(head_text + tail)
+        assert gzip.decompress(body) == b"".join(head_text + tail)
+    assert gzip.decompress(b"".join(gzipped([b"a", b"b"]))) == b"ab"
+    assert gzip.decompress(b"".join(gzipped([], head=Deflated.of([])))) == b""
