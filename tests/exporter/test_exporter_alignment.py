@@ -343,3 +343,51 @@ def test_cycles_reach_the_scrapes_whatever_their_phase() -> None:
             gap = scrape - max(t for t in up_starts if t < scrape)
             assert settings.longest_probe + MARGIN - 0.05 <= gap, (phase, gap)
             assert gap <= settings.longest_probe + MARGIN + 0.1, (phase, gap)
+
+
+@pytest.mark.parametrize("lead, expected", [(0.2, 0.2), (5.0, 0.25)])
+def test_aligned_cycles_end_early_enough_for_the_work_before_the_scrape(
+        lead: float, expected: float) -> None:
+    """The app renders /metrics after each aligned cycle (``after_aligned_cycle``) and
+    says how long that takes (``scrape_lead``): aligned cycles end that much earlier, at
+    most a quarter of the interval, and the hook runs once per aligned cycle, never for
+    one on the even splay."""
+    interval = 1.0
+    settings = ProbeSettings(interval=interval, timeout=0.05, count=1)
+    devs = [Device(name=f"d{i}", address=f"127.0.0.{i + 1}", site="", type="")
+            for i in range(20)]
+    log = ScrapeLog()
+    ends: list[tuple[float, bool]] = []  # hook calls: (time, aligned then)
+    scrapes: list[float] = []
+
+    async def probe(device: Device) -> None:
+        await asyncio.sleep(settings.longest_probe)
+
+    async def main() -> Scheduler:
+        loop = asyncio.get_running_loop()
+        scheduler: Scheduler
+
+        def hook() -> None:
+            ends.append((loop.time(), scheduler.aligned))
+
+        scheduler = Scheduler(devs, settings, probe, lambda *a: None, clock=loop.time,
+                              scrapes=log, after_aligned_cycle=hook, scrape_lead=lambda: lead)
+        task = asyncio.create_task(scheduler.run())
+        await asyncio.sleep(0.41)
+        start = loop.time()
+        for k in range(12):
+            await asyncio.sleep(max(0.0, start + k * interval - loop.time()))
+            scrapes.append(loop.time())
+            log.note("127.0.0.1 Prometheus/2.42.0", scrapes[-1])
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return scheduler
+
+    scheduler = asyncio.run(main())
+    assert scheduler.aligned and scheduler.overruns == 0
+    assert ends and all(aligned for _, aligned in ends)
+    # from the fourth hook on (aligned for a while), each comes `expected` + the margin
+    # before the next scrape; the bound leaves the busy machine 0.15 s
+    before = [min(s for s in scrapes if s > t) - t for t, _ in ends[3:] if t < scrapes[-1]]
+    assert len(before) >= 4
+    assert all(expected + MARGIN - 0.05 <= b <= expected + MARGIN + 0.15 for b in before), before
