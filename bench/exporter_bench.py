@@ -209,15 +209,29 @@ class Scraper(threading.Thread):
         self.url, self.interval = url, interval
         self.stopped = threading.Event()
         self.last = b""
+        #: (monotonic start, seconds) of each scrape: request to the last byte of the
+        #: compressed body, as Prometheus's scrape duration (decompressing not included)
+        self.durations: list[tuple[float, float]] = []
 
     def run(self) -> None:
         next_at = time.monotonic()
+        headers = {"User-Agent": "Prometheus/bench", "Accept-Encoding": "gzip"}
         while not self.stopped.wait(max(0.0, next_at - time.monotonic())):
             try:
-                self.last = http_get(self.url, agent="Prometheus/bench", gzip=True)
+                started = time.monotonic()
+                request = urllib.request.Request(self.url, headers=headers)
+                with urllib.request.urlopen(request, timeout=60) as resp:
+                    body = bytes(resp.read())
+                    encoded = resp.headers.get("Content-Encoding") == "gzip"
+                self.durations.append((started, time.monotonic() - started))
+                self.last = zlib.decompress(body, 31) if encoded else body
             except OSError as exc:
                 print(f"bench: scrape failed: {exc}", file=sys.stderr)
             next_at += self.interval
+
+    def seconds_since(self, since: float) -> list[float]:
+        """The durations of the scrapes that started at or after ``since`` (monotonic)."""
+        return [seconds for started, seconds in self.durations if started >= since]
 
 
 def wait_http(url: str, timeout: float) -> None:
