@@ -14,6 +14,7 @@ import logging
 import signal
 import threading
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
@@ -44,7 +45,7 @@ from exporter.maintenance import MaintenanceCollector, device_windows
 from exporter.probing import ProbeErrors, launch_probe, probe_device, probe_paths
 from exporter.scheduler import Scheduler
 from exporter.snmp.poller import SnmpPoller
-from exporter.state import DOWN, UP, DeviceState, ProbeResult, StateStore
+from exporter.state import DOWN, UNKNOWN, UP, DeviceState, ProbeResult, StateStore
 from exporter.web import DeviceRow, PageLinks, PathRow, create_app
 from wardops_common.webconfig import WebConfig
 from wardops_common.webserver import WebServer
@@ -307,7 +308,8 @@ class Exporter:
         self._loop.add_signal_handler(signal.SIGHUP, self._reload_from_signal)
         tasks = [asyncio.create_task(self.scheduler.run(), name="scheduler"),
                  asyncio.create_task(self.poller.run(), name="snmp"),
-                 asyncio.create_task(self._save_loop(), name="state-saver")]
+                 asyncio.create_task(self._save_loop(), name="state-saver"),
+                 asyncio.create_task(self._log_first_cycle(), name="first-cycle")]
         for task in tasks:
             task.add_done_callback(self._task_ended)
         try:
@@ -321,6 +323,15 @@ class Exporter:
             log.info("stopped")
         if self._crashed is not None:
             raise self._crashed
+
+    async def _log_first_cycle(self) -> None:
+        """One line once the first cycle has probed every device: how many are up."""
+        assert self.scheduler is not None
+        await self.scheduler.first_cycle_done.wait()
+        counts = Counter(s.status for k, s in self.store.snapshot().items() if len(k) == 2)
+        log.info("first probe cycle done", extra={
+            "seconds": round(self.scheduler.last_cycle_seconds or 0.0, 2), "up": counts[UP],
+            "down": counts[DOWN], "unknown": counts[UNKNOWN]})
 
     def _task_ended(self, task: asyncio.Task[None]) -> None:
         """A background task must not die quietly: a crash stops the exporter loudly."""
@@ -388,7 +399,14 @@ class Exporter:
                      "was": before.status, "down_since": after.down_since or None}
             if isp:
                 extra["isp"] = isp
-            log.info(f"{'path' if isp else 'device'} {after.status}", extra=extra)
+            # A first result of "up" for a device never known, or known up before a
+            # restart, is no news: logged at debug during the first cycle, which ends with
+            # one summary line (100,000 devices logged 100,000 "device up" lines).
+            routine = (after.status == UP and before.last_known in ("", UP)
+                       and self.scheduler is not None
+                       and not self.scheduler.first_cycle_done.is_set())
+            log.log(logging.DEBUG if routine else logging.INFO,
+                    f"{'path' if isp else 'device'} {after.status}", extra=extra)
             assert self._save_now is not None
             self._save_now.set()
 

@@ -529,3 +529,33 @@ devices:
     # nothing false in between: once down was seen, up again only after the restore
     first_down = min(t for t, up in seen if t > dropped and up == 0)
     assert all(up == 0 for t, up in seen if first_down <= t <= restored), seen
+
+
+def test_the_first_cycle_logs_what_is_down_and_one_summary(lab) -> None:  # type: ignore[no-untyped-def]
+    """A start logs each device found down, not each one found up (100,000 lines at
+    100,000 devices), then one line with the counts; later changes are logged each."""
+    lab.firewall.drop("127.0.15.3")
+    lab.write_config(PROBE + """}
+sites: {Ozurgeti: {}}
+devices:
+""" + "".join(f"  - {{name: Ozurgeti-{i}, address: 127.0.15.{i}, site: Ozurgeti, type: atm}}\n"
+              for i in range(1, 6)))
+    exporter = lab.start()
+    within = INTERVAL + TIMEOUT + SLACK
+    exporter.wait_device("Ozurgeti-3", "down", within, wardops_device_up=0)
+    wait_for(lambda: "first probe cycle done" in exporter.proc.output(), timeout=within,
+             what="the first cycle's summary")
+
+    def info(message: str) -> list[str]:
+        return [line for line in exporter.proc.output().splitlines()
+                if "level=info" in line and f'msg="{message}"' in line]
+
+    assert info("device up") == []
+    assert [line.split(" device=")[1].split()[0] for line in info("device down")] == [
+        "Ozurgeti-3"]
+    [summary] = info("first probe cycle done")
+    assert " up=4 down=1 unknown=0" in summary
+    lab.firewall.restore("127.0.15.3")
+    exporter.wait_device("Ozurgeti-3", "up", within, wardops_device_up=1)
+    wait_for(lambda: len(info("device up")) == 1, timeout=5, what="the recovery logged")
+    assert "device=Ozurgeti-3" in info("device up")[0]
