@@ -130,6 +130,7 @@ class Exporter:
         self._rendered: tuple[tuple[int, int], Deflated] | None = None
         self._gzip_scraped = False  # a scraper asked for gzip: render ahead for it
         self._rendering_ahead = False
+        self._render_again = False
         self.scheduler: Scheduler | None = None
         self.poller: SnmpPoller | None = None
         self.registry = CollectorRegistry()
@@ -189,9 +190,12 @@ class Exporter:
         """After an aligned cycle (its results all in, the scrape due in a moment):
         render the per-device part in a thread, so that the scrape is served what is
         ready instead of waiting for a render of every device (1.2 s at 100,000)."""
-        if not self._gzip_scraped or self._loop is None or self._rendering_ahead:
+        if not self._gzip_scraped or self._loop is None:
             return
-        self._rendering_ahead = True
+        if self._rendering_ahead:
+            self._render_again = True  # results came in since that render's snapshot
+            return
+        self._rendering_ahead, self._render_again = True, False
         future = self._loop.run_in_executor(None, self._device_part, "cycle")
 
         def done(f: asyncio.Future[Deflated]) -> None:
@@ -199,6 +203,8 @@ class Exporter:
             if not f.cancelled() and f.exception() is not None:
                 # the scrape renders for itself, and fails visibly if it must
                 log.error("render ahead of the scrape failed", exc_info=f.exception())
+            elif self._render_again:
+                self._render_ahead()  # a no-op render if nothing changed after all
         future.add_done_callback(done)
 
     def _render_lead(self) -> float:

@@ -391,3 +391,61 @@ def test_aligned_cycles_end_early_enough_for_the_work_before_the_scrape(
     before = [min(s for s in scrapes if s > t) - t for t, _ in ends[3:] if t < scrapes[-1]]
     assert len(before) >= 4
     assert all(expected + MARGIN - 0.05 <= b <= expected + MARGIN + 0.15 for b in before), before
+
+
+def test_the_scrapes_answer_is_prepared_when_the_on_time_probes_end_and_again_after_the_late_ones(
+        ) -> None:
+    """With down devices, an aligned cycle's late probes (theirs) end after the scrape:
+    the hook runs once the others have ended, before the scrape and with every result it
+    will show (a down device that answers again included), then once more when the late
+    probes are done, for the next scrape."""
+    interval = 2.0
+    settings = ProbeSettings(interval=interval, timeout=0.8, count=1)
+    devs = [Device(name=f"d{i}", address=f"127.0.0.{i + 1}", site="", type="")
+            for i in range(20)]
+    down = {"d3", "d11"}
+    log = ScrapeLog()
+    ended: dict[str, float] = {}  # device → end of its latest probe
+    hooks: list[tuple[float, dict[str, float]]] = []  # (time, probe ends seen then)
+    scrapes: list[float] = []
+
+    async def probe(device: Device) -> None:
+        await asyncio.sleep(settings.longest_probe if device.name in down else 0.01)
+        ended[device.name] = asyncio.get_running_loop().time()
+
+    async def main() -> Scheduler:
+        loop = asyncio.get_running_loop()
+        scheduler = Scheduler(devs, settings, probe, lambda *a: None, clock=loop.time,
+                              scrapes=log, is_down=lambda d: d.name in down,
+                              after_aligned_cycle=lambda: hooks.append((loop.time(),
+                                                                        dict(ended))),
+                              scrape_lead=lambda: 0.2)
+        task = asyncio.create_task(scheduler.run())
+        await asyncio.sleep(0.37)
+        start = loop.time()
+        for k in range(12):
+            await asyncio.sleep(max(0.0, start + k * interval - loop.time()))
+            scrapes.append(loop.time())
+            log.note("127.0.0.1 Prometheus/2.42.0", scrapes[-1])
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return scheduler
+
+    scheduler = asyncio.run(main())
+    assert scheduler.aligned and scheduler.overruns == 0
+    checked = 0
+    for scrape, following in zip(scrapes[5:], scrapes[6:]):
+        # the hooks between this scrape and the next: the one before the next scrape is
+        # the on-time one; the one after this scrape is the late probes' end
+        between = [(t, seen) for t, seen in hooks if scrape < t < following]
+        assert len(between) == 2, (scrape, hooks)
+        (late_end, _), (on_time, seen) = between
+        assert late_end < scrape + settings.longest_probe  # the late ones' end
+        # before the next scrape by at least the lead and the margin (more by the time
+        # the up devices' replies beat their timeout), give or take the loop
+        lead = 0.2 + MARGIN
+        assert lead - 0.05 <= following - on_time <= lead + settings.longest_probe + 0.15
+        # every up device's probe of this cycle (after the previous scrape) had ended
+        assert all(seen[d.name] > scrape for d in devs if d.name not in down), seen
+        checked += 1
+    assert checked >= 4
