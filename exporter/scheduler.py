@@ -272,10 +272,18 @@ class Scheduler:
         # the launching below counts as a probe of both parts until it has launched them
         cycle.running = cycle.on_time = 1
         if self.aligned and self._after_aligned_cycle is not None:
-            # What the scrape shows is in once the on-time probes have ended (a down
-            # device that answers again is recorded before them): the app prepares the
-            # scrape's answer then, and again at the end if the late probes changed it.
-            cycle.on_time_done.add_done_callback(lambda _: self._after_aligned())
+            # What the scrape shows is in once the on-time probes have ended and their
+            # planned end has passed: by then the late probes are sent and a down device
+            # that answers again is recorded. The app prepares the scrape's answer then
+            # (not sooner: a render holding the GIL while the late probes are sent
+            # slowed their sends by a GIL switch interval each), and again at the end if
+            # the late probes changed it.
+            planned = cycle_start + window + self.settings.longest_probe
+            loop = asyncio.get_running_loop()
+
+            def on_time_ended(_: asyncio.Future[None]) -> None:
+                loop.call_later(max(0.0, planned - self._clock()), self._after_aligned)
+            cycle.on_time_done.add_done_callback(on_time_ended)
         index = 0
         if on_time == 0:
             self._ended_on_time(cycle)

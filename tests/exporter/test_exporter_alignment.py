@@ -345,6 +345,24 @@ def test_cycles_reach_the_scrapes_whatever_their_phase() -> None:
             assert gap <= settings.longest_probe + MARGIN + 0.1, (phase, gap)
 
 
+async def run_scraped(scheduler: Scheduler, log: ScrapeLog, interval: float, phase: float,
+                      count: int = 12) -> list[float]:
+    """Run ``scheduler`` while a simulated Prometheus scrapes every ``interval`` from
+    ``phase`` seconds on, ``count`` times; the scrapes' times."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.create_task(scheduler.run())
+    await asyncio.sleep(phase)
+    start = loop.time()
+    scrapes: list[float] = []
+    for k in range(count):
+        await asyncio.sleep(max(0.0, start + k * interval - loop.time()))
+        scrapes.append(loop.time())
+        log.note("127.0.0.1 Prometheus/2.42.0", scrapes[-1])
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return scrapes
+
+
 @pytest.mark.parametrize("lead, expected", [(0.2, 0.2), (5.0, 0.25)])
 def test_aligned_cycles_end_early_enough_for_the_work_before_the_scrape(
         lead: float, expected: float) -> None:
@@ -358,12 +376,11 @@ def test_aligned_cycles_end_early_enough_for_the_work_before_the_scrape(
             for i in range(20)]
     log = ScrapeLog()
     ends: list[tuple[float, bool]] = []  # hook calls: (time, aligned then)
-    scrapes: list[float] = []
 
     async def probe(device: Device) -> None:
         await asyncio.sleep(settings.longest_probe)
 
-    async def main() -> Scheduler:
+    async def main() -> tuple[Scheduler, list[float]]:
         loop = asyncio.get_running_loop()
         scheduler: Scheduler
 
@@ -372,18 +389,9 @@ def test_aligned_cycles_end_early_enough_for_the_work_before_the_scrape(
 
         scheduler = Scheduler(devs, settings, probe, lambda *a: None, clock=loop.time,
                               scrapes=log, after_aligned_cycle=hook, scrape_lead=lambda: lead)
-        task = asyncio.create_task(scheduler.run())
-        await asyncio.sleep(0.41)
-        start = loop.time()
-        for k in range(12):
-            await asyncio.sleep(max(0.0, start + k * interval - loop.time()))
-            scrapes.append(loop.time())
-            log.note("127.0.0.1 Prometheus/2.42.0", scrapes[-1])
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        return scheduler
+        return scheduler, await run_scraped(scheduler, log, interval, phase=0.41)
 
-    scheduler = asyncio.run(main())
+    scheduler, scrapes = asyncio.run(main())
     assert scheduler.aligned and scheduler.overruns == 0
     assert ends and all(aligned for _, aligned in ends)
     # from the fourth hook on (aligned for a while), each comes `expected` + the margin
@@ -396,9 +404,9 @@ def test_aligned_cycles_end_early_enough_for_the_work_before_the_scrape(
 def test_the_scrapes_answer_is_prepared_when_the_on_time_probes_end_and_again_after_the_late_ones(
         ) -> None:
     """With down devices, an aligned cycle's late probes (theirs) end after the scrape:
-    the hook runs once the others have ended, before the scrape and with every result it
-    will show (a down device that answers again included), then once more when the late
-    probes are done, for the next scrape."""
+    the hook runs once the others have ended and their planned end has passed, before the
+    scrape and with every result it will show (a down device that answers again
+    included), then once more when the late probes are done, for the next scrape."""
     interval = 2.0
     settings = ProbeSettings(interval=interval, timeout=0.8, count=1)
     devs = [Device(name=f"d{i}", address=f"127.0.0.{i + 1}", site="", type="")
@@ -407,31 +415,22 @@ def test_the_scrapes_answer_is_prepared_when_the_on_time_probes_end_and_again_af
     log = ScrapeLog()
     ended: dict[str, float] = {}  # device → end of its latest probe
     hooks: list[tuple[float, dict[str, float]]] = []  # (time, probe ends seen then)
-    scrapes: list[float] = []
 
     async def probe(device: Device) -> None:
-        await asyncio.sleep(settings.longest_probe if device.name in down else 0.01)
+        # d3 stays down (its probe times out); d11, down until now, answers again
+        await asyncio.sleep(settings.longest_probe if device.name == "d3" else 0.01)
         ended[device.name] = asyncio.get_running_loop().time()
 
-    async def main() -> Scheduler:
+    async def main() -> tuple[Scheduler, list[float]]:
         loop = asyncio.get_running_loop()
         scheduler = Scheduler(devs, settings, probe, lambda *a: None, clock=loop.time,
                               scrapes=log, is_down=lambda d: d.name in down,
                               after_aligned_cycle=lambda: hooks.append((loop.time(),
                                                                         dict(ended))),
                               scrape_lead=lambda: 0.2)
-        task = asyncio.create_task(scheduler.run())
-        await asyncio.sleep(0.37)
-        start = loop.time()
-        for k in range(12):
-            await asyncio.sleep(max(0.0, start + k * interval - loop.time()))
-            scrapes.append(loop.time())
-            log.note("127.0.0.1 Prometheus/2.42.0", scrapes[-1])
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        return scheduler
+        return scheduler, await run_scraped(scheduler, log, interval, phase=0.37)
 
-    scheduler = asyncio.run(main())
+    scheduler, scrapes = asyncio.run(main())
     assert scheduler.aligned and scheduler.overruns == 0
     checked = 0
     for scrape, following in zip(scrapes[5:], scrapes[6:]):
@@ -441,11 +440,13 @@ def test_the_scrapes_answer_is_prepared_when_the_on_time_probes_end_and_again_af
         assert len(between) == 2, (scrape, hooks)
         (late_end, _), (on_time, seen) = between
         assert late_end < scrape + settings.longest_probe  # the late ones' end
-        # before the next scrape by at least the lead and the margin (more by the time
-        # the up devices' replies beat their timeout), give or take the loop
-        lead = 0.2 + MARGIN
-        assert lead - 0.05 <= following - on_time <= lead + settings.longest_probe + 0.15
-        # every up device's probe of this cycle (after the previous scrape) had ended
-        assert all(seen[d.name] > scrape for d in devs if d.name not in down), seen
+        # at the on-time probes' planned end, the lead and the margin before the next
+        # scrape (not when the up devices' replies came, before the late probes were
+        # sent), give or take the loop
+        assert 0.2 + MARGIN - 0.05 <= following - on_time <= 0.2 + MARGIN + 0.15
+        # every probe of this cycle (after the previous scrape) had ended, the late one
+        # of the device that answers again included; not the one still timing out
+        assert all(seen[d.name] > scrape for d in devs if d.name != "d3"), seen
+        assert seen["d3"] <= late_end  # the previous cycle's, ended after this scrape
         checked += 1
     assert checked >= 4
