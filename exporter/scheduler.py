@@ -105,16 +105,13 @@ def children_first(devices: Sequence[Device]) -> list[Device]:
 
 
 class _Cycle:
-    """The probes of one cycle still running, and the futures that end the cycle and its
-    on-time part (every probe but an aligned cycle's late ones: the down devices')."""
+    """The probes of one cycle still running, and the future that ends the cycle."""
 
-    __slots__ = ("done", "on_time", "on_time_done", "running")
+    __slots__ = ("done", "running")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.running = 0
-        self.on_time = 0
         self.done: asyncio.Future[None] = loop.create_future()
-        self.on_time_done: asyncio.Future[None] = loop.create_future()
 
 
 class Scheduler:
@@ -258,7 +255,6 @@ class Scheduler:
                      late: float | None = None) -> None:
         devices = self._devices
         offsets = spread_offsets(len(devices), window)
-        on_time = len(devices)  # the first `on_time` devices are not late
         if late is not None and self._is_down is not None:
             up: list[Device] = []
             down: list[Device] = []
@@ -267,26 +263,9 @@ class Scheduler:
             if down:
                 devices = up + down
                 offsets = spread_offsets(len(up), window) + [late] * len(down)
-                on_time = len(up)
         cycle = _Cycle(asyncio.get_running_loop())
-        # the launching below counts as a probe of both parts until it has launched them
-        cycle.running = cycle.on_time = 1
-        if self.aligned and self._after_aligned_cycle is not None:
-            # What the scrape shows is in once the on-time probes have ended and their
-            # planned end has passed: by then the late probes are sent and a down device
-            # that answers again is recorded. The app prepares the scrape's answer then
-            # (not sooner: a render holding the GIL while the late probes are sent
-            # slowed their sends by a GIL switch interval each), and again at the end if
-            # the late probes changed it.
-            planned = cycle_start + window + self.settings.longest_probe
-            loop = asyncio.get_running_loop()
-
-            def on_time_ended(_: asyncio.Future[None]) -> None:
-                loop.call_later(max(0.0, planned - self._clock()), self._after_aligned)
-            cycle.on_time_done.add_done_callback(on_time_ended)
+        cycle.running = 1  # the launching below; done when it and every probe have ended
         index = 0
-        if on_time == 0:
-            self._ended_on_time(cycle)
         while index < len(devices):
             now = self._clock()
             due = cycle_start + offsets[index]
@@ -295,28 +274,22 @@ class Scheduler:
                 now = self._clock()
             while index < len(devices) and cycle_start + offsets[index] <= now + _SLOT:
                 device = devices[index]
-                index += 1  # (a device removed by a reload during this cycle is skipped)
+                index += 1
                 if device.key not in self._current:
-                    pass
-                elif device.key in self._in_flight:
+                    continue  # removed by a reload during this cycle
+                if device.key in self._in_flight:
                     self._on_error(device, SKIPPED, "previous probe still running")
-                else:
-                    self._launch(device, cycle, index <= on_time)
-                if index == on_time:
-                    self._ended_on_time(cycle)
+                    continue
+                self._launch(device, cycle)
         self._ended(cycle)
         await cycle.done
         self.cycles += 1
         self.last_cycle_seconds = self._clock() - cycle_start
         self.first_cycle_done.set()
-        if on_time < len(devices) and cycle.on_time_done.done():
-            self._after_aligned()
-
-    def _after_aligned(self) -> None:
         if self.aligned and self._after_aligned_cycle is not None:
             self._after_aligned_cycle()
 
-    def _launch(self, device: Device, cycle: _Cycle, on_time: bool) -> None:
+    def _launch(self, device: Device, cycle: _Cycle) -> None:
         try:
             future = asyncio.ensure_future(self._probe(device))
         except Exception as exc:
@@ -325,30 +298,21 @@ class Scheduler:
         self._in_flight.add(device.key)
         self._running.add(future)
         cycle.running += 1
-        cycle.on_time += on_time
-        future.add_done_callback(lambda f: self._probe_done(f, device, cycle, on_time))
+        future.add_done_callback(lambda f: self._probe_done(f, device, cycle))
 
     def _probe_done(self, future: asyncio.Future[None], device: Device,
-                    cycle: _Cycle, on_time: bool) -> None:
+                    cycle: _Cycle) -> None:
         self._running.discard(future)
         self._in_flight.discard(device.key)
         if not future.cancelled():
             exc = future.exception()
             if exc is not None:
                 self._crashed(device, exc)
-        if on_time:
-            self._ended_on_time(cycle)
         self._ended(cycle)
 
     def _crashed(self, device: Device, exc: BaseException) -> None:
         log.error("probe crashed", exc_info=exc, extra={"device": device.name})
         self._on_error(device, CRASHED, f"{type(exc).__name__}: {exc}")
-
-    @staticmethod
-    def _ended_on_time(cycle: _Cycle) -> None:
-        cycle.on_time -= 1
-        if cycle.on_time == 0 and not cycle.on_time_done.done():
-            cycle.on_time_done.set_result(None)
 
     @staticmethod
     def _ended(cycle: _Cycle) -> None:
