@@ -128,9 +128,6 @@ class Exporter:
         # the last gzip scrape's per-device part, under (states' generation, inventory
         # version)
         self._rendered: tuple[tuple[int, int], Deflated] | None = None
-        self._gzip_scraped = False  # a scraper asked for gzip: render ahead for it
-        self._rendering_ahead = False
-        self._render_again = False
         self.scheduler: Scheduler | None = None
         self.poller: SnmpPoller | None = None
         self.registry = CollectorRegistry()
@@ -156,22 +153,18 @@ class Exporter:
             self.scrapes.note(scraper, time.monotonic())
         if not gzip:
             return render_metrics(self.device_metrics, self.store.snapshot(), self.registry)
-        self._gzip_scraped = True
-        return GzipStream(gzipped([generate_latest(self.registry)],
-                                  head=self._device_part("scrape")))
+        return GzipStream(gzipped([generate_latest(self.registry)], head=self._device_part()))
 
-    def _device_part(self, trigger: str) -> Deflated:
+    def _device_part(self) -> Deflated:
         """The per-device families, compressed: rendered again only when a state or the
         inventory changed since the last render. Between two probe cycles nothing
         changes, so the scrape half-way through an interval, and the second Prometheus
-        of an HA pair, cost next to nothing (at 100,000 devices a render is 1.2 s).
-        ``trigger``: "scrape", or "cycle" for the render ahead of the scrape."""
+        of an HA pair, cost next to nothing (at 100,000 devices a render is 1.2 s)."""
         with self._render_lock:  # a second scrape waits for the render and shares it
             kept = self._rendered
             key = (self.store.generation, self.device_metrics.version)
             if kept is not None and kept[0] == key:
-                if trigger == "scrape":
-                    self.status.device_renders_kept += 1
+                self.status.device_renders["kept"] += 1
                 return kept[1]
             self._rendered = None  # not held twice while the new one is made
             # the version first: a render that races a reload is kept under the older
@@ -182,35 +175,9 @@ class Exporter:
             part = Deflated.of(text.encode()
                                for text in self.device_metrics.render_parts(states))
             self.status.device_render_seconds = time.perf_counter() - started
-            self.status.device_renders[trigger] += 1
+            self.status.device_renders["rendered"] += 1
             self._rendered = ((generation, version), part)
             return part
-
-    def _render_ahead(self) -> None:
-        """After an aligned cycle (its results all in, the scrape due in a moment):
-        render the per-device part in a thread, so that the scrape is served what is
-        ready instead of waiting for a render of every device (1.2 s at 100,000)."""
-        if not self._gzip_scraped or self._loop is None:
-            return
-        if self._rendering_ahead:
-            self._render_again = True  # results came in since that render's snapshot
-            return
-        self._rendering_ahead, self._render_again = True, False
-        future = self._loop.run_in_executor(None, self._device_part, "cycle")
-
-        def done(f: asyncio.Future[Deflated]) -> None:
-            self._rendering_ahead = False
-            if not f.cancelled() and f.exception() is not None:
-                # the scrape renders for itself, and fails visibly if it must
-                log.error("render ahead of the scrape failed", exc_info=f.exception())
-            elif self._render_again:
-                self._render_ahead()  # a no-op render if nothing changed after all
-        future.add_done_callback(done)
-
-    def _render_lead(self) -> float:
-        """How much earlier an aligned cycle ends for :meth:`_render_ahead`: the last
-        render's duration, once gzip scrapes come (none without them)."""
-        return self.status.device_render_seconds if self._gzip_scraped else 0.0
 
     def ready(self) -> bool:
         """True once the first full probe cycle is done."""
@@ -293,9 +260,7 @@ class Exporter:
         log.info("ICMP sockets open", extra={"mode": self.prober.mode})
         self.scheduler = Scheduler(self.inventory.devices, self.inventory.probe,
                                    self._probe_and_record, self.errors.count,
-                                   scrapes=self.scrapes, is_down=self._is_down,
-                                   after_aligned_cycle=self._render_ahead,
-                                   scrape_lead=self._render_lead)
+                                   scrapes=self.scrapes, is_down=self._is_down)
         self.poller = SnmpPoller(self.inventory.devices, icmp_up=self._icmp_up)
         self.registry.register(ExporterCollector(
             scheduler=self.scheduler, errors=self.errors, status=self.status,

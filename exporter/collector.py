@@ -307,12 +307,11 @@ class ExporterStatus:
     #: HTTP requests refused for want of credentials (--web.config.file), by reason
     http_refused: dict[str, int] = field(default_factory=lambda: {
         "no_credentials": 0, "wrong_credentials": 0})
-    #: renders of the per-device families for gzip scrapes, by what asked: a "scrape"
-    #: that found none it could use, or the end of an aligned "cycle" (ahead of a scrape)
+    #: gzip scrapes of /metrics by whether the per-device part was rendered for them
+    #: ("rendered") or served as rendered for an earlier scrape, no state having changed
+    #: since ("kept")
     device_renders: dict[str, int] = field(default_factory=lambda: {
-        "scrape": 0, "cycle": 0})
-    #: gzip scrapes served a render made before them (no state and no device changed)
-    device_renders_kept: int = 0
+        "rendered": 0, "kept": 0})
     device_render_seconds: float = 0.0  # the last render's, compression included
 
 
@@ -406,16 +405,12 @@ class ExporterCollector:
                                 value=status.state_save_seconds)
         renders = CounterMetricFamily(
             "wardops_exporter_device_metrics_renders",
-            "Renders of the per-device families for gzip scrapes of /metrics, by trigger: "
-            "a scrape, or the end of an aligned probe cycle (ahead of the scrape).",
-            labels=["trigger"])
-        for trigger, count in sorted(status.device_renders.items()):
-            renders.add_metric([trigger], count)
+            "gzip scrapes of /metrics by how the per-device families were made: rendered "
+            "for the scrape, or kept from an earlier scrape's render because no state and "
+            "no device changed since.", labels=["result"])
+        for result, count in sorted(status.device_renders.items()):
+            renders.add_metric([result], count)
         yield renders
-        yield CounterMetricFamily("wardops_exporter_device_metrics_kept",
-                                  "gzip scrapes of /metrics served per-device families "
-                                  "rendered before them, no state and no device having "
-                                  "changed since.", value=status.device_renders_kept)
         yield GaugeMetricFamily("wardops_exporter_device_metrics_render_seconds",
                                 "Seconds the last render of the per-device families for a "
                                 "gzip scrape took, compression included.",

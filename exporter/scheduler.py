@@ -128,14 +128,8 @@ class Scheduler:
                  on_error: Callable[[Device, str, str], None],
                  clock: Callable[[], float] = time.monotonic,
                  scrapes: ScrapeLog | None = None,
-                 is_down: Callable[[Device], bool] | None = None,
-                 after_aligned_cycle: Callable[[], None] | None = None,
-                 scrape_lead: Callable[[], float] | None = None) -> None:
+                 is_down: Callable[[Device], bool] | None = None) -> None:
         self._probe = probe
-        # What the app does once an aligned cycle's results are all in (prepare the
-        # scrape's answer), and how long that takes: aligned cycles end that much earlier.
-        self._after_aligned_cycle = after_aligned_cycle
-        self._scrape_lead = scrape_lead
         self._is_down = is_down
         self._scrapes = scrapes
         self._on_error = on_error
@@ -219,10 +213,7 @@ class Scheduler:
             return splay
         source, times, period = scraper
         window = aligned_spread(len(self._devices), settings.interval, settings.longest_probe)
-        # at most a quarter of the interval, whatever the app says it needs
-        extra = min(self._scrape_lead(), settings.interval / 4) if self._scrape_lead else 0.0
-        start = aligned_start(times[-1], period,
-                              lead=window + settings.longest_probe + MARGIN + extra,
+        start = aligned_start(times[-1], period, lead=window + settings.longest_probe + MARGIN,
                               nominal=nominal, earliest=earliest, interval=settings.interval)
         if not self.aligned:
             log.info("scrapes are regular; probe cycles align to them", extra={
@@ -286,8 +277,6 @@ class Scheduler:
         self.cycles += 1
         self.last_cycle_seconds = self._clock() - cycle_start
         self.first_cycle_done.set()
-        if self.aligned and self._after_aligned_cycle is not None:
-            self._after_aligned_cycle()
 
     def _launch(self, device: Device, cycle: _Cycle) -> None:
         try:

@@ -480,57 +480,6 @@ devices:
         assert b'wardops_device_up{device="Zestaponi-Router"' in body, accept
 
 
-def test_a_regular_scraper_is_served_the_render_made_after_each_cycle(lab) -> None:  # type: ignore[no-untyped-def]
-    """Prometheus scraping every interval with gzip: each aligned cycle's /metrics is
-    rendered when the cycle ends, before the scrape, and the scrapes are served it; an
-    outage and the recovery still show in the next scrapes."""
-    import threading
-
-    lab.write_config(PROBE + """}
-sites: {Telavi: {}}
-devices:
-  - {name: Telavi-Router, address: 127.0.11.1, site: Telavi, type: router}
-  - {name: Telavi-ATM, address: 127.0.11.2, site: Telavi, type: atm}
-""")
-    exporter = lab.start()
-    stop = threading.Event()
-    seen: list[tuple[float, float | None]] = []  # (scrape time, Telavi-ATM's up)
-
-    def prometheus() -> None:
-        session = requests.Session()
-        session.headers["User-Agent"] = "Prometheus/2.42.0"
-        while not stop.wait(INTERVAL - time.time() % INTERVAL):
-            text = session.get(exporter.url + "/metrics", timeout=5).text
-            up = [line.rsplit(" ", 1)[1] for line in text.splitlines()
-                  if line.startswith('wardops_device_up{device="Telavi-ATM"')]
-            seen.append((time.time(), float(up[0]) if up else None))
-
-    scraper = threading.Thread(target=prometheus, daemon=True)
-    scraper.start()
-    try:
-        def ahead() -> bool:
-            return ((exporter.value("wardops_exporter_device_metrics_renders_total",
-                                    trigger="cycle") or 0) >= 3
-                    and (exporter.value("wardops_exporter_device_metrics_kept_total") or 0) >= 3)
-        wait_for(ahead, timeout=30, what="scrapes served renders made after the cycles")
-        assert exporter.value("wardops_exporter_cycle_aligned") == 1
-        dropped = time.time()
-        lab.firewall.drop("127.0.11.2")
-        within = 2 * INTERVAL + TIMEOUT + SLACK
-        wait_for(lambda: any(t > dropped and up == 0 for t, up in seen), timeout=within,
-                 what="the regular scraper sees Telavi-ATM down")
-        restored = time.time()
-        lab.firewall.restore("127.0.11.2")
-        wait_for(lambda: any(t > restored and up == 1 for t, up in seen), timeout=within,
-                 what="the regular scraper sees Telavi-ATM up again")
-    finally:
-        stop.set()
-        scraper.join(10)
-    # nothing false in between: once down was seen, up again only after the restore
-    first_down = min(t for t, up in seen if t > dropped and up == 0)
-    assert all(up == 0 for t, up in seen if first_down <= t <= restored), seen
-
-
 def test_the_first_cycle_logs_what_is_down_and_one_summary(lab) -> None:  # type: ignore[no-untyped-def]
     """A start logs each device found down, not each one found up (100,000 lines at
     100,000 devices), then one line with the counts; later changes are logged each."""

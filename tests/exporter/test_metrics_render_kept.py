@@ -70,16 +70,16 @@ def test_the_render_is_kept_until_a_state_changes(exporter: Exporter) -> None:
     status = exporter.status
     first = gzip_body(exporter)
     assert gzip.decompress(first) == plain(exporter)
-    assert (status.device_renders["scrape"], status.device_renders_kept) == (1, 0)
+    assert status.device_renders == {"rendered": 1, "kept": 0}
     # nothing changed: the same body, the per-device part not rendered again
     assert gzip_body(exporter) == first
-    assert (status.device_renders["scrape"], status.device_renders_kept) == (1, 1)
+    assert status.device_renders == {"rendered": 1, "kept": 1}
     # one device goes down: the next scrape says so
     key = next(iter(exporter._by_key))
     exporter.store.record(key, result(1_765_000_000.0, False, random.Random(1)),
                           down_after=1, up_after=1)
     text = gzip.decompress(gzip_body(exporter)).decode()
-    assert (status.device_renders["scrape"], status.device_renders_kept) == (2, 1)
+    assert status.device_renders == {"rendered": 2, "kept": 1}
     assert f'wardops_device_up{{device="{key[0]}"' in text
     assert text.encode() == plain(exporter)
 
@@ -139,15 +139,14 @@ def test_any_sequence_of_changes_and_scrapes_matches_a_fresh_render(
                 exporter.store.load(saved, now=now)
                 changed = True
         else:
-            status = exporter.status
-            before = (status.device_renders["scrape"], status.device_renders_kept)
+            before = dict(exporter.status.device_renders)
             body = gzip_body(exporter)
             assert zlib.decompress(body, 31) == gzip.decompress(body) == plain(exporter), step
-            after = (status.device_renders["scrape"], status.device_renders_kept)
-            assert (after[0] - before[0], after[1] - before[1]) == (
-                (1, 0) if changed else (0, 1)), step
+            after = exporter.status.device_renders
+            assert after["rendered"] - before["rendered"] == (1 if changed else 0), step
+            assert after["kept"] - before["kept"] == (0 if changed else 1), step
             changed = False
-    assert exporter.status.device_renders_kept > 10
+    assert exporter.status.device_renders["kept"] > 10
 
 
 def test_a_gzip_body_may_start_with_text_compressed_earlier() -> None:
