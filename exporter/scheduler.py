@@ -5,11 +5,12 @@ Every interval is a cycle. A cycle's probes start spread evenly over the first
 ``(count - 1) * spacing + timeout``), so thousands of devices never fire at once and
 each probe normally finishes before the next cycle begins. Each device is probed
 once per cycle; if its previous probe is still running when its turn comes, the turn is
-skipped and counted (probe error ``skipped``). A cycle still running when the next one
-is due is an overrun: counted, and the schedule goes on. The first cycle uses the short
-spread of an aligned one, so every device is known seconds after a start; a cycle whose
-spread is wider than the previous one's starts that much earlier, so that no device waits
-more than an interval.
+skipped and counted (probe error ``skipped``). A cycle still running when its interval
+is up is an overrun: counted, and the schedule goes on. A cycle planned to start earlier
+than that (see below) waits for the previous one's last probes instead. The first cycle
+uses the short spread of an aligned one, so every device is known seconds after a start;
+a cycle whose spread is wider than the previous one's starts that much earlier, so that
+no device waits more than an interval.
 
 With ``probe.align_to_scrapes`` (the default) and a :class:`~exporter.alignment.ScrapeLog`
 fed by the /metrics handler, cycles move to end just before the scrapes once those are
@@ -180,8 +181,18 @@ class Scheduler:
                     # end of the order still wait at most one interval between probes.
                     next_start = min(next_start,
                                      max(next_start - (next_window - window), earliest))
+                previous_start = cycle_start
                 cycle_start, window = next_start, next_window
                 await self._sleep_until(cycle_start)
+                if not running.done():
+                    # Planned to start before the last cycle's interval is up (a wider
+                    # spread, or a scrape to align to) while its last probes are still
+                    # being recorded, by a loop busier than planned: wait for them, so
+                    # that no device loses its turn. Only a cycle that outlives its
+                    # interval is an overrun.
+                    deadline = previous_start + self.settings.interval
+                    await asyncio.wait({running}, timeout=max(deadline - self._clock(), 0.0))
+                    cycle_start = max(cycle_start, self._clock())
                 if not running.done():
                     self.overruns += 1
                     log.warning("probe cycle overran its interval",

@@ -193,3 +193,63 @@ def test_parents_are_probed_after_the_devices_behind_them() -> None:
     # a long chain (a hostile inventory) needs no recursion
     chain = [dev("x" * (i + 1), *(["x" * i] if i else [])) for i in range(1, 3000)]
     assert [d.name for d in children_first(chain)] == [d.name for d in reversed(chain)]
+
+
+def test_a_cycle_that_ends_late_but_within_its_interval_is_no_overrun() -> None:
+    """At 100,000 devices the first cycle's last results were recorded a second after
+    its planned end, by a busy loop. The next cycle, planned to start early (its spread
+    is wider), found it still running: that was logged as "overran its interval" for a
+    cycle of 12 s in a 30 s interval, and its still-running probes lost their turn. The
+    next cycle waits for the last one to end instead; only a cycle that outlives its
+    interval is an overrun."""
+    settings = ProbeSettings(interval=2.0, timeout=0.3, count=1)
+    errors: list[tuple[str, str]] = []
+    spans: dict[str, list[tuple[float, float]]] = {}
+    first = True
+
+    async def probe(device: Device) -> None:
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        # the first cycle's probes end 0.5 s past their timeout (a loop too busy to
+        # record them); later ones take their timeout
+        await asyncio.sleep(settings.longest_probe + (0.5 if first else 0.0))
+        spans.setdefault(device.name, []).append((began, loop.time()))
+
+    async def main() -> Scheduler:
+        nonlocal first
+        scheduler = Scheduler(devices(5), settings, probe,
+                              lambda d, reason, detail: errors.append((d.name, reason)))
+        task = asyncio.create_task(scheduler.run())
+        await scheduler.first_cycle_done.wait()
+        first = False
+        await asyncio.sleep(3.0)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return scheduler
+
+    scheduler = asyncio.run(main())
+    assert scheduler.overruns == 0 and errors == []
+    for name, times in spans.items():
+        assert len(times) >= 2, name
+        # each probe starts after the device's previous one has ended
+        assert all(b[0] >= a[1] for a, b in itertools.pairwise(times)), (name, times)
+
+
+def test_a_cycle_that_outlives_its_interval_is_an_overrun() -> None:
+    settings = ProbeSettings(interval=0.5, timeout=0.1, count=1)
+    errors: list[tuple[str, str]] = []
+    slow = {"d1"}
+
+    async def probe(device: Device) -> None:
+        await asyncio.sleep(0.8 if device.name in slow else 0.05)
+        slow.discard(device.name)
+
+    async def main() -> Scheduler:
+        scheduler = Scheduler(devices(3), settings, probe,
+                              lambda d, reason, detail: errors.append((d.name, reason)))
+        await _run_for(scheduler, 1.2)
+        return scheduler
+
+    scheduler = asyncio.run(main())
+    assert scheduler.overruns >= 1
+    assert ("d1", "skipped") in errors
