@@ -20,7 +20,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate
+from functools import partial
+from itertools import accumulate, compress
+from operator import attrgetter, is_not
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -29,6 +31,7 @@ from prometheus_client.metrics_core import Metric
 
 from exporter import __version__
 from exporter.config import Device
+from exporter.gzipbody import Deflated
 from exporter.icmp import IcmpProber
 from exporter.state import DOWN, UNKNOWN, UP, DeviceState
 
@@ -123,21 +126,73 @@ _PARENT_HELP = ("One per dependency: the device (device, address, site) is reach
                 "all are down.")
 
 
+@dataclass(frozen=True, slots=True)
+class _Inventory:
+    """What the render takes from one inventory load, swapped in as a whole."""
+
+    rows: tuple[_Row, ...] = ()
+    path_rows: tuple[_Row, ...] = ()
+    parents: str = ""  # the wardops_device_parent_info lines
+    bounds: tuple[float, ...] | None = None  # served; None: no histogram
+    # one row's histogram text, by name prefix: its labels substituted for \0
+    templates: dict[str, str] = field(default_factory=dict)
+    version: int = 0
+
+
+_Pairs = list[tuple[_Row, DeviceState]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Piece:
+    """A family's header, or its lines for a block of rows: the unit kept compressed."""
+
+    key: tuple[str, int]  # the family's name; the block's index, -1 for the header
+    made_of: Callable[[DeviceState], object] | None  # what of a state it shows (_KEYS)
+    block: _Pairs
+    states: list[DeviceState]  # the block's states, in the same order
+    make: Callable[[_Pairs], str]
+
+    def text(self) -> str:
+        """The piece's exposition text."""
+        return self.make(self.block)
+
+    def same_as(self, changed: list[tuple[DeviceState, DeviceState]]) -> bool:
+        """Whether the piece makes the text it made in an earlier render of the same
+        inventory, given the states of its rows that are not the same objects as then
+        (:func:`_changed`): they agree on what the piece is made of. Equal values print
+        alike: no -0.0 or NaN reaches a state (round trips are not negative, times and
+        counts are checked on load), and a NaN would only render again."""
+        get = self.made_of
+        return get is None or all(get(state) == get(was) for state, was in changed)
+
+
+_NOTHING = Deflated((), 0, 0)
+
+
+def _changed(states: list[DeviceState],
+             was: list[DeviceState]) -> list[tuple[DeviceState, DeviceState]]:
+    """The states that are not those of ``was`` (the same rows, earlier), with those:
+    found in C (map, compress), as this runs for every block of every scrape."""
+    return list(compress(zip(states, was, strict=True), map(is_not, states, was)))
+
+
 class DeviceMetrics:
     """Renders the per-device and per-path families for the inventory and a snapshot."""
 
     def __init__(self, devices: Sequence[Device] = (),
                  bounds: Sequence[float] | None = None) -> None:
-        self._rows: tuple[_Row, ...] = ()
-        self._path_rows: tuple[_Row, ...] = ()
-        self._parents = ""  # the wardops_device_parent_info lines: fixed per inventory
-        self._bounds: tuple[float, ...] | None = None
-        self._templates: dict[str, str] = {}  # histogram text of one row, by name prefix
-        self._served = 0  # bounds served
-        # bumped after every set_devices: a render kept for the states' generation is
-        # only served again while this has not moved either
-        self.version = 0
+        self._inventory = _Inventory()
+        # the compressed pieces of the last deflated(), with the blocks they were made of
+        self._kept: dict[tuple[str, int], tuple[list[DeviceState], Deflated]] = {}
+        self._kept_for: _Inventory | None = None
+        self.pieces = (0, 0)  # the last deflated()'s pieces: made again, kept
         self.set_devices(devices, bounds)
+
+    @property
+    def version(self) -> int:
+        """Bumped by every :meth:`set_devices`: a render kept for the states' generation
+        is only served again while this has not moved either."""
+        return self._inventory.version
 
     def set_devices(self, devices: Sequence[Device],
                     bounds: Sequence[float] | None = None) -> None:
@@ -172,78 +227,133 @@ class DeviceMetrics:
                 extra += [("mark", f"{route.mark:#x}")] if route.mark is not None else []
                 path_rows.append(_Row(device.path_key(path), path_labels,
                                       path_labels + "," + label_text(extra), True))
-        self._rows = tuple(rows)
-        self._path_rows = tuple(path_rows)
-        self._parents = "".join(parent_lines)
-        self._bounds = tuple(bounds) if bounds is not None else None
+        served = tuple(bounds) if bounds is not None else None
         # One device's whole histogram is one %-format of one template (its labels
         # substituted for \0): two C-level calls instead of a Python line per bucket,
         # which made the histogram most of the render time at 10,000 devices.
-        bounds = self._bounds or ()
-        self._served = len(bounds)
-        self._templates = {}
+        templates = {}
         for prefix in ("wardops_device_", "wardops_path_"):
             name = f"{prefix}rtt_histogram_seconds"
-            lines = [f'{name}_bucket{{\0,le="{_le(b)}"}} %d\n' for b in bounds]
+            lines = [f'{name}_bucket{{\0,le="{_le(b)}"}} %d\n' for b in served or ()]
             lines.append(f'{name}_bucket{{\0,le="+Inf"}} %d\n{name}_sum{{\0}} %r\n'
                          f"{name}_count{{\0}} %d\n")
-            self._templates[prefix] = "".join(lines)
-        self.version += 1
+            templates[prefix] = "".join(lines)
+        self._inventory = _Inventory(tuple(rows), tuple(path_rows), "".join(parent_lines),
+                                     served, templates, self._inventory.version + 1)
 
     def render(self, states: Mapping[tuple[str, ...], DeviceState]) -> str:
         """Exposition text of every per-device and per-path family for ``states``."""
         return "".join(self.render_parts(states))
 
     def render_parts(self, states: Mapping[tuple[str, ...], DeviceState]) -> Iterator[str]:
-        """:meth:`render`'s text one family at a time, each one's lines dropped once it is
-        handed out: a 10,000-device body (tens of MB with histograms) is never held as
-        lines, text and bytes all at once."""
-        yield from self._render("wardops_device_", 2, self._rows, states)
-        yield (f"# HELP wardops_device_parent_info {_PARENT_HELP}\n"
-               "# TYPE wardops_device_parent_info gauge\n" + self._parents)
-        if self._path_rows:
-            yield from self._render("wardops_path_", 3, self._path_rows, states)
+        """:meth:`render`'s text a family's header or block of rows at a time, each one
+        dropped once it is handed out: a 10,000-device body (tens of MB with histograms)
+        is never held as lines, text and bytes all at once."""
+        for piece in self._pieces(self._inventory, states):
+            text = piece.text()
+            if text:
+                yield text
 
-    def _render(self, prefix: str, help_at: int, rows: tuple[_Row, ...],
-                states: Mapping[tuple[str, ...], DeviceState]) -> Iterator[str]:
-        # One pass per family, its lines made and handed out a block of rows at a time:
-        # a family must be contiguous, and making them all in one pass held every
-        # family's text until the last row (120 MB at 100,000 devices).
+    def deflated(self, states: Mapping[tuple[str, ...], DeviceState]) -> Deflated:
+        """:meth:`render`'s text compressed, each piece on its own: a piece whose rows'
+        states agree with the last call's on what it is made of is not rendered or
+        compressed again. Between two cycles only the down devices' late probes change
+        anything (their last probe and request count), so a mid-interval scrape makes
+        two families of 29 again instead of all."""
+        inventory = self._inventory
+        kept = self._kept if self._kept_for is inventory else {}
+        self._kept, self._kept_for = {}, None
+        made: dict[tuple[str, int], tuple[list[DeviceState], Deflated]] = {}
+        reused = 0
+        # a block's changed states, found once for all its families (the blocks, old and
+        # new, stay referenced until the end: their ids are not reused meanwhile)
+        changes: dict[tuple[int, int], list[tuple[DeviceState, DeviceState]]] = {}
+        for piece in self._pieces(inventory, states):
+            was = kept.get(piece.key)
+            if was is None:
+                same = False
+            elif piece.made_of is None:
+                same = True
+            else:
+                pair = (id(piece.states), id(was[0]))
+                changed = changes.get(pair)
+                if changed is None:
+                    changed = changes[pair] = _changed(piece.states, was[0])
+                same = piece.same_as(changed)
+            if same and was is not None:
+                part = was[1]
+                reused += 1
+            else:
+                if was is not None:  # its old text is not held while the new one is made
+                    kept[piece.key] = (was[0], _NOTHING)
+                part = Deflated.of([piece.text().encode()])
+            made[piece.key] = (piece.states, part)
+        self._kept, self._kept_for = made, inventory
+        self.pieces = (len(made) - reused, reused)
+        return Deflated.join(part for _, part in made.values())
+
+    def _pieces(self, inventory: _Inventory,
+                states: Mapping[tuple[str, ...], DeviceState]) -> Iterator[_Piece]:
+        """The body in order, as pieces."""
+        yield from self._family_pieces(inventory, "wardops_device_", 2, inventory.rows, states)
+        parents = (f"# HELP wardops_device_parent_info {_PARENT_HELP}\n"
+                   "# TYPE wardops_device_parent_info gauge\n" + inventory.parents)
+        yield _Piece(("wardops_device_parent_info", -1), None, [], [], _constant(parents))
+        if inventory.path_rows:
+            yield from self._family_pieces(inventory, "wardops_path_", 3,
+                                           inventory.path_rows, states)
+
+    @staticmethod
+    def _family_pieces(inventory: _Inventory, prefix: str, help_at: int,
+                       rows: tuple[_Row, ...],
+                       states: Mapping[tuple[str, ...], DeviceState]) -> Iterator[_Piece]:
+        # One pass per family, its lines made a block of rows at a time: a family must be
+        # contiguous, and making them all in one pass held every family's text until the
+        # last row (120 MB at 100,000 devices). The histogram comes last: it is two thirds
+        # of the body.
         fresh = DeviceState()
-        pairs = [(row, states.get(row.key, fresh)) for row in rows]
-        with_histogram = self._bounds is not None
-        for family in _FAMILIES:
+        row_states = [states.get(row.key, fresh) for row in rows]
+        pairs = list(zip(rows, row_states))
+        starts = range(0, len(pairs), _BLOCK)
+        blocks = [(pairs[i:i + _BLOCK], row_states[i:i + _BLOCK]) for i in starts]
+        families = [f for f in _FAMILIES if f[help_at] and f[1] != "histogram"]
+        if inventory.bounds is not None:
+            families += [f for f in _FAMILIES if f[help_at] and f[1] == "histogram"]
+        for family in families:
             suffix, kind, help_text = family[0], family[1], family[help_at]
-            if not help_text or kind == "histogram":
-                continue
             name = prefix + suffix
-            yield f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n"
-            for start in range(0, len(pairs), _BLOCK):
-                text = "".join(_lines(suffix, name, pairs[start:start + _BLOCK]))
-                if text:
-                    yield text
-        if not with_histogram:
-            return
-        template = self._templates.get(prefix, "")
-        served = self._served
-        # The histogram last, in its own pass, each block handed out as it is made: it is
-        # two thirds of the body, and never held whole.
-        name = f"{prefix}rtt_histogram_seconds"
-        help_text = next(f[help_at] for f in _FAMILIES if f[1] == "histogram")
-        yield f"# HELP {name} {help_text}\n# TYPE {name} histogram\n"
-        histogram: list[str] = []
-        for start in range(0, len(pairs), _BLOCK):
-            for row, state in pairs[start:start + _BLOCK]:
-                if not state.requests or not row.histogram:
-                    continue
-                counts = state.buckets
-                total = sum(counts)
-                cumulative = list(accumulate(counts[:served])) if counts else [0] * served
-                histogram.append(template.replace("\0", row.labels_pct) % (
-                    *cumulative, total, float(state.rtt_sum), total))
-            if histogram:
-                yield "".join(histogram)
-                histogram.clear()
+            yield _Piece((name, -1), None, [], [],
+                         _constant(f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n"))
+            if kind == "histogram":
+                make = partial(_histogram, inventory.templates.get(prefix, ""),
+                               len(inventory.bounds or ()))
+            else:
+                make = partial(_lines_text, suffix, name)
+            for index, (block, block_states) in enumerate(blocks):
+                yield _Piece((name, index), _KEYS[suffix], block, block_states, make)
+
+
+def _constant(text: str) -> Callable[[_Pairs], str]:
+    return lambda _block: text
+
+
+def _histogram(template: str, served: int, block: _Pairs) -> str:
+    """The histogram's lines for a block of rows: a row without a request, or with paths
+    (theirs are served), has none."""
+    out = []
+    for row, state in block:
+        if not state.requests or not row.histogram:
+            continue
+        counts = state.buckets
+        total = sum(counts)
+        cumulative = list(accumulate(counts[:served])) if counts else [0] * served
+        out.append(template.replace("\0", row.labels_pct) % (
+            *cumulative, total, float(state.rtt_sum), total))
+    return "".join(out)
+
+
+def _lines_text(suffix: str, name: str, block: _Pairs) -> str:
+    return "".join(_lines(suffix, name, block))
 
 
 def _lines(suffix: str, name: str, block: list[tuple[_Row, DeviceState]]) -> list[str]:
@@ -284,6 +394,33 @@ def _lines(suffix: str, name: str, block: list[tuple[_Row, DeviceState]]) -> lis
     if suffix == "info":
         return [f"{name}{{{r.info_labels}}} 1\n" for r, _ in block]
     raise AssertionError(f"no lines for {name}")  # a family added to _FAMILIES only
+
+
+def _histogram_key(state: DeviceState) -> tuple[bool, tuple[int, ...], float]:
+    return state.requests > 0, state.buckets, state.rtt_sum
+
+
+# What each family's lines are made of in a state, besides the row's labels (fixed per
+# inventory): a block whose states agree on it renders the same text, so
+# DeviceMetrics.deflated keeps its compressed lines. tests/exporter/test_metrics_render_kept
+# checks each entry against _lines and _histogram, field by field. None: the labels only.
+_KEYS: dict[str, Callable[[DeviceState], object] | None] = {
+    "up": attrgetter("status"),
+    "rtt_seconds": attrgetter("status", "rtt"),
+    "rtt_min_seconds": attrgetter("status", "rtt", "rtt_min", "rtt_max"),
+    "rtt_max_seconds": attrgetter("status", "rtt", "rtt_min", "rtt_max"),
+    "rtt_stddev_seconds": attrgetter("status", "rtt", "rtt_stddev"),
+    "packet_loss_ratio": attrgetter("loss"),
+    "echo_requests_total": attrgetter("requests"),
+    # a device's requests count only by being there: the down devices' late probes add
+    # requests, not replies, and leave their histogram's lines as they were
+    "rtt_histogram_seconds": _histogram_key,
+    "down_since_timestamp_seconds": attrgetter("status", "down_since"),
+    "last_probe_timestamp_seconds": attrgetter("last_probe"),
+    "state_changes_total": attrgetter("changes"),
+    "probe_failing": attrgetter("failing"),
+    "info": None,
+}
 
 
 # Rows rendered between joins of their lines: a family's text is kept as one string per

@@ -4,8 +4,11 @@ A gzip member is a header, raw deflate blocks and a trailer (CRC-32 and length o
 text). Blocks that end on a byte boundary without the final bit (a sync flush) can be
 followed by the blocks of another compressor, so the per-device part of /metrics,
 compressed once, starts every gzip body until a state or the inventory changes; only the
-small rest is compressed per scrape. The result is one ordinary gzip member, not
-concatenated members, which some clients read only the first of.
+small rest is compressed per scrape. Parts compressed on their own join the same way
+(:meth:`Deflated.join`), as pigz joins its threads' output: the per-device part is such
+a join of blocks of rows, each compressed again only when its lines changed. The result
+is one ordinary gzip member, not concatenated members, which some clients read only the
+first of.
 
 ISA-L's deflate, not zlib's: at 100,000 devices a body of 471 MB took 0.79 s with zlib at
 level 1 and takes 0.19 s, 5% smaller (``bench/exporter_render.py``).
@@ -45,6 +48,19 @@ class Deflated:
             if out:
                 chunks.append(out)
         chunks.append(compressor.flush(isal_zlib.Z_SYNC_FLUSH))
+        return cls(tuple(chunks), crc, size)
+
+    @classmethod
+    def join(cls, parts: Iterable[Deflated]) -> Deflated:
+        """``parts`` one after the other, as one head: each was compressed on its own (no
+        back-reference crosses into another) and ends on a byte boundary, not final, so
+        their blocks follow each other as they are; only the CRC-32 is combined."""
+        chunks: list[bytes] = []
+        crc, size = 0, 0
+        for part in parts:
+            chunks += part.chunks
+            crc = isal_zlib.crc32_combine(crc, part.crc, part.size)
+            size += part.size
         return cls(tuple(chunks), crc, size)
 
     @property

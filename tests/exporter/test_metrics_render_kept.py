@@ -11,15 +11,19 @@ from __future__ import annotations
 import gzip
 import random
 import zlib
+from dataclasses import Field, fields, replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from exporter import collector
 from exporter.app import Exporter
-from exporter.config import load_inventory
+from exporter.collector import DeviceMetrics
+from exporter.config import Device, load_inventory
 from exporter.gzipbody import Deflated, GzipStream, gzipped
 from exporter.latency import rendered_bounds
-from exporter.state import ProbeResult
+from exporter.state import DeviceState, ProbeResult, record
 
 SITES = ("Batumi", "Kutaisi", "Zugdidi")
 MOVED = 'wardops_device_info{device="Batumi-dev3",address="127.0.40.4",site="Kutaisi"'
@@ -112,11 +116,15 @@ def test_a_scrape_between_a_reloads_two_steps_is_not_kept(exporter: Exporter,
     assert MOVED in gzip.decompress(gzip_body(exporter)).decode()
 
 
+@pytest.mark.parametrize("block", [1, 5, 1000])
 def test_any_sequence_of_changes_and_scrapes_matches_a_fresh_render(
-        exporter: Exporter, tmp_path: Path) -> None:
+        exporter: Exporter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        block: int) -> None:
     """Random probe results, state-file loads, reloads and scrapes: every gzip body is
-    the fresh render, and renders are kept exactly when nothing changed in between."""
-    rng = random.Random(16)
+    the fresh render, and renders are kept exactly when nothing changed in between.
+    With blocks of 1 and 5 rows, most scrapes make some blocks again and keep others."""
+    monkeypatch.setattr(collector, "_BLOCK", block)
+    rng = random.Random(16 + block)
     config = tmp_path / "devices.yml"
     now = 1_765_000_000.0
     changed = True
@@ -147,6 +155,84 @@ def test_any_sequence_of_changes_and_scrapes_matches_a_fresh_render(
             assert after["kept"] - before["kept"] == (0 if changed else 1), step
             changed = False
     assert exporter.status.device_renders["kept"] > 10
+    made, kept = exporter.device_metrics.pieces
+    assert made > 0 and kept > 0
+
+
+def test_a_scrape_between_cycles_makes_only_what_the_late_probes_changed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between two cycles only the down devices' late probes end: their last probe and
+    request count change, nothing else they show (no reply: no histogram line moves).
+    Only those two families' blocks are made again, and the body is still exact."""
+    monkeypatch.setattr(collector, "_BLOCK", 4)
+    devices = [Device(name=f"d{i}", address=f"127.0.41.{i + 1}", site="s", type="atm")
+               for i in range(40)]
+    metrics = DeviceMetrics(devices, (0.001, 0.01, 0.1))
+    rng = random.Random(3)
+    states = {d.key: record(DeviceState(), result(100.0, i % 10 != 3, rng), 1, 1,
+                            (0.001, 0.01, 0.1)) for i, d in enumerate(devices)}
+    metrics.deflated(states)
+    for i, d in enumerate(devices):
+        if i % 10 == 3:  # 4 of the 10 blocks hold a down device
+            states[d.key] = record(states[d.key], result(130.0, False, rng), 1, 1,
+                                   (0.001, 0.01, 0.1))
+    body = metrics.deflated(states)
+    assert gzip.decompress(b"".join(gzipped([], head=body))).decode() == metrics.render(states)
+    made, kept = metrics.pieces
+    assert made == 2 * 4  # last_probe_timestamp and echo_requests, 4 blocks each
+    assert made + kept == 13 * (1 + 10) + 1  # 13 families: header and 10 blocks; parents
+
+
+# a state of each kind: unknown, up with replies, down, up again, probes failing
+def _states() -> list[DeviceState]:
+    rng = random.Random(5)
+    bounds = (0.001, 0.01, 0.1)
+    up = record(DeviceState(), result(100.0, True, rng), 1, 1, bounds)
+    down = record(up, result(110.0, False, rng), 1, 1, bounds)
+    again = record(down, result(120.0, True, rng), 1, 1, bounds)
+    failing = replace(down, errors=9, failing="socket")
+    return [DeviceState(), up, down, again, failing]
+
+
+def _others(spec: Field[Any], value: Any) -> list[Any]:
+    """Other values of a field: another of its type, and None where it may be None."""
+    other = {
+        str: lambda v: {"": "up", "up": "down", "down": "unknown", "unknown": ""}.get(v, v + "x"),
+        int: lambda v: v + 1,
+        float: lambda v: v + 0.5,
+        tuple: lambda v: tuple(c + 1 for c in v) if v else (0, 1, 0, 0),
+        type(None): lambda v: 0.25,
+    }[type(value)](value)
+    optional = "None" in str(spec.type) and value is not None
+    return [other, None] if optional else [other]
+
+
+def test_each_familys_key_covers_every_field_its_lines_show() -> None:
+    """A piece is kept while its rows' states agree on its family's key: a field that
+    changes the family's text but not its key would serve stale lines. Every field of
+    every kind of state is changed in turn, to another value and to None where it may
+    be None."""
+    row = collector._Row(("d", "127.0.0.1"), 'device="d"', 'device="d"', True)
+    metrics = DeviceMetrics([], (0.001, 0.01, 0.1))
+    template, served = metrics._inventory.templates["wardops_device_"], 3
+    checked = 0
+    for suffix, key in collector._KEYS.items():
+        name = "wardops_device_" + suffix
+        for state in _states():
+            for spec in fields(DeviceState):
+                for value in _others(spec, getattr(state, spec.name)):
+                    other = replace(state, **{spec.name: value})
+                    if suffix == "rtt_histogram_seconds":
+                        texts = [collector._histogram(template, served, [(row, s)])
+                                 for s in (state, other)]
+                    else:
+                        texts = [collector._lines_text(suffix, name, [(row, s)])
+                                 for s in (state, other)]
+                    if texts[0] != texts[1]:
+                        checked += 1
+                        assert key is not None and key(state) != key(other), (
+                            suffix, spec.name, value)
+    assert checked > 40
 
 
 def test_a_gzip_body_may_start_with_text_compressed_earlier() -> None:
