@@ -15,10 +15,11 @@ exporter's cycle spends sending).
 Per size it prints: start-up to ready, whole-process CPU per echo request over two steady
 intervals (from /proc, scrapes and state saves included) and its ratio to both fping runs,
 the average cores, the cycle's wall time, skipped probes and overruns, peak RSS (VmHWM),
-the scraper's gzip scrapes over the steady window (median and slowest: what Prometheus's
-scrape duration shows), ``/metrics`` without gzip (median of 3: rendered afresh for each
-request, so the render's cost) and its size, the state file's size and the last save's
-duration. Then the growth from one size to the next.
+the scraper's gzip scrapes over the steady window (fastest and slowest, each in the log:
+what Prometheus's scrape duration shows; a scrape right after a cycle renders most of the
+body again, one between cycles little of it), ``/metrics`` without gzip (median of 3:
+rendered afresh for each request, so the render's cost) and its size, the state file's
+size and the last save's duration. Then the growth from one size to the next.
 
 Targets (issue 16, at 100,000 devices, 30 s interval, 2 requests): no overrun, average
 CPU ≤ 0.25 core, peak RSS ≤ 512 MiB, /metrics ≤ 0.5 s, ready ≤ 30 s. Exits 1 if one is
@@ -100,8 +101,9 @@ class Figures:
     overruns: int
     rss: float
     metrics_plain: float
-    scrape_p50: float  # the Prometheus-like scraper's gzip scrapes over the steady window
-    scrape_max: float
+    # the Prometheus-like scraper's gzip scrapes over the steady window, in order: those
+    # right after a cycle render most of the body, those between cycles little of it
+    scrapes: tuple[float, ...]
     metrics_bytes: int
     gzip_bytes: int
     state_bytes: int
@@ -180,7 +182,7 @@ def measure(devices: int, interval: float, count: int, buckets: str,
             user1, sys1 = process_cpu(proc.pid)
             window = time.monotonic() - t0
             scraper.stopped.set()
-            scrapes = sorted(scraper.seconds_since(t0))
+            scrapes = tuple(scraper.seconds_since(t0))
             # without gzip /metrics is rendered afresh for every request: the render's cost
             plain = timed_get(f"{url}/metrics", gzip=False)
             gz = timed_get(f"{url}/metrics", gzip=True)  # for the size on the wire
@@ -202,7 +204,7 @@ def measure(devices: int, interval: float, count: int, buckets: str,
         int(devices * count * window / interval), cycle,
         int(sample_value(text, 'wardops_probe_errors_total{reason="skipped"}')),
         int(sample_value(text, "wardops_exporter_cycle_overruns_total")), rss,
-        plain[0], scrapes[len(scrapes) // 2], scrapes[-1], plain[1], gz[2],
+        plain[0], scrapes, plain[1], gz[2],
         state.stat().st_size,
         sample_value(text, "wardops_exporter_state_last_save_duration_seconds"),
         burst, paced)
@@ -229,14 +231,14 @@ def main() -> int:
         print(f"  {results[-1]}", file=sys.stderr)
     rows = [["devices", "ready s", "µs/req", "× fping at once", "× fping paced", "cores",
              "cycle s", "skipped", "overruns", "peak RSS MB", "plain /metrics s",
-             "scrapes p50 s", "max s",
+             "scrapes fastest s", "slowest s",
              "MB", "gzip MB", "state MB", "save s"]]
     for f in results:
         rows.append([f"{f.devices:,}", f"{f.ready:.1f}", f"{f.us_per_request:.1f}",
                      f"{f.us_per_request / f.fping_burst:.1f}",
                      f"{f.us_per_request / f.fping_paced:.2f}", f"{f.cores:.3f}",
                      f"{f.cycle:.2f}", str(f.skipped), str(f.overruns), f"{f.rss:.0f}",
-                     f"{f.metrics_plain:.3f}", f"{f.scrape_p50:.3f}", f"{f.scrape_max:.3f}",
+                     f"{f.metrics_plain:.3f}", f"{min(f.scrapes):.3f}", f"{max(f.scrapes):.3f}",
                      f"{f.metrics_bytes / 1e6:.1f}", f"{f.gzip_bytes / 1e6:.2f}",
                      f"{f.state_bytes / 1e6:.1f}", f"{f.save_seconds:.3f}"])
     print(table(rows))
@@ -251,7 +253,7 @@ def main() -> int:
     big = results[-1]
     checks = [("no overrun", big.overruns == 0), ("CPU ≤ 0.25 core", big.cores <= 0.25),
               ("peak RSS ≤ 512 MiB", big.rss <= 512 * 1.048576),
-              ("/metrics ≤ 0.5 s (every gzip scrape)", big.scrape_max <= 0.5),
+              ("/metrics ≤ 0.5 s (every gzip scrape)", max(big.scrapes) <= 0.5),
               ("ready ≤ 30 s", big.ready <= 30)]
     print(f"at {big.devices:,} devices: " + ", ".join(
         f"{name} {'ok' if ok else 'MISSED'}" for name, ok in checks))

@@ -153,7 +153,8 @@ class Exporter:
             self.scrapes.note(scraper, time.monotonic())
         if not gzip:
             return render_metrics(self.device_metrics, self.store.snapshot(), self.registry)
-        return GzipStream(gzipped([generate_latest(self.registry)], head=self._device_part()))
+        head = self._device_part()  # first: the registry then reports this render's time
+        return GzipStream(gzipped([generate_latest(self.registry)], head=head))
 
     def _device_part(self) -> Deflated:
         """The per-device families, compressed: served as they are while no state and
