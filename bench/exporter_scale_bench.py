@@ -13,7 +13,8 @@ over the exporter's probe window (``-i`` so that its requests take about as long
 exporter's cycle spends sending).
 
 Per size it prints: start-up to ready, whole-process CPU per echo request over two steady
-intervals (from /proc, scrapes and state saves included) and its ratio to both fping runs,
+intervals (once the cycles are aligned to the scrapes, after one aligned cycle; from
+/proc, scrapes and state saves included) and its ratio to both fping runs,
 the average cores, the cycle's wall time, skipped probes and overruns, peak RSS (VmHWM),
 the scraper's gzip scrapes over the steady window (fastest and slowest, each in the log:
 what Prometheus's scrape duration shows; a scrape right after a cycle renders most of the
@@ -152,6 +153,18 @@ def fping_chunks(addresses: list[str], count: int, gap_ms: float, workdir: Path)
     return cpu / requests * 1e6
 
 
+def wait_aligned(scraper: Scraper, timeout: float) -> float:
+    """Seconds until the scraper's last body says the cycles are aligned to its scrapes
+    (the exporter's own metrics come last, after the per-device families)."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        tail = scraper.last[-300_000:].decode(errors="replace")
+        if sample_value(tail, "wardops_exporter_cycle_aligned") == 1:
+            return time.monotonic() - started
+        time.sleep(1.0)
+    raise SystemExit(f"bench: cycles not aligned to the scrapes after {timeout:g} s")
+
+
 def measure(devices: int, interval: float, count: int, buckets: str,
             workdir: Path) -> Figures:
     addresses, dropped = targets(devices)
@@ -175,7 +188,14 @@ def measure(devices: int, interval: float, count: int, buckets: str,
             wait_http(f"{url}/-/ready", 300)
             ready = time.monotonic() - started
             scraper.start()
-            time.sleep(interval)  # one cycle with the scrapes before measuring
+            # Steady state is what Prometheus sees for good: cycles aligned to its scrapes
+            # (four regular scrapes first, 45 s at 15 s), then one whole aligned cycle.
+            # Measuring sooner mixed in cycles spread over the interval, whose probes end
+            # during every scrape.
+            aligned = wait_aligned(scraper, 10 * interval)
+            print(f"  cycles aligned to the scrapes {aligned:.0f} s after ready",
+                  file=sys.stderr)
+            time.sleep(interval)
             user0, sys0 = process_cpu(proc.pid)
             t0 = time.monotonic()
             time.sleep(2 * interval)
