@@ -253,6 +253,7 @@ def process_cpu(pid: int) -> tuple[float, float]:
 
 
 def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident size (VmHWM) in MiB: /proc's "kB" are KiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
