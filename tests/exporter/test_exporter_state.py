@@ -234,3 +234,32 @@ def test_path_states_are_saved_apart_from_devices_and_restored() -> None:
     assert fresh.load(data) == (2, [])
     assert (fresh.get(magti) or DeviceState()).down_since == 100.0
     assert (fresh.get(device) or DeviceState()).status == UNKNOWN  # was up: unknown
+
+
+def test_a_state_file_of_many_devices_is_one_json_document_and_restores_each() -> None:
+    """The file is encoded a block of entries at a time (memory): across block borders,
+    with names that need escaping, it is still one document that a JSON reader (an older
+    exporter's) parses whole, and every device and path comes back as it was."""
+    keys: list[tuple[str, ...]] = []
+    for i in range(2_345):
+        device = (f'br{i // 60}-"atm"\\{i}\u00e9', f"127.1.{i // 250}.{i % 250}")
+        keys.append(device)
+        if i % 7 == 0:
+            keys.append((*device, "Silknet"))
+    store = StateStore()
+    store.set_keys(keys)
+    for i, key in enumerate(keys):
+        store.record(key, result(FAIL if i % 3 == 0 else OK, 100.0 + i), 1, 1)
+    data = store.dump()
+    assert data is not None
+    doc = json.loads(data)
+    assert doc["version"] >= 1 and set(doc) == {"version", "devices", "paths"}
+    assert len(doc["devices"]) == 2_345 and len(doc["paths"]) == 335
+    fresh = StateStore()
+    fresh.set_keys(keys)
+    assert fresh.load(data, now=10_000.0) == (len(keys), [])
+    for key in keys:
+        got, was = fresh.get(key), store.get(key)
+        assert got is not None and was is not None
+        assert (got.last_known, got.down_since, got.last_probe, got.changes) == (
+            was.last_known, was.down_since, was.last_probe, was.changes), key
