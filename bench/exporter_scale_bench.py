@@ -272,7 +272,7 @@ def main() -> int:
         for a, b in zip(results, results[1:])))
     big = results[-1]
     checks = [("no overrun", big.overruns == 0), ("CPU ≤ 0.25 core", big.cores <= 0.25),
-              ("peak RSS ≤ 512 MiB", big.rss <= 512)  # VmHWM / 1024: MiB already,
+              ("peak RSS ≤ 512 MiB", big.rss <= 512),  # VmHWM / 1024: MiB already
               ("/metrics ≤ 0.5 s (every gzip scrape)", max(big.scrapes) <= 0.5),
               ("ready ≤ 30 s", big.ready <= 30)]
     print(f"at {big.devices:,} devices: " + ", ".join(
