@@ -259,7 +259,8 @@ class DeviceMetrics:
         states agree with the last call's on what it is made of is not rendered or
         compressed again. Between two cycles only the down devices' late probes change
         anything (their last probe and request count), so a mid-interval scrape makes
-        two families of 29 again instead of all."""
+        two families of 29 again instead of all. One caller at a time (the app holds its
+        render lock): the kept pieces are this object's."""
         inventory = self._inventory
         kept = self._kept if self._kept_for is inventory else {}
         self._kept, self._kept_for = {}, None
