@@ -176,6 +176,9 @@ class Exporter:
             part = self.device_metrics.deflated(states)
             self.status.device_render_seconds = time.perf_counter() - started
             self.status.device_renders["rendered"] += 1
+            made, kept_pieces = self.device_metrics.pieces
+            self.status.device_pieces["made"] += made
+            self.status.device_pieces["kept"] += kept_pieces
             self._rendered = ((generation, version), part)
             return part
 

@@ -451,6 +451,9 @@ class ExporterStatus:
     device_renders: dict[str, int] = field(default_factory=lambda: {
         "rendered": 0, "kept": 0})
     device_render_seconds: float = 0.0  # the last render's, compression included
+    #: pieces of the per-device part (a family's lines for a block of rows) over those
+    #: renders: made again, or kept because their rows' states had not changed for them
+    device_pieces: dict[str, int] = field(default_factory=lambda: {"made": 0, "kept": 0})
 
 
 class ExporterCollector:
@@ -541,18 +544,28 @@ class ExporterCollector:
                                 "Seconds the last state-file save took (encoding and "
                                 "writing, off the probe loop).",
                                 value=status.state_save_seconds)
-        renders = CounterMetricFamily(
+        yield _by_result(
             "wardops_exporter_device_metrics_renders",
             "gzip scrapes of /metrics by how the per-device families were made: rendered "
-            "for the scrape, or kept from an earlier scrape's render because no state and "
-            "no device changed since.", labels=["result"])
-        for result, count in sorted(status.device_renders.items()):
-            renders.add_metric([result], count)
-        yield renders
+            "for the scrape (the pieces whose lines changed), or kept whole from an earlier "
+            "scrape because no state and no device changed since.", status.device_renders)
+        yield _by_result(
+            "wardops_exporter_device_metrics_pieces",
+            "Pieces of the per-device families (a family's lines for a block of 1,000 rows) "
+            "over the gzip scrapes' renders: made again, or kept because no row's state "
+            "changed in what the family shows.", status.device_pieces)
         yield GaugeMetricFamily("wardops_exporter_device_metrics_render_seconds",
                                 "Seconds the last render of the per-device families for a "
                                 "gzip scrape took, compression included.",
                                 value=status.device_render_seconds)
+
+
+def _by_result(name: str, help_text: str, counts: dict[str, int]) -> CounterMetricFamily:
+    """A counter family with one series per ``result`` label value."""
+    family = CounterMetricFamily(name, help_text, labels=["result"])
+    for result, count in sorted(counts.items()):
+        family.add_metric([result], count)
+    return family
 
 
 class IcmpCollector:

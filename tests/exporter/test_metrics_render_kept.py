@@ -82,10 +82,17 @@ def test_the_render_is_kept_until_a_state_changes(exporter: Exporter) -> None:
     key = next(iter(exporter._by_key))
     exporter.store.record(key, result(1_765_000_000.0, False, random.Random(1)),
                           down_after=1, up_after=1)
+    first_pieces = dict(status.device_pieces)
+    assert first_pieces["kept"] == 0 and first_pieces["made"] > 20
     text = gzip.decompress(gzip_body(exporter)).decode()
     assert status.device_renders == {"rendered": 2, "kept": 1}
     assert f'wardops_device_up{{device="{key[0]}"' in text
     assert text.encode() == plain(exporter)
+    # only the families that device's new state shows were made again (its up, loss,
+    # last probe, requests, down_since, changes: its 12 devices fit one block)
+    made = status.device_pieces["made"] - first_pieces["made"]
+    assert 0 < made < first_pieces["made"] / 2
+    assert status.device_pieces["kept"] == first_pieces["made"] - made
 
 
 def test_a_reload_is_never_hidden_by_a_kept_render(exporter: Exporter, tmp_path: Path) -> None:
