@@ -29,14 +29,16 @@ class Request:
 
 class Receiver:
     """Records every POST. ``fail_next(n, status)`` answers the next n requests with
-    ``status`` (and ``Retry-After`` if given); ``delay`` slows every answer down;
+    ``status`` (and ``Retry-After`` if given); ``delay`` slows every answer down
+    (``arrived`` holds a request from the moment it is read, before any delay);
     ``down()``/``up()`` close and reopen the listening socket on the same port."""
 
     def __init__(self, host: str = "127.0.0.1", port: int | None = None) -> None:
         self.host = host
         self.port = port or free_port(host)
         self.requests: list[Request] = []  # successful (2xx) deliveries
-        self.attempts: list[Request] = []  # everything received
+        self.attempts: list[Request] = []  # everything answered
+        self.arrived: list[Request] = []   # everything read, answered or not yet
         self.delay = 0.0
         self._failures: list[tuple[int, str | None]] = []
         self._lock = threading.Lock()
@@ -58,6 +60,8 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 req = Request(self.path, dict(self.headers.items()), body, time.time())
+                with receiver._lock:
+                    receiver.arrived.append(req)
                 if receiver.delay:
                     time.sleep(receiver.delay)
                 with receiver._lock:

@@ -23,7 +23,7 @@ from alerter.notify.escalation import Action, Decision, Escalation, EscalationLe
 from alerter.notify.formats.alertmanager import build_payload
 from alerter.notify.formats.text import title
 from alerter.notify.matchers import parse_matchers
-from tests.notify.conftest import PipelineFactory, firing, resolved
+from tests.notify.conftest import PipelineFactory, firing, queued_rows, resolved
 from tests.notify.receiver import Receiver
 from tests.support import Proc, free_port, python_env, wait_for, wait_http
 from wardops_common.webserver import WebServer
@@ -235,37 +235,83 @@ while True:
 """
 
 
-def test_kill_9_mid_escalation_neither_repeats_nor_loses_a_level(
+def _start_escalating(cfg: dict[str, Any], state: Path, tmp_path: Path, starts: float) -> Proc:
+    """A pipeline process that is told once of a firing DeviceDown and then escalates it."""
+    script = tmp_path / "escalate.py"
+    script.write_text(ESCALATE_SCRIPT)
+    return Proc([sys.executable, str(script), json.dumps(cfg), str(state), str(starts)],
+                log=tmp_path / "first.log", env=python_env())
+
+
+def _restart(cfg: dict[str, Any], state: Path, starts: float) -> NotificationPipeline:
+    """The pipeline again on the killed one's state, told of the same firing alert."""
+    p = NotificationPipeline(parse_notify_config(cfg), state, external_url="http://x")
+    p.start()
+    p.process([firing(site="A", device="a1", starts_at=starts)])
+    return p
+
+
+def test_kill_9_after_level_1_is_recorded_neither_repeats_nor_loses_a_level(
         tmp_path: Path, three: dict[str, Receiver]) -> None:
     cfg = config(urls(three), levels=[{"after": "1s", "receiver": "oncall"},
                                       {"after": "4s", "receiver": "manager"}])
     state = tmp_path / "state"
-    script = tmp_path / "escalate.py"
-    script.write_text(ESCALATE_SCRIPT)
     starts = time.time()
-    proc = Proc([sys.executable, str(script), json.dumps(cfg), str(state), str(starts)],
-                log=tmp_path / "first.log", env=python_env())
+    proc = _start_escalating(cfg, state, tmp_path, starts)
     try:
         three["noc"].wait(1, timeout=20)
         three["oncall"].wait(1, timeout=10)
+        # level 1's delivery is recorded once it has left the queue
+        wait_for(lambda: queued_rows(state) == [], timeout=10, what="level 1 recorded")
     finally:
         proc.stop(kill=True)  # SIGKILL mid-escalation: level 1 sent, level 2 pending
     assert proc.popen.returncode == -9
-    assert three["manager"].attempts == []
-    p = NotificationPipeline(parse_notify_config(cfg), state, external_url="http://x")
-    p.start()
+    assert three["manager"].arrived == []
+    p = _restart(cfg, state, starts)
     try:
-        alert = firing(site="A", device="a1", starts_at=starts)
-        p.process([alert])
         manager = three["manager"].wait(1, timeout=10)[0]
         # the level's delay still counts from the first notification, before the restart
         [entry] = p.escalations.all()
         assert entry.notified_at < starts + 5  # the first run's, not this one's
         assert 4.0 <= manager.at - entry.notified_at < 5.5
         time.sleep(1.0)
-        assert len(three["oncall"].requests) == 1  # level 1 not repeated after the restart
-        assert len(three["manager"].requests) == 1
-        assert len(three["noc"].requests) == 1     # and the noc not told again
+        assert len(three["oncall"].arrived) == 1  # level 1 not repeated after the restart
+        assert len(three["manager"].arrived) == 1
+        assert len(three["noc"].arrived) == 1     # and the noc not told again
+    finally:
+        p.stop()
+
+
+def test_kill_9_before_level_1_is_answered_sends_it_again_unchanged(
+        tmp_path: Path, three: dict[str, Receiver]) -> None:
+    """Killed while oncall holds level 1 unanswered: the send was not recorded, so the
+    restarted pipeline sends it again (at least once) - the same notification with the
+    same Idempotency-Key, not a second escalation decision - and level 2 still follows."""
+    cfg = config(urls(three), levels=[{"after": "1s", "receiver": "oncall"},
+                                      {"after": "4s", "receiver": "manager"}])
+    state = tmp_path / "state"
+    starts = time.time()
+    three["oncall"].delay = 3.0
+    proc = _start_escalating(cfg, state, tmp_path, starts)
+    try:
+        three["noc"].wait(1, timeout=20)
+        wait_for(lambda: len(three["oncall"].arrived) == 1, timeout=10, what="level 1 sent")
+    finally:
+        proc.stop(kill=True)  # SIGKILL while level 1 waits for its answer
+    assert proc.popen.returncode == -9
+    [(key, _, status)] = queued_rows(state)
+    assert status == "pending" and key == three["oncall"].arrived[0].key
+    three["oncall"].delay = 0.0
+    p = _restart(cfg, state, starts)
+    try:
+        three["manager"].wait(1, timeout=10)
+        wait_for(lambda: len(three["oncall"].arrived) == 2, timeout=10, what="level 1 again")
+        first, again = three["oncall"].arrived
+        assert again.key == first.key and again.body == first.body
+        time.sleep(1.0)
+        assert len(three["oncall"].arrived) == 2
+        assert len(three["manager"].arrived) == 1
+        assert len(three["noc"].arrived) == 1
     finally:
         p.stop()
 
