@@ -49,6 +49,12 @@ SCHEDULER_ERROR_REASONS = (SKIPPED, CRASHED)
 # Probes whose start times fall within this many seconds go out together: fewer wake-ups
 # at 10,000 devices without bunching that matters.
 _SLOT = 0.005
+# Probes launched at most before the loop runs once more (replies, timers, the web): a
+# loop held up for a second (a render holding the GIL, a slow disk) otherwise finds a
+# second's starts due at once and launches them in one go, and at 100,000 devices the
+# 75,000 probes then in flight cost 90 MiB of RSS, kept after they end (heap
+# fragmentation). Starts that are due still go out as fast as the loop takes them.
+_BATCH = 500
 # Share of (interval - longest probe) used for the splay; the rest is slack for name
 # lookups and a busy event loop.
 _SPREAD_SHARE = 0.9
@@ -274,15 +280,19 @@ class Scheduler:
             if due > now:
                 await self._sleep_until(max(due, now + _SLOT))
                 now = self._clock()
-            while index < len(devices) and cycle_start + offsets[index] <= now + _SLOT:
+            end = min(len(devices), index + _BATCH)
+            while index < end and cycle_start + offsets[index] <= now + _SLOT:
                 device = devices[index]
                 index += 1
-                if device.key not in self._current:
+                key = device.key
+                if key not in self._current:
                     continue  # removed by a reload during this cycle
-                if device.key in self._in_flight:
+                if key in self._in_flight:
                     self._on_error(device, SKIPPED, "previous probe still running")
                     continue
                 self._launch(device, cycle)
+            if index == end:
+                await asyncio.sleep(0)  # a full batch: let the loop run before the next
         self._ended(cycle)
         await cycle.done
         self.cycles += 1

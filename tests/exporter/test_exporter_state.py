@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
+import time
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from exporter.app import Exporter
+from exporter.config import load_inventory
 from exporter.state import DOWN, UNKNOWN, UP, DeviceState, ProbeResult, StateStore, record, restored
 from tests.support import fuzz_examples
 
@@ -263,3 +269,44 @@ def test_a_state_file_of_many_devices_is_one_json_document_and_restores_each() -
         assert got is not None and was is not None
         assert (got.last_known, got.down_since, got.last_probe, got.changes) == (
             was.last_known, was.down_since, was.last_probe, was.changes), key
+
+
+def test_saves_after_changes_never_run_back_to_back_and_miss_no_change(tmp_path: Path) -> None:
+    """An up/down change is saved at once when the last save is long past, but saves keep
+    to their share of the time: at 100,000 devices a save costs about a second, and in
+    the first cycle, when every device changes, back-to-back saves took half the CPU and
+    doubled the cycle. The last change is still saved."""
+    config = tmp_path / "devices.yml"
+    config.write_text("probe: {interval: 10s, timeout: 1s, count: 1}\n"
+                      "devices:\n  - {name: a, address: 127.0.0.1}\n")
+    exporter = Exporter(str(config), load_inventory(config), listen=("127.0.0.1", 0),
+                        state_file=str(tmp_path / "state.json"), shard=None)
+    took = 0.2  # each save
+    starts: list[float] = []
+    changes: list[float] = []
+
+    def slow_save() -> None:
+        starts.append(time.monotonic())
+        time.sleep(took)
+
+    exporter._save = slow_save  # type: ignore[method-assign]
+
+    async def main() -> None:
+        exporter._save_now = changed = asyncio.Event()
+        saver = asyncio.create_task(exporter._save_loop())
+        await asyncio.sleep(0.1)
+        for _ in range(40):  # a change every 50 ms for 2 s
+            changes.append(time.monotonic())
+            changed.set()
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(5 * took + 0.5)
+        saver.cancel()
+        await asyncio.gather(saver, return_exceptions=True)
+
+    asyncio.run(main())
+    assert starts[0] - changes[0] < 0.5  # the first change is saved at once
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    # saves take at most a quarter of the time (docs/exporter.md, "State")
+    assert len(gaps) >= 2 and all(gap >= 4 * took - 0.01 for gap in gaps), gaps
+    assert starts[-1] > changes[-1]  # the last change is in a save
+    assert len(starts) <= 2 + (changes[-1] - changes[0]) / (4 * took)
