@@ -60,8 +60,8 @@ SAVE_EVERY = 60.0
 #: After an up/down change the state file is saved at once, unless the last save was
 #: recent: saving takes at most this share of the time. A 100,000-device save costs about
 #: a second; in the first cycle, when every device changes, saves ran back to back, took
-#: half the process's CPU and, holding the GIL, doubled the cycle. The cost: a change
-#: waits at most 1 / SAVE_DUTY save times to be written (40 ms at 1,000 devices).
+#: half the process's CPU and, holding the GIL, doubled the cycle. The cost: a change is
+#: on disk at most 1 / SAVE_DUTY + 1 save times after it happened (40 ms at 1,000 devices).
 SAVE_DUTY = 0.25
 
 
