@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -411,3 +412,16 @@ def test_the_banks_export_gets_its_branch_routers_as_parents() -> None:
     for device in with_parents:
         assert all(by_key[k].site == device.site and by_key[k].type.endswith("router")
                    for k in device.parents), device
+
+
+def test_a_device_key_is_made_once_and_follows_a_replace() -> None:
+    """The store, the scheduler and /metrics each hold a device's key: one tuple, not
+    one per use (three per device at 100,000 devices was 13 MiB more)."""
+    inventory = load_inventory(REPO / "examples" / "devices.yml")
+    device = inventory.devices[0]
+    assert device.key == (device.name, device.address)
+    assert device.key is device.key
+    moved = replace(device, address="127.0.99.1")
+    assert moved.key == (device.name, "127.0.99.1")
+    assert moved != device and replace(moved, address=device.address) == device
+    assert "key=" not in repr(device)
