@@ -61,11 +61,6 @@ class _Row:
     info_labels: str  # the same plus latitude/longitude (a path's route) when known
     histogram: bool  # serve its RTT histogram (not for a device with paths: theirs are)
 
-    @property
-    def labels_pct(self) -> str:
-        """``labels`` safe inside a %-format template."""
-        return self.labels.replace("%", "%%")
-
 
 HISTOGRAM = "wardops_device_rtt_histogram_seconds"
 
@@ -228,9 +223,12 @@ class DeviceMetrics:
                 path_rows.append(_Row(device.path_key(path), path_labels,
                                       path_labels + "," + label_text(extra), True))
         served = tuple(bounds) if bounds is not None else None
-        # One device's whole histogram is one %-format of one template (its labels
-        # substituted for \0): two C-level calls instead of a Python line per bucket,
-        # which made the histogram most of the render time at 10,000 devices.
+        # One device's whole histogram is one %-format of one template, then its labels
+        # put in for each \0: two C-level calls instead of a Python line per bucket, which
+        # made the histogram most of the render time at 10,000 devices. Labels go in
+        # after the format, not before: % reads its template a character at a time, and
+        # the labels are two thirds of the text (the histogram's render: 0.69 -> 0.60 s
+        # at 100,000 devices).
         templates = {}
         for prefix in ("wardops_device_", "wardops_path_"):
             name = f"{prefix}rtt_histogram_seconds"
@@ -348,8 +346,8 @@ def _histogram(template: str, served: int, block: _Pairs) -> str:
         counts = state.buckets
         total = sum(counts)
         cumulative = list(accumulate(counts[:served])) if counts else [0] * served
-        out.append(template.replace("\0", row.labels_pct) % (
-            *cumulative, total, float(state.rtt_sum), total))
+        out.append((template % (*cumulative, total, float(state.rtt_sum), total))
+                   .replace("\0", row.labels))
     return "".join(out)
 
 

@@ -291,7 +291,7 @@ class Scheduler:
                     self._on_error(device, SKIPPED, "previous probe still running")
                     continue
                 self._launch(device, cycle)
-            if index == end:
+            if index == end < len(devices):
                 await asyncio.sleep(0)  # a full batch: let the loop run before the next
         self._ended(cycle)
         await cycle.done

@@ -114,3 +114,24 @@ def test_count_and_inf_agree_with_every_reply(rtts: tuple[float, ...]) -> None:
     hist = _histogram(DeviceMetrics([DEV], BOUNDS).render({DEV.key: state}))
     assert hist["+Inf"] == hist["count"] == len(rtts)
     assert hist["5.0"] == len(rtts)
+
+
+def test_labels_that_look_like_format_codes_come_through_in_every_histogram_line() -> None:
+    # the histogram is one %-format per device with its labels put in: a label value with
+    # % codes (or the \0 the labels stand in for in the template) must not be read as
+    # either, on any line
+    odd = Device(name="ATM %d 100%%", address="127.0.0.2", site="Gori %s", type="atm",
+                 labels=(("note", "50% %r \\0"),))
+    state = record(DeviceState(), ProbeResult(1.0, 2.0, 2, 2, 0.005, rtts=(0.004, 0.006)),
+                   1, 1, BOUNDS)
+    text = DeviceMetrics([odd], BOUNDS).render({odd.key: state})
+    samples = [s for family in text_string_to_metric_families(text) if family.name == HISTOGRAM
+               for s in family.samples]
+    assert len(samples) == len(BOUNDS) + 1 + 2  # the bounds, +Inf, sum, count
+    for sample in samples:
+        assert sample.labels["device"] == "ATM %d 100%%"
+        assert sample.labels["site"] == "Gori %s"
+        assert sample.labels["note"] == "50% %r \\0"
+    values = {s.labels.get("le", s.name): s.value for s in samples}
+    assert values["0.001"] == 0 and values["0.01"] == 2 and values["+Inf"] == 2
+    assert math.isclose(values[f"{HISTOGRAM}_sum"], 0.01)
