@@ -56,7 +56,9 @@ class ProbeResult:
     rtts: tuple[float, ...] = ()  # every reply's round trip, seconds (the distribution)
 
 
-@dataclass(frozen=True, slots=True)
+# weakref_slot: /metrics remembers the states it rendered by weak reference
+# (exporter.collector._Seen), not by holding a whole generation of them
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class DeviceState:
     """What is known about one device. Immutable: :func:`record` returns a new one."""
 
