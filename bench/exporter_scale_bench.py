@@ -15,7 +15,8 @@ exporter's cycle spends sending).
 Per size it prints: start-up to ready, whole-process CPU per echo request over two steady
 intervals (once the cycles are aligned to the scrapes, after one aligned cycle; from
 /proc, scrapes and state saves included) and its ratio to both fping runs,
-the average cores, the cycle's wall time, skipped probes and overruns, peak RSS (VmHWM),
+the average cores, the cycle's wall time, skipped probes and overruns, peak RSS (VmHWM:
+while scraped with gzip, then at the end, after the requests without gzip below too),
 the scraper's gzip scrapes over the steady window (fastest and slowest, each in the log:
 what Prometheus's scrape duration shows; a scrape right after a cycle renders most of the
 body again, one between cycles little of it), ``/metrics`` without gzip (median of 3:
@@ -100,7 +101,8 @@ class Figures:
     cycle: float
     skipped: int
     overruns: int
-    rss: float
+    rss: float  # peak (VmHWM) while scraped with gzip, as by Prometheus
+    rss_all: float  # peak at the end, after the /metrics requests without gzip too
     metrics_plain: float
     # the Prometheus-like scraper's gzip scrapes over the steady window, in order: those
     # right after a cycle render most of the body, those between cycles little of it
@@ -203,11 +205,12 @@ def measure(devices: int, interval: float, count: int, buckets: str,
             window = time.monotonic() - t0
             scraper.stopped.set()
             scrapes = tuple(scraper.seconds_since(t0))
+            rss = peak_rss_mb(proc.pid)
             # without gzip /metrics is rendered afresh for every request: the render's cost
             plain = timed_get(f"{url}/metrics", gzip=False)
             gz = timed_get(f"{url}/metrics", gzip=True)  # for the size on the wire
             text = http_get(f"{url}/metrics").decode()
-            rss = peak_rss_mb(proc.pid)
+            rss_all = peak_rss_mb(proc.pid)
         finally:
             scraper.stopped.set()
             proc.terminate()
@@ -223,7 +226,7 @@ def measure(devices: int, interval: float, count: int, buckets: str,
         devices, ready, (user1 - user0) + (sys1 - sys0), window,
         int(devices * count * window / interval), cycle,
         int(sample_value(text, 'wardops_probe_errors_total{reason="skipped"}')),
-        int(sample_value(text, "wardops_exporter_cycle_overruns_total")), rss,
+        int(sample_value(text, "wardops_exporter_cycle_overruns_total")), rss, rss_all,
         plain[0], scrapes, plain[1], gz[2],
         state.stat().st_size,
         sample_value(text, "wardops_exporter_state_last_save_duration_seconds"),
@@ -250,7 +253,8 @@ def main() -> int:
         results.append(measure(size, args.interval, args.count, args.buckets, workdir))
         print(f"  {results[-1]}", file=sys.stderr)
     rows = [["devices", "ready s", "µs/req", "× fping at once", "× fping paced", "cores",
-             "cycle s", "skipped", "overruns", "peak RSS MiB", "plain /metrics s",
+             "cycle s", "skipped", "overruns", "peak RSS MiB", "with plain MiB",
+             "plain /metrics s",
              "scrapes fastest s", "slowest s",
              "MB", "gzip MB", "state MB", "save s"]]
     for f in results:
@@ -258,6 +262,7 @@ def main() -> int:
                      f"{f.us_per_request / f.fping_burst:.1f}",
                      f"{f.us_per_request / f.fping_paced:.2f}", f"{f.cores:.3f}",
                      f"{f.cycle:.2f}", str(f.skipped), str(f.overruns), f"{f.rss:.0f}",
+                     f"{f.rss_all:.0f}",
                      f"{f.metrics_plain:.3f}", f"{min(f.scrapes):.3f}", f"{max(f.scrapes):.3f}",
                      f"{f.metrics_bytes / 1e6:.1f}", f"{f.gzip_bytes / 1e6:.2f}",
                      f"{f.state_bytes / 1e6:.1f}", f"{f.save_seconds:.3f}"])
@@ -272,7 +277,8 @@ def main() -> int:
         for a, b in zip(results, results[1:])))
     big = results[-1]
     checks = [("no overrun", big.overruns == 0), ("CPU ≤ 0.25 core", big.cores <= 0.25),
-              ("peak RSS ≤ 512 MiB", big.rss <= 512),  # VmHWM / 1024: MiB already
+              # VmHWM / 1024: MiB already; the peak with the requests without gzip too
+              ("peak RSS ≤ 512 MiB", big.rss_all <= 512),
               ("/metrics ≤ 0.5 s (every gzip scrape)", max(big.scrapes) <= 0.5),
               ("ready ≤ 30 s", big.ready <= 30)]
     print(f"at {big.devices:,} devices: " + ", ".join(

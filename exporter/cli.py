@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import ctypes
 import logging
+import os
 import sys
 import time
 from collections import Counter
@@ -106,9 +107,12 @@ def _add_shard(parser: argparse.ArgumentParser, default: object) -> None:
                              "and address), e.g. 1/3")
 
 
-# glibc's mallopt parameter, and the size from which allocations get their own mapping.
+# glibc's mallopt parameters: the size from which allocations get their own mapping, and
+# how many arenas the threads share.
 _M_MMAP_THRESHOLD = -3
 _MMAP_FROM = 128 * 1024
+_M_ARENA_MAX = -8
+_ARENAS = 2
 
 
 def return_large_allocations() -> None:
@@ -126,6 +130,26 @@ def return_large_allocations() -> None:
         libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_FROM)
     except (OSError, AttributeError):
         log.debug("mallopt not available; large allocations follow the allocator's policy")
+
+
+def share_allocator_arenas() -> None:
+    """Make glibc's threads share two malloc arenas, unless ``MALLOC_ARENA_MAX`` is set
+    (then glibc follows that).
+
+    By default each thread that allocates gets an arena of its own, up to eight per core,
+    and an arena keeps the memory freed in it. The web threads that render /metrics and
+    the state saver kept what they freed in arenas of their own: at 100,000 devices the
+    resident size between scrapes was 382-393 MiB with an arena per thread and 359-369
+    MiB with two (``MALLOC_ARENA_MAX=2``, the usual setting for threaded servers), peak
+    427 and 401 MiB. Not glibc: nothing to do.
+    """
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt(_M_ARENA_MAX, _ARENAS)
+    except (OSError, AttributeError):
+        log.debug("mallopt not available; threads use the allocator's arenas")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -175,6 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         shard=shard, web=web, lifecycle=args.lifecycle,
                         links=PageLinks(grafana=args.grafana_url, alerter=args.alerter_url))
     return_large_allocations()
+    share_allocator_arenas()  # before the web, saver and resolver threads start
     try:
         asyncio.run(exporter.run())
     except ListenError as exc:

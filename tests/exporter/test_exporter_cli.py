@@ -206,3 +206,36 @@ def test_log_level_warn_is_accepted_as_in_prometheus_tools(program: str) -> None
     setup_logging("warn")
     assert logging.getLogger().level == logging.WARNING
     setup_logging("info")
+
+
+_ARENAS = """
+import ctypes, sys, threading
+if sys.argv[1] == "shared":
+    from exporter.cli import share_allocator_arenas
+    share_allocator_arenas()
+barrier = threading.Barrier(6)
+def work():
+    barrier.wait()
+    data = [bytes(4096) for _ in range(200)]  # from malloc, in this thread's arena
+    barrier.wait()
+threads = [threading.Thread(target=work) for _ in range(6)]
+for thread in threads: thread.start()
+for thread in threads: thread.join()
+ctypes.CDLL(None).malloc_stats()  # one "Arena N:" paragraph per arena, on stderr
+"""
+
+
+@pytest.mark.parametrize(("how", "env", "most"), [
+    ("shared", {}, 2),  # what the exporter does at start
+    ("shared", {"MALLOC_ARENA_MAX": "4"}, 4),  # the operator's setting wins
+])
+def test_threads_share_two_malloc_arenas_unless_the_operator_says(
+        how: str, env: dict[str, str], most: int) -> None:
+    def arenas(mode: str, extra: dict[str, str]) -> int:
+        out = subprocess.run([sys.executable, "-c", _ARENAS, mode], cwd=REPO,
+                             env={**python_env(), **extra}, capture_output=True, text=True,
+                             timeout=60, check=True)
+        return len(re.findall(r"^Arena \d+:", out.stderr, re.M))
+    # six threads allocating at once get an arena each by default (glibc)
+    assert arenas("default", {}) == 7
+    assert arenas(how, env) == most
